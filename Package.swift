@@ -1,0 +1,27 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Lowpass",
+    products: [
+        .executable(name: "lowpass", targets: ["lowpass"]),
+        .library(name: "LowpassIR", targets: ["LowpassIR"]),
+        .library(name: "LowpassTensor", targets: ["LowpassTensor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "LowpassIR"),
+        .target(name: "LowpassTensor", dependencies: ["LowpassIR"]),
+        .executableTarget(
+            name: "lowpass",
+            dependencies: [
+                "LowpassIR", "LowpassTensor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "LowpassIRTests", dependencies: ["LowpassIR"]),
+        .testTarget(name: "LowpassTensorTests", dependencies: ["LowpassIR", "LowpassTensor"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,179 @@
+/// Every operator Lowpass knows. Names and semantics are ONNX's where ONNX has the op; spatial ops
+/// are two-dimensional (NCHW). Attributes that later ONNX opsets moved to inputs (Clip's bounds,
+/// Pad's pads, Reshape's shape) are attributes here: Lowpass treats them as compile-time constants.
+public enum OpKind: String, Sendable, CaseIterable, Hashable {
+    case conv = "Conv"
+    case maxPool = "MaxPool"
+    case averagePool = "AveragePool"
+    case globalAveragePool = "GlobalAveragePool"
+    case batchNormalization = "BatchNormalization"
+    case relu = "Relu"
+    case clip = "Clip"
+    case sigmoid = "Sigmoid"
+    case hardSigmoid = "HardSigmoid"
+    case hardSwish = "HardSwish"
+    case add = "Add"
+    case mul = "Mul"
+    case gemm = "Gemm"
+    case matMul = "MatMul"
+    case flatten = "Flatten"
+    case reshape = "Reshape"
+    case concat = "Concat"
+    case pad = "Pad"
+    case dropout = "Dropout"
+    case identity = "Identity"
+    case softmax = "Softmax"
+    /// Lowpass's own: a binomial low-pass filter followed by subsampling (Zhang, ICML 2019).
+    case blurPool = "BlurPool"
+
+    public var schema: OpSchema { OpSchema.catalogue[self] ?? OpSchema(kind: self, summary: "", inputs: [], attributes: [], shape: ShapeRules.sameAsFirst) }
+}
+
+public struct InputSpec: Sendable {
+    public var name: String
+    public var isOptional: Bool
+    /// Inputs that are normally weights (a conv's kernel, BN's statistics).
+    public var isParameter: Bool
+}
+
+public struct AttributeSpec: Sendable {
+    public var name: String
+    public var type: AttributeType
+    /// nil: the attribute is required, unless `isOptional`.
+    public var defaultValue: AttributeValue?
+    public var isOptional: Bool
+    /// For string attributes: the values accepted.
+    public var allowedValues: [String]
+    public var help: String
+}
+
+public typealias ShapeRule = @Sendable (Node, [TensorType]) throws(NodeError) -> [TensorType]
+
+/// A problem with one node's attributes or input types, found by shape inference or a typed view.
+public struct NodeError: Error, Sendable, CustomStringConvertible {
+    public var id: String
+    public var message: String
+    public init(_ id: String, _ message: String) {
+        self.id = id
+        self.message = message
+    }
+    public var description: String { message }
+}
+
+/// What an op takes and how its output shape follows from its inputs: the single place that says so.
+public struct OpSchema: Sendable {
+    public var kind: OpKind
+    public var summary: String
+    public var inputs: [InputSpec]
+    public var attributes: [AttributeSpec]
+    public var outputCount: Int = 1
+    public var shape: ShapeRule
+
+    public var minimumInputs: Int { inputs.filter { !$0.isOptional }.count }
+
+    public func attribute(_ name: String) -> AttributeSpec? { attributes.first { $0.name == name } }
+}
+
+private func input(_ name: String, optional: Bool = false, parameter: Bool = false) -> InputSpec {
+    InputSpec(name: name, isOptional: optional, isParameter: parameter)
+}
+
+private func attr(_ name: String, _ type: AttributeType, _ defaultValue: AttributeValue? = nil,
+                  optional: Bool = false, allowed: [String] = [], _ help: String) -> AttributeSpec {
+    AttributeSpec(name: name, type: type, defaultValue: defaultValue, isOptional: optional, allowedValues: allowed, help: help)
+}
+
+/// A required attribute: no default.
+private func attr(_ name: String, _ type: AttributeType, _ help: String) -> AttributeSpec {
+    AttributeSpec(name: name, type: type, defaultValue: nil, isOptional: false, allowedValues: [], help: help)
+}
+
+extension OpSchema {
+    static let strides = attr("strides", .ints, .ints([1, 1]), "step between windows, [sH, sW]")
+    static let pads = attr("pads", .ints, .ints([0, 0, 0, 0]), "padding [top, left, bottom, right]")
+    static let dilations = attr("dilations", .ints, .ints([1, 1]), "spacing between kernel taps, [dH, dW]")
+    static let poolKernel = attr("kernel_shape", .ints, "window size [kH, kW]")
+    static let ceilMode = attr("ceil_mode", .int, .int(0), "1: round the output size up")
+
+    static let unary: [InputSpec] = [input("X")]
+
+    public static let catalogue: [OpKind: OpSchema] = {
+        let schemas: [OpSchema] = [
+            OpSchema(kind: .conv, summary: "2-D convolution (cross-correlation), optional bias",
+                     inputs: [input("X"), input("W", parameter: true), input("B", optional: true, parameter: true)],
+                     attributes: [attr("kernel_shape", .ints, optional: true, "[kH, kW]; taken from W when absent"),
+                                  strides, pads, dilations, attr("group", .int, .int(1), "number of channel groups")],
+                     shape: ShapeRules.conv),
+            OpSchema(kind: .maxPool, summary: "maximum over sliding windows; padding never wins",
+                     inputs: unary, attributes: [poolKernel, strides, pads, dilations, ceilMode], shape: ShapeRules.pool),
+            OpSchema(kind: .averagePool, summary: "mean over sliding windows",
+                     inputs: unary,
+                     attributes: [poolKernel, strides, pads, ceilMode,
+                                  attr("count_include_pad", .int, .int(0), "1: padding counts in the divisor")],
+                     shape: ShapeRules.pool),
+            OpSchema(kind: .globalAveragePool, summary: "mean over H and W, keeping them as 1x1",
+                     inputs: unary, attributes: [], shape: ShapeRules.globalPool),
+            OpSchema(kind: .batchNormalization, summary: "inference-form batch normalization",
+                     inputs: [input("X"), input("scale", parameter: true), input("B", parameter: true),
+                              input("mean", parameter: true), input("var", parameter: true)],
+                     attributes: [attr("epsilon", .float, .float(1e-5), "added to the variance"),
+                                  attr("momentum", .float, .float(0.9), "training only; ignored")],
+                     shape: ShapeRules.batchNorm),
+            OpSchema(kind: .relu, summary: "max(x, 0)", inputs: unary, attributes: [], shape: ShapeRules.sameAsFirst),
+            OpSchema(kind: .clip, summary: "min(max(x, min), max); ReLU6 is Clip{min=0,max=6}", inputs: unary,
+                     attributes: [attr("min", .float, .float(-.infinity), "lower bound"),
+                                  attr("max", .float, .float(.infinity), "upper bound")],
+                     shape: ShapeRules.sameAsFirst),
+            OpSchema(kind: .sigmoid, summary: "1 / (1 + exp(-x))", inputs: unary, attributes: [], shape: ShapeRules.sameAsFirst),
+            OpSchema(kind: .hardSigmoid, summary: "max(0, min(1, alpha*x + beta))", inputs: unary,
+                     attributes: [attr("alpha", .float, .float(0.2), "slope"), attr("beta", .float, .float(0.5), "offset")],
+                     shape: ShapeRules.sameAsFirst),
+            OpSchema(kind: .hardSwish, summary: "x * max(0, min(1, x/6 + 1/2))", inputs: unary, attributes: [],
+                     shape: ShapeRules.sameAsFirst),
+            OpSchema(kind: .add, summary: "element-wise sum with NumPy broadcasting",
+                     inputs: [input("A"), input("B")], attributes: [], shape: ShapeRules.broadcast),
+            OpSchema(kind: .mul, summary: "element-wise product with NumPy broadcasting",
+                     inputs: [input("A"), input("B")], attributes: [], shape: ShapeRules.broadcast),
+            OpSchema(kind: .gemm, summary: "alpha * A' B' + beta * C, A' and B' optionally transposed",
+                     inputs: [input("A"), input("B", parameter: true), input("C", optional: true, parameter: true)],
+                     attributes: [attr("alpha", .float, .float(1), "scale of the product"),
+                                  attr("beta", .float, .float(1), "scale of C"),
+                                  attr("transA", .int, .int(0), "1: use A transposed"),
+                                  attr("transB", .int, .int(0), "1: use B transposed")],
+                     shape: ShapeRules.gemm),
+            OpSchema(kind: .matMul, summary: "NumPy matmul over the last two axes, batch axes broadcast",
+                     inputs: [input("A"), input("B")], attributes: [], shape: ShapeRules.matMul),
+            OpSchema(kind: .flatten, summary: "reshape to 2-D at an axis", inputs: unary,
+                     attributes: [attr("axis", .int, .int(1), "dimensions before it form the first output axis")],
+                     shape: ShapeRules.flatten),
+            OpSchema(kind: .reshape, summary: "reshape; 0 copies an input dimension, -1 is inferred", inputs: unary,
+                     attributes: [attr("shape", .ints, "target shape"),
+                                  attr("allowzero", .int, .int(0), "1: 0 means a zero-size dimension")],
+                     shape: ShapeRules.reshape),
+            OpSchema(kind: .concat, summary: "join tensors along an axis",
+                     inputs: [input("inputs")], attributes: [attr("axis", .int, "axis to join along; negative counts from the end")],
+                     shape: ShapeRules.concat),
+            OpSchema(kind: .pad, summary: "pad with a constant, a reflection or the edge value", inputs: unary,
+                     attributes: [attr("pads", .ints, "[x1_begin, x2_begin, ..., x1_end, x2_end, ...]"),
+                                  attr("mode", .string, .string("constant"), allowed: ["constant", "reflect", "edge"], "how to fill"),
+                                  attr("value", .float, .float(0), "fill value for constant mode")],
+                     shape: ShapeRules.pad),
+            OpSchema(kind: .dropout, summary: "identity at inference", inputs: unary,
+                     attributes: [attr("ratio", .float, .float(0.5), "training only; ignored")], shape: ShapeRules.sameAsFirst),
+            OpSchema(kind: .identity, summary: "the input, unchanged", inputs: unary, attributes: [], shape: ShapeRules.sameAsFirst),
+            OpSchema(kind: .softmax, summary: "exp(x) / sum(exp(x)) along an axis", inputs: unary,
+                     attributes: [attr("axis", .int, .int(-1), "axis to normalize; negative counts from the end")],
+                     shape: ShapeRules.sameAsFirst),
+            OpSchema(kind: .blurPool, summary: "binomial low-pass filter then subsampling, per channel (antialiased downsampling)",
+                     inputs: unary,
+                     attributes: [attr("filter_size", .int, .int(4), "M >= 1: taps are row M-1 of Pascal's triangle"),
+                                  attr("strides", .ints, .ints([2, 2]), "subsampling step [sH, sW]"),
+                                  attr("pad_mode", .string, .string("reflect"), allowed: ["reflect", "replicate", "zero"], "border handling"),
+                                  attr("pad_off", .int, .int(0), "extra padding on every side"),
+                                  attr("pads", .ints, optional: true,
+                                       "[top, left, bottom, right]; default floor((M-1)/2)+pad_off before, ceil((M-1)/2)+pad_off after")],
+                     shape: ShapeRules.blurPool),
+        ]
+        return Dictionary(uniqueKeysWithValues: schemas.map { ($0.kind, $0) })
+    }()
+}
