@@ -1,1 +1,126 @@
+import Foundation
 import LowpassIR
+
+/// Float storage: 64-byte aligned memory of our own, or a read-only view into a memory-mapped file.
+public final class TensorBuffer: @unchecked Sendable {
+    public static let alignment = 64
+
+    public let pointer: UnsafeMutablePointer<Float>
+    public let count: Int
+    /// What keeps borrowed memory alive (a mapped file); nil when this buffer owns its memory.
+    private let owner: AnyObject?
+
+    public var isWritable: Bool { owner == nil }
+
+    /// Zero-filled storage for `count` floats.
+    public init(count: Int) {
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: Self.alignment)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        self.count = count
+        owner = nil
+    }
+
+    /// A view of `count` floats that `owner` keeps alive. The memory must not be written.
+    init(borrowing pointer: UnsafePointer<Float>, count: Int, owner: AnyObject) {
+        self.pointer = UnsafeMutablePointer(mutating: pointer)
+        self.count = count
+        self.owner = owner
+    }
+
+    deinit {
+        if owner == nil { UnsafeMutableRawPointer(pointer).deallocate() }
+    }
+}
+
+/// An f32 tensor in C order. Copies share storage until one of them is written.
+public struct Tensor: @unchecked Sendable, CustomStringConvertible {
+    /// The most elements one tensor may hold: 2^32 floats (16 GiB). Shapes past it are an error
+    /// before anything is allocated.
+    public static let maximumElementCount = 1 << 32
+
+    public private(set) var shape: [Int]
+    public private(set) var buffer: TensorBuffer
+
+    public var count: Int { buffer.count }
+    public var rank: Int { shape.count }
+
+    /// The element count of `shape`, or an error if it overflows or passes the limit.
+    public static func elementCount(of shape: [Int]) throws(Diagnostic) -> Int {
+        var total = 1
+        for n in shape {
+            guard n >= 0 else { throw Diagnostic("bad-shape", "negative dimension in shape \(shape)") }
+            let (product, overflow) = total.multipliedReportingOverflow(by: n)
+            guard !overflow, product <= maximumElementCount else {
+                throw Diagnostic("tensor-too-large", "shape \(shape) has more than \(maximumElementCount) elements, the limit for one tensor")
+            }
+            total = product
+        }
+        return total
+    }
+
+    /// A zero tensor. The shape must have been checked with `elementCount(of:)` if it comes from input.
+    public init(zeros shape: [Int]) {
+        self.shape = shape
+        self.buffer = TensorBuffer(count: shape.reduce(1, *))
+    }
+
+    public init(shape: [Int], buffer: TensorBuffer) {
+        precondition(shape.reduce(1, *) == buffer.count, "shape does not match buffer size")
+        self.shape = shape
+        self.buffer = buffer
+    }
+
+    public init(shape: [Int], values: [Float]) {
+        precondition(shape.reduce(1, *) == values.count, "shape does not match value count")
+        self.init(zeros: shape)
+        for (i, v) in values.enumerated() { buffer.pointer[i] = v }
+    }
+
+    public init(shape: [Int], _ generate: (Int) -> Float) {
+        self.init(zeros: shape)
+        for i in 0..<buffer.count { buffer.pointer[i] = generate(i) }
+    }
+
+    public var values: [Float] { Array(UnsafeBufferPointer(start: buffer.pointer, count: count)) }
+
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: buffer.pointer, count: count))
+    }
+
+    public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+        if !isKnownUniquelyReferenced(&buffer) || !buffer.isWritable {
+            let copy = TensorBuffer(count: count)
+            copy.pointer.update(from: buffer.pointer, count: count)
+            buffer = copy
+        }
+        return try body(UnsafeMutableBufferPointer(start: buffer.pointer, count: count))
+    }
+
+    /// The same elements under another shape with the same count.
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        Tensor(shape: newShape, buffer: buffer)
+    }
+
+    public subscript(index: Int) -> Float { buffer.pointer[index] }
+
+    public var description: String {
+        let preview = values.prefix(8).map { String(format: "%.4g", $0) }.joined(separator: ", ")
+        return "Tensor\(shape)[\(preview)\(count > 8 ? ", ..." : "")]"
+    }
+
+    /// Largest absolute and relative difference to `other`: relative to the larger magnitude of the two
+    /// tensors, so that values near zero do not dominate.
+    public func difference(to other: Tensor) -> (absolute: Double, relative: Double) {
+        guard shape == other.shape else { return (.infinity, .infinity) }
+        var maxDiff = 0.0, scale = 0.0
+        for i in 0..<count {
+            let a = Double(self[i]), b = Double(other[i])
+            if a.isNaN != b.isNaN { return (.infinity, .infinity) }
+            maxDiff = max(maxDiff, abs(a - b))
+            scale = max(scale, abs(a), abs(b))
+        }
+        return (maxDiff, scale > 0 ? maxDiff / scale : maxDiff)
+    }
+}

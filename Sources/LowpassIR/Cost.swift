@@ -1,0 +1,33 @@
+/// How much a graph computes and stores: parameter counts and multiply-adds.
+extension VerifiedGraph {
+    /// Number of parameter elements (inline constants included).
+    public var parameterCount: Int {
+        graph.parameters.reduce(0) { $0 + ($1.type.fixedShape?.reduce(1, *) ?? 0) }
+    }
+
+    /// Multiply-adds of one node for one sample (symbolic batch dimensions count as 1): convolutions,
+    /// matrix products, and BlurPool as the depthwise convolution it is. Element-wise work is not counted.
+    public func multiplyAdds(of node: Node) -> Int {
+        func shape(_ value: String) -> [Int] { types[value].map { $0.shape.map { $0.value ?? 1 } } ?? [] }
+        guard let output = node.outputs.first else { return 0 }
+        let out = shape(output)
+        switch node.op {
+        case .conv:
+            let w = shape(node.inputs[1])
+            guard w.count == 4 else { return 0 }
+            return out.reduce(1, *) * w[1] * w[2] * w[3]
+        case .gemm, .matMul:
+            let a = shape(node.inputs[0])
+            guard let last = a.last, a.count >= 2 else { return 0 }
+            let transA = node.op == .gemm && (try? node.int("transA")) == 1
+            return out.reduce(1, *) * (transA ? a[a.count - 2] : last)
+        case .blurPool:
+            let taps = (try? node.blurPoolSpec().filterSize) ?? 0
+            return out.reduce(1, *) * taps * taps
+        default:
+            return 0
+        }
+    }
+
+    public var totalMultiplyAdds: Int { graph.nodes.reduce(0) { $0 + multiplyAdds(of: $1) } }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import LowpassIR
+
+/// Element-wise, broadcasting and data-movement ops of the reference interpreter.
+extension ReferenceKernels {
+    static func map(_ x: Tensor, _ f: (Double) -> Double) -> Tensor {
+        Tensor(shape: x.shape) { Float(f(Double(x[$0]))) }
+    }
+
+    /// Row-major strides of `shape`.
+    static func strides(_ shape: [Int]) -> [Int] {
+        var strides = [Int](repeating: 1, count: shape.count)
+        for axis in stride(from: shape.count - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * shape[axis + 1] }
+        return strides
+    }
+
+    /// Maps a linear index of `outShape` to the linear index of a tensor of `shape` broadcast to it.
+    static func broadcastIndexer(_ shape: [Int], to outShape: [Int]) -> (Int) -> Int {
+        let padded = [Int](repeating: 1, count: outShape.count - shape.count) + shape
+        let sourceStrides = strides(padded).enumerated().map { padded[$0] == 1 ? 0 : $1 }
+        let outStrides = strides(outShape)
+        return { index in
+            var rest = index, source = 0
+            for axis in 0..<outShape.count {
+                let coordinate = rest / max(outStrides[axis], 1)
+                rest -= coordinate * outStrides[axis]
+                source += coordinate * sourceStrides[axis]
+            }
+            return source
+        }
+    }
+
+    static func broadcast(_ a: Tensor, _ b: Tensor, _ outShape: [Int], _ f: (Double, Double) -> Double) -> Tensor {
+        let ia = broadcastIndexer(a.shape, to: outShape), ib = broadcastIndexer(b.shape, to: outShape)
+        return Tensor(shape: outShape) { Float(f(Double(a[ia($0)]), Double(b[ib($0)]))) }
+    }
+
+    static func concat(_ node: Node, _ inputs: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {
+        let rank = outShape.count
+        let rawAxis = try node.int("axis")
+        let axis = rawAxis < 0 ? rawAxis + rank : rawAxis
+        let outer = outShape[..<axis].reduce(1, *)
+        var out = Tensor(zeros: outShape)
+        out.withUnsafeMutableBufferPointer { o in
+            var offset = 0
+            let rowSize = outShape[axis...].reduce(1, *)
+            for input in inputs {
+                let chunk = input.shape[axis...].reduce(1, *)
+                for row in 0..<outer {
+                    for i in 0..<chunk { o[row * rowSize + offset + i] = input[row * chunk + i] }
+                }
+                offset += chunk
+            }
+        }
+        return out
+    }
+
+    /// ONNX Pad: `reflect` mirrors without repeating the edge (NumPy's reflect), `edge` repeats it.
+    static func pad(_ node: Node, _ input: Tensor, _ outShape: [Int]) throws(NodeError) -> Tensor {
+        let pads = try node.ints("pads")
+        let mode = try node.string("mode")
+        let value = Float(try node.float("value"))
+        let rank = input.rank
+        let inStrides = strides(input.shape), outStrides = strides(outShape)
+        return Tensor(shape: outShape) { index in
+            var rest = index, source = 0
+            for axis in 0..<rank {
+                let coordinate = rest / outStrides[axis]
+                rest -= coordinate * outStrides[axis]
+                var i = coordinate - pads[axis]
+                let size = input.shape[axis]
+                if i < 0 || i >= size {
+                    switch mode {
+                    case "reflect": i = i < 0 ? -i : 2 * (size - 1) - i
+                    case "edge": i = min(max(i, 0), size - 1)
+                    default: return value
+                    }
+                }
+                source += i * inStrides[axis]
+            }
+            return input[source]
+        }
+    }
+
+    static func softmax(_ node: Node, _ input: Tensor) throws(NodeError) -> Tensor {
+        let rawAxis = try node.int("axis")
+        let axis = rawAxis < 0 ? rawAxis + input.rank : rawAxis
+        let size = input.shape[axis], inner = input.shape[(axis + 1)...].reduce(1, *)
+        var out = Tensor(zeros: input.shape)
+        out.withUnsafeMutableBufferPointer { o in
+            for outer in 0..<(input.count / max(size * inner, 1)) {
+                for j in 0..<inner {
+                    let base = outer * size * inner + j
+                    var largest = -Double.infinity
+                    for i in 0..<size { largest = max(largest, Double(input[base + i * inner])) }
+                    var sum = 0.0
+                    for i in 0..<size { sum += exp(Double(input[base + i * inner]) - largest) }
+                    for i in 0..<size { o[base + i * inner] = Float(exp(Double(input[base + i * inner]) - largest) / sum) }
+                }
+            }
+        }
+        return out
+    }
+}

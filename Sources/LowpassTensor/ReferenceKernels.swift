@@ -1,0 +1,211 @@
+import Foundation
+import LowpassIR
+
+/// One function per op, each the textbook definition. Shapes were checked by the verifier; the
+/// output shape comes from shape inference, so kernels and shape rules cannot drift apart silently.
+enum ReferenceKernels {
+    static func evaluate(_ node: Node, _ x: [Tensor], outputShape: [Int]) throws(NodeError) -> Tensor {
+        switch node.op {
+        case .conv: return try conv(node, x, outputShape)
+        case .maxPool, .averagePool: return try pool(node, x[0], outputShape)
+        case .blurPool: return try blurPool(node, x[0], outputShape)
+        case .globalAveragePool: return globalAveragePool(x[0], outputShape)
+        case .batchNormalization: return try batchNorm(node, x, outputShape)
+        case .gemm: return try gemm(node, x, outputShape)
+        case .matMul: return matMul(x[0], x[1], outputShape)
+        case .relu: return map(x[0]) { max($0, 0) }
+        case .sigmoid: return map(x[0]) { 1 / (1 + exp(-$0)) }
+        case .hardSwish: return map(x[0]) { $0 * min(max($0 / 6 + 0.5, 0), 1) }
+        case .clip:
+            let (low, high) = (try node.float("min"), try node.float("max"))
+            return map(x[0]) { min(max($0, low), high) }
+        case .hardSigmoid:
+            let (alpha, beta) = (try node.float("alpha"), try node.float("beta"))
+            return map(x[0]) { min(max(alpha * $0 + beta, 0), 1) }
+        case .add: return broadcast(x[0], x[1], outputShape, +)
+        case .mul: return broadcast(x[0], x[1], outputShape, *)
+        case .identity, .dropout, .flatten, .reshape: return x[0].reshaped(outputShape)
+        case .concat: return try concat(node, x, outputShape)
+        case .pad: return try pad(node, x[0], outputShape)
+        case .softmax: return try softmax(node, x[0])
+        }
+    }
+
+    static func conv(_ node: Node, _ x: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {
+        let (input, weight) = (x[0], x[1])
+        let g = try node.convGeometry(weightShape: weight.shape.map(Dim.fixed))
+        let groups = try node.int("group")
+        let (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let (filters, outH, outW) = (outShape[1], outShape[2], outShape[3])
+        let (kh, kw) = (g.kernel[0], g.kernel[1])
+        let (cPerGroup, mPerGroup) = (channels / groups, filters / groups)
+        let bias = x.count > 2 ? x[2] : nil
+        var out = Tensor(zeros: outShape)
+        out.withUnsafeMutableBufferPointer { o in
+            let xi = input.buffer.pointer, w = weight.buffer.pointer
+            for n in 0..<batch {
+                for m in 0..<filters {
+                    let group = m / mPerGroup
+                    for oy in 0..<outH {
+                        for ox in 0..<outW {
+                            var sum = bias.map { Double($0[m]) } ?? 0
+                            for c in 0..<cPerGroup {
+                                let ic = group * cPerGroup + c
+                                for ky in 0..<kh {
+                                    let iy = oy * g.strides[0] - g.pads[0] + ky * g.dilations[0]
+                                    guard iy >= 0 && iy < height else { continue }
+                                    for kx in 0..<kw {
+                                        let ix = ox * g.strides[1] - g.pads[1] + kx * g.dilations[1]
+                                        guard ix >= 0 && ix < width else { continue }
+                                        let xv = xi[((n * channels + ic) * height + iy) * width + ix]
+                                        let wv = w[((m * cPerGroup + c) * kh + ky) * kw + kx]
+                                        sum += Double(xv) * Double(wv)
+                                    }
+                                }
+                            }
+                            o[((n * filters + m) * outH + oy) * outW + ox] = Float(sum)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// MaxPool ignores padding; AveragePool divides by the window's valid cells, or, with
+    /// count_include_pad, by its cells inside the padded input (PyTorch's and ONNX's rule).
+    static func pool(_ node: Node, _ input: Tensor, _ outShape: [Int]) throws(NodeError) -> Tensor {
+        let g = try node.poolGeometry()
+        let isMax = node.op == .maxPool
+        let countIncludePad = isMax ? 0 : try node.int("count_include_pad")
+        let includePad = countIncludePad != 0
+        let (height, width) = (input.shape[2], input.shape[3])
+        let (outH, outW) = (outShape[2], outShape[3])
+        var out = Tensor(zeros: outShape)
+        out.withUnsafeMutableBufferPointer { o in
+            let xi = input.buffer.pointer
+            for plane in 0..<(outShape[0] * outShape[1]) {
+                for oy in 0..<outH {
+                    for ox in 0..<outW {
+                        let y0 = oy * g.strides[0] - g.pads[0], x0 = ox * g.strides[1] - g.pads[1]
+                        var best = -Double.infinity, sum = 0.0, valid = 0
+                        for ky in 0..<g.kernel[0] {
+                            let iy = y0 + ky * g.dilations[0]
+                            guard iy >= 0 && iy < height else { continue }
+                            for kx in 0..<g.kernel[1] {
+                                let ix = x0 + kx * g.dilations[1]
+                                guard ix >= 0 && ix < width else { continue }
+                                let v = Double(xi[(plane * height + iy) * width + ix])
+                                best = max(best, v)
+                                sum += v
+                                valid += 1
+                            }
+                        }
+                        let value: Double
+                        if isMax {
+                            value = best
+                        } else if includePad {
+                            let yEnd = min(y0 + g.kernel[0], height + g.pads[2]), xEnd = min(x0 + g.kernel[1], width + g.pads[3])
+                            value = sum / Double(max((yEnd - y0) * (xEnd - x0), 1))
+                        } else {
+                            value = valid > 0 ? sum / Double(valid) : 0
+                        }
+                        o[(plane * outH + oy) * outW + ox] = Float(value)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// BlurPool exactly as the reference: pad (reflect, replicate or zero), convolve every channel with
+    /// the normalized binomial filter, keep every stride-th output.
+    static func blurPool(_ node: Node, _ input: Tensor, _ outShape: [Int]) throws(NodeError) -> Tensor {
+        let spec = try node.blurPoolSpec()
+        let taps = spec.taps
+        let (height, width) = (input.shape[2], input.shape[3])
+        let (outH, outW) = (outShape[2], outShape[3])
+        /// The input index a padded coordinate reads, or nil for a zero.
+        func source(_ i: Int, _ size: Int) -> Int? {
+            if i >= 0 && i < size { return i }
+            switch spec.padMode {
+            case .zero: return nil
+            case .replicate: return min(max(i, 0), size - 1)
+            case .reflect: return i < 0 ? -i : 2 * (size - 1) - i
+            }
+        }
+        var out = Tensor(zeros: outShape)
+        out.withUnsafeMutableBufferPointer { o in
+            let xi = input.buffer.pointer
+            for plane in 0..<(outShape[0] * outShape[1]) {
+                for oy in 0..<outH {
+                    for ox in 0..<outW {
+                        var sum = 0.0
+                        for (ky, ty) in taps.enumerated() {
+                            guard let iy = source(oy * spec.strides[0] - spec.pads[0] + ky, height) else { continue }
+                            for (kx, tx) in taps.enumerated() {
+                                guard let ix = source(ox * spec.strides[1] - spec.pads[1] + kx, width) else { continue }
+                                sum += ty * tx * Double(xi[(plane * height + iy) * width + ix])
+                            }
+                        }
+                        o[(plane * outH + oy) * outW + ox] = Float(sum)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    static func globalAveragePool(_ input: Tensor, _ outShape: [Int]) -> Tensor {
+        let area = input.shape[2] * input.shape[3]
+        return Tensor(shape: outShape) { plane in
+            var sum = 0.0
+            for i in 0..<area { sum += Double(input[plane * area + i]) }
+            return Float(sum / Double(max(area, 1)))
+        }
+    }
+
+    static func batchNorm(_ node: Node, _ x: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {
+        let epsilon = try node.float("epsilon")
+        let channels = outShape[1]
+        let inner = outShape[2...].reduce(1, *)
+        let scale = (0..<channels).map { Double(x[1][$0]) / (Double(x[4][$0]) + epsilon).squareRoot() }
+        return Tensor(shape: outShape) { i in
+            let c = (i / inner) % channels
+            return Float((Double(x[0][i]) - Double(x[3][c])) * scale[c] + Double(x[2][c]))
+        }
+    }
+
+    static func gemm(_ node: Node, _ x: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {
+        let (alpha, beta) = (try node.float("alpha"), try node.float("beta"))
+        let (transA, transB) = (try node.int("transA") != 0, try node.int("transB") != 0)
+        let (a, b) = (x[0], x[1])
+        let (m, n) = (outShape[0], outShape[1])
+        let k = transA ? a.shape[0] : a.shape[1]
+        let c = x.count > 2 ? broadcast(x[2], Tensor(zeros: outShape), outShape, +) : nil
+        return Tensor(shape: outShape) { index in
+            let (i, j) = (index / n, index % n)
+            var sum = 0.0
+            for p in 0..<k {
+                let av = transA ? a[p * m + i] : a[i * k + p]
+                let bv = transB ? b[j * k + p] : b[p * n + j]
+                sum += Double(av) * Double(bv)
+            }
+            return Float(alpha * sum + beta * Double(c?[index] ?? 0))
+        }
+    }
+
+    static func matMul(_ a: Tensor, _ b: Tensor, _ outShape: [Int]) -> Tensor {
+        let (m, k, n) = (a.shape[a.rank - 2], a.shape[a.rank - 1], b.shape[b.rank - 1])
+        let batchShape = Array(outShape.dropLast(2))
+        let aBatch = broadcastIndexer(Array(a.shape.dropLast(2)), to: batchShape)
+        let bBatch = broadcastIndexer(Array(b.shape.dropLast(2)), to: batchShape)
+        return Tensor(shape: outShape) { index in
+            let batch = index / (m * n), i = (index / n) % m, j = index % n
+            let aBase = aBatch(batch) * m * k, bBase = bBatch(batch) * k * n
+            var sum = 0.0
+            for p in 0..<k { sum += Double(a[aBase + i * k + p]) * Double(b[bBase + p * n + j]) }
+            return Float(sum)
+        }
+    }
+}

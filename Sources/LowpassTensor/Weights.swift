@@ -1,0 +1,121 @@
+import Foundation
+import LowpassIR
+
+/// The parameter data of one graph, by parameter name.
+public struct Weights: Sendable {
+    public var tensors: [String: Tensor]
+    /// Things the user should know, such as "the weights are random".
+    public var warnings: [String] = []
+
+    public init(tensors: [String: Tensor] = [:]) { self.tensors = tensors }
+
+    public subscript(name: String) -> Tensor? { tensors[name] }
+
+    /// Loads the parameters of `graph`: from `weightsPath` if given, else from the graph's own weight
+    /// file (relative to `graphPath`), else a deterministic random initialisation with a warning.
+    /// Inline constants always come from the graph. Shapes are checked against the declarations.
+    public static func load(for graph: Graph, graphPath: String?, weightsPath: String? = nil) throws(Diagnostics) -> Weights {
+        var weights = Weights()
+        var path = weightsPath
+        if path == nil, let relative = graph.weightsFile {
+            let directory = graphPath.map { ($0 as NSString).deletingLastPathComponent } ?? ""
+            path = relative.hasPrefix("/") || directory.isEmpty ? relative : directory + "/" + relative
+        }
+        if let path {
+            let file: SafeTensorsFile
+            do { file = try SafeTensorsFile.read(contentsOf: path) } catch { throw Diagnostics([error]) }
+            weights.tensors = file.tensors
+            var findings: [Diagnostic] = []
+            for parameter in graph.parameters where parameter.inlineData == nil {
+                let location = SourceLocation(file: path, path: parameter.name)
+                guard let tensor = file.tensors[parameter.name] else {
+                    let hint = closestName(to: parameter.name, in: Array(file.tensors.keys)).map { " (closest name in the file: '\($0)')" } ?? ""
+                    findings.append(Diagnostic("missing-parameter", "parameter '\(parameter.name)' is not in the weight file\(hint)", at: location))
+                    continue
+                }
+                if let declared = parameter.type.fixedShape, declared != tensor.shape {
+                    findings.append(Diagnostic("parameter-shape",
+                        "parameter '\(parameter.name)' is declared \(declared) in the graph but has shape \(tensor.shape) in the weight file", at: location))
+                }
+            }
+            guard findings.isEmpty else { throw Diagnostics(findings) }
+        } else if graph.parameters.contains(where: { $0.inlineData == nil }) {
+            weights.tensors = try WeightInitializer.initialize(graph)
+            weights.warnings.append("graph '\(graph.name)' names no weight file: parameters are random (seeded He-normal initialisation)")
+        }
+        for parameter in graph.parameters {
+            guard let data = parameter.inlineData, let shape = parameter.type.fixedShape, data.count == shape.reduce(1, *) else { continue }
+            weights.tensors[parameter.name] = Tensor(shape: shape, values: data)
+        }
+        return weights
+    }
+}
+
+/// Deterministic initial weights, as torchvision initialises its CNNs: convolution kernels He-normal
+/// (fan-out), BN scale 1 and shift 0, running mean 0 and variance 1, linear layers uniform in
+/// +-1/sqrt(fan-in), biases 0. Each parameter is seeded from its own name, so adding a parameter
+/// does not change the others.
+public enum WeightInitializer {
+    public static func initialize(_ graph: Graph) throws(Diagnostics) -> [String: Tensor] {
+        var role: [String: (op: OpKind, input: Int)] = [:]
+        for node in graph.nodes {
+            for (i, input) in node.inputs.enumerated() where role[input] == nil { role[input] = (node.op, i) }
+        }
+        var tensors: [String: Tensor] = [:]
+        for parameter in graph.parameters where parameter.inlineData == nil {
+            guard let shape = parameter.type.fixedShape else {
+                throw Diagnostics([Diagnostic("symbolic-parameter", "parameter '\(parameter.name)' has a symbolic shape")])
+            }
+            do { _ = try Tensor.elementCount(of: shape) } catch { throw Diagnostics([error]) }
+            var random = SplitMix64(seed: fnv1a(parameter.name))
+            let fill: () -> Float
+            switch role[parameter.name] {
+            case (.conv, 1)?:
+                let fanOut = shape.count == 4 ? shape[0] * shape[2] * shape[3] : max(shape.first ?? 1, 1)
+                let std = (2.0 / Double(max(fanOut, 1))).squareRoot()
+                fill = { Float(random.nextGaussian() * std) }
+            case (.batchNormalization, 1)?, (.batchNormalization, 4)?:
+                fill = { 1 }
+            case (.gemm, 1)?, (.matMul, 1)?:
+                let fanIn = shape.count == 2 ? (graph.nodes.first { $0.inputs.count > 1 && $0.inputs[1] == parameter.name }
+                    .map { (try? $0.int("transB")) == 1 ? shape[1] : shape[0] } ?? shape[0]) : max(shape.last ?? 1, 1)
+                let bound = 1 / Double(max(fanIn, 1)).squareRoot()
+                fill = { Float((random.nextUniform() * 2 - 1) * bound) }
+            default:
+                fill = { 0 }
+            }
+            tensors[parameter.name] = Tensor(shape: shape) { _ in fill() }
+        }
+        return tensors
+    }
+
+    static func fnv1a(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf29ce484222325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
+        return hash
+    }
+}
+
+/// A small, fast, seedable generator (Steele et al.'s SplitMix64), so initial weights are the same on every machine.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E3779B97F4A7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    public mutating func nextUniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+
+    /// Standard normal, by Box-Muller.
+    public mutating func nextGaussian() -> Double {
+        let u = max(nextUniform(), .leastNonzeroMagnitude)
+        return (-2 * log(u)).squareRoot() * cos(2 * .pi * nextUniform())
+    }
+}
