@@ -130,3 +130,8 @@ public struct Graph: Hashable, Sendable {
     /// The node whose outputs include `value`, by index.
     public func producerIndex(of value: String) -> Int? { nodes.firstIndex { $0.outputs.contains(value) } }
 }
+
+extension Dim: ExpressibleByIntegerLiteral, ExpressibleByStringLiteral {
+    public init(integerLiteral value: Int) { self = .fixed(value) }
+    public init(stringLiteral value: String) { self = .symbol(value) }
+}

@@ -245,7 +245,11 @@ private struct JSONParser {
             while p.index < p.bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(p.bytes[p.index]) { p.index += 1 }
             return p.index - s
         }
+        let integerStart = index
         if digits(&self) == 0 { throw error("invalid number", at: start) }
+        if bytes[integerStart] == UInt8(ascii: "0") && index - integerStart > 1 {
+            throw error("leading zeros are not allowed in numbers", at: integerStart + 1)
+        }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             isInteger = false
             index += 1
