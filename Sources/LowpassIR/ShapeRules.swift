@@ -13,8 +13,9 @@ enum ShapeRules {
     }
 
     static func normalizedAxis(_ axis: Int, rank: Int, allowEnd: Bool = false) throws(NodeError) -> Int {
+        // Negative axes count from the end as in ONNX (axis + rank); Flatten may also name the end itself.
         let limit = allowEnd ? rank + 1 : rank
-        let a = axis < 0 ? axis + limit : axis
+        let a = axis < 0 ? axis + rank : axis
         guard a >= 0 && a < limit else { throw NodeError("bad-attribute", "axis \(axis) is out of range for rank \(rank)") }
         return a
     }

@@ -40,6 +40,8 @@ final class MappedFile: @unchecked Sendable {
 public struct SafeTensorsFile: Sendable {
     public var tensors: [String: Tensor]
     public var metadata: [String: String]
+    /// Tensors whose dtype Lowpass does not read (integer or boolean), by name, with that dtype.
+    public var unsupported: [String: String] = [:]
 
     /// The header may not exceed 100 MB, as in the reference implementation.
     static let maximumHeaderSize = 100_000_000
@@ -109,7 +111,11 @@ public struct SafeTensorsFile: Sendable {
             case "F32": elementSize = 4
             case "F64": elementSize = 8
             case "F16", "BF16": elementSize = 2
-            default: throw fail("unsupported dtype '\(dtype)'; Lowpass reads F32, F64, F16 and BF16", name)
+            default:
+                // PyTorch state dicts carry integer buffers (BN's num_batches_tracked) that no graph uses;
+                // they are an error only if a graph asks for them.
+                result.unsupported[name] = dtype
+                continue
             }
             guard end - begin == count * elementSize else {
                 throw fail("byte range holds \(end - begin) bytes but shape \(shape) of \(dtype) needs \(count * elementSize)", name)

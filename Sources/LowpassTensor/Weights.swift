@@ -28,6 +28,10 @@ public struct Weights: Sendable {
             var findings: [Diagnostic] = []
             for parameter in graph.parameters where parameter.inlineData == nil {
                 let location = SourceLocation(file: path, path: parameter.name)
+                if let dtype = file.unsupported[parameter.name] {
+                    findings.append(Diagnostic("unsupported-dtype", "parameter '\(parameter.name)' has dtype \(dtype); Lowpass reads F32, F64, F16 and BF16", at: location))
+                    continue
+                }
                 guard let tensor = file.tensors[parameter.name] else {
                     let hint = closestName(to: parameter.name, in: Array(file.tensors.keys)).map { " (closest name in the file: '\($0)')" } ?? ""
                     findings.append(Diagnostic("missing-parameter", "parameter '\(parameter.name)' is not in the weight file\(hint)", at: location))

@@ -94,6 +94,8 @@ struct ShapeInferenceTests {
     @Test func reshaping() throws {
         #expect(try infer(.flatten, [t(n, 512, 1, 1)]) == t(n, 512))
         #expect(try infer(.flatten, [f(2, 3, 4)], ["axis": .int(0)]) == f(1, 24))
+        #expect(try infer(.flatten, [f(2, 3, 4)], ["axis": .int(-1)]) == f(6, 4))
+        #expect(try infer(.flatten, [f(2, 3, 4)], ["axis": .int(3)]) == f(24, 1))
         #expect(try infer(.reshape, [t(n, 16, 5, 5)], ["shape": .ints([0, -1])]) == t(n, 400))
         #expect(try infer(.reshape, [t(n, 16, 5, 5)], ["shape": .ints([-1, 400])]) == t(n, 400))
         #expect(try infer(.reshape, [f(6, 4)], ["shape": .ints([2, 3, -1])]) == f(2, 3, 4))

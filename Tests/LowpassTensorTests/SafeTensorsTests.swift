@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+import LowpassIR
+@testable import LowpassTensor
+
+@Suite("safetensors files")
+struct SafeTensorsTests {
+    @Test func roundTripThroughAFile() throws {
+        let file = SafeTensorsFile(tensors: ["conv.weight": Tensor(shape: [2, 1, 3, 3]) { Float($0) }, "b": Tensor(shape: [2], values: [0.5, -1])],
+                                   metadata: ["format": "pt"])
+        let path = Fixtures.temporaryDirectory() + "/w.safetensors"
+        try file.write(to: path)
+        let read = try SafeTensorsFile.read(contentsOf: path)
+        #expect(read.metadata == ["format": "pt"])
+        #expect(read.tensors["conv.weight"]?.shape == [2, 1, 3, 3])
+        #expect(read.tensors["conv.weight"]?.values == (0..<18).map(Float.init))
+        #expect(read.tensors["b"]?.values == [0.5, -1])
+        #expect(read.tensors["b"]?.buffer.isWritable == false, "f32 data is used in place from the memory map")
+    }
+
+    @Test func readsAFileWrittenByPython() throws {
+        let file = try SafeTensorsFile.read(contentsOf: Fixtures.path("python-written.safetensors"))
+        #expect(file.metadata["producer"] == "generate.py")
+        #expect(file.tensors["a"]?.shape == [2, 3])
+        #expect(file.tensors["a"]?.values == [0, 1, 2, 3, 4, 5])
+        #expect(file.tensors["b.weight"]?.values == [0.5, -1.25, 3.0, 1e-3])
+        #expect(file.tensors["c"]?.values == [1, 2, 3], "F64 is converted to f32")
+    }
+
+    @Test func integerBuffersAreSkippedNotFatal() throws {
+        let header = Array(#"{"bn.num_batches_tracked": {"dtype": "I64", "shape": [], "data_offsets": [0, 8]}, "w": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}"#.utf8)
+        let bytes = withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + [UInt8](repeating: 0, count: 8) + [0, 0, 128, 63]
+        let path = Fixtures.temporaryDirectory() + "/bn.safetensors"
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        let file = try SafeTensorsFile.read(contentsOf: path)
+        #expect(file.tensors["w"]?.values == [1])
+        #expect(file.unsupported == ["bn.num_batches_tracked": "I64"])
+    }
+
+    @Test func copiesAreWritableAndLeaveTheMapAlone() throws {
+        let path = Fixtures.temporaryDirectory() + "/w.safetensors"
+        try SafeTensorsFile(tensors: ["x": Tensor(shape: [3], values: [1, 2, 3])]).write(to: path)
+        let mapped = try #require(try SafeTensorsFile.read(contentsOf: path).tensors["x"])
+        var copy = mapped
+        copy.withUnsafeMutableBufferPointer { $0[0] = 42 }
+        #expect(copy.values == [42, 2, 3])
+        #expect(mapped.values == [1, 2, 3])
+    }
+
+    func error(reading bytes: [UInt8]) -> Diagnostic? {
+        let path = Fixtures.temporaryDirectory() + "/bad.safetensors"
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        do {
+            _ = try SafeTensorsFile.read(contentsOf: path)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func rejectsMalformedFiles() throws {
+        let good = [UInt8](SafeTensorsFile(tensors: ["w": Tensor(shape: [4], values: [1, 2, 3, 4])]).encode())
+        let truncated = try #require(error(reading: Array(good.dropLast(5))))
+        #expect(truncated.description.contains("bad.safetensors: w: data range [0, 16) runs past the end of the file (11 data bytes); the file is truncated"))
+        #expect(error(reading: [1, 2, 3])?.message.contains("too short") == true)
+        #expect(error(reading: [255, 255, 255, 255, 255, 255, 255, 127])?.message.contains("exceeds the 100 MB limit") == true)
+        #expect(error(reading: Array(good.prefix(20)))?.message.contains("header claims") == true)
+        func withHeader(_ json: String) -> [UInt8] {
+            let header = Array(json.utf8)
+            return withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + [UInt8](repeating: 0, count: 16)
+        }
+        #expect(error(reading: withHeader(#"{"w": {"dtype": "I64", "shape": [4], "data_offsets": [0, 32]}}"#))?.message.contains("runs past the end") == true)
+        #expect(error(reading: withHeader(#"{"w": {"dtype": "F32", "shape": [5], "data_offsets": [0, 16]}}"#))?.message.contains("needs 20") == true)
+        #expect(error(reading: withHeader(#"{"w": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 16]}}"#))?.message.contains("more than") == true)
+        #expect(error(reading: withHeader(#"{"w": {"dtype": "F32", "shape": [4], "data_offsets": [8, 4]}}"#))?.message.contains("data_offsets") == true)
+        #expect(error(reading: withHeader(#"{"w": "#))?.message.contains("not valid JSON") == true)
+    }
+}
