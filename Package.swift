@@ -22,6 +22,8 @@ let package = Package(
             ]),
         .testTarget(name: "LowpassIRTests", dependencies: ["LowpassIR"]),
         .testTarget(name: "LowpassTensorTests", dependencies: ["LowpassIR", "LowpassTensor"]),
+        // Runs the built `lowpass` executable as a user would.
+        .testTarget(name: "LowpassCLITests", dependencies: ["lowpass", "LowpassIR", "LowpassTensor"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -15,8 +15,12 @@ extension Graph {
     public func verify(parameterDataShapes: [String: [Int]]? = nil,
                        binding: [String: Int] = [:]) throws(Diagnostics) -> VerifiedGraph {
         var findings: [Diagnostic] = []
+        var nodeIndex: [String: Int] = [:]
+        for (i, node) in nodes.enumerated() where nodeIndex[node.name] == nil { nodeIndex[node.name] = i }
         func report(_ id: String, _ message: String, _ node: String? = nil) {
-            findings.append(Diagnostic(id, message, at: SourceLocation(node: node)))
+            // The JSON path lets a user find the node in the file even where names repeat.
+            let path = node.flatMap { nodeIndex[$0] }.map { "$.nodes[\($0)]" }
+            findings.append(Diagnostic(id, message, at: SourceLocation(path: path, node: node)))
         }
 
         var defined: [String: String] = [:]  // value -> what defines it, for duplicate messages
