@@ -44,7 +44,10 @@ extension Graph {
         members.append(("outputs", .array(outputs.map(JSONValue.string))))
         members.append(("parameters", .array(parameters.map { p in
             var object: [(key: String, value: JSONValue)] = [("name", .string(p.name))] + type(p.type)
-            if let data = p.inlineData { object.append(("data", .array(data.map { .double(Double($0)) }))) }
+            if let data = p.inlineData {
+                // Float's shortest text ("0.1", not 0.10000000149011612) reads back to the same f32.
+                object.append(("data", .array(data.map { .double(Double($0.description) ?? Double($0)) })))
+            }
             return .object(object)
         })))
         members.append(("nodes", .array(nodes.map { node in
