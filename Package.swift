@@ -7,6 +7,7 @@ let package = Package(
         .executable(name: "lowpass", targets: ["lowpass"]),
         .library(name: "LowpassIR", targets: ["LowpassIR"]),
         .library(name: "LowpassTensor", targets: ["LowpassTensor"]),
+        .library(name: "LowpassPasses", targets: ["LowpassPasses"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -14,13 +15,17 @@ let package = Package(
     targets: [
         .target(name: "LowpassIR"),
         .target(name: "LowpassTensor", dependencies: ["LowpassIR"]),
+        .target(name: "LowpassPasses", dependencies: ["LowpassIR"]),
+        // In-process plugins: each registers its passes; the core knows none of them by name.
+        .target(name: "Cleanup", dependencies: ["LowpassIR", "LowpassPasses"], path: "Plugins/Cleanup"),
         .executableTarget(
             name: "lowpass",
             dependencies: [
-                "LowpassIR", "LowpassTensor",
+                "LowpassIR", "LowpassTensor", "LowpassPasses", "Cleanup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "LowpassIRTests", dependencies: ["LowpassIR"]),
+        .testTarget(name: "LowpassPassesTests", dependencies: ["LowpassIR", "LowpassPasses", "Cleanup", "LowpassTensor"]),
         .testTarget(name: "LowpassTensorTests", dependencies: ["LowpassIR", "LowpassTensor"]),
         // Runs the built `lowpass` executable as a user would.
         .testTarget(name: "LowpassCLITests", dependencies: ["lowpass", "LowpassIR", "LowpassTensor"]),

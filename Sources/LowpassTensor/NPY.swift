@@ -137,12 +137,3 @@ public enum NPY {
         try writeAtomically(encode(tensor), to: path)
     }
 }
-
-/// Writes `data` to a temporary file beside `path` and renames it into place.
-public func writeAtomically(_ data: Data, to path: String) throws(Diagnostic) {
-    do {
-        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-    } catch {
-        throw Diagnostic("write-failed", "cannot write the file: \(error.localizedDescription)", at: SourceLocation(file: path))
-    }
-}

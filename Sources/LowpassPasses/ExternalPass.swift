@@ -1,0 +1,134 @@
+import Foundation
+import LowpassIR
+
+/// A pass that runs as a separate program, in any language: the protoc / git-subcommand model.
+///
+/// The executable `lowpass-pass-<name>` receives `{"options": {...}, "graph": {...}}` on standard
+/// input and answers, on standard output, the new graph (same JSON format) or `{"error": "message"}`.
+/// A program that crashes, exits non-zero, runs past the time limit or answers anything else fails
+/// with an error naming it; the graph it was given is left as it was. Protocol: docs/plugins.md.
+public struct ExternalPass: GraphRewrite {
+    public static let executablePrefix = "lowpass-pass-"
+
+    public var name: String
+    public var executable: String
+    public var options: PassOptions
+    public var timeout: Double
+
+    public init(name: String, executable: String, options: PassOptions, timeout: Double) {
+        self.name = name
+        self.executable = executable
+        self.options = options
+        self.timeout = timeout
+    }
+
+    public static func find(_ name: String, in searchPath: [String]) -> String? {
+        guard !name.contains("/") else { return nil }
+        for directory in searchPath {
+            let candidate = (directory as NSString).appendingPathComponent(executablePrefix + name)
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    public static func all(in searchPath: [String]) -> [(name: String, path: String)] {
+        var found: [(String, String)] = []
+        for directory in searchPath {
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            for file in files.sorted() where file.hasPrefix(executablePrefix) {
+                let path = (directory as NSString).appendingPathComponent(file)
+                if FileManager.default.isExecutableFile(atPath: path) { found.append((String(file.dropFirst(executablePrefix.count)), path)) }
+            }
+        }
+        return found
+    }
+
+    /// Option values go out as JSON numbers or booleans when they read as such, else as strings.
+    static func jsonValue(_ value: PassOptions.Value) -> JSONValue {
+        switch value {
+        case .int(let n): return .int(n)
+        case .float(let x): return .double(x)
+        case .bool(let b): return .bool(b)
+        case .string(let s):
+            if let n = Int(s) { return .int(n) }
+            if let x = Double(s), x.isFinite { return .double(x) }
+            if s == "true" || s == "false" { return .bool(s == "true") }
+            return .string(s)
+        }
+    }
+
+    public func run(on graph: inout Graph, context: inout PassContext) throws(PassError) -> Bool {
+        let request = JSONValue.object([
+            ("options", .object(options.values.sorted { $0.key < $1.key }.map { ($0.key, Self.jsonValue($0.value)) })),
+            ("graph", graph.encodedJSON()),
+        ])
+        let answer = try exchange(Data(request.formatted().utf8))
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(answer)
+        } catch {
+            let preview = String(decoding: answer.prefix(80), as: UTF8.self)
+            throw failure("answered something that is not JSON (\(error)): \"\(preview)\"")
+        }
+        if case .string(let message)? = value["error"] { throw failure("reported an error: \(message)") }
+        let newGraph: Graph
+        do {
+            newGraph = try Graph.decode(json: Array(value.formatted().utf8), file: "answer of \(executable)")
+        } catch {
+            throw failure("answered JSON that is not a valid graph:\n\(error)")
+        }
+        let changed = newGraph != graph
+        graph = newGraph
+        return changed
+    }
+
+    func failure(_ message: String) -> PassError {
+        PassError(pass: name, "plugin \(executable) \(message)")
+    }
+
+    /// Runs the program with `input` on standard input; returns its standard output.
+    func exchange(_ input: Data) throws(PassError) -> Data {
+        // A plugin that exits without reading its input must not kill Lowpass with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        let finished = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in finished.signal() }
+        do { try process.run() } catch { throw failure("could not be started: \(error.localizedDescription)") }
+
+        let output = Collected(), errors = Collected()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) {
+            try? stdin.fileHandleForWriting.write(contentsOf: input)
+            try? stdin.fileHandleForWriting.close()
+        }
+        DispatchQueue.global().async(group: group) { output.data = stdout.fileHandleForReading.readDataToEndOfFile() }
+        DispatchQueue.global().async(group: group) { errors.data = stderr.fileHandleForReading.readDataToEndOfFile() }
+
+        if finished.wait(timeout: .now() + timeout) == .timedOut {
+            process.terminate()
+            if finished.wait(timeout: .now() + 2) == .timedOut { kill(process.processIdentifier, SIGKILL); finished.wait() }
+            _ = group.wait(timeout: .now() + 2)
+            throw failure("did not answer within \(timeout) seconds and was stopped")
+        }
+        _ = group.wait(timeout: .now() + 5)
+        let log = String(decoding: errors.data.suffix(2000), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let logNote = log.isEmpty ? "" : "; its standard error ends: \(log)"
+        if process.terminationReason == .uncaughtSignal {
+            throw failure("crashed (signal \(process.terminationStatus))\(logNote)")
+        }
+        if process.terminationStatus != 0 {
+            throw failure("exited with status \(process.terminationStatus)\(logNote)")
+        }
+        return output.data
+    }
+}
+
+/// Bytes read on another thread.
+private final class Collected: @unchecked Sendable {
+    var data = Data()
+}

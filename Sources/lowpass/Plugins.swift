@@ -1,0 +1,15 @@
+import Cleanup
+import Foundation
+import LowpassPasses
+
+/// The in-process plugins this build links. Adding a plugin is adding it here and to Package.swift.
+let linkedPlugins: [any PassPlugin.Type] = [CleanupPlugin.self]
+
+/// The registry: linked plugins, plus out-of-process passes on `--plugin-path` and `LOWPASS_PLUGIN_PATH`.
+func makeRegistry(pluginPaths: [String], timeout: Double? = nil) -> PassRegistry {
+    var registry = PassRegistry(plugins: linkedPlugins)
+    let environment = ProcessInfo.processInfo.environment["LOWPASS_PLUGIN_PATH"]?.split(separator: ":").map(String.init) ?? []
+    registry.pluginSearchPath = pluginPaths + environment
+    if let timeout { registry.externalTimeout = timeout }
+    return registry
+}

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import LowpassIR
+import LowpassPasses
+
+struct RewriteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rewrite",
+        abstract: "Run a pipeline of passes over a graph file and write the result.",
+        discussion: """
+            PIPELINE is text such as 'remove-identity,canonicalize,dce' or 'antialias{filter=4,pad=reflect},dce'.
+            'lowpass passes' lists every pass and its options. The input file is never modified unless
+            --in-place is given; the output is written atomically and refers to the weight file it needs.
+            """)
+
+    @Argument(help: "The input graph file (.json).")
+    var input: String
+
+    @Option(name: [.short, .customLong("output")], help: "The output graph file.")
+    var output: String?
+
+    @Option(name: .customLong("passes"), help: "The pipeline to run.")
+    var pipeline: String
+
+    @Flag(help: "Write the result over the input file.")
+    var inPlace = false
+
+    @Flag(inversion: .prefixedNo, help: "Verify the graph after every pass and name a pass that breaks it.")
+    var verifyEach = true
+
+    @Option(name: .customLong("print-after"), help: ArgumentHelp("Print the graph after the named pass (repeatable).", valueName: "NAME"))
+    var printAfter: [String] = []
+
+    @Flag(help: "Print the graph after every pass.")
+    var printAfterAll = false
+
+    @Flag(help: "After each pass that changed the graph, print a unified diff of the text form.")
+    var printChanged = false
+
+    @Flag(help: "Report the time each pass took.")
+    var timePasses = false
+
+    @Option(help: ArgumentHelp("Write 00-input.{json,txt,dot}, 01-<pass>.{json,txt,dot}, ... into this folder.", valueName: "DIR"))
+    var dumpDir: String?
+
+    @Option(name: .customLong("plugin-path"), help: ArgumentHelp("A folder with lowpass-pass-<name> executables (repeatable; also LOWPASS_PLUGIN_PATH).", valueName: "DIR"))
+    var pluginPaths: [String] = []
+
+    @Option(help: "Seconds an out-of-process pass may run before it is stopped.")
+    var pluginTimeout: Double = 60
+
+    @Flag(help: "Print what each pass reports it did.")
+    var remarks = false
+
+    func validate() throws {
+        if output == nil && !inPlace { throw ValidationError("give -o OUT.json, or --in-place to overwrite the input") }
+    }
+
+    func run() throws {
+        let destination = output ?? input
+        if !inPlace && samePath(destination, input) {
+            throw fail(Diagnostic("would-overwrite-input", "the output is the input file; give --in-place to overwrite it", at: SourceLocation(file: input)))
+        }
+        let graph: Graph
+        do { graph = try Graph.load(contentsOf: input) } catch { throw fail(error.inFile(input)) }
+
+        let registry = makeRegistry(pluginPaths: pluginPaths, timeout: pluginTimeout)
+        let passes: [ConfiguredPass]
+        do {
+            passes = try registry.configure(Pipeline(parsing: pipeline), text: pipeline)
+        } catch {
+            throw fail(Diagnostic("bad-pipeline", error.description))
+        }
+
+        var instrumentation = Instrumentation()
+        instrumentation.verifyEach = verifyEach
+        instrumentation.printAfter = Set(printAfter)
+        instrumentation.printAfterAll = printAfterAll
+        instrumentation.printChanged = printChanged
+        instrumentation.timePasses = timePasses
+        instrumentation.dumpDirectory = dumpDir
+        let manager = PassManager(instrumentation: instrumentation) { FileHandle.standardError.write(Data($0.utf8)) }
+
+        var result: (graph: Graph, report: PipelineReport)
+        do {
+            result = try manager.run(passes, on: graph)
+        } catch {
+            throw fail(error.diagnostics.inFile(input))
+        }
+        if remarks { for remark in result.report.remarks { FileHandle.standardError.write(Data("\(remark)\n".utf8)) } }
+
+        // The output refers to the same weight file as the input, seen from the output's folder.
+        if let weights = graph.weightsFile {
+            let absolute = resolve(weights, relativeTo: input)
+            result.graph.weightsFile = relativePath(to: absolute, from: (absoluteURL(destination).deletingLastPathComponent()).path)
+        }
+        do { try writeAtomically(result.graph.jsonText(), to: destination) } catch { throw fail(error) }
+        let summary = result.report.passes.map { "\($0.name)\($0.changed ? "" : " (no change)")" }.joined(separator: ", ")
+        FileHandle.standardError.write(Data("wrote \(destination): \(summary)\n".utf8))
+    }
+}
+
+func absoluteURL(_ path: String) -> URL {
+    URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL
+}
+
+func samePath(_ a: String, _ b: String) -> Bool {
+    absoluteURL(a).resolvingSymlinksInPath().path == absoluteURL(b).resolvingSymlinksInPath().path
+}
+
+/// `file` as written in the graph at `graphPath`: relative to the graph's folder unless absolute.
+func resolve(_ file: String, relativeTo graphPath: String) -> String {
+    if file.hasPrefix("/") { return file }
+    return absoluteURL(graphPath).deletingLastPathComponent().appendingPathComponent(file).standardizedFileURL.path
+}
+
+/// The relative path from folder `base` to `target` (both absolute).
+func relativePath(to target: String, from base: String) -> String {
+    let targetParts = URL(fileURLWithPath: target).standardizedFileURL.pathComponents
+    let baseParts = URL(fileURLWithPath: base).standardizedFileURL.pathComponents
+    var common = 0
+    while common < min(targetParts.count, baseParts.count), targetParts[common] == baseParts[common] { common += 1 }
+    let ups = Array(repeating: "..", count: baseParts.count - common)
+    return (ups + targetParts[common...]).joined(separator: "/")
+}
