@@ -39,15 +39,19 @@ public protocol RewritePattern: Sendable {
 }
 
 /// Applies `patterns` wherever they match until none does (a fixed point), sweeping the graph at most
-/// `maximumSweeps` times so that a pair of patterns that undo each other cannot loop forever.
+/// `maximumSweeps` times, with a bounded number of rewrites, so that patterns that undo each other
+/// cannot loop forever.
 /// Returns true if anything changed.
 public func applyPatternsGreedily(_ patterns: [any RewritePattern], to graph: inout Graph, context: inout PassContext,
                                   maximumSweeps: Int = 10) throws(PassError) -> Bool {
     var changedAny = false
+    // Patterns that keep rewriting the same spot would never finish a sweep: bound the total work.
+    var budget = maximumSweeps * 2 * (graph.nodes.count + 1)
     for _ in 0..<maximumSweeps {
         var changed = false
         var i = 0
-        while i < graph.nodes.count {
+        while i < graph.nodes.count && budget > 0 {
+            budget -= 1
             let op = graph.nodes[i].op
             var rewrote = false
             for pattern in patterns where pattern.root == op {
