@@ -90,45 +90,19 @@ public struct ExternalPass: GraphRewrite {
     func exchange(_ input: Data) throws(PassError) -> Data {
         // A plugin that exits without reading its input must not kill Lowpass with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        let finished = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in finished.signal() }
-        do { try process.run() } catch { throw failure("could not be started: \(error.localizedDescription)") }
-
-        let output = Collected(), errors = Collected()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) {
-            try? stdin.fileHandleForWriting.write(contentsOf: input)
-            try? stdin.fileHandleForWriting.close()
+        let outcome: ChildProcess.Outcome
+        do {
+            outcome = try ChildProcess.run(executable, input: input, timeout: timeout)
+        } catch {
+            throw failure("could not be started: \(error.message)")
         }
-        DispatchQueue.global().async(group: group) { output.data = stdout.fileHandleForReading.readDataToEndOfFile() }
-        DispatchQueue.global().async(group: group) { errors.data = stderr.fileHandleForReading.readDataToEndOfFile() }
-
-        if finished.wait(timeout: .now() + timeout) == .timedOut {
-            process.terminate()
-            if finished.wait(timeout: .now() + 2) == .timedOut { kill(process.processIdentifier, SIGKILL); finished.wait() }
-            _ = group.wait(timeout: .now() + 2)
-            throw failure("did not answer within \(timeout) seconds and was stopped")
-        }
-        _ = group.wait(timeout: .now() + 5)
-        let log = String(decoding: errors.data.suffix(2000), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let log = String(decoding: outcome.stderr.suffix(2000), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         let logNote = log.isEmpty ? "" : "; its standard error ends: \(log)"
-        if process.terminationReason == .uncaughtSignal {
-            throw failure("crashed (signal \(process.terminationStatus))\(logNote)")
+        switch outcome.termination {
+        case .timedOut: throw failure("did not answer within \(timeout) seconds and was stopped")
+        case .signaled(let signal): throw failure("crashed (signal \(signal))\(logNote)")
+        case .exited(let status) where status != 0: throw failure("exited with status \(status)\(logNote)")
+        case .exited: return outcome.stdout
         }
-        if process.terminationStatus != 0 {
-            throw failure("exited with status \(process.terminationStatus)\(logNote)")
-        }
-        return output.data
     }
-}
-
-/// Bytes read on another thread.
-private final class Collected: @unchecked Sendable {
-    var data = Data()
 }
