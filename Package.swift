@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "LowpassIR", targets: ["LowpassIR"]),
         .library(name: "LowpassTensor", targets: ["LowpassTensor"]),
         .library(name: "LowpassPasses", targets: ["LowpassPasses"]),
+        .library(name: "LowpassZoo", targets: ["LowpassZoo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -16,16 +17,18 @@ let package = Package(
         .target(name: "LowpassIR"),
         .target(name: "LowpassTensor", dependencies: ["LowpassIR"]),
         .target(name: "LowpassPasses", dependencies: ["LowpassIR"]),
+        .target(name: "LowpassZoo", dependencies: ["LowpassIR"]),
         // In-process plugins: each registers its passes; the core knows none of them by name.
         .target(name: "Cleanup", dependencies: ["LowpassIR", "LowpassPasses"], path: "Plugins/Cleanup"),
         .executableTarget(
             name: "lowpass",
             dependencies: [
-                "LowpassIR", "LowpassTensor", "LowpassPasses", "Cleanup",
+                "LowpassIR", "LowpassTensor", "LowpassPasses", "LowpassZoo", "Cleanup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "LowpassIRTests", dependencies: ["LowpassIR"]),
         .testTarget(name: "LowpassPassesTests", dependencies: ["LowpassIR", "LowpassPasses", "Cleanup", "LowpassTensor"]),
+        .testTarget(name: "LowpassZooTests", dependencies: ["LowpassIR", "LowpassZoo", "LowpassTensor"]),
         .testTarget(name: "LowpassTensorTests", dependencies: ["LowpassIR", "LowpassTensor"]),
         // Runs the built `lowpass` executable as a user would.
         .testTarget(name: "LowpassCLITests", dependencies: ["lowpass", "LowpassIR", "LowpassTensor"]),

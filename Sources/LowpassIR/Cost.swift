@@ -1,7 +1,16 @@
 /// How much a graph computes and stores: parameter counts and multiply-adds.
 extension VerifiedGraph {
-    /// Number of parameter elements (inline constants included).
+    /// Learnable parameters, counted as PyTorch's `sum(p.numel() for p in model.parameters())` does:
+    /// BatchNorm's running statistics are buffers, and inline constants are not parameters.
     public var parameterCount: Int {
+        var buffers = Set<String>()
+        for node in graph.nodes where node.op == .batchNormalization { buffers.formUnion(node.inputs.dropFirst(3)) }
+        return graph.parameters.filter { $0.inlineData == nil && !buffers.contains($0.name) }
+            .reduce(0) { $0 + ($1.type.fixedShape?.reduce(1, *) ?? 0) }
+    }
+
+    /// Every stored element: parameters, buffers and inline constants.
+    public var storedElementCount: Int {
         graph.parameters.reduce(0) { $0 + ($1.type.fixedShape?.reduce(1, *) ?? 0) }
     }
 

@@ -6,6 +6,9 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case maxPool = "MaxPool"
     case averagePool = "AveragePool"
     case globalAveragePool = "GlobalAveragePool"
+    /// PyTorch's AdaptiveAvgPool2d (not in ONNX): output cell i averages input rows
+    /// floor(i*H/h) ..< ceil((i+1)*H/h), likewise for columns.
+    case adaptiveAveragePool = "AdaptiveAveragePool"
     case batchNormalization = "BatchNormalization"
     case relu = "Relu"
     case clip = "Clip"
@@ -113,6 +116,8 @@ extension OpSchema {
                      shape: ShapeRules.pool),
             OpSchema(kind: .globalAveragePool, summary: "mean over H and W, keeping them as 1x1",
                      inputs: unary, attributes: [], shape: ShapeRules.globalPool),
+            OpSchema(kind: .adaptiveAveragePool, summary: "mean over input windows chosen to give a fixed output size (PyTorch AdaptiveAvgPool2d)",
+                     inputs: unary, attributes: [attr("output_size", .ints, "output [h, w]")], shape: ShapeRules.adaptivePool),
             OpSchema(kind: .batchNormalization, summary: "inference-form batch normalization",
                      inputs: [input("X"), input("scale", parameter: true), input("B", parameter: true),
                               input("mean", parameter: true), input("var", parameter: true)],

@@ -60,6 +60,15 @@ enum ShapeRules {
         return [TensorType(x.dtype, [x.shape[0], x.shape[1], .fixed(1), .fixed(1)])]
     }
 
+    static let adaptivePool: ShapeRule = { node, inputs throws(NodeError) in
+        let x = inputs[0]
+        try requireRank(x, 4, "AdaptiveAveragePool input")
+        let size = try node.ints("output_size", count: 2, minimum: 1)
+        _ = try fixed(x.shape[2], "input height")
+        _ = try fixed(x.shape[3], "input width")
+        return [TensorType(x.dtype, [x.shape[0], x.shape[1], .fixed(size[0]), .fixed(size[1])])]
+    }
+
     static let batchNorm: ShapeRule = { _, inputs throws(NodeError) in
         let x = inputs[0]
         guard x.rank >= 2 else { throw NodeError("shape-mismatch", "BatchNormalization input needs a channel axis, has shape \(x)") }

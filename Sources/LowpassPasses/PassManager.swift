@@ -107,7 +107,7 @@ public enum PipelineFailure: Error, Sendable, CustomStringConvertible {
         case .invalidInput(let d):
             return Diagnostics([Diagnostic("invalid-input", "the input graph does not verify")] + d.items)
         case .passFailed(let e):
-            return Diagnostics([Diagnostic("pass-failed", e.description, at: SourceLocation(node: e.node))])
+            return Diagnostics([Diagnostic("pass-failed", "pass '\(e.pass)': \(e.message)", at: SourceLocation(node: e.node))])
         case .brokeTheGraph(let pass, let d):
             return Diagnostics([Diagnostic("pass-broke-graph", "pass '\(pass)' produced an invalid graph:")] + d.items)
         case .dumpFailed(let d):

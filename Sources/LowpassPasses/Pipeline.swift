@@ -4,7 +4,7 @@ import LowpassIR
 /// A pipeline written as text, LLVM/MLIR style: `antialias{filter=4,pad=reflect},fold-bn,dce`.
 ///
 /// Grammar: `pipeline := pass (',' pass)*`, `pass := name ('{' option (',' option)* '}')?`,
-/// `option := key '=' value`. Names and keys are `[a-z0-9_-]`; a value runs to the next `,` or `}`
+/// `option := key '=' value`. Names and keys are `[A-Za-z0-9._-]`; a value runs to the next `,` or `}`
 /// unless it is double-quoted (`"a,b"`, with `\"` and `\\` escapes). Whitespace between tokens is ignored.
 /// A parsed pipeline prints back as the same text, canonically spaced.
 public struct Pipeline: Sendable, Equatable, CustomStringConvertible {

@@ -10,6 +10,7 @@ enum ReferenceKernels {
         case .maxPool, .averagePool: return try pool(node, x[0], outputShape)
         case .blurPool: return try blurPool(node, x[0], outputShape)
         case .globalAveragePool: return globalAveragePool(x[0], outputShape)
+        case .adaptiveAveragePool: return adaptiveAveragePool(x[0], outputShape)
         case .batchNormalization: return try batchNorm(node, x, outputShape)
         case .gemm: return try gemm(node, x, outputShape)
         case .matMul: return matMul(x[0], x[1], outputShape)
@@ -162,6 +163,19 @@ enum ReferenceKernels {
             var sum = 0.0
             for i in 0..<area { sum += Double(input[plane * area + i]) }
             return Float(sum / Double(max(area, 1)))
+        }
+    }
+
+    static func adaptiveAveragePool(_ input: Tensor, _ outShape: [Int]) -> Tensor {
+        let (height, width) = (input.shape[2], input.shape[3])
+        let (outH, outW) = (outShape[2], outShape[3])
+        return Tensor(shape: outShape) { index in
+            let plane = index / (outH * outW), oy = (index / outW) % outH, ox = index % outW
+            let (y0, y1) = (oy * height / outH, ((oy + 1) * height + outH - 1) / outH)
+            let (x0, x1) = (ox * width / outW, ((ox + 1) * width + outW - 1) / outW)
+            var sum = 0.0
+            for y in y0..<y1 { for x in x0..<x1 { sum += Double(input[(plane * height + y) * width + x]) } }
+            return Float(sum / Double((y1 - y0) * (x1 - x0)))
         }
     }
 

@@ -5,7 +5,7 @@ struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
         abstract: "Show which nodes, edges and parameters differ between two graph files.",
-        discussion: "Nodes are matched by name. Lines start with + (added), - (removed) or ~ (changed). Exits 1 when the graphs differ, as diff does.")
+        discussion: "Nodes are matched by name. Lines start with + (added), - (removed) or ~ (changed). Exits 0 when the graphs are the same, 1 when they differ and 2 when a file cannot be read, as diff does.")
 
     @Argument(help: "The first graph file.")
     var first: String
@@ -15,8 +15,8 @@ struct DiffCommand: ParsableCommand {
 
     func run() throws {
         let a: Graph, b: Graph
-        do { a = try Graph.load(contentsOf: first) } catch { throw fail(error.inFile(first)) }
-        do { b = try Graph.load(contentsOf: second) } catch { throw fail(error.inFile(second)) }
+        do { a = try Graph.load(contentsOf: first) } catch { _ = fail(error.inFile(first)); throw ExitCode(2) }
+        do { b = try Graph.load(contentsOf: second) } catch { _ = fail(error.inFile(second)); throw ExitCode(2) }
         let diff = GraphDiff(from: a, to: b)
         if diff.isEmpty {
             print("no difference")

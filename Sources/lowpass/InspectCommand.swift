@@ -25,7 +25,7 @@ struct InspectCommand: ParsableCommand {
                 let macs = verified.multiplyAdds(of: node)
                 return macs > 0 ? "\(scaled(macs)) MACs" : nil
             }, terminator: "")
-            print("parameters: \(grouped(verified.parameterCount)) in \(graph.parameters.count) tensors")
+            print("parameters: \(grouped(verified.parameterCount)) learnable; \(grouped(verified.storedElementCount)) stored in \(graph.parameters.count) tensors")
             print("multiply-adds: \(grouped(verified.totalMultiplyAdds)) per sample (\(scaled(verified.totalMultiplyAdds)))")
         case .json:
             let nodes: [JSONValue] = verified.order.map { index in

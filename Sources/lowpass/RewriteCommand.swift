@@ -61,8 +61,12 @@ struct RewriteCommand: ParsableCommand {
         if !inPlace && samePath(destination, input) {
             throw fail(Diagnostic("would-overwrite-input", "the output is the input file; give --in-place to overwrite it", at: SourceLocation(file: input)))
         }
-        let graph: Graph
+        var graph: Graph
         do { graph = try Graph.load(contentsOf: input) } catch { throw fail(error.inFile(input)) }
+        // Passes and dumps see the weight file by its absolute path, so that files written anywhere
+        // (--dump-dir) still find it; the output gets a path relative to its own folder.
+        let weightsPath = graph.weightsFile.map { resolve($0, relativeTo: input) }
+        graph.weightsFile = weightsPath
 
         let registry = makeRegistry(pluginPaths: pluginPaths, timeout: pluginTimeout)
         let passes: [ConfiguredPass]
@@ -70,6 +74,9 @@ struct RewriteCommand: ParsableCommand {
             passes = try registry.configure(Pipeline(parsing: pipeline), text: pipeline)
         } catch {
             throw fail(Diagnostic("bad-pipeline", error.description))
+        }
+        for name in printAfter where !passes.contains(where: { $0.name == name }) {
+            throw fail(Diagnostic("bad-option", "--print-after \(name): the pipeline has no pass '\(name)'; it runs \(passes.map(\.name).joined(separator: ", "))"))
         }
 
         var instrumentation = Instrumentation()
@@ -89,10 +96,15 @@ struct RewriteCommand: ParsableCommand {
         }
         if remarks { for remark in result.report.remarks { FileHandle.standardError.write(Data("\(remark)\n".utf8)) } }
 
+        // Even without --verify-each, an invalid graph is never written.
+        if !verifyEach {
+            do { _ = try result.graph.verify() } catch {
+                throw fail(Diagnostics([Diagnostic("invalid-result", "the pipeline produced an invalid graph; rerun with --verify-each to find the pass")] + error.items))
+            }
+        }
         // The output refers to the same weight file as the input, seen from the output's folder.
-        if let weights = graph.weightsFile {
-            let absolute = resolve(weights, relativeTo: input)
-            result.graph.weightsFile = relativePath(to: absolute, from: (absoluteURL(destination).deletingLastPathComponent()).path)
+        if let weightsPath, result.graph.weightsFile == weightsPath {
+            result.graph.weightsFile = relativePath(to: weightsPath, from: absoluteURL(destination).deletingLastPathComponent().path)
         }
         do { try writeAtomically(result.graph.jsonText(), to: destination) } catch { throw fail(error) }
         let summary = result.report.passes.map { "\($0.name)\($0.changed ? "" : " (no change)")" }.joined(separator: ", ")

@@ -11,14 +11,14 @@ struct CommandTests {
         let result = try CLI.run(["inspect", example])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("%net.6: f32[N,64,12,12] = BlurPool(net.5) {filter_size=3, pad_mode=reflect}  # 82.94 K MACs"))
-        #expect(result.stdout.contains("parameters: 392,330 in 26 tensors"))
+        #expect(result.stdout.contains("parameters: 391,370 learnable; 392,330 stored in 26 tensors"))
         #expect(result.stdout.contains("multiply-adds: 37,181,056 per sample"))
     }
 
     @Test func inspectSpeaksJSONAndDOT() throws {
         let json = try CLI.run(["inspect", example, "--format", "json"])
         let summary = try JSONValue.parse(json.stdout)
-        #expect(summary["parameters"] == .int(392_330))
+        #expect(summary["parameters"] == .int(391_370))
         #expect(summary["multiply_adds"] == .int(37_181_056))
         let dot = try CLI.run(["inspect", example, "--format", "dot"])
         #expect(dot.stdout.hasPrefix("digraph"))

@@ -39,7 +39,8 @@ struct PrinterTests {
 
     @Test func costs() throws {
         let verified = try TestGraphs.classifier().verify()
-        #expect(verified.parameterCount == 8 * 27 + 4 * 8 + 80 + 10)
+        #expect(verified.parameterCount == 8 * 27 + 2 * 8 + 80 + 10, "BN running statistics are buffers")
+        #expect(verified.storedElementCount == 8 * 27 + 4 * 8 + 80 + 10)
         let conv = verified.graph.nodes[0], blur = verified.graph.nodes[3], fc = verified.graph.nodes[6]
         #expect(verified.multiplyAdds(of: conv) == 8 * 12 * 12 * 27)
         #expect(verified.multiplyAdds(of: blur) == 8 * 6 * 6 * 16)
