@@ -15,7 +15,9 @@ let package = Package(
     ],
     targets: [
         .target(name: "LowpassIR"),
-        .target(name: "LowpassTensor", dependencies: ["LowpassIR"]),
+        // The reference interpreter is the oracle for whole networks in the tests: optimize it even in
+        // debug builds, or a ResNet takes minutes.
+        .target(name: "LowpassTensor", dependencies: ["LowpassIR"], swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "LowpassPasses", dependencies: ["LowpassIR"]),
         .target(name: "LowpassZoo", dependencies: ["LowpassIR"]),
         // In-process plugins: each registers its passes; the core knows none of them by name.

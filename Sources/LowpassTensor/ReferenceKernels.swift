@@ -3,6 +3,12 @@ import LowpassIR
 
 /// One function per op, each the textbook definition. Shapes were checked by the verifier; the
 /// output shape comes from shape inference, so kernels and shape rules cannot drift apart silently.
+/// A pointer shared by the threads of `concurrentPerform`, each of which writes its own part.
+struct Shared: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
+}
+
 enum ReferenceKernels {
     static func evaluate(_ node: Node, _ x: [Tensor], outputShape: [Int]) throws(NodeError) -> Tensor {
         switch node.op {
@@ -32,6 +38,9 @@ enum ReferenceKernels {
         }
     }
 
+    /// Direct convolution, one output plane at a time: the plane accumulates in double, tap by tap,
+    /// over the output rows and columns whose input position falls inside the image. Planes are
+    /// independent, so both cores share them.
     static func conv(_ node: Node, _ x: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {
         let (input, weight) = (x[0], x[1])
         let g = try node.convGeometry(weightShape: weight.shape.map(Dim.fixed))
@@ -39,38 +48,45 @@ enum ReferenceKernels {
         let (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let (filters, outH, outW) = (outShape[1], outShape[2], outShape[3])
         let (kh, kw) = (g.kernel[0], g.kernel[1])
+        let (sy, sx, dy, dx) = (g.strides[0], g.strides[1], g.dilations[0], g.dilations[1])
         let (cPerGroup, mPerGroup) = (channels / groups, filters / groups)
         let bias = x.count > 2 ? x[2] : nil
-        var out = Tensor(zeros: outShape)
-        out.withUnsafeMutableBufferPointer { o in
-            let xi = input.buffer.pointer, w = weight.buffer.pointer
-            for n in 0..<batch {
-                for m in 0..<filters {
-                    let group = m / mPerGroup
-                    for oy in 0..<outH {
-                        for ox in 0..<outW {
-                            var sum = bias.map { Double($0[m]) } ?? 0
-                            for c in 0..<cPerGroup {
-                                let ic = group * cPerGroup + c
-                                for ky in 0..<kh {
-                                    let iy = oy * g.strides[0] - g.pads[0] + ky * g.dilations[0]
-                                    guard iy >= 0 && iy < height else { continue }
-                                    for kx in 0..<kw {
-                                        let ix = ox * g.strides[1] - g.pads[1] + kx * g.dilations[1]
-                                        guard ix >= 0 && ix < width else { continue }
-                                        let xv = xi[((n * channels + ic) * height + iy) * width + ix]
-                                        let wv = w[((m * cPerGroup + c) * kh + ky) * kw + kx]
-                                        sum += Double(xv) * Double(wv)
-                                    }
-                                }
+        let out = Tensor(zeros: outShape)
+        let (xi, w, o) = (Shared(input.buffer.pointer), Shared(weight.buffer.pointer), Shared(out.buffer.pointer))
+        let biasValues = bias.map { b in (0..<filters).map { Double(b[$0]) } }
+        DispatchQueue.concurrentPerform(iterations: batch * filters) { plane in
+            let (n, m) = (plane / filters, plane % filters)
+            let group = m / mPerGroup
+            var accumulator = [Double](repeating: biasValues?[m] ?? 0, count: outH * outW)
+            accumulator.withUnsafeMutableBufferPointer { acc in
+                for c in 0..<cPerGroup {
+                    let source = xi.pointer + (n * channels + group * cPerGroup + c) * height * width
+                    for ky in 0..<kh {
+                        let rows = validRange(ky, stride: sy, pad: g.pads[0], dilation: dy, size: height, count: outH)
+                        for kx in 0..<kw {
+                            let columns = validRange(kx, stride: sx, pad: g.pads[1], dilation: dx, size: width, count: outW)
+                            let tap = Double(w.pointer[((m * cPerGroup + c) * kh + ky) * kw + kx])
+                            for oy in rows {
+                                let row = source + (oy * sy - g.pads[0] + ky * dy) * width + (kx * dx - g.pads[1])
+                                let target = oy * outW
+                                for ox in columns { acc[target + ox] += tap * Double(row[ox * sx]) }
                             }
-                            o[((n * filters + m) * outH + oy) * outW + ox] = Float(sum)
                         }
                     }
                 }
             }
+            let destination = o.pointer + plane * outH * outW
+            for i in 0..<(outH * outW) { destination[i] = Float(accumulator[i]) }
         }
         return out
+    }
+
+    /// Output indices o in 0..<count with 0 <= o*stride - pad + k*dilation < size.
+    static func validRange(_ k: Int, stride: Int, pad: Int, dilation: Int, size: Int, count: Int) -> Range<Int> {
+        let offset = k * dilation - pad
+        let low = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+        let high = size - offset <= 0 ? 0 : min(count, (size - 1 - offset) / stride + 1)
+        return low..<max(low, high)
     }
 
     /// MaxPool ignores padding; AveragePool divides by the window's valid cells, or, with
