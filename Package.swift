@@ -22,15 +22,17 @@ let package = Package(
         .target(name: "LowpassZoo", dependencies: ["LowpassIR"]),
         // In-process plugins: each registers its passes; the core knows none of them by name.
         .target(name: "Cleanup", dependencies: ["LowpassIR", "LowpassPasses"], path: "Plugins/Cleanup"),
+        .target(name: "Antialias", dependencies: ["LowpassIR", "LowpassPasses"], path: "Plugins/Antialias"),
         .executableTarget(
             name: "lowpass",
             dependencies: [
-                "LowpassIR", "LowpassTensor", "LowpassPasses", "LowpassZoo", "Cleanup",
+                "LowpassIR", "LowpassTensor", "LowpassPasses", "LowpassZoo", "Cleanup", "Antialias",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "LowpassIRTests", dependencies: ["LowpassIR"]),
         .testTarget(name: "LowpassPassesTests", dependencies: ["LowpassIR", "LowpassPasses", "Cleanup", "LowpassTensor"]),
         .testTarget(name: "LowpassZooTests", dependencies: ["LowpassIR", "LowpassZoo", "LowpassTensor"]),
+        .testTarget(name: "AntialiasTests", dependencies: ["Antialias", "LowpassIR", "LowpassPasses", "LowpassZoo", "LowpassTensor"]),
         .testTarget(name: "LowpassTensorTests", dependencies: ["LowpassIR", "LowpassTensor"]),
         // Runs the built `lowpass` executable as a user would.
         .testTarget(name: "LowpassCLITests", dependencies: ["lowpass", "LowpassIR", "LowpassTensor"]),

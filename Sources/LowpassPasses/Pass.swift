@@ -27,6 +27,9 @@ extension Pass {
 public struct PassContext: Sendable {
     /// Remarks for the user: what was rewritten, what was skipped and why.
     public var remarks: [Diagnostic] = []
+    /// A summary for people, such as a table of rewritten nodes: printed by `lowpass rewrite` and
+    /// with the pass's `--print-after` output.
+    public var report: String = ""
 
     public init() {}
 

@@ -70,6 +70,8 @@ public struct PipelineReport: Sendable {
         public var name: String
         public var changed: Bool
         public var seconds: Double
+        /// The pass's own summary (`PassContext.report`), if it wrote one.
+        public var report: String = ""
     }
 
     public var passes: [PassRun] = []
@@ -151,7 +153,7 @@ public struct PassManager: Sendable {
             let changed: Bool
             do { changed = try configured.pass.run(on: &graph, context: &context) } catch { throw .passFailed(error) }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            report.passes.append(.init(name: configured.name, changed: changed, seconds: seconds))
+            report.passes.append(.init(name: configured.name, changed: changed, seconds: seconds, report: context.report))
             report.remarks += context.remarks
 
             if instrumentation.verifyEach || instrumentation.printChanged || instrumentation.dumpDirectory != nil
@@ -164,7 +166,8 @@ public struct PassManager: Sendable {
                 }
             }
             if instrumentation.printAfterAll || instrumentation.printAfter.contains(configured.name) {
-                log("// -----// Graph after \(configured.name) //----- //\n" + graph.text(types: types))
+                log("// -----// Graph after \(configured.name) //----- //\n" + graph.text(types: types)
+                    + (context.report.isEmpty ? "" : "// \(configured.name) report:\n" + context.report))
             }
             if instrumentation.printChanged && (changed || graph != before) {
                 let diff = unifiedDiff(from: beforeText, to: graph.text(types: types),

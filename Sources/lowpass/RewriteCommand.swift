@@ -94,6 +94,9 @@ struct RewriteCommand: ParsableCommand {
         } catch {
             throw fail(error.diagnostics.inFile(input))
         }
+        for run in result.report.passes where !run.report.isEmpty {
+            FileHandle.standardError.write(Data("\(run.name):\n\(run.report)".utf8))
+        }
         if remarks { for remark in result.report.remarks { FileHandle.standardError.write(Data("\(remark)\n".utf8)) } }
 
         // Even without --verify-each, an invalid graph is never written.

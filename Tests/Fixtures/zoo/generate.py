@@ -24,6 +24,17 @@ What it makes
                           the leaf modules in registration order (model.named_modules(); a BlurPool
                           counts as a leaf and its inner pad module is not listed), one per line
                           "NAME TYPE key=value ..."
+  antialiased/<model>.expected.npy
+                          float32 [1, 1000] logits of antialiased_cnns.<model>(pretrained=False,
+                          filter_size=4) (default arguments otherwise: pool_only=True, except alexnet
+                          whose default is pool_only=False) for the models in AA_NUMERIC below. The
+                          torchvision baseline <model>(weights=None) is filled from the recipe exactly as
+                          for <model>.expected.npy, then antialiased_cnns.copy_params_buffers(baseline,
+                          aa) copies its parameters and buffers into the antialiased model (in order;
+                          the BlurPool "filt" buffers keep their binomial values); both are converted to
+                          float64 and run in eval mode on recipe("input", [1,3,H,W]); the float64 output
+                          is rounded to float32
+  antialiased/inputs.json the input size [3, H, W] used for each antialiased/<model>.expected.npy
 
 Seeded weight recipe (must be reproduced bit for bit by the Swift side)
 -----------------------------------------------------------------------
@@ -50,6 +61,8 @@ Seeded weight recipe (must be reproduced bit for bit by the Swift side)
 How to rerun
 ------------
 From the repository root:   python Tests/Fixtures/zoo/generate.py
+Only the antialiased numeric references (antialiased/*.expected.npy, antialiased/inputs.json):
+                            python Tests/Fixtures/zoo/generate.py --antialiased-only
 Needs torch (CPU is enough), torchvision, timm, antialiased_cnns and numpy. No downloads: every model
 is built with random init (weights=None / pretrained=False) and the numeric models are then filled
 entirely from the recipe, so the outputs do not depend on torch's RNG. reference.json,
@@ -199,6 +212,12 @@ ANTIALIASED = [
     "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
     "alexnet", "densenet121", "densenet161", "densenet169", "densenet201", "mobilenet_v2",
 ]
+# antialiased numeric references: model -> input size [3, H, W]
+AA_NUMERIC = {
+    "resnet18": [3, 96, 96], "resnet50": [3, 96, 96], "resnext50_32x4d": [3, 96, 96],
+    "wide_resnet50_2": [3, 96, 96], "densenet121": [3, 96, 96], "mobilenet_v2": [3, 96, 96],
+    "alexnet": [3, 224, 224], "vgg11_bn": [3, 224, 224],
+}
 EXPECTED_PARAMS = {"resnet50": 25557032, "mobilenet_v2": 3504872, "densenet121": 7978856}
 
 
@@ -319,10 +338,115 @@ def antialiased_lines(model):
 
 
 # --------------------------------------------------------------------------------------------
+# antialiased_cnns numeric references
+# --------------------------------------------------------------------------------------------
+
+def fill_from_recipe(model):
+    """Every floating state_dict entry := recipe(name, shape) (same fill as run_numeric)."""
+    sd = model.state_dict()
+    filled = {}
+    for k, v in sd.items():
+        if torch.is_floating_point(v):
+            filled[k] = torch.from_numpy(recipe(k, list(v.shape)))
+        else:
+            filled[k] = v  # num_batches_tracked: unused in eval mode
+    model.load_state_dict(filled, strict=True)
+
+
+def run_antialiased_numeric(name, input_size):
+    baseline, _, _ = build(name)
+    fill_from_recipe(baseline)
+    baseline.eval()
+    torch.manual_seed(0)
+    with contextlib.redirect_stdout(io.StringIO()):  # antialiased_cnns prints "Not initializing"
+        aa = getattr(antialiased_cnns, name)(pretrained=False, filter_size=4)
+    aa.eval()
+    blurs = [m for m in aa.modules() if isinstance(m, antialiased_cnns.BlurPool)]
+    filt_ids = {id(m.filt) for m in blurs}
+    filt_before = [m.filt.clone() for m in blurs]
+
+    # antialiased_cnns' own copy: parameters zipped in order; each baseline buffer goes to the next
+    # antialiased buffer (in order) of the same shape, skipping the BlurPool filters.
+    antialiased_cnns.copy_params_buffers(baseline, aa)
+
+    # the copy really happened: every parameter / non-filt buffer equals the baseline's, by order
+    bp, ap = list(baseline.parameters()), list(aa.parameters())
+    check(len(bp) == len(ap), "%s: %d baseline vs %d antialiased parameters" % (name, len(bp), len(ap)))
+    for i, (b, a) in enumerate(zip(bp, ap)):
+        check(b.shape == a.shape and torch.equal(b, a), "%s: parameter #%d differs after copy" % (name, i))
+    bb = list(baseline.buffers())
+    ab = [t for t in aa.buffers() if id(t) not in filt_ids]
+    check(len(bb) == len(ab), "%s: %d baseline vs %d antialiased non-filt buffers" % (name, len(bb), len(ab)))
+    for i, (b, a) in enumerate(zip(bb, ab)):
+        check(b.shape == a.shape and torch.equal(b, a), "%s: buffer #%d differs after copy" % (name, i))
+    k1 = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    binom = (k1[:, None] * k1[None, :]) / 64.0
+    for m, before in zip(blurs, filt_before):
+        check(torch.equal(m.filt, before) and torch.equal(m.filt[:, 0], binom.expand_as(m.filt[:, 0])),
+              "%s: a BlurPool filter changed" % name)
+
+    # smallest spatial extent any BlurPool sees (reflect padding needs pad < extent)
+    seen = []
+    hooks = [m.register_forward_pre_hook(lambda mod, inp: seen.append(
+        (min(inp[0].shape[2:]), max(mod.pad_sizes)))) for m in blurs]
+
+    baseline.double()
+    aa.double()
+    x = torch.from_numpy(recipe("input", [1] + list(input_size))).double()
+    with torch.no_grad():
+        y = aa(x).numpy()
+        yb = baseline(x).numpy()
+    for h in hooks:
+        h.remove()
+    out = y.astype(np.float32)
+    np.save(os.path.join(HERE, "antialiased", "%s.expected.npy" % name), out)
+    min_extent = min(e for e, _ in seen)
+    check(all(e > p for e, p in seen), "%s: a BlurPool input is too small for its reflect padding" % name)
+    stats = {
+        "shape": list(out.shape),
+        "max_abs": float(np.abs(y).max()),
+        "mean": float(y.mean()),
+        "std": float(y.std()),
+        "finite": bool(np.isfinite(y).all()),
+        "blurpools": len(blurs),
+        "min_blur_input": int(min_extent),
+        "baseline_max_abs": float(np.abs(yb).max()),
+        "max_abs_diff_vs_baseline": float(np.abs(y - yb).max()),
+    }
+    check(stats["finite"], "%s (antialiased): non-finite logits" % name)
+    check(list(out.shape) == [1, 1000], "%s (antialiased): output shape %s" % (name, out.shape))
+    check(stats["std"] > 1e-3, "%s (antialiased): logits all tiny (std %g)" % (name, stats["std"]))
+    check(stats["max_abs_diff_vs_baseline"] > 0.0, "%s (antialiased): identical to the baseline" % name)
+    return stats
+
+
+def antialiased_numeric():
+    adir = os.path.join(HERE, "antialiased")
+    os.makedirs(adir, exist_ok=True)
+    for name, input_size in AA_NUMERIC.items():
+        stats = run_antialiased_numeric(name, input_size)
+        print("antialiased %-16s %-14s %s" % (name, input_size, json.dumps(stats)))
+    with open(os.path.join(adir, "inputs.json"), "w") as f:  # one model per line
+        f.write("{\n" + ",\n".join("  %s: %s" % (json.dumps(k), json.dumps(v)) for k, v in AA_NUMERIC.items())
+                + "\n}\n")
+
+
+# --------------------------------------------------------------------------------------------
 
 def main():
     torch.set_num_threads(1)
     os.makedirs(HERE, exist_ok=True)
+    antialiased_only = "--antialiased-only" in sys.argv[1:]
+    unknown = [a for a in sys.argv[1:] if a != "--antialiased-only"]
+    if unknown:
+        sys.exit("usage: generate.py [--antialiased-only]  (unknown argument(s): %s)" % " ".join(unknown))
+    if antialiased_only:
+        antialiased_numeric()
+        if FAILURES:
+            print("%d check(s) failed" % len(FAILURES))
+            sys.exit(1)
+        print("all checks passed")
+        return
 
     # 1. recipe self-check ------------------------------------------------------------------
     checks = {"conv1.weight": [64, 3, 7, 7], "input": [1, 3, 224, 224], "bn1.running_var": [64]}
@@ -374,6 +498,9 @@ def main():
             f.write("\n".join(lines) + "\n")
         print("antialiased %-16s %4d leaf lines" % (name, len(lines)))
         del model
+
+    # 5. antialiased_cnns numeric references --------------------------------------------------
+    antialiased_numeric()
 
     if FAILURES:
         print("%d check(s) failed" % len(FAILURES))
