@@ -13,10 +13,13 @@ public struct ZooModel: Sendable {
     let build: @Sendable (inout GraphBuilder) -> Void
 
     /// The graph, structure only: parameters are declared, with the reference's `state_dict()` names.
-    public func graph() -> Graph {
-        var builder = GraphBuilder(name: name, channels: inputSize[0], height: inputSize[1], width: inputSize[2], metadata: [
+    /// `height` and `width` override the native input size (fully convolutional models only: VGG and
+    /// AlexNet need theirs for the classifier).
+    public func graph(height: Int? = nil, width: Int? = nil) -> Graph {
+        let size = [inputSize[0], height ?? inputSize[1], width ?? inputSize[2]]
+        var builder = GraphBuilder(name: name, channels: size[0], height: size[1], width: size[2], metadata: [
             "source": source.rawValue, "reference": reference,
-            "input_size": inputSize.map(String.init).joined(separator: "x"),
+            "input_size": size.map(String.init).joined(separator: "x"),
         ])
         build(&builder)
         return builder.graph
