@@ -69,38 +69,42 @@ struct DownsamplerRewriter {
             let span = g.dilations[axis] * (kernel[axis] - 1)
             return input[axis] + pads[axis] + pads[axis + 2] - span
         }
-        guard let mode = try blurMode(for: node, map: dense) else { return }
+        guard let blur = try plan(for: node, map: dense, strides: g.strides, channels: channels(node.inputs[0])) else { return }
         var pool = node
         pool.attributes["kernel_shape"] = .ints(kernel)
         pool.attributes["pads"] = pads == [0, 0, 0, 0] ? nil : .ints(pads)
         pool.attributes["strides"] = nil
         pool.attributes["ceil_mode"] = nil
-        try appendBlur(after: node.outputs[0], replacing: node, with: pool, strides: g.strides, map: dense, mode: mode,
-                       rule: "MaxPool -> MaxPool(stride 1) + BlurPool", addedMACs: 0)
+        replace(node, with: [pool])
+        appendBlur(blur, after: node.outputs[0], named: "\(node.name).blur")
+        record(node, rule: "MaxPool -> MaxPool(stride 1) + BlurPool", blur: blur, addedMACs: blurMACs(blur))
     }
 
     /// AveragePool(2, 2) -> BlurPool(2); any other strided average pool -> AveragePool(stride 1) + BlurPool.
     mutating func rewriteAveragePool(_ node: Node) throws(NodeError) {
         let g = try node.poolGeometry()
         let input = try spatial(node.inputs[0])
-        if g.kernel == g.strides && g.kernel.allSatisfy({ $0 == 2 }) && g.pads == [0, 0, 0, 0] {
-            guard let mode = try blurMode(for: node, map: input) else { return }
-            let blur = blurNode(name: node.name, input: node.inputs[0], output: node.outputs[0], strides: g.strides, mode: mode)
-            guard try keepsShape(blur, of: node, input: input) else { return }
-            replace(node, with: [blur])
-            record(node, rule: "AveragePool(2, 2) -> BlurPool", map: input, addedMACs: blurMACs(blur, map: input))
+        let direct = g.kernel == g.strides && g.kernel.allSatisfy({ $0 == 2 }) && g.pads == [0, 0, 0, 0]
+        // The blur alone must reproduce the pool's output size; on odd sizes with M = 1 it cannot, and
+        // the general form (stride-1 pool, then blur) does the job.
+        let goal = try spatial(node.outputs[0])
+        if direct && fittedPads(map: input, strides: g.strides, goal: goal) != nil {
+            guard let blur = try plan(for: node, map: input, strides: g.strides, channels: channels(node.inputs[0])) else { return }
+            replace(node, with: [blurNode(blur, name: node.name, input: node.inputs[0], output: node.outputs[0])])
+            record(node, rule: "AveragePool(2, 2) -> BlurPool", blur: blur, addedMACs: blurMACs(blur))
             return
         }
         let dense = (0..<2).map { (axis: Int) -> Int in
             let padded: Int = input[axis] + g.pads[axis] + g.pads[axis + 2]
             return padded - (g.kernel[axis] - 1)
         }
-        guard let mode = try blurMode(for: node, map: dense) else { return }
+        guard let blur = try plan(for: node, map: dense, strides: g.strides, channels: channels(node.inputs[0])) else { return }
         var pool = node
         pool.attributes["strides"] = nil
         pool.attributes["ceil_mode"] = nil
-        try appendBlur(after: node.outputs[0], replacing: node, with: pool, strides: g.strides, map: dense, mode: mode,
-                       rule: "AveragePool -> AveragePool(stride 1) + BlurPool", addedMACs: 0)
+        replace(node, with: [pool])
+        appendBlur(blur, after: node.outputs[0], named: "\(node.name).blur")
+        record(node, rule: "AveragePool -> AveragePool(stride 1) + BlurPool", blur: blur, addedMACs: blurMACs(blur))
     }
 
     /// A strided conv runs at stride 1 (or s/2 when splitting large strides) and a BlurPool subsamples
@@ -128,17 +132,16 @@ struct DownsamplerRewriter {
             let out = outputSize(stride)
             return outputChannels * out[0] * out[1] * perOutput
         }
-        let originalMACs = convMACs(g.strides)
 
         if settings.blurBeforeConv {
-            guard let mode = try blurMode(for: node, map: input) else { return }
+            // Composer's order: low-pass the input at full resolution; the conv keeps its stride.
+            guard let blur = try plan(for: node, map: input, strides: [1, 1], channels: channels(node.inputs[0]), target: input) else { return }
             let blurName = graph.freshName("\(node.name).blur")
-            let blur = blurNode(name: blurName, input: node.inputs[0], output: blurName, strides: [1, 1], mode: mode)
             types[blurName] = types[node.inputs[0]]
             var conv = node
             conv.inputs[0] = blurName
-            replace(node, with: [blur, conv])
-            record(node, rule: "Conv -> BlurPool(stride 1) + Conv", map: input, addedMACs: blurMACs(blur, map: input))
+            replace(node, with: [blurNode(blur, name: blurName, input: node.inputs[0], output: blurName), conv])
+            record(node, rule: "Conv -> BlurPool(stride 1) + Conv", blur: blur, addedMACs: blurMACs(blur))
             return
         }
 
@@ -147,103 +150,122 @@ struct DownsamplerRewriter {
         let blurStrides = split ? [2, 2] : g.strides
         var conv = node
         conv.attributes["strides"] = convStrides == [1, 1] ? nil : .ints(convStrides)
-        let addedConvMACs = convMACs(convStrides) - originalMACs
 
         // Follow Conv -> BatchNormalization -> activation while each link has a single use.
+        var chain = [node.op.rawValue]
         var last = node.outputs[0]
         var hasActivation = false
         for ops in [[OpKind.batchNormalization], Array(Self.activations)] {
             guard graph.hasSingleUse(last), let next = graph.consumers(of: last).first,
                   ops.contains(graph.nodes[next].op), graph.nodes[next].inputs.first == last else { continue }
             last = graph.nodes[next].outputs[0]
+            chain.append(graph.nodes[next].op.rawValue)
             hasActivation = hasActivation || Self.activations.contains(graph.nodes[next].op)
         }
         let isPointwise = g.kernel == [1, 1] && g.pads == [0, 0, 0, 0] && !split
         if !hasActivation && isPointwise {
             // No nonlinearity to blur after: blur the input instead, which commutes with a 1x1 conv and
             // is the cheaper side (the reference's ResNet shortcut: BlurPool, then conv1x1, then BN).
-            guard let mode = try blurMode(for: node, map: input) else { return }
+            guard let blur = try plan(for: node, map: input, strides: g.strides, channels: channels(node.inputs[0])) else { return }
             let blurName = graph.freshName("\(node.name).blur")
-            let blur = blurNode(name: blurName, input: node.inputs[0], output: blurName, strides: g.strides, mode: mode)
-            let shrunk = try spatial(node.outputs[0])
-            types[blurName] = types[node.inputs[0]].map { TensorType($0.dtype, Array($0.shape.prefix(2)) + shrunk.map(Dim.fixed)) }
+            types[blurName] = types[node.inputs[0]].map { TensorType($0.dtype, Array($0.shape.prefix(2)) + blur.output.map(Dim.fixed)) }
             conv.inputs[0] = blurName
-            replace(node, with: [blur, conv])
-            record(node, rule: "Conv 1x1 (linear) -> BlurPool + Conv(stride 1)", map: input,
-                   addedMACs: blurMACs(blur, map: input))
+            replace(node, with: [blurNode(blur, name: blurName, input: node.inputs[0], output: blurName), conv])
+            record(node, rule: "Conv 1x1 (linear) -> BlurPool + Conv(stride 1)", blur: blur, addedMACs: blurMACs(blur))
             return
         }
-        let dense = outputSize(convStrides)
-        guard let mode = try blurMode(for: node, map: dense) else { return }
-        let rule = hasActivation ? "Conv -> Conv(stride \(convStrides[0])) + BN/activation + BlurPool" : "Conv -> Conv(stride \(convStrides[0])) + BlurPool"
-        try appendBlur(after: last, replacing: node, with: conv, strides: blurStrides, map: dense, mode: mode, rule: rule, addedMACs: addedConvMACs)
+        guard let blur = try plan(for: node, map: outputSize(convStrides), strides: blurStrides, channels: outputChannels) else { return }
+        replace(node, with: [conv])
+        appendBlur(blur, after: last, named: "\(node.name).blur")
+        let rule = "Conv -> " + (["Conv(stride \(convStrides[0]))"] + chain.dropFirst() + ["BlurPool"]).joined(separator: " + ")
+        record(node, rule: rule, blur: blur, addedMACs: convMACs(convStrides) - convMACs(g.strides) + blurMACs(blur))
     }
 
-    // MARK: Helpers
+    // MARK: Blurs
 
-    /// The pad mode for a blur over a map of `map` size, or nil to leave the node alone (small-maps=skip).
-    mutating func blurMode(for node: Node, map: [Int]) throws(NodeError) -> String? {
-        let pads = settings.blurPads
-        let fits = map.count == 2 && (0..<2).allSatisfy { max(pads[$0], pads[$0 + 2]) < map[$0] }
-        guard settings.padMode == "reflect" && !fits else { return settings.padMode }
+    /// A BlurPool to insert: over a map of `map` size, with these strides, pads and border mode,
+    /// giving a map of `output` size.
+    struct BlurPlan {
+        var channels: Int
+        var map: [Int]
+        var strides: [Int]
+        var pads: [Int]
+        var mode: String
+        var output: [Int]
+        /// Whether the pads differ from the filter's default (to keep the map size the layer had).
+        var padsAdjusted: Bool
+    }
+
+    /// Plans the blur of `node`'s subsampling over a map of `map` size. Its output must have the size
+    /// `node`'s output had (`target`, default: `node`'s output size): where the reference padding
+    /// gives a map one larger or smaller (odd sizes, ceil_mode), the trailing pad shrinks or grows.
+    /// Returns nil to leave `node` alone (small-maps=skip).
+    mutating func plan(for node: Node, map: [Int], strides: [Int], channels: Int, target: [Int]? = nil) throws(NodeError) -> BlurPlan? {
+        let goal: [Int]
+        if let target { goal = target } else { goal = try spatial(node.outputs[0]) }
+        guard let pads = fittedPads(map: map, strides: strides, goal: goal) else {
+            throw NodeError("shape-change", "no blur padding turns its \(dims(map)) map into the \(dims(goal)) map it made")
+        }
+        let output = (0..<2).map { (map[$0] + pads[$0] + pads[$0 + 2] - settings.filter) / strides[$0] + 1 }
+        var plan = BlurPlan(channels: channels, map: map, strides: strides, pads: pads, mode: settings.padMode, output: output,
+                            padsAdjusted: pads != settings.blurPads)
+        let fits = (0..<2).allSatisfy { max(pads[$0], pads[$0 + 2]) < map[$0] }
+        guard settings.padMode == "reflect" && !fits else { return plan }
         switch settings.smallMaps {
         case "replicate":
-            remarks.append(Diagnostic("small-map", "map \(map) is too small to reflect-pad by \(pads); the blur pads by replication", at: .node(node.name), severity: .warning))
-            return "replicate"
+            remarks.append(Diagnostic("small-map", "map \(dims(map)) is too small to reflect-pad by \(pads); the blur pads by replication",
+                                      at: .node(node.name), severity: .warning))
+            plan.mode = "replicate"
+            return plan
         case "skip":
-            remarks.append(Diagnostic("small-map", "map \(map) is too small to reflect-pad by \(pads); left as it is", at: .node(node.name), severity: .warning))
-            record(node, rule: "skipped: map too small for reflect padding", map: map, addedMACs: 0)
+            remarks.append(Diagnostic("small-map", "map \(dims(map)) is too small to reflect-pad by \(pads); left as it is",
+                                      at: .node(node.name), severity: .warning))
+            rows.append([node.name, "skipped: map too small for reflect padding", dims(map), "0"])
             return nil
         default:
-            throw NodeError("small-map", "its blur would reflect-pad a \(map.map(String.init).joined(separator: "x")) map by \(pads), which reflection cannot do; use pad=replicate or zero, or small-maps=replicate or skip")
+            throw NodeError("small-map", "its blur would reflect-pad a \(dims(map)) map by \(pads), which reflection cannot do; use pad=replicate or zero, or small-maps=replicate or skip")
         }
     }
 
-    func blurNode(name: String, input: String, output: String, strides: [Int], mode: String) -> Node {
+    /// The filter's default pads, with the trailing (then leading) pad shrunk or the trailing pad grown
+    /// so that the blur of a `map`-sized map is `goal`-sized; nil if no padding does it. pad-off keeps its pads.
+    func fittedPads(map: [Int], strides: [Int], goal: [Int]) -> [Int]? {
+        let m = settings.filter
+        var pads = settings.blurPads
+        guard settings.padOff == 0 else { return pads }
+        func size(_ axis: Int) -> Int { (map[axis] + pads[axis] + pads[axis + 2] - m) / strides[axis] + 1 }
+        for axis in 0..<2 {
+            while size(axis) > goal[axis] && pads[axis + 2] > 0 { pads[axis + 2] -= 1 }
+            while size(axis) > goal[axis] && pads[axis] > 0 { pads[axis] -= 1 }
+            while size(axis) < goal[axis] && pads[axis + 2] < m { pads[axis + 2] += 1 }
+            if size(axis) != goal[axis] { return nil }
+        }
+        return pads
+    }
+
+    func dims(_ size: [Int]) -> String { size.map(String.init).joined(separator: "x") }
+
+    func blurNode(_ plan: BlurPlan, name: String, input: String, output: String) -> Node {
         var attributes: Attributes = ["filter_size": .int(settings.filter)]
-        if strides != [2, 2] { attributes["strides"] = .ints(strides) }
-        if mode != "reflect" { attributes["pad_mode"] = .string(mode) }
+        if plan.strides != [2, 2] { attributes["strides"] = .ints(plan.strides) }
+        if plan.mode != "reflect" { attributes["pad_mode"] = .string(plan.mode) }
         if settings.padOff != 0 { attributes["pad_off"] = .int(settings.padOff) }
+        if plan.padsAdjusted { attributes["pads"] = .ints(plan.pads) }
         return Node(name: name, op: .blurPool, inputs: [input], outputs: [output], attributes: attributes)
     }
 
-    func blurMACs(_ blur: Node, map: [Int]) -> Int {
-        guard map.count == 2 else { return 0 }
-        guard let spec = try? blur.blurPoolSpec(), let out = try? (0..<2).map({ (axis: Int) throws(NodeError) -> Int in try spec.geometry.outputSize(map[axis], axis: axis) }) else { return 0 }
-        return channels(blur.inputs[0]) * out[0] * out[1] * spec.filterSize * spec.filterSize
+    func blurMACs(_ plan: BlurPlan) -> Int {
+        plan.channels * plan.output.reduce(1, *) * settings.filter * settings.filter
     }
 
-    /// Whether `blur` applied to a map of `input` size gives the spatial size `original` produced.
-    func keepsShape(_ blur: Node, of original: Node, input: [Int]) throws(NodeError) -> Bool {
-        let spec = try blur.blurPoolSpec()
-        let out = try (0..<2).map { (axis: Int) throws(NodeError) -> Int in try spec.geometry.outputSize(input[axis], axis: axis) }
-        guard try out == spatial(original.outputs[0]) else {
-            throw NodeError("shape-change", "its antialiased form would make a \(out.map(String.init).joined(separator: "x")) map where it made \(try spatial(original.outputs[0]).map(String.init).joined(separator: "x")) (ceil_mode or pad-off on an odd size?)")
-        }
-        return true
-    }
-
-    /// Replaces `original` by `rewritten`, then inserts a BlurPool reading `value` whose output takes
-    /// over every use of `value`.
-    mutating func appendBlur(after value: String, replacing original: Node, with rewritten: Node, strides: [Int], map: [Int],
-                             mode: String, rule: String, addedMACs: Int) throws(NodeError) {
-        let blurName = graph.freshName("\(original.name).blur")
-        let blur = blurNode(name: blurName, input: value, output: blurName, strides: strides, mode: mode)
-        let spec = try blur.blurPoolSpec()
-        let out = try (0..<2).map { (axis: Int) throws(NodeError) -> Int in try spec.geometry.outputSize(map[axis], axis: axis) }
-        let originalSize = try spatial(original.outputs[0])
-        guard out == originalSize || settings.padOff != 0 else {
-            throw NodeError("shape-change", "its antialiased form would make a \(out.map(String.init).joined(separator: "x")) map where it made \(originalSize.map(String.init).joined(separator: "x")) (ceil_mode on an odd size?)")
-        }
-        types[blurName] = types[value].map { TensorType($0.dtype, Array($0.shape.prefix(2)) + out.map(Dim.fixed)) }
-        replace(original, with: [rewritten])
-        graph.replaceAllUses(of: value, with: blurName)
-        if let producer = graph.producerIndex(of: value) {
-            graph.insert(blur, after: producer)
-        } else {
-            graph.insert(blur, before: 0)
-        }
-        record(original, rule: rule, map: map, addedMACs: addedMACs + blurMACs(blur, map: map))
+    /// Inserts a BlurPool that takes over `value`: its producer now writes `<value>.unblurred`, which the
+    /// blur reads, and the blur writes `value`, so every reader, graph outputs included, keeps its name.
+    mutating func appendBlur(_ plan: BlurPlan, after value: String, named base: String) {
+        guard let producer = graph.producerIndex(of: value), let slot = graph.nodes[producer].outputs.firstIndex(of: value) else { return }
+        let unblurred = graph.freshName("\(value).unblurred")
+        graph.nodes[producer].outputs[slot] = unblurred
+        let blurName = graph.freshName(base, avoiding: [unblurred])
+        graph.insert(blurNode(plan, name: blurName, input: unblurred, output: value), after: producer)
     }
 
     /// Puts `nodes` where `original` stood.
@@ -252,10 +274,9 @@ struct DownsamplerRewriter {
         graph.nodes.replaceSubrange(index...index, with: nodes)
     }
 
-    mutating func record(_ node: Node, rule: String, map: [Int], addedMACs: Int) {
-        let input = ((try? spatial(node.inputs[0])) ?? []).map(String.init).joined(separator: "x")
-        let output = ((try? spatial(node.outputs[0])) ?? []).map(String.init).joined(separator: "x")
-        rows.append([node.name, rule, "\(input) -> \(output)", addedMACs == 0 ? "0" : "+\(addedMACs)"])
+    mutating func record(_ node: Node, rule: String, blur: BlurPlan, addedMACs: Int) {
+        let note = blur.padsAdjusted ? " (blur pads \(blur.pads) keep \(dims(blur.output)))" : ""
+        rows.append([node.name, rule + note, "\(dims(blur.map)) -> \(dims(blur.output))", addedMACs == 0 ? "0" : "+\(addedMACs)"])
     }
 
     /// What was rewritten, by which rule, at which map size, and what it added.
