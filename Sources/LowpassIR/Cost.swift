@@ -6,12 +6,12 @@ extension VerifiedGraph {
         var buffers = Set<String>()
         for node in graph.nodes where node.op == .batchNormalization { buffers.formUnion(node.inputs.dropFirst(3)) }
         return graph.parameters.filter { $0.inlineData == nil && !buffers.contains($0.name) }
-            .reduce(0) { $0 + ($1.type.fixedShape?.reduce(1, *) ?? 0) }
+            .reduce(0) { $0 &+ saturatingProduct($1.type.fixedShape ?? []) }
     }
 
     /// Every stored element: parameters, buffers and inline constants.
     public var storedElementCount: Int {
-        graph.parameters.reduce(0) { $0 + ($1.type.fixedShape?.reduce(1, *) ?? 0) }
+        graph.parameters.reduce(0) { $0 &+ saturatingProduct($1.type.fixedShape ?? []) }
     }
 
     /// Multiply-adds of one node for one sample (symbolic batch dimensions count as 1): convolutions,
@@ -24,19 +24,24 @@ extension VerifiedGraph {
         case .conv:
             let w = shape(node.inputs[1])
             guard w.count == 4 else { return 0 }
-            return out.reduce(1, *) * w[1] * w[2] * w[3]
+            return saturatingProduct(out + w[1...])
         case .gemm, .matMul:
             let a = shape(node.inputs[0])
             guard let last = a.last, a.count >= 2 else { return 0 }
             let transA = node.op == .gemm && (try? node.int("transA")) == 1
-            return out.reduce(1, *) * (transA ? a[a.count - 2] : last)
+            return saturatingProduct(out + [transA ? a[a.count - 2] : last])
         case .blurPool:
             let taps = (try? node.blurPoolSpec().filterSize) ?? 0
-            return out.reduce(1, *) * taps * taps
+            return saturatingProduct(out + [taps, taps])
         default:
             return 0
         }
     }
 
-    public var totalMultiplyAdds: Int { graph.nodes.reduce(0) { $0 + multiplyAdds(of: $1) } }
+    public var totalMultiplyAdds: Int {
+        graph.nodes.reduce(0) { total, node in
+            let (sum, overflow) = total.addingReportingOverflow(multiplyAdds(of: node))
+            return overflow ? Int.max : sum
+        }
+    }
 }

@@ -126,9 +126,9 @@ private struct GraphDecoder {
         var shape: [Dim] = []
         for (i, dim) in dims.enumerated() {
             switch dim {
-            case .int(let n) where n >= 0: shape.append(.fixed(n))
+            case .int(let n) where n >= 0 && n <= Limits.maximumDimension: shape.append(.fixed(n))
             case .string(let s) where !s.isEmpty: shape.append(.symbol(s))
-            default: fail("\(path).shape[\(i)]", "expected a non-negative integer or a symbol name, found \(dim)")
+            default: fail("\(path).shape[\(i)]", "expected an integer from 0 to \(Limits.maximumDimension) or a symbol name, found \(dim)")
             }
         }
         return shape.count == dims.count ? TensorType(dtype, shape) : nil

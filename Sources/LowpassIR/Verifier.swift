@@ -37,6 +37,8 @@ extension Graph {
             define(parameter.name, by: "a parameter")
             if parameter.type.fixedShape == nil {
                 report("symbolic-parameter", "parameter '\(parameter.name)' has symbolic shape \(parameter.type); parameters need fixed shapes")
+            } else if Limits.elementCount(parameter.type.fixedShape ?? []) == nil {
+                report("tensor-too-large", "parameter '\(parameter.name)' of type \(parameter.type) has more than \(Limits.maximumElementCount) elements (LOWPASS_MAX_TENSOR_ELEMENTS)")
             }
             if let data = parameter.inlineData, let shape = parameter.type.fixedShape,
                data.count != shape.reduce(1, *) {
@@ -82,7 +84,12 @@ extension Graph {
 
         // Shapes, in dataflow order; a node whose inputs are unknown (after an earlier error) is skipped.
         var types: [String: TensorType] = [:]
-        for input in inputs { types[input.name] = input.type.binding(binding) }
+        for input in inputs {
+            types[input.name] = input.type.binding(binding)
+            if Limits.elementCount(input.type.binding(binding).shape.map { $0.value ?? 1 }) == nil {
+                report("tensor-too-large", "graph input '\(input.name)' of type \(input.type) has more than \(Limits.maximumElementCount) elements (LOWPASS_MAX_TENSOR_ELEMENTS)")
+            }
+        }
         for parameter in parameters { types[parameter.name] = parameter.type }
         let signaturesOK = findings.isEmpty
         if signaturesOK {
@@ -92,7 +99,13 @@ extension Graph {
                 guard inputTypes.count == node.inputs.count else { continue }
                 do throws(NodeError) {
                     let outputTypes = try node.schema.shape(node, inputTypes)
-                    for (name, type) in zip(node.outputs, outputTypes) { types[name] = type }
+                    for (name, type) in zip(node.outputs, outputTypes) {
+                        // Symbolic dimensions count as 1: the bound is on what the graph itself fixes.
+                        guard Limits.elementCount(type.shape.map { $0.value ?? 1 }) != nil else {
+                            throw NodeError("tensor-too-large", "output '\(name)' of type \(type) has more than \(Limits.maximumElementCount) elements, the limit for one tensor (LOWPASS_MAX_TENSOR_ELEMENTS)")
+                        }
+                        types[name] = type
+                    }
                 } catch {
                     report(error.id, error.message, node.name)
                 }
@@ -120,6 +133,15 @@ extension Graph {
                 let known = schema.attributes.map(\.name)
                 report("unknown-attribute", "\(node.op.rawValue) has no attribute '\(name)'" +
                        (known.isEmpty ? "" : "; it has: \(known.joined(separator: ", "))"))
+                continue
+            }
+            let integers: [Int] = switch value {
+            case .int(let v): [v]
+            case .ints(let v): v
+            default: []
+            }
+            if integers.contains(where: { abs($0) > Limits.maximumDimension }) {
+                report("bad-attribute", "attribute '\(name)' holds a value beyond +-\(Limits.maximumDimension)")
                 continue
             }
             let compatible = value.type == spec.type || (spec.type == .float && value.type == .int)

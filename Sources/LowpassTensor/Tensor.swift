@@ -36,28 +36,19 @@ public final class TensorBuffer: @unchecked Sendable {
 
 /// An f32 tensor in C order. Copies share storage until one of them is written.
 public struct Tensor: @unchecked Sendable, CustomStringConvertible {
-    /// The most elements one tensor may hold: 2^32 floats (16 GiB). Shapes past it are an error
-    /// before anything is allocated.
-    public static let maximumElementCount = 1 << 32
-
     public private(set) var shape: [Int]
     public private(set) var buffer: TensorBuffer
 
     public var count: Int { buffer.count }
     public var rank: Int { shape.count }
 
-    /// The element count of `shape`, or an error if it overflows or passes the limit.
+    /// The element count of `shape`, or an error if it overflows or passes `Limits.maximumElementCount`.
     public static func elementCount(of shape: [Int]) throws(Diagnostic) -> Int {
-        var total = 1
-        for n in shape {
-            guard n >= 0 else { throw Diagnostic("bad-shape", "negative dimension in shape \(shape)") }
-            let (product, overflow) = total.multipliedReportingOverflow(by: n)
-            guard !overflow, product <= maximumElementCount else {
-                throw Diagnostic("tensor-too-large", "shape \(shape) has more than \(maximumElementCount) elements, the limit for one tensor")
-            }
-            total = product
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw Diagnostic("bad-shape", "negative dimension in shape \(shape)") }
+        guard let count = Limits.elementCount(shape) else {
+            throw Diagnostic("tensor-too-large", "shape \(shape) has more than \(Limits.maximumElementCount) elements, the limit for one tensor (LOWPASS_MAX_TENSOR_ELEMENTS)")
         }
-        return total
+        return count
     }
 
     /// A zero tensor. The shape must have been checked with `elementCount(of:)` if it comes from input.

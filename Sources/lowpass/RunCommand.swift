@@ -37,7 +37,13 @@ struct RunCommand: ParsableCommand {
             throw fail(Diagnostic("engine-unavailable", "the jit engine is not available in this build; use --engine reference"))
         }
         let graph: Graph
-        do { graph = try Graph.load(contentsOf: model) } catch { throw fail(error.inFile(model)) }
+        do {
+            graph = try Graph.load(contentsOf: model)
+            // The graph's own defects come first: they are what the user must fix, whatever the inputs.
+            _ = try graph.verify()
+        } catch {
+            throw fail(error.inFile(model))
+        }
         let tensors = try readInputs(for: graph)
         let loaded: Weights
         do { loaded = try Weights.load(for: graph, graphPath: model, weightsPath: weights) } catch { throw fail(error) }

@@ -1,0 +1,39 @@
+import Foundation
+
+/// Bounds on what a file from a stranger may ask for. A graph, weight file or tensor that exceeds one
+/// is an error before anything is allocated.
+public enum Limits {
+    /// The most elements one tensor may have: 2^32 (16 GiB of f32) unless the environment variable
+    /// `LOWPASS_MAX_TENSOR_ELEMENTS` says otherwise.
+    public static let maximumElementCount: Int = {
+        if let text = ProcessInfo.processInfo.environment["LOWPASS_MAX_TENSOR_ELEMENTS"], let n = Int(text), n > 0 { return n }
+        return 1 << 32
+    }()
+
+    /// The largest dimension, attribute integer or pad a graph may contain (2^31 - 1): larger values
+    /// cannot describe a real network, and bounding them keeps all shape arithmetic free of overflow.
+    public static let maximumDimension = Int(Int32.max)
+
+    /// The element count of `shape`, or nil if it overflows or exceeds `maximumElementCount`.
+    public static func elementCount(_ shape: [Int]) -> Int? {
+        var total = 1
+        for n in shape {
+            guard n >= 0 else { return nil }
+            let (product, overflow) = total.multipliedReportingOverflow(by: n)
+            guard !overflow, product <= maximumElementCount else { return nil }
+            total = product
+        }
+        return total
+    }
+}
+
+/// a * b, or Int.max where the product would overflow (for costs, which only need to be big).
+func saturatingProduct(_ values: some Sequence<Int>) -> Int {
+    var total = 1
+    for v in values {
+        let (product, overflow) = total.multipliedReportingOverflow(by: v)
+        if overflow { return Int.max }
+        total = product
+    }
+    return total
+}
