@@ -69,15 +69,22 @@ struct DownsamplerRewriter {
             let span = g.dilations[axis] * (kernel[axis] - 1)
             return input[axis] + pads[axis] + pads[axis + 2] - span
         }
-        guard let blur = try plan(for: node, map: dense, strides: g.strides, channels: channels(node.inputs[0])) else { return }
+        var attributes = node.attributes
+        attributes["kernel_shape"] = .ints(kernel)
+        attributes["pads"] = pads == [0, 0, 0, 0] ? nil : .ints(pads)
+        try poolAtStrideOne(node, attributes: attributes, map: dense, strides: g.strides, rule: "MaxPool -> MaxPool(stride 1) + BlurPool")
+    }
+
+    /// Runs the pool `node` at stride 1 with `attributes` and appends the BlurPool that subsamples.
+    mutating func poolAtStrideOne(_ node: Node, attributes: Attributes, map: [Int], strides: [Int], rule: String) throws(NodeError) {
+        guard let blur = try plan(for: node, map: map, strides: strides, channels: channels(node.inputs[0])) else { return }
         var pool = node
-        pool.attributes["kernel_shape"] = .ints(kernel)
-        pool.attributes["pads"] = pads == [0, 0, 0, 0] ? nil : .ints(pads)
+        pool.attributes = attributes
         pool.attributes["strides"] = nil
         pool.attributes["ceil_mode"] = nil
         replace(node, with: [pool])
         appendBlur(blur, after: node.outputs[0], named: "\(node.name).blur")
-        record(node, rule: "MaxPool -> MaxPool(stride 1) + BlurPool", blur: blur, addedMACs: blurMACs(blur))
+        record(node, rule: rule, blur: blur, addedMACs: blurMACs(blur))
     }
 
     /// AveragePool(2, 2) -> BlurPool(2); any other strided average pool -> AveragePool(stride 1) + BlurPool.
@@ -98,13 +105,7 @@ struct DownsamplerRewriter {
             let padded: Int = input[axis] + g.pads[axis] + g.pads[axis + 2]
             return padded - (g.kernel[axis] - 1)
         }
-        guard let blur = try plan(for: node, map: dense, strides: g.strides, channels: channels(node.inputs[0])) else { return }
-        var pool = node
-        pool.attributes["strides"] = nil
-        pool.attributes["ceil_mode"] = nil
-        replace(node, with: [pool])
-        appendBlur(blur, after: node.outputs[0], named: "\(node.name).blur")
-        record(node, rule: "AveragePool -> AveragePool(stride 1) + BlurPool", blur: blur, addedMACs: blurMACs(blur))
+        try poolAtStrideOne(node, attributes: node.attributes, map: dense, strides: g.strides, rule: "AveragePool -> AveragePool(stride 1) + BlurPool")
     }
 
     /// A strided conv runs at stride 1 (or s/2 when splitting large strides) and a BlurPool subsamples

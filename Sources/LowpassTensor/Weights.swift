@@ -71,7 +71,7 @@ public enum WeightInitializer {
                 throw Diagnostics([Diagnostic("symbolic-parameter", "parameter '\(parameter.name)' has a symbolic shape")])
             }
             do { _ = try Tensor.elementCount(of: shape) } catch { throw Diagnostics([error]) }
-            var random = SplitMix64(seed: fnv1a(parameter.name))
+            var random = SplitMix64(seed: SeededRecipe.fnv1a(parameter.name))
             let fill: () -> Float
             switch role[parameter.name] {
             case (.conv, 1)?:
@@ -91,12 +91,6 @@ public enum WeightInitializer {
             tensors[parameter.name] = Tensor(shape: shape) { _ in fill() }
         }
         return tensors
-    }
-
-    static func fnv1a(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xcbf29ce484222325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
-        return hash
     }
 }
 
