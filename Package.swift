@@ -9,9 +9,11 @@ let package = Package(
         .library(name: "LowpassTensor", targets: ["LowpassTensor"]),
         .library(name: "LowpassPasses", targets: ["LowpassPasses"]),
         .library(name: "LowpassZoo", targets: ["LowpassZoo"]),
+        .library(name: "LowpassONNX", targets: ["LowpassONNX"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(name: "LowpassIR"),
@@ -20,19 +22,21 @@ let package = Package(
         .target(name: "LowpassTensor", dependencies: ["LowpassIR"], swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "LowpassPasses", dependencies: ["LowpassIR"]),
         .target(name: "LowpassZoo", dependencies: ["LowpassIR"]),
+        .target(name: "LowpassONNX", dependencies: ["LowpassIR", "LowpassTensor", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // In-process plugins: each registers its passes; the core knows none of them by name.
         .target(name: "Cleanup", dependencies: ["LowpassIR", "LowpassPasses"], path: "Plugins/Cleanup"),
         .target(name: "Antialias", dependencies: ["LowpassIR", "LowpassPasses"], path: "Plugins/Antialias"),
         .executableTarget(
             name: "lowpass",
             dependencies: [
-                "LowpassIR", "LowpassTensor", "LowpassPasses", "LowpassZoo", "Cleanup", "Antialias",
+                "LowpassIR", "LowpassTensor", "LowpassPasses", "LowpassZoo", "LowpassONNX", "Cleanup", "Antialias",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "LowpassIRTests", dependencies: ["LowpassIR"]),
         .testTarget(name: "LowpassPassesTests", dependencies: ["LowpassIR", "LowpassPasses", "Cleanup", "LowpassTensor"]),
         .testTarget(name: "LowpassZooTests", dependencies: ["LowpassIR", "LowpassZoo", "LowpassTensor"]),
         .testTarget(name: "AntialiasTests", dependencies: ["Antialias", "LowpassIR", "LowpassPasses", "LowpassZoo", "LowpassTensor"]),
+        .testTarget(name: "LowpassONNXTests", dependencies: ["LowpassONNX", "LowpassIR", "LowpassTensor"]),
         .testTarget(name: "LowpassTensorTests", dependencies: ["LowpassIR", "LowpassTensor"]),
         // Runs the built `lowpass` executable as a user would.
         .testTarget(name: "LowpassCLITests", dependencies: ["lowpass", "LowpassIR", "LowpassTensor"]),

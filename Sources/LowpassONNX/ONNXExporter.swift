@@ -1,0 +1,206 @@
+import Foundation
+import LowpassIR
+import LowpassTensor
+import SwiftProtobuf
+
+/// Writes Lowpass graphs as standard ONNX (opset 17), runnable in ONNX Runtime, OpenVINO or TensorRT:
+/// `BlurPool` becomes `Pad` + a depthwise `Conv` with the fixed filter as an initializer; attributes that
+/// ONNX takes as inputs (Clip bounds, Pad pads, Reshape shapes) become int64/float initializers; a
+/// symbolic batch dimension stays symbolic.
+public enum ONNXExporter {
+    public static let opset: Int64 = 17
+
+    public struct Options: Sendable {
+        /// Express zero-padded blurs with the Conv's own pads instead of a Pad node (older TensorRT).
+        public var foldZeroPadding = true
+        public init() {}
+    }
+
+    public static func export(_ graph: Graph, weights: Weights, options: Options = Options()) throws(Diagnostics) -> Data {
+        let verified = try graph.verify(parameterDataShapes: weights.tensors.mapValues(\.shape))
+        var onnxGraph = Onnx_GraphProto()
+        onnxGraph.name = graph.name
+        var findings: [Diagnostic] = []
+        var initializers: [Onnx_TensorProto] = []
+        for parameter in graph.parameters {
+            guard let tensor = weights[parameter.name] else {
+                findings.append(Diagnostic("missing-parameter", "no data for parameter '\(parameter.name)'"))
+                continue
+            }
+            initializers.append(Onnx_TensorProto(name: parameter.name, tensor: tensor))
+        }
+        onnxGraph.input = graph.inputs.map { valueInfo($0.name, $0.type) }
+        onnxGraph.output = graph.outputs.compactMap { name in verified.types[name].map { valueInfo(name, $0) } }
+        for index in verified.order {
+            let node = graph.nodes[index]
+            do throws(NodeError) {
+                let (nodes, constants) = try lower(node, types: verified.types, options: options)
+                onnxGraph.node += nodes
+                initializers += constants
+            } catch {
+                findings.append(Diagnostic(error.id, error.message, at: .node(node.name)))
+            }
+        }
+        guard findings.isEmpty else { throw Diagnostics(findings) }
+        onnxGraph.initializer = initializers
+        var model = Onnx_ModelProto()
+        model.irVersion = 8
+        model.producerName = "lowpass"
+        var opsetImport = Onnx_OperatorSetIdProto()
+        opsetImport.domain = ""
+        opsetImport.version = opset
+        model.opsetImport = [opsetImport]
+        model.graph = onnxGraph
+        do {
+            return try model.serializedBytes()
+        } catch {
+            throw Diagnostics([Diagnostic("write-failed", "cannot encode the ONNX model: \(error)")])
+        }
+    }
+
+    static func valueInfo(_ name: String, _ type: TensorType) -> Onnx_ValueInfoProto {
+        var info = Onnx_ValueInfoProto()
+        info.name = name
+        var tensor = Onnx_TypeProto.Tensor()
+        tensor.elemType = ONNXDataType.float.rawValue
+        var shape = Onnx_TensorShapeProto()
+        shape.dim = type.shape.map { dim in
+            var d = Onnx_TensorShapeProto.Dimension()
+            switch dim {
+            case .fixed(let n): d.dimValue = Int64(n)
+            case .symbol(let s): d.dimParam = s
+            }
+            return d
+        }
+        tensor.shape = shape
+        var proto = Onnx_TypeProto()
+        proto.tensorType = tensor
+        info.type = proto
+        return info
+    }
+
+    static func attribute(_ name: String, ints: [Int]) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        a.type = .ints
+        a.ints = ints.map(Int64.init)
+        return a
+    }
+
+    static func attribute(_ name: String, int: Int) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        a.type = .int
+        a.i = Int64(int)
+        return a
+    }
+
+    static func attribute(_ name: String, float: Double) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        a.type = .float
+        a.f = Float(float)
+        return a
+    }
+
+    static func attribute(_ name: String, string: String) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        a.type = .string
+        a.s = Data(string.utf8)
+        return a
+    }
+
+    static func onnxNode(_ op: String, _ name: String, _ inputs: [String], _ outputs: [String], _ attributes: [Onnx_AttributeProto] = []) -> Onnx_NodeProto {
+        var n = Onnx_NodeProto()
+        n.opType = op
+        n.name = name
+        n.input = inputs
+        n.output = outputs
+        n.attribute = attributes
+        return n
+    }
+
+    /// The ONNX nodes (and constant initializers) for one Lowpass node.
+    static func lower(_ node: Node, types: [String: TensorType], options: Options) throws(NodeError) -> ([Onnx_NodeProto], [Onnx_TensorProto]) {
+        let out = node.outputs
+        var attributes: [Onnx_AttributeProto] = []
+        for (name, value) in node.attributes {
+            switch value {
+            case .int(let v): attributes.append(attribute(name, int: v))
+            case .ints(let v): attributes.append(attribute(name, ints: v))
+            case .float(let v): attributes.append(attribute(name, float: v))
+            case .string(let v): attributes.append(attribute(name, string: v))
+            case .floats(let v):
+                var a = Onnx_AttributeProto()
+                a.name = name
+                a.type = .floats
+                a.floats = v.map(Float.init)
+                attributes.append(a)
+            }
+        }
+        switch node.op {
+        case .conv, .maxPool, .averagePool, .globalAveragePool, .batchNormalization, .relu, .sigmoid, .hardSigmoid, .hardSwish,
+             .add, .mul, .gemm, .matMul, .flatten, .concat, .identity, .softmax:
+            return ([onnxNode(node.op.rawValue, node.name, node.inputs, out, attributes)], [])
+        case .dropout:
+            // Identity at inference; ONNX's Dropout takes its ratio as an input since opset 12.
+            return ([onnxNode("Identity", node.name, [node.inputs[0]], out)], [])
+        case .clip:
+            let low = node.name + ".min", high = node.name + ".max"
+            let bounds = [Onnx_TensorProto(name: low, tensor: Tensor(shape: [], values: [Float(try node.float("min"))])),
+                          Onnx_TensorProto(name: high, tensor: Tensor(shape: [], values: [Float(try node.float("max"))]))]
+            return ([onnxNode("Clip", node.name, [node.inputs[0], low, high], out)], bounds)
+        case .pad:
+            let pads = node.name + ".pads", value = node.name + ".value"
+            let constants = [Onnx_TensorProto(name: pads, ints: try node.ints("pads")),
+                             Onnx_TensorProto(name: value, tensor: Tensor(shape: [], values: [Float(try node.float("value"))]))]
+            return ([onnxNode("Pad", node.name, [node.inputs[0], pads, value], out, [attribute("mode", string: try node.string("mode"))])], constants)
+        case .reshape:
+            let shape = node.name + ".shape"
+            let allowZero = try node.int("allowzero")
+            return ([onnxNode("Reshape", node.name, [node.inputs[0], shape], out, allowZero != 0 ? [attribute("allowzero", int: 1)] : [])],
+                    [Onnx_TensorProto(name: shape, ints: try node.ints("shape"))])
+        case .adaptiveAveragePool:
+            // Exact only when the output size divides the input size: then it is a plain average pool.
+            guard let input = types[node.inputs[0]]?.shape.suffix(2).compactMap(\.value), input.count == 2 else {
+                throw NodeError("unsupported-export", "AdaptiveAveragePool needs a fixed input size")
+            }
+            let size = try node.ints("output_size")
+            guard input[0] % size[0] == 0, input[1] % size[1] == 0 else {
+                throw NodeError("unsupported-export", "AdaptiveAveragePool from \(input) to \(size) has no exact ONNX form (the output size must divide the input size)")
+            }
+            let kernel = [input[0] / size[0], input[1] / size[1]]
+            return ([onnxNode("AveragePool", node.name, node.inputs, out, [attribute("kernel_shape", ints: kernel), attribute("strides", ints: kernel)])], [])
+        case .blurPool:
+            return try lowerBlur(node, types: types, options: options)
+        }
+    }
+
+    /// BlurPool -> [Pad] + depthwise Conv with the normalized binomial filter (constant channel count, static pads).
+    static func lowerBlur(_ node: Node, types: [String: TensorType], options: Options) throws(NodeError) -> ([Onnx_NodeProto], [Onnx_TensorProto]) {
+        let spec = try node.blurPoolSpec()
+        guard let channels = types[node.inputs[0]]?.shape.dropFirst().first?.value else {
+            throw NodeError("unsupported-export", "BlurPool needs a fixed channel count")
+        }
+        let m = spec.filterSize, taps = spec.taps
+        let filterName = node.name + ".filter"
+        let filter = Tensor(shape: [channels, 1, m, m]) { i in Float(taps[(i / m) % m] * taps[i % m]) }
+        var convAttributes = [attribute("group", int: channels), attribute("strides", ints: spec.strides), attribute("kernel_shape", ints: [m, m])]
+        var nodes: [Onnx_NodeProto] = []
+        var constants = [Onnx_TensorProto(name: filterName, tensor: filter)]
+        var convInput = node.inputs[0]
+        if spec.padMode == .zero && options.foldZeroPadding {
+            convAttributes.append(attribute("pads", ints: spec.pads))
+        } else if spec.pads != [0, 0, 0, 0] {
+            let padsName = node.name + ".pads", padded = node.name + ".padded"
+            let p = spec.pads
+            constants.append(Onnx_TensorProto(name: padsName, ints: [0, 0, p[0], p[1], 0, 0, p[2], p[3]]))
+            let mode = spec.padMode == .reflect ? "reflect" : spec.padMode == .replicate ? "edge" : "constant"
+            nodes.append(onnxNode("Pad", node.name + ".pad", [node.inputs[0], padsName], [padded], [attribute("mode", string: mode)]))
+            convInput = padded
+        }
+        nodes.append(onnxNode("Conv", node.name, [convInput, filterName], node.outputs, convAttributes))
+        return (nodes, constants)
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import LowpassIR
+import LowpassTensor
+import SwiftProtobuf
+
+/// An imported model: the graph, its parameters' data, and what the importer wants the user to know.
+public struct ImportedModel {
+    public var graph: Graph
+    public var weights: [String: Tensor]
+    public var remarks: [String]
+}
+
+/// Reads ONNX models (opsets 11 and later, as torch.onnx and tf2onnx write them) into Lowpass graphs.
+/// Initializers become parameters under their own names; constant inputs (Clip bounds, Pad pads, Reshape
+/// shapes) become attributes; small constant subgraphs (Shape of a static tensor, Gather, Unsqueeze,
+/// Concat, Cast of integers) are folded. Every unsupported op is reported at once, by node name.
+public enum ONNXImporter {
+    public static let supportedOpsets = 11...25
+
+    public static func importModel(contentsOf path: String, name: String? = nil) throws(Diagnostics) -> ImportedModel {
+        let location = SourceLocation(file: path)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Diagnostics([Diagnostic("unreadable-file", "cannot read the ONNX file", at: location)])
+        }
+        let model: Onnx_ModelProto
+        do {
+            model = try Onnx_ModelProto(serializedBytes: data)
+        } catch {
+            throw Diagnostics([Diagnostic("bad-onnx", "not an ONNX model: the protobuf does not decode (\(error))", at: location)])
+        }
+        guard model.hasGraph, !model.graph.node.isEmpty || !model.graph.output.isEmpty else {
+            throw Diagnostics([Diagnostic("bad-onnx", "not an ONNX model: it holds no graph", at: location)])
+        }
+        let opset = Int(model.opsetImport.first { $0.domain.isEmpty || $0.domain == "ai.onnx" }?.version ?? 0)
+        guard supportedOpsets.contains(opset) else {
+            throw Diagnostics([Diagnostic("unsupported-opset", "the model uses ONNX opset \(opset); Lowpass reads opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound)", at: location)])
+        }
+        var importer = GraphImporter(opset: opset, directory: (path as NSString).deletingLastPathComponent,
+                                     name: name ?? ((path as NSString).lastPathComponent as NSString).deletingPathExtension)
+        do {
+            return try importer.run(model.graph)
+        } catch {
+            throw error.inFile(path)
+        }
+    }
+}
+
+struct GraphImporter {
+    let opset: Int
+    let directory: String
+    var graph: Graph
+    var weights: [String: Tensor] = [:]
+    var constants: [String: ONNXConstant] = [:]
+    var types: [String: TensorType] = [:]
+    var findings: [Diagnostic] = []
+    var remarks: [String] = []
+    var nodeNames = Set<String>()
+
+    init(opset: Int, directory: String, name: String) {
+        self.opset = opset
+        self.directory = directory
+        graph = Graph(name: name, metadata: ["source": "onnx", "onnx_opset": String(opset)])
+    }
+
+    mutating func run(_ onnx: Onnx_GraphProto) throws(Diagnostics) -> ImportedModel {
+        for initializer in onnx.initializer {
+            do { constants[initializer.name] = try initializer.constant(directory: directory) } catch { findings.append(error) }
+        }
+        for input in onnx.input where constants[input.name] == nil {
+            guard let type = tensorType(input.type, name: input.name) else { continue }
+            graph.inputs.append(ValueInfo(name: input.name, type: type))
+            types[input.name] = type
+        }
+        guard findings.isEmpty else { throw Diagnostics(findings) }
+        var unsupported: [String] = []
+        for (index, node) in onnx.node.enumerated() {
+            let name = uniqueName(node.name.isEmpty ? "\(node.opType)_\(index)" : node.name)
+            do throws(Diagnostic) {
+                if try !translate(node, name: name) { unsupported.append("\(name) (\(node.domain.isEmpty ? "" : node.domain + ".")\(node.opType))") }
+            } catch {
+                var located = error
+                located.location.node = located.location.node ?? name
+                findings.append(located)
+                break
+            }
+        }
+        if !unsupported.isEmpty {
+            findings.append(Diagnostic("unsupported-op", "\(unsupported.count) node(s) use ops Lowpass does not import: " + unsupported.joined(separator: ", ")))
+        }
+        for output in onnx.output {
+            if let constant = constants[output.name], types[output.name] == nil, let tensor = constant.floatTensor {
+                addParameter(output.name, tensor)
+            }
+            graph.outputs.append(output.name)
+        }
+        guard findings.isEmpty else { throw Diagnostics(findings) }
+        BlurRecognizer.raise(&graph, weights: &weights, remarks: &remarks)
+        do { _ = try graph.verify(parameterDataShapes: weights.mapValues(\.shape)) } catch { throw error }
+        return ImportedModel(graph: graph, weights: weights, remarks: remarks)
+    }
+
+    mutating func uniqueName(_ base: String) -> String {
+        var name = base
+        var i = 1
+        while nodeNames.contains(name) { name = "\(base)_\(i)"; i += 1 }
+        nodeNames.insert(name)
+        return name
+    }
+
+    func tensorType(_ type: Onnx_TypeProto, name: String) -> TensorType? {
+        guard case .tensorType(let tensor)? = type.value, tensor.elemType == ONNXDataType.float.rawValue else { return nil }
+        let dims: [Dim] = tensor.shape.dim.enumerated().map { i, dim in
+            switch dim.value {
+            case .dimValue(let n)?: return .fixed(Int(clamping: n))
+            case .dimParam(let p)? where !p.isEmpty: return .symbol(p)
+            default: return .symbol(i == 0 ? "N" : "\(name)_\(i)")
+            }
+        }
+        return TensorType(.f32, dims)
+    }
+
+    mutating func addParameter(_ name: String, _ tensor: Tensor) {
+        guard weights[name] == nil else { return }
+        graph.parameters.append(Parameter(name: name, type: TensorType(fixed: tensor.shape)))
+        weights[name] = tensor
+        types[name] = TensorType(fixed: tensor.shape)
+    }
+
+    /// Makes sure a node input names a value: a float constant becomes a parameter.
+    mutating func value(_ name: String, of node: String) throws(Diagnostic) -> String {
+        if types[name] != nil { return name }
+        if let tensor = constants[name]?.floatTensor {
+            addParameter(name, tensor)
+            return name
+        }
+        throw Diagnostic("undefined-value", "input '\(name)' is neither a graph input, an initializer nor an earlier node's output", at: .node(node))
+    }
+
+    func intConstant(_ name: String, _ what: String, of node: String) throws(Diagnostic) -> [Int] {
+        guard let values = constants[name]?.ints else {
+            throw Diagnostic("dynamic-constant", "\(what) ('\(name)') must be a constant integer tensor, known when the model is imported", at: .node(node))
+        }
+        return values
+    }
+
+    func floatScalar(_ name: String, of node: String) throws(Diagnostic) -> Double? {
+        guard !name.isEmpty else { return nil }
+        guard let tensor = constants[name]?.floatTensor, tensor.count == 1 else {
+            throw Diagnostic("dynamic-constant", "input '\(name)' must be a constant scalar", at: .node(node))
+        }
+        return Double(tensor[0])
+    }
+
+    /// Adds a Lowpass node and infers its output type at once, so later nodes (and auto_pad) can use it.
+    mutating func emit(_ op: OpKind, _ name: String, _ inputs: [String], _ output: String, _ attributes: Attributes = [:]) throws(Diagnostic) {
+        let node = Node(name: name, op: op, inputs: inputs, outputs: [output], attributes: attributes)
+        let inputTypes = inputs.compactMap { types[$0] }
+        guard inputTypes.count == inputs.count else {
+            throw Diagnostic("undefined-value", "an input of the node has no known type", at: .node(name))
+        }
+        do {
+            let outputTypes = try node.schema.shape(node, inputTypes)
+            types[output] = outputTypes.first
+        } catch {
+            throw Diagnostic(error.id, error.message, at: .node(name))
+        }
+        graph.nodes.append(node)
+    }
+}

@@ -1,0 +1,213 @@
+import LowpassIR
+import LowpassTensor
+
+/// ONNX attributes of one node, by name.
+struct ONNXAttributes {
+    var values: [String: Onnx_AttributeProto] = [:]
+
+    init(_ node: Onnx_NodeProto) {
+        for attribute in node.attribute { values[attribute.name] = attribute }
+    }
+
+    func int(_ name: String) -> Int? { values[name].map { Int(clamping: $0.i) } }
+    func ints(_ name: String) -> [Int]? { values[name].map { $0.ints.map { Int(clamping: $0) } } }
+    func float(_ name: String) -> Double? { values[name].map { Double($0.f) } }
+    func string(_ name: String) -> String? { values[name].map { String(decoding: $0.s, as: UTF8.self) } }
+}
+
+extension GraphImporter {
+    /// Translates one ONNX node; false if Lowpass has no translation for its op.
+    mutating func translate(_ node: Onnx_NodeProto, name: String) throws(Diagnostic) -> Bool {
+        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return false }
+        let a = ONNXAttributes(node)
+        let inputs = node.input
+        let output = node.output.first ?? name
+        func input(_ i: Int) throws(Diagnostic) -> String { try value(inputs[i], of: name) }
+        func require(_ count: Int) throws(Diagnostic) {
+            guard inputs.count >= count else { throw Diagnostic("arity", "\(node.opType) needs \(count) inputs, has \(inputs.count)", at: .node(name)) }
+        }
+        func onlyFirstOutputUsed() throws(Diagnostic) {
+            // Extra outputs (Dropout's mask, BatchNormalization's training statistics) must be unused.
+            if node.output.dropFirst().contains(where: { !$0.isEmpty }) {
+                remarks.append("node '\(name)': \(node.opType)'s extra outputs are training-only and not imported")
+            }
+        }
+        switch node.opType {
+        case "Constant":
+            if let tensor = a.values["value"], tensor.hasT {
+                constants[output] = try tensor.t.constant(directory: directory)
+            } else if let f = a.float("value_float") {
+                constants[output] = .floats(Tensor(shape: [], values: [Float(f)]))
+            } else if let fs = a.values["value_floats"] {
+                constants[output] = .floats(Tensor(shape: [fs.floats.count], values: fs.floats))
+            } else if let i = a.int("value_int") {
+                constants[output] = .ints([i], shape: [])
+            } else if let i = a.ints("value_ints") {
+                constants[output] = .ints(i, shape: [i.count])
+            } else {
+                return false
+            }
+        case "Conv", "MaxPool", "AveragePool":
+            try require(node.opType == "Conv" ? 2 : 1)
+            var attributes: Attributes = [:]
+            let x = try input(0)
+            let weight = node.opType == "Conv" ? try input(1) : nil
+            let kernel = a.ints("kernel_shape") ?? weight.flatMap { types[$0]?.fixedShape.map { Array($0.suffix(2)) } } ?? []
+            guard kernel.count == 2 else { throw Diagnostic("unsupported-op", "only 2-D \(node.opType) is imported", at: .node(name)) }
+            if node.opType != "Conv" || a.ints("kernel_shape") != nil { attributes["kernel_shape"] = .ints(kernel) }
+            let strides = a.ints("strides") ?? [1, 1]
+            let dilations = a.ints("dilations") ?? [1, 1]
+            if strides != [1, 1] { attributes["strides"] = .ints(strides) }
+            if dilations != [1, 1] {
+                guard node.opType != "AveragePool" else { throw Diagnostic("unsupported-attribute", "AveragePool with dilations is not imported", at: .node(name)) }
+                attributes["dilations"] = .ints(dilations)
+            }
+            let pads = try explicitPads(a, input: x, kernel: kernel, strides: strides, dilations: dilations, node: name)
+            if pads != [0, 0, 0, 0] { attributes["pads"] = .ints(pads) }
+            if let group = a.int("group"), group != 1 { attributes["group"] = .int(group) }
+            if let ceil = a.int("ceil_mode"), ceil != 0 { attributes["ceil_mode"] = .int(1) }
+            if let count = a.int("count_include_pad"), count != 0 { attributes["count_include_pad"] = .int(1) }
+            let op: OpKind = node.opType == "Conv" ? .conv : node.opType == "MaxPool" ? .maxPool : .averagePool
+            let operands = try op == .conv ? [x, try input(1)] + (inputs.count > 2 && !inputs[2].isEmpty ? [try input(2)] : []) : [x]
+            if node.output.count > 1 && !node.output[1].isEmpty {
+                throw Diagnostic("unsupported-op", "MaxPool's Indices output is not imported", at: .node(name))
+            }
+            try emit(op, name, operands, output, attributes)
+        case "GlobalAveragePool": try emit(.globalAveragePool, name, [try input(0)], output)
+        case "Relu": try emit(.relu, name, [try input(0)], output)
+        case "Sigmoid": try emit(.sigmoid, name, [try input(0)], output)
+        case "HardSwish": try emit(.hardSwish, name, [try input(0)], output)
+        case "Identity":
+            if let constant = constants[inputs.first ?? ""], types[inputs[0]] == nil { constants[output] = constant; return true }
+            try emit(.identity, name, [try input(0)], output)
+        case "Dropout":
+            try onlyFirstOutputUsed()
+            try emit(.dropout, name, [try input(0)], output)
+        case "HardSigmoid":
+            try emit(.hardSigmoid, name, [try input(0)], output, ["alpha": .float(a.float("alpha") ?? 0.2), "beta": .float(a.float("beta") ?? 0.5)])
+        case "Softmax":
+            let x = try input(0)
+            let axis = a.int("axis") ?? (opset < 13 ? 1 : -1)
+            if opset < 13, let rank = types[x]?.rank, axis != rank - 1 && axis != -1 {
+                throw Diagnostic("unsupported-attribute", "Softmax before opset 13 over axis \(axis) of a rank-\(rank) tensor is not imported", at: .node(name))
+            }
+            try emit(.softmax, name, [x], output, ["axis": .int(axis)])
+        case "Flatten": try emit(.flatten, name, [try input(0)], output, ["axis": .int(a.int("axis") ?? 1)])
+        case "BatchNormalization":
+            try require(5)
+            try onlyFirstOutputUsed()
+            try emit(.batchNormalization, name, try (0..<5).map(input), output, ["epsilon": .float(a.float("epsilon") ?? 1e-5)])
+        case "Add", "Mul":
+            try require(2)
+            if let folded = foldArithmetic(node.opType, inputs) { constants[output] = folded; return true }
+            try emit(node.opType == "Add" ? .add : .mul, name, [try input(0), try input(1)], output)
+        case "Gemm":
+            try require(2)
+            var attributes: Attributes = [:]
+            for key in ["transA", "transB"] { if let v = a.int(key), v != 0 { attributes[key] = .int(v) } }
+            for key in ["alpha", "beta"] { if let v = a.float(key), v != 1 { attributes[key] = .float(v) } }
+            let operands = [try input(0), try input(1)] + (inputs.count > 2 && !inputs[2].isEmpty ? [try input(2)] : [])
+            try emit(.gemm, name, operands, output, attributes)
+        case "MatMul":
+            try require(2)
+            try emit(.matMul, name, [try input(0), try input(1)], output)
+        case "Concat":
+            let axis = a.int("axis") ?? 0
+            if inputs.allSatisfy({ constants[$0]?.ints != nil }), let folded = foldIntegers(node, a) {
+                constants[output] = folded
+                return true
+            }
+            try emit(.concat, name, try inputs.indices.map(input), output, ["axis": .int(axis)])
+        case "Clip":
+            var attributes: Attributes = [:]
+            if opset < 11 {
+                if let low = a.float("min") { attributes["min"] = .float(low) }
+                if let high = a.float("max") { attributes["max"] = .float(high) }
+            } else {
+                if inputs.count > 1, let low = try floatScalar(inputs[1], of: name) { attributes["min"] = .float(low) }
+                if inputs.count > 2, let high = try floatScalar(inputs[2], of: name) { attributes["max"] = .float(high) }
+            }
+            try emit(.clip, name, [try input(0)], output, attributes)
+        case "Pad":
+            let x = try input(0)
+            let pads = inputs.count > 1 ? try intConstant(inputs[1], "Pad's pads", of: name) : (a.ints("pads") ?? [])
+            if inputs.count > 3 && !inputs[3].isEmpty { throw Diagnostic("unsupported-attribute", "Pad with an axes input is not imported", at: .node(name)) }
+            let value = inputs.count > 2 ? try floatScalar(inputs[2], of: name) ?? 0 : (a.float("value") ?? 0)
+            let mode = a.string("mode") ?? "constant"
+            guard ["constant", "reflect", "edge"].contains(mode) else {
+                throw Diagnostic("unsupported-attribute", "Pad mode '\(mode)' is not imported (constant, reflect and edge are)", at: .node(name))
+            }
+            var attributes: Attributes = ["pads": .ints(pads), "mode": .string(mode)]
+            if value != 0 { attributes["value"] = .float(value) }
+            try emit(.pad, name, [x], output, attributes)
+        case "Reshape":
+            try require(2)
+            if constants[inputs[0]]?.ints != nil, let folded = foldIntegers(node, a) {
+                constants[output] = folded
+                return true
+            }
+            let shape = try intConstant(inputs[1], "Reshape's shape", of: name)
+            if let constant = constants[inputs[0]], types[inputs[0]] == nil, let tensor = constant.floatTensor {
+                constants[output] = .floats(tensor.reshaped(resolveReshape(shape, tensor.shape)))
+                return true
+            }
+            var attributes: Attributes = ["shape": .ints(shape)]
+            if let zero = a.int("allowzero"), zero != 0 { attributes["allowzero"] = .int(zero) }
+            try emit(.reshape, name, [try input(0)], output, attributes)
+        case "Shape":
+            guard let type = types[inputs.first ?? ""], let shape = type.fixedShape else {
+                throw Diagnostic("dynamic-constant", "Shape of a tensor with a symbolic dimension cannot be folded; export with static shapes or without the Shape op", at: .node(name))
+            }
+            constants[output] = .ints(shape, shape: [shape.count])
+        case "Gather", "Unsqueeze", "Squeeze", "Cast", "ConstantOfShape", "Transpose", "Slice":
+            guard let folded = foldIntegers(node, a) else { return false }
+            constants[output] = folded
+        default:
+            return false
+        }
+        return true
+    }
+
+    /// Pads as [top, left, bottom, right], from `pads` or `auto_pad`.
+    func explicitPads(_ a: ONNXAttributes, input: String, kernel: [Int], strides: [Int], dilations: [Int], node: String) throws(Diagnostic) -> [Int] {
+        let autoPad = a.string("auto_pad") ?? "NOTSET"
+        switch autoPad {
+        case "NOTSET", "":
+            let pads = a.ints("pads") ?? [0, 0, 0, 0]
+            guard pads.count == 4 else { throw Diagnostic("bad-attribute", "pads must have 4 entries for a 2-D op", at: .node(node)) }
+            return pads
+        case "VALID":
+            return [0, 0, 0, 0]
+        case "SAME_UPPER", "SAME_LOWER":
+            guard let size = types[input]?.shape.suffix(2).compactMap(\.value), size.count == 2 else {
+                throw Diagnostic("bad-attribute", "auto_pad \(autoPad) needs the input's height and width", at: .node(node))
+            }
+            var pads = [0, 0, 0, 0]
+            for axis in 0..<2 {
+                let out = (size[axis] + strides[axis] - 1) / strides[axis]
+                let total = max(0, (out - 1) * strides[axis] + dilations[axis] * (kernel[axis] - 1) + 1 - size[axis])
+                let small = total / 2, large = total - small
+                (pads[axis], pads[axis + 2]) = autoPad == "SAME_UPPER" ? (small, large) : (large, small)
+            }
+            return pads
+        default:
+            throw Diagnostic("bad-attribute", "unknown auto_pad '\(autoPad)'", at: .node(node))
+        }
+    }
+
+    func resolveReshape(_ shape: [Int], _ input: [Int]) -> [Int] {
+        var out = shape.enumerated().map { $1 == 0 && $0 < input.count ? input[$0] : $1 }
+        if let hole = out.firstIndex(of: -1) {
+            let known = out.filter { $0 != -1 }.reduce(1, *)
+            out[hole] = known > 0 ? input.reduce(1, *) / known : 0
+        }
+        return out
+    }
+
+    /// Folds Add or Mul of two float constants (scalars or equal shapes).
+    func foldArithmetic(_ op: String, _ inputs: [String]) -> ONNXConstant? {
+        guard let a = constants[inputs[0]]?.floatTensor, let b = constants[inputs[1]]?.floatTensor,
+              types[inputs[0]] == nil, types[inputs[1]] == nil, a.shape == b.shape || b.count == 1 else { return nil }
+        return .floats(Tensor(shape: a.shape) { i in op == "Add" ? a[i] + b[b.count == 1 ? 0 : i] : a[i] * b[b.count == 1 ? 0 : i] })
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import LowpassIR
+import LowpassTensor
+
+/// ONNX's TensorProto element types that Lowpass reads.
+enum ONNXDataType: Int32 {
+    case float = 1, int32 = 6, int64 = 7, float16 = 10, double = 11
+
+    var size: Int {
+        switch self {
+        case .float, .int32: return 4
+        case .int64, .double: return 8
+        case .float16: return 2
+        }
+    }
+}
+
+/// A constant from an ONNX file: floats (weights, scalars) or integers (shapes, pads, axes).
+enum ONNXConstant {
+    case floats(Tensor)
+    case ints([Int], shape: [Int])
+
+    var ints: [Int]? {
+        if case .ints(let v, _) = self { return v }
+        return nil
+    }
+
+    var floatTensor: Tensor? {
+        if case .floats(let t) = self { return t }
+        return nil
+    }
+}
+
+extension Onnx_TensorProto {
+    /// The tensor's values; `directory` resolves external data, which must stay inside it.
+    func constant(directory: String) throws(Diagnostic) -> ONNXConstant {
+        let where_ = SourceLocation(path: "initializer '\(name)'")
+        guard let type = ONNXDataType(rawValue: dataType) else {
+            throw Diagnostic("unsupported-dtype", "tensor '\(name)' has ONNX data type \(dataType); Lowpass reads float, float16, double, int32 and int64", at: where_)
+        }
+        let shape = dims.map { Int(clamping: $0) }
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw Diagnostic("bad-onnx", "tensor '\(name)' has a negative dimension", at: where_) }
+        let count = try Tensor.elementCount(of: shape)
+        var raw = rawData
+        if dataLocation == .external {
+            raw = try externalBytes(directory: directory, count: count * type.size)
+        }
+        if !raw.isEmpty || dataLocation == .external {
+            guard raw.count == count * type.size else {
+                throw Diagnostic("bad-onnx", "tensor '\(name)' holds \(raw.count) bytes but shape \(shape) needs \(count * type.size)", at: where_)
+            }
+            return raw.withUnsafeBytes { bytes in
+                func load<T: FixedWidthInteger>(_: T.Type, _ i: Int) -> T { T(littleEndian: bytes.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self)) }
+                switch type {
+                case .int64: return .ints((0..<count).map { Int(load(Int64.self, $0)) }, shape: shape)
+                case .int32: return .ints((0..<count).map { Int(load(Int32.self, $0)) }, shape: shape)
+                case .float: return .floats(Tensor(shape: shape) { Float(bitPattern: load(UInt32.self, $0)) })
+                case .double: return .floats(Tensor(shape: shape) { Float(Double(bitPattern: load(UInt64.self, $0))) })
+                case .float16: return .floats(Tensor(shape: shape) { Float(Float16(bitPattern: load(UInt16.self, $0))) })
+                }
+            }
+        }
+        let typed: Int
+        switch type {
+        case .float: typed = floatData.count
+        case .double: typed = doubleData.count
+        case .int64: typed = int64Data.count
+        case .int32, .float16: typed = int32Data.count
+        }
+        guard typed == count else {
+            throw Diagnostic("bad-onnx", "tensor '\(name)' has \(typed) values but shape \(shape) needs \(count)", at: where_)
+        }
+        switch type {
+        case .float: return .floats(Tensor(shape: shape, values: floatData))
+        case .double: return .floats(Tensor(shape: shape, values: doubleData.map(Float.init)))
+        case .float16: return .floats(Tensor(shape: shape, values: int32Data.map { Float(Float16(bitPattern: UInt16(truncatingIfNeeded: $0))) }))
+        case .int64: return .ints(int64Data.map { Int(clamping: $0) }, shape: shape)
+        case .int32: return .ints(int32Data.map(Int.init), shape: shape)
+        }
+    }
+
+    /// Reads `location` (relative to the model's folder), from `offset`, `length` bytes.
+    func externalBytes(directory: String, count: Int) throws(Diagnostic) -> Data {
+        var entries: [String: String] = [:]
+        for entry in externalData { entries[entry.key] = entry.value }
+        guard let location = entries["location"], !location.hasPrefix("/"), !location.split(separator: "/").contains("..") else {
+            throw Diagnostic("bad-onnx", "tensor '\(name)' names external data outside the model's folder, or none", at: SourceLocation(path: "initializer '\(name)'"))
+        }
+        let path = (directory as NSString).appendingPathComponent(location)
+        let offset = Int(entries["offset"] ?? "0") ?? -1
+        let length = Int(entries["length"] ?? String(count)) ?? -1
+        guard offset >= 0, length == count, let handle = FileHandle(forReadingAtPath: path) else {
+            throw Diagnostic("bad-onnx", "cannot read \(count) bytes of external data for tensor '\(name)' from \(location)", at: SourceLocation(file: path))
+        }
+        defer { try? handle.close() }
+        do {
+            try handle.seek(toOffset: UInt64(offset))
+            let data = try handle.read(upToCount: length) ?? Data()
+            guard data.count == length else { throw Diagnostic("bad-onnx", "external data file is truncated", at: SourceLocation(file: path)) }
+            return data
+        } catch let error as Diagnostic {
+            throw error
+        } catch {
+            throw Diagnostic("bad-onnx", "cannot read external data: \(error.localizedDescription)", at: SourceLocation(file: path))
+        }
+    }
+
+    /// An f32 initializer holding `tensor`.
+    init(name: String, tensor: Tensor) {
+        self.init()
+        self.name = name
+        dims = tensor.shape.map(Int64.init)
+        dataType = ONNXDataType.float.rawValue
+        rawData = tensor.withUnsafeBufferPointer { Data(buffer: $0) }
+    }
+
+    /// An int64 initializer.
+    init(name: String, ints: [Int], shape: [Int]? = nil) {
+        self.init()
+        self.name = name
+        dims = (shape ?? [ints.count]).map(Int64.init)
+        dataType = ONNXDataType.int64.rawValue
+        int64Data = ints.map(Int64.init)
+    }
+}
