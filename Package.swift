@@ -36,7 +36,7 @@ let package = Package(
         .testTarget(name: "LowpassPassesTests", dependencies: ["LowpassIR", "LowpassPasses", "Cleanup", "LowpassTensor"]),
         .testTarget(name: "LowpassZooTests", dependencies: ["LowpassIR", "LowpassZoo", "LowpassTensor"]),
         .testTarget(name: "AntialiasTests", dependencies: ["Antialias", "LowpassIR", "LowpassPasses", "LowpassZoo", "LowpassTensor"]),
-        .testTarget(name: "LowpassONNXTests", dependencies: ["LowpassONNX", "LowpassIR", "LowpassTensor"]),
+        .testTarget(name: "LowpassONNXTests", dependencies: ["LowpassONNX", "LowpassIR", "LowpassTensor", "LowpassPasses", "LowpassZoo", "Cleanup", "Antialias"]),
         .testTarget(name: "LowpassTensorTests", dependencies: ["LowpassIR", "LowpassTensor"]),
         // Runs the built `lowpass` executable as a user would.
         .testTarget(name: "LowpassCLITests", dependencies: ["lowpass", "LowpassIR", "LowpassTensor"]),

@@ -1,0 +1,101 @@
+import Antialias
+import Cleanup
+import Foundation
+import Testing
+import LowpassIR
+import LowpassONNX
+import LowpassPasses
+import LowpassTensor
+import LowpassZoo
+
+/// Export then import gives back the graph (up to the forms ONNX cannot tell apart), its weights and its outputs.
+@Suite("ONNX round trip")
+struct ONNXRoundTripTests {
+    static let registry = PassRegistry(plugins: [CleanupPlugin.self, AntialiasPlugin.self])
+
+    func rewrite(_ graph: Graph, _ pipeline: String) throws -> Graph {
+        try PassManager(log: { _ in }).run(try Self.registry.configure(try Pipeline(parsing: pipeline)), on: graph).graph
+    }
+
+    func roundTrip(_ graph: Graph, _ weights: Weights) throws -> ImportedModel {
+        let data = try ONNXExporter.export(graph, weights: weights)
+        let path = NSTemporaryDirectory() + "lowpass-roundtrip-\(UUID().uuidString).onnx"
+        try data.write(to: URL(fileURLWithPath: path))
+        return try ONNXImporter.importModel(contentsOf: path, name: graph.name)
+    }
+
+    @Test(arguments: ["resnet18", "mobilenet_v2", "densenet121", "resnetrs50", "seed-acnet"])
+    func antialiasedZooModelsComeBack(model: String) throws {
+        let zoo = try #require(Zoo.model(named: model))
+        var graph = zoo.graph(height: zoo.inputSize[1] == 28 ? nil : 64, width: zoo.inputSize[1] == 28 ? nil : 64)
+        graph = try rewrite(graph, "antialias{stem=include,small-maps=replicate}")
+        let weights = SeededRecipe.weights(for: graph)
+        let imported = try roundTrip(graph, weights)
+        #expect(imported.remarks.contains { $0.contains("raised") } == graph.nodes.contains { $0.op == .blurPool })
+
+        // The same graph, once both sides are in canonical form (ONNX has no Dropout at inference, and
+        // writes some defaults explicitly).
+        var before = try rewrite(graph, "remove-identity,canonicalize")
+        // Inline constants travel as initializers and come back as parameters with data in the weight file.
+        for i in before.parameters.indices { before.parameters[i].inlineData = nil }
+        var after = try rewrite(imported.graph, "remove-identity,canonicalize")
+        after.metadata = before.metadata
+        after.name = before.name
+        let diff = GraphDiff(from: before, to: after)
+        #expect(diff.isEmpty, "\(model):\n\(diff.text.prefix(2000))")
+        #expect(Set(imported.weights.keys) == Set(graph.parameters.filter { $0.inlineData == nil }.map(\.name))
+                .union(graph.parameters.filter { $0.inlineData != nil }.map(\.name)))
+        for (name, tensor) in imported.weights { #expect(tensor.values == weights[name]?.values, "\(name)") }
+
+        let size = [1] + graph.inputs[0].type.shape.dropFirst().compactMap(\.value)
+        let input = SeededRecipe.tensor(named: "input", shape: size)
+        let expected = try ReferenceInterpreter().run(graph, weights: weights, inputs: ["input": input])
+        let actual = try ReferenceInterpreter().run(imported.graph, weights: Weights(tensors: imported.weights), inputs: ["input": input])
+        for output in graph.outputs {
+            #expect(try #require(actual[output]).difference(to: try #require(expected[output])).relative < 1e-6)
+        }
+    }
+
+    @Test func blurPoolExportsAsStandardOps() throws {
+        let graph = Graph(name: "blur", inputs: [ValueInfo(name: "x", type: TensorType(.f32, ["N", 3, 9, 8]))], outputs: ["a", "b", "c"],
+                          nodes: [Node(name: "a", op: .blurPool, inputs: ["x"], outputs: ["a"]),
+                                  Node(name: "b", op: .blurPool, inputs: ["x"], outputs: ["b"], attributes: ["filter_size": .int(3), "pad_mode": .string("replicate")]),
+                                  Node(name: "c", op: .blurPool, inputs: ["x"], outputs: ["c"], attributes: ["filter_size": .int(5), "pad_mode": .string("zero"), "strides": .ints([1, 1])])])
+        let imported = try roundTrip(graph, Weights())
+        #expect(imported.graph.nodes.map(\.op) == [.blurPool, .blurPool, .blurPool])
+        #expect(imported.graph.nodes[2].attributes["pad_mode"] == .string("zero"))
+        #expect(imported.graph.inputs[0].type.shape[0] == .symbol("N"), "the batch stays dynamic")
+        #expect(imported.weights.isEmpty, "the fixed filters are not parameters")
+    }
+}
+
+/// Files that are not ONNX models, or broken ones, are errors.
+@Suite("ONNX import errors")
+struct ONNXImportErrorTests {
+    func importError(_ bytes: [UInt8]) -> String {
+        let path = NSTemporaryDirectory() + "lowpass-bad-\(UUID().uuidString).onnx"
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        do {
+            _ = try ONNXImporter.importModel(contentsOf: path)
+            return ""
+        } catch {
+            return error.description
+        }
+    }
+
+    @Test func nonONNXTruncatedAndCorruptFilesAreErrors() throws {
+        #expect(importError(Array("this is not a model".utf8)).contains("[bad-onnx]"))
+        #expect(importError([]).contains("holds no graph"))
+        let graph = Graph(name: "g", inputs: [ValueInfo(name: "x", type: TensorType(.f32, ["N", 3, 8, 8]))], outputs: ["y"],
+                          parameters: [Parameter(name: "w", type: TensorType(fixed: [4, 3, 3, 3]))],
+                          nodes: [Node(name: "conv", op: .conv, inputs: ["x", "w"], outputs: ["y"])])
+        let data = [UInt8](try ONNXExporter.export(graph, weights: SeededRecipe.weights(for: graph)))
+        for cut in [1, data.count / 3, data.count / 2, data.count - 1] {
+            let message = importError(Array(data.prefix(cut)))
+            #expect(message.contains("error:"), "a model cut at \(cut) bytes: \(message)")
+        }
+        var corrupted = data
+        for i in stride(from: 7, to: corrupted.count, by: 13) { corrupted[i] ^= 0x5A }
+        #expect(importError(corrupted).contains("error:"))
+    }
+}
