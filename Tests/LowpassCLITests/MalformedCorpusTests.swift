@@ -15,7 +15,7 @@ struct MalformedCorpusTests {
     static let cases: [Case] = {
         let root = CLI.repository + "/Tests/Malformed"
         var found: [Case] = []
-        for reader in ["graph", "npy", "safetensors", "pipeline"] {
+        for reader in ["graph", "npy", "safetensors", "pipeline", "onnx"] {
             let folder = root + "/" + reader
             let files = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
             for file in files.sorted() where file.hasSuffix(".expected") {
@@ -30,7 +30,7 @@ struct MalformedCorpusTests {
 
     @Test func theCorpusIsLargeAndCoversEveryReader() {
         #expect(Self.cases.count >= 40)
-        for reader in ["graph", "npy", "safetensors", "pipeline"] { #expect(Self.cases.contains { $0.reader == reader }) }
+        for reader in ["graph", "npy", "safetensors", "pipeline", "onnx"] { #expect(Self.cases.contains { $0.reader == reader }) }
     }
 
     @Test(arguments: cases)
@@ -45,6 +45,8 @@ struct MalformedCorpusTests {
         case "safetensors":
             arguments = ["run", CLI.fixture("small-convnet/graph.json"), "--weights", malformed.input,
                          "--input", "x=" + CLI.fixture("small-convnet/input.npy"), "--output-dir", out]
+        case "onnx":
+            arguments = ["import", malformed.input, "-o", out + ".json"]
         default:
             let pipeline = try String(contentsOfFile: malformed.input, encoding: .utf8)
             arguments = ["rewrite", CLI.fixture("small-convnet/graph.json"), "-o", out + ".json", "--passes", pipeline]
