@@ -146,7 +146,14 @@ extension GraphImporter {
                 constants[output] = folded
                 return true
             }
-            let shape = try intConstant(inputs[1], "Reshape's shape", of: name)
+            var shape = try intConstant(inputs[1], "Reshape's shape", of: name)
+            for (i, entry) in shape.enumerated() where entry <= Self.placeholderBase {
+                guard let symbol = symbol(forPlaceholder: entry), types[inputs[0]]?.shape.indices.contains(i) == true,
+                      types[inputs[0]]?.shape[i] == .symbol(symbol) else {
+                    throw Diagnostic("dynamic-constant", "Reshape's shape uses the symbolic dimension at a position where the input does not have it", at: .node(name))
+                }
+                shape[i] = 0
+            }
             if let constant = constants[inputs[0]], types[inputs[0]] == nil, let tensor = constant.floatTensor {
                 constants[output] = .floats(tensor.reshaped(resolveReshape(shape, tensor.shape)))
                 return true
@@ -155,10 +162,18 @@ extension GraphImporter {
             if let zero = a.int("allowzero"), zero != 0 { attributes["allowzero"] = .int(zero) }
             try emit(.reshape, name, [try input(0)], output, attributes)
         case "Shape":
-            guard let type = types[inputs.first ?? ""], let shape = type.fixedShape else {
-                throw Diagnostic("dynamic-constant", "Shape of a tensor with a symbolic dimension cannot be folded; export with static shapes or without the Shape op", at: .node(name))
+            // A symbolic dimension (the batch) folds to a placeholder that Reshape turns back into
+            // "copy this dimension": the `x.view(x.size(0), -1)` that exporters spell with Shape and Gather.
+            guard let type = types[inputs.first ?? ""] else {
+                throw Diagnostic("dynamic-constant", "Shape of '\(inputs.first ?? "")', whose type is unknown", at: .node(name))
             }
-            constants[output] = .ints(shape, shape: [shape.count])
+            let dims = type.shape.map { dim -> Int in
+                switch dim {
+                case .fixed(let n): return n
+                case .symbol(let s): return symbolPlaceholder(s)
+                }
+            }
+            constants[output] = .ints(dims, shape: [dims.count])
         case "Gather", "Unsqueeze", "Squeeze", "Cast", "ConstantOfShape", "Transpose", "Slice":
             guard let folded = foldIntegers(node, a) else { return false }
             constants[output] = folded
@@ -166,6 +181,21 @@ extension GraphImporter {
             return false
         }
         return true
+    }
+
+    /// Integers at or below this stand for symbolic dimensions inside folded shape arithmetic.
+    static let placeholderBase = -(1 << 40)
+
+    func symbolPlaceholder(_ symbol: String) -> Int {
+        let names = graph.inputs.flatMap { $0.type.shape.compactMap { dim -> String? in if case .symbol(let s) = dim { s } else { nil } } }
+        let index = names.firstIndex(of: symbol) ?? names.count
+        return Self.placeholderBase - index
+    }
+
+    func symbol(forPlaceholder value: Int) -> String? {
+        let names = graph.inputs.flatMap { $0.type.shape.compactMap { dim -> String? in if case .symbol(let s) = dim { s } else { nil } } }
+        let index = Self.placeholderBase - value
+        return names.indices.contains(index) ? names[index] : nil
     }
 
     /// Pads as [top, left, bottom, right], from `pads` or `auto_pad`.

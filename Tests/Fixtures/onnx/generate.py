@@ -215,7 +215,7 @@ CASES = [
 # Cases the importer rejects today, by design, with the given diagnostic code:
 #   view-dynamic  "node '/Shape': Shape of a tensor with a symbolic dimension cannot be folded; export
 #                 with static shapes or without the Shape op [dynamic-constant]"
-KNOWN_IMPORT_ERRORS = {"view-dynamic": "dynamic-constant"}
+KNOWN_IMPORT_ERRORS = {}
 
 
 def count_blurpools(module):
