@@ -17,9 +17,8 @@ extension Graph {
     }
 
     public static func load(contentsOf path: String) throws(Diagnostics) -> Graph {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw Diagnostics([Diagnostic("unreadable-file", "cannot read the graph file", at: SourceLocation(file: path))])
-        }
+        let data: [UInt8]
+        do { data = try readFileBytes(path) } catch { throw Diagnostics([Diagnostic(error.id, "cannot read the graph file: \(error.message)", at: error.location)]) }
         return try decode(json: data, file: path)
     }
 

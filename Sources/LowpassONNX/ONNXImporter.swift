@@ -19,9 +19,8 @@ public enum ONNXImporter {
 
     public static func importModel(contentsOf path: String, name: String? = nil) throws(Diagnostics) -> ImportedModel {
         let location = SourceLocation(file: path)
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw Diagnostics([Diagnostic("unreadable-file", "cannot read the ONNX file", at: location)])
-        }
+        let data: [UInt8]
+        do { data = try readFileBytes(path) } catch { throw Diagnostics([error]) }
         let model: Onnx_ModelProto
         do {
             model = try Onnx_ModelProto(serializedBytes: data)
@@ -136,9 +135,14 @@ struct GraphImporter {
         throw Diagnostic("undefined-value", "input '\(name)' is neither a graph input, an initializer nor an earlier node's output", at: .node(node))
     }
 
-    func intConstant(_ name: String, _ what: String, of node: String) throws(Diagnostic) -> [Int] {
+    /// An integer constant input. Values that stand for a symbolic dimension are refused unless the
+    /// caller can express them (`allowSymbolic`: Reshape's "copy this dimension").
+    func intConstant(_ name: String, _ what: String, of node: String, allowSymbolic: Bool = false) throws(Diagnostic) -> [Int] {
         guard let values = constants[name]?.ints else {
             throw Diagnostic("dynamic-constant", "\(what) ('\(name)') must be a constant integer tensor, known when the model is imported", at: .node(node))
+        }
+        if !allowSymbolic && values.contains(where: { $0 <= Self.placeholderBase }) {
+            throw Diagnostic("dynamic-constant", "\(what) ('\(name)') depends on a symbolic dimension, so it is not known when the model is imported", at: .node(node))
         }
         return values
     }

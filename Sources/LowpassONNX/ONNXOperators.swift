@@ -146,7 +146,7 @@ extension GraphImporter {
                 constants[output] = folded
                 return true
             }
-            var shape = try intConstant(inputs[1], "Reshape's shape", of: name)
+            var shape = try intConstant(inputs[1], "Reshape's shape", of: name, allowSymbolic: true)
             for (i, entry) in shape.enumerated() where entry <= Self.placeholderBase {
                 guard let symbol = symbol(forPlaceholder: entry), types[inputs[0]]?.shape.indices.contains(i) == true,
                       types[inputs[0]]?.shape[i] == .symbol(symbol) else {

@@ -6,11 +6,9 @@ public enum NPY {
     static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
 
     public static func read(contentsOf path: String) throws(Diagnostic) -> Tensor {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw Diagnostic("unreadable-file", "cannot read the .npy file", at: SourceLocation(file: path))
-        }
+        let data = try readFileBytes(path)
         do {
-            return try decode([UInt8](data))
+            return try decode(data)
         } catch {
             throw error.inFile(path)
         }

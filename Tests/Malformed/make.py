@@ -164,7 +164,7 @@ def onnx_cases():
     case("onnx", "external-data-outside", model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], inits=(outside,)),
          "names external data outside the model's folder", "[bad-onnx]", ext="onnx")
     case("onnx", "dynamic-pads", model([helper.make_node("Shape", ["x"], ["s"], name="shape"), helper.make_node("Pad", ["x", "s"], ["y"], name="pad")], inits=()),
-         "node 'shape'", "Shape of a tensor with a symbolic dimension cannot be folded", ext="onnx")
+         "node 'pad'", "Pad's pads ('s') depends on a symbolic dimension", "[dynamic-constant]", ext="onnx")
     case("onnx", "undefined-input", model([helper.make_node("Relu", ["nowhere"], ["y"], name="r")], inits=()),
          "node 'r': input 'nowhere' is neither a graph input", ext="onnx")
     return True
