@@ -1,4 +1,5 @@
 import LowpassIR
+import LowpassTensor
 
 /// Something that rewrites a graph in place and says whether it changed anything.
 public protocol GraphRewrite: Sendable {
@@ -30,8 +31,12 @@ public struct PassContext: Sendable {
     /// A summary for people, such as a table of rewritten nodes: printed by `lowpass rewrite` and
     /// with the pass's `--print-after` output.
     public var report: String = ""
+    /// The parameters' data, for passes that compute new weights (BN folding, branch fusion); nil
+    /// when the graph came without a weight file. A pass that changes it sets `weightsChanged`.
+    public var weights: [String: Tensor]?
+    public var weightsChanged = false
 
-    public init() {}
+    public init(weights: [String: Tensor]? = nil) { self.weights = weights }
 
     public mutating func remark(_ message: String, node: String? = nil, id: String = "remark") {
         remarks.append(Diagnostic(id, message, at: SourceLocation(node: node), severity: .note))

@@ -1,5 +1,6 @@
 import Foundation
 import LowpassIR
+import LowpassTensor
 
 /// A pass ready to run: resolved from a pipeline step, options checked.
 public struct ConfiguredPass: Sendable {
@@ -139,7 +140,16 @@ public struct PassManager: Sendable {
     }
 
     public func run(_ passes: [ConfiguredPass], on input: Graph) throws(PipelineFailure) -> (graph: Graph, report: PipelineReport) {
+        let result = try run(passes, on: input, weights: nil)
+        return (result.graph, result.report)
+    }
+
+    /// Runs the passes with the parameters' data at hand; returns the new data when a pass changed it.
+    public func run(_ passes: [ConfiguredPass], on input: Graph, weights initialWeights: [String: Tensor]?)
+        throws(PipelineFailure) -> (graph: Graph, report: PipelineReport, weights: [String: Tensor]?, weightsChanged: Bool) {
         var graph = input
+        var weights = initialWeights
+        var weightsChanged = false
         var report = PipelineReport()
         var types: [String: TensorType]
         do { types = try graph.verify().types } catch { throw .invalidInput(error) }
@@ -148,13 +158,18 @@ public struct PassManager: Sendable {
         for (index, configured) in passes.enumerated() {
             let before = graph
             let beforeText = instrumentation.printChanged ? graph.text(types: types) : ""
-            var context = PassContext()
+            var context = PassContext(weights: weights)
             let start = DispatchTime.now().uptimeNanoseconds
             let changed: Bool
             do { changed = try configured.pass.run(on: &graph, context: &context) } catch { throw .passFailed(error) }
+            // Verification below checks declared shapes against the data the passes now hold.
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             report.passes.append(.init(name: configured.name, changed: changed, seconds: seconds, report: context.report))
             report.remarks += context.remarks
+            if context.weightsChanged {
+                weights = context.weights
+                weightsChanged = true
+            }
 
             if instrumentation.verifyEach || instrumentation.printChanged || instrumentation.dumpDirectory != nil
                 || instrumentation.printAfterAll || instrumentation.printAfter.contains(configured.name) {
@@ -177,7 +192,7 @@ public struct PassManager: Sendable {
             try dump(graph, types: types, step: index + 1, name: configured.name)
         }
         if instrumentation.timePasses { log(report.timingTable) }
-        return (graph, report)
+        return (graph, report, weights, weightsChanged)
     }
 
     func dump(_ graph: Graph, types: [String: TensorType], step: Int, name: String) throws(PipelineFailure) {

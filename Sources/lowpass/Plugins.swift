@@ -1,10 +1,11 @@
 import Antialias
 import Cleanup
+import Reparam
 import Foundation
 import LowpassPasses
 
 /// The in-process plugins this build links. Adding a plugin is adding it here and to Package.swift.
-var linkedPlugins: [any PassPlugin.Type] { [AntialiasPlugin.self, CleanupPlugin.self] }
+var linkedPlugins: [any PassPlugin.Type] { [AntialiasPlugin.self, CleanupPlugin.self, ReparamPlugin.self] }
 
 /// The registry: linked plugins, plus out-of-process passes on `--plugin-path` and `LOWPASS_PLUGIN_PATH`.
 func makeRegistry(pluginPaths: [String], timeout: Double? = nil) -> PassRegistry {

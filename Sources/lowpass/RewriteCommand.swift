@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LowpassIR
 import LowpassPasses
+import LowpassTensor
 
 struct RewriteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,6 +53,9 @@ struct RewriteCommand: ParsableCommand {
     @Flag(help: "Print what each pass reports it did.")
     var remarks = false
 
+    @Option(help: "The .safetensors weight file (default: the file the graph names). Passes that compute new weights (fold-bn, fuse-branches) write OUT.safetensors beside the output.")
+    var weights: String?
+
     func validate() throws {
         if output == nil && !inPlace { throw ValidationError("give -o OUT.json, or --in-place to overwrite the input") }
     }
@@ -88,9 +92,14 @@ struct RewriteCommand: ParsableCommand {
         instrumentation.dumpDirectory = dumpDir
         let manager = PassManager(instrumentation: instrumentation) { FileHandle.standardError.write(Data($0.utf8)) }
 
-        var result: (graph: Graph, report: PipelineReport)
+        // The weights travel with the graph (memory-mapped, so loading costs little) for passes that change them.
+        var data: [String: Tensor]?
+        if weights != nil || graph.weightsFile != nil {
+            do { data = try Weights.load(for: graph, graphPath: input, weightsPath: weights).tensors } catch { throw fail(error) }
+        }
+        var result: (graph: Graph, report: PipelineReport, weights: [String: Tensor]?, weightsChanged: Bool)
         do {
-            result = try manager.run(passes, on: graph)
+            result = try manager.run(passes, on: graph, weights: data)
         } catch {
             throw fail(error.diagnostics.inFile(input))
         }
@@ -105,8 +114,18 @@ struct RewriteCommand: ParsableCommand {
                 throw fail(Diagnostics([Diagnostic("invalid-result", "the pipeline produced an invalid graph; rerun with --verify-each to find the pass")] + error.items))
             }
         }
-        // The output refers to the same weight file as the input, seen from the output's folder.
-        if let weightsPath, result.graph.weightsFile == weightsPath {
+        if result.weightsChanged, let newWeights = result.weights {
+            // New weights: the output gets a weight file of its own with exactly its parameters.
+            let file = (destination as NSString).deletingPathExtension + ".safetensors"
+            if let weightsPath, !inPlace, samePath(file, weightsPath) {
+                throw fail(Diagnostic("would-overwrite-input", "the new weights would replace the input's weight file \(file); choose another output name or give --in-place"))
+            }
+            var kept: [String: Tensor] = [:]
+            for parameter in result.graph.parameters where parameter.inlineData == nil { kept[parameter.name] = newWeights[parameter.name] }
+            do { try SafeTensorsFile(tensors: kept).write(to: file) } catch { throw fail(error) }
+            result.graph.weightsFile = (file as NSString).lastPathComponent
+        } else if let weightsPath, result.graph.weightsFile == weightsPath {
+            // The output refers to the same weight file as the input, seen from the output's folder.
             result.graph.weightsFile = relativePath(to: weightsPath, from: absoluteURL(destination).deletingLastPathComponent().path)
         }
         do { try writeAtomically(result.graph.jsonText(), to: destination) } catch { throw fail(error) }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import LowpassIR
+import LowpassTensor
 
 /// `lowpass rewrite`, `passes` and `diff` as a user runs them, including out-of-process plugins.
 @Suite("lowpass rewrite and plugins")
@@ -176,5 +177,30 @@ struct RewriteCommandTests {
         #expect(result.status == 1)
         #expect(result.stderr.contains("pass 'dangle' produced an invalid graph:"), "\(result.stderr)")
         #expect(result.stderr.contains("'dangling'"))
+    }
+}
+
+@Suite("lowpass rewrite with weight-changing passes")
+struct WeightRewriteTests {
+    @Test func foldBNWritesNewWeightsBesideTheOutput() throws {
+        let folder = CLI.temporaryDirectory()
+        for file in ["graph.json", "weights.safetensors", "input.npy", "expected.npy"] {
+            try FileManager.default.copyItem(atPath: CLI.fixture("small-convnet/" + file), toPath: folder + "/" + file)
+        }
+        let before = FileManager.default.contents(atPath: folder + "/weights.safetensors")
+        var result = try CLI.run(["rewrite", folder + "/graph.json", "-o", folder + "/folded.json", "--passes", "fold-bn,dce", "--remarks"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("folded 2 BatchNormalization node(s)"))
+        let folded = try Graph.load(contentsOf: folder + "/folded.json")
+        #expect(folded.weightsFile == "folded.safetensors")
+        #expect(!folded.nodes.contains { $0.op == .batchNormalization })
+        #expect(FileManager.default.contents(atPath: folder + "/weights.safetensors") == before, "the input's weights are untouched")
+        result = try CLI.run(["run", folder + "/folded.json", "--input", folder + "/input.npy", "--output-dir", folder + "/out"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let difference = try NPY.read(contentsOf: folder + "/out/y.npy").difference(to: try NPY.read(contentsOf: folder + "/expected.npy"))
+        #expect(difference.relative < 1e-5)
+        // Writing the new weights over the input's own file needs --in-place.
+        result = try CLI.run(["rewrite", folder + "/graph.json", "-o", folder + "/weights.json", "--passes", "fold-bn"])
+        #expect(result.status == 1 && result.stderr.contains("[would-overwrite-input]"))
     }
 }

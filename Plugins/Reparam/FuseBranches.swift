@@ -1,0 +1,167 @@
+import LowpassIR
+import LowpassPasses
+import LowpassTensor
+
+/// Fuses parallel convolutions on the same input that are summed (ACNet's k x k + 1 x k + k x 1,
+/// RepVGG's 3x3 + 1x1 + identity, any aligned mix) into one convolution, exactly: each branch's BN is
+/// folded, smaller kernels are added at the centre of the largest, an identity branch adds a centred
+/// one, and a following Mul by a scalar constant (the seed's division by 3) scales the result.
+///
+///     Before: %a = Conv(x, k3) {pads=[1,1,1,1]}; %b = Conv(x, k1x3) {pads=[0,1,0,1]}; %c = Conv(x, k3x1) {pads=[1,0,1,0]}
+///             %s = Add(a, b); %t = Add(s, c); %y = Mul(t, third)
+///     After:  %y = Conv(x, k3', k3.bias) {pads=[1,1,1,1]}
+///
+/// Branches that would not be exact (different strides or groups, kernels off centre, dilation, an
+/// identity where channels or stride differ, a branch read elsewhere) are refused with a remark saying why.
+public struct FuseBranches: Pass {
+    public static let name = "fuse-branches"
+    public static let summary = "fuse summed parallel convs (ACNet, RepVGG; BN folded, identity and a constant scale allowed) into one conv"
+
+    public init(options: PassOptions) {}
+
+    struct Branch {
+        var conv: Node?
+        var bn: Node?
+    }
+
+    public func run(on graph: inout Graph, context: inout PassContext) throws(PassError) -> Bool {
+        var weights = try context.requireWeights(Self.name)
+        var fusedCount = 0
+        // Roots: Add nodes whose output is not itself summed further.
+        let roots = graph.nodes.filter { node in
+            node.op == .add && !(graph.hasSingleUse(node.outputs[0]) && graph.consumers(of: node.outputs[0]).first.map { graph.nodes[$0].op == .add } == true)
+        }.map(\.name)
+        for rootName in roots {
+            guard let root = graph.node(named: rootName) else { continue }
+            do throws(NodeError) {
+                if let result = try fuse(root, graph: graph, weights: weights) {
+                    graph = result.graph
+                    weights = result.weights
+                    fusedCount += 1
+                    context.remark(result.summary, node: rootName)
+                }
+            } catch {
+                context.remark("not fused: \(error.message)", node: rootName, id: "not-fused")
+            }
+        }
+        if fusedCount > 0 {
+            let removed = graph.eliminateDeadCode()
+            context.weights = weights
+            context.weightsChanged = true
+            context.remark("fused \(fusedCount) branch group(s); \(removed.count) nodes and parameters left the graph")
+        }
+        return fusedCount > 0
+    }
+
+    /// The fused graph for the Add tree at `root`, nil when it is not a branch sum (no conv among the leaves).
+    func fuse(_ root: Node, graph: Graph, weights: [String: Tensor]) throws(NodeError) -> (graph: Graph, weights: [String: Tensor], summary: String)? {
+        var graph = graph, weights = weights
+        // Collect the leaves of the Add tree whose inner sums have no other readers.
+        var adds: [Node] = []
+        var leaves: [String] = []
+        var pending = [root]
+        while let add = pending.popLast() {
+            adds.append(add)
+            for value in add.inputs {
+                if let p = graph.producerIndex(of: value), graph.nodes[p].op == .add, graph.hasSingleUse(value) {
+                    pending.append(graph.nodes[p])
+                } else {
+                    leaves.append(value)
+                }
+            }
+        }
+        // Each leaf: [BN](Conv(x)), or x / BN(x) itself (an identity branch).
+        var branches: [Branch] = []
+        for leaf in leaves {
+            var branch = Branch()
+            var value = leaf
+            if let p = graph.producerIndex(of: value), graph.nodes[p].op == .batchNormalization {
+                branch.bn = graph.nodes[p]
+                value = graph.nodes[p].inputs[0]
+            }
+            if let p = graph.producerIndex(of: value), graph.nodes[p].op == .conv {
+                branch.conv = graph.nodes[p]
+            }
+            branches.append(branch)
+        }
+        let convs = branches.compactMap(\.conv)
+        guard let first = convs.first else { return nil }
+        let input = first.inputs[0]
+        for (branch, leaf) in zip(branches, leaves) {
+            let source = branch.conv?.inputs[0] ?? branch.bn?.inputs[0] ?? leaf
+            guard source == input else { throw NodeError("not-fused", "the branches read different inputs ('\(source)' and '\(input)')") }
+            for node in [branch.conv, branch.bn].compactMap({ $0 }) where !graph.hasSingleUse(node.outputs[0]) {
+                throw NodeError("not-fused", "'\(node.name)' is read outside the sum")
+            }
+        }
+        // Geometry: equal strides, groups and dilation 1; kernels centred in the largest.
+        let geometries = try convs.map { conv throws(NodeError) in
+            try conv.convGeometry(weightShape: (weights[conv.inputs[1]]?.shape ?? []).map(Dim.fixed))
+        }
+        let groups = try convs.map { conv throws(NodeError) in try conv.int("group") }
+        guard Set(geometries.map(\.strides)).count == 1 else { throw NodeError("not-fused", "the convs' strides differ") }
+        guard Set(groups).count == 1 else { throw NodeError("not-fused", "the convs' groups differ") }
+        guard geometries.allSatisfy({ $0.dilations == [1, 1] }) else { throw NodeError("not-fused", "dilated convs are not fused") }
+        let size = [geometries.map { $0.kernel[0] }.max() ?? 1, geometries.map { $0.kernel[1] }.max() ?? 1]
+        func centredPads(_ g: WindowGeometry) throws(NodeError) -> [Int] {
+            let (dh, dw) = (size[0] - g.kernel[0], size[1] - g.kernel[1])
+            guard dh % 2 == 0, dw % 2 == 0 else { throw NodeError("not-fused", "a \(g.kernel) kernel has no centre in \(size)") }
+            return [g.pads[0] + dh / 2, g.pads[1] + dw / 2, g.pads[2] + dh / 2, g.pads[3] + dw / 2]
+        }
+        let pads = try centredPads(geometries[0])
+        for g in geometries.dropFirst() where try centredPads(g) != pads {
+            throw NodeError("not-fused", "kernels are not aligned: padding \(g.pads) for \(g.kernel) does not match \(pads) in \(size)")
+        }
+        // The sum, in double.
+        guard let largest = convs.max(by: { (weights[$0.inputs[1]]?.count ?? 0) < (weights[$1.inputs[1]]?.count ?? 0) }),
+              let shapeOfLargest = weights[largest.inputs[1]]?.shape else { throw NodeError("missing-parameter", "conv weights have no data") }
+        var total = ConvWeights(shape: [shapeOfLargest[0], shapeOfLargest[1], size[0], size[1]],
+                                kernel: Array(repeating: 0, count: shapeOfLargest[0] * shapeOfLargest[1] * size[0] * size[1]), bias: nil)
+        for branch in branches {
+            if let conv = branch.conv {
+                guard var w = try convWeights(conv, weights), w.shape[0] == total.shape[0], w.shape[1] == total.shape[1] else {
+                    throw NodeError("not-fused", "'\(conv.name)' has other channel counts or no weight data")
+                }
+                if let bn = branch.bn { w.fold(try BatchNormWeights(bn, weights: weights)) }
+                let placed = w.embedded(in: size)
+                for i in total.kernel.indices { total.kernel[i] += placed.kernel[i] }
+                for o in total.bias.indices { total.bias[o] += placed.bias[o] }
+            } else {
+                // Identity (optionally through BN): a centred one from each output channel to its own input channel.
+                let perGroup = total.shape[1]
+                guard geometries[0].strides == [1, 1], pads == [(size[0] - 1) / 2, (size[1] - 1) / 2, size[0] / 2, size[1] / 2] || size == [1, 1] && pads == [0, 0, 0, 0],
+                      perGroup * groups[0] == total.outputs else {
+                    throw NodeError("not-fused", "an identity branch needs stride 1, 'same' padding and as many outputs as inputs")
+                }
+                let affine = try branch.bn.map { bn throws(NodeError) in try BatchNormWeights(bn, weights: weights) }
+                for o in 0..<total.outputs {
+                    let centre = ((o * perGroup + o % perGroup) * size[0] + size[0] / 2) * size[1] + size[1] / 2
+                    total.kernel[centre] += affine?.scale[o] ?? 1
+                    total.bias[o] += affine?.offset[o] ?? 0
+                }
+            }
+        }
+        // An optional scale after the sum: Mul by a one-element constant.
+        var output = root.outputs[0]
+        var scaleNode: Node?
+        if graph.hasSingleUse(output), let m = graph.consumers(of: output).first, graph.nodes[m].op == .mul {
+            let mul = graph.nodes[m]
+            let other = mul.inputs[0] == output ? mul.inputs[1] : mul.inputs[0]
+            let constant = graph.parameter(named: other).flatMap { $0.inlineData.map { Tensor(shape: [$0.count], values: $0) } } ?? weights[other]
+            if let constant, constant.count == 1 {
+                let c = Double(constant[0])
+                for i in total.kernel.indices { total.kernel[i] *= c }
+                for o in total.bias.indices { total.bias[o] *= c }
+                output = mul.outputs[0]
+                scaleNode = mul
+            }
+        }
+        var fused = largest
+        if pads == [0, 0, 0, 0] { fused.attributes["pads"] = nil } else { fused.attributes["pads"] = .ints(pads) }
+        try replace(conv: fused, removing: root, with: total, output: output, in: &graph, weights: &weights)
+        let gone = Set((adds + [scaleNode].compactMap { $0 } + branches.compactMap(\.bn) + convs.filter { $0.name != largest.name }).map(\.name))
+        graph.nodes.removeAll { gone.contains($0.name) && $0.name != largest.name }
+        let kinds = branches.map { b in b.conv.map { c in (weights[c.inputs[1]]?.shape.suffix(2).map(String.init).joined(separator: "x")) ?? "conv" } ?? "identity" }
+        return (graph, weights, "fused \(branches.count) branches (\(kinds.joined(separator: " + ")))\(scaleNode == nil ? "" : " and a scale") into '\(largest.name)'")
+    }
+}
