@@ -79,35 +79,16 @@ public enum ONNXExporter {
         return info
     }
 
-    static func attribute(_ name: String, ints: [Int]) -> Onnx_AttributeProto {
+    static func attribute(_ name: String, _ value: AttributeValue) -> Onnx_AttributeProto {
         var a = Onnx_AttributeProto()
         a.name = name
-        a.type = .ints
-        a.ints = ints.map(Int64.init)
-        return a
-    }
-
-    static func attribute(_ name: String, int: Int) -> Onnx_AttributeProto {
-        var a = Onnx_AttributeProto()
-        a.name = name
-        a.type = .int
-        a.i = Int64(int)
-        return a
-    }
-
-    static func attribute(_ name: String, float: Double) -> Onnx_AttributeProto {
-        var a = Onnx_AttributeProto()
-        a.name = name
-        a.type = .float
-        a.f = Float(float)
-        return a
-    }
-
-    static func attribute(_ name: String, string: String) -> Onnx_AttributeProto {
-        var a = Onnx_AttributeProto()
-        a.name = name
-        a.type = .string
-        a.s = Data(string.utf8)
+        switch value {
+        case .int(let v): a.type = .int; a.i = Int64(v)
+        case .ints(let v): a.type = .ints; a.ints = v.map(Int64.init)
+        case .float(let v): a.type = .float; a.f = Float(v)
+        case .floats(let v): a.type = .floats; a.floats = v.map(Float.init)
+        case .string(let v): a.type = .string; a.s = Data(v.utf8)
+        }
         return a
     }
 
@@ -124,21 +105,7 @@ public enum ONNXExporter {
     /// The ONNX nodes (and constant initializers) for one Lowpass node.
     static func lower(_ node: Node, types: [String: TensorType], options: Options) throws(NodeError) -> ([Onnx_NodeProto], [Onnx_TensorProto]) {
         let out = node.outputs
-        var attributes: [Onnx_AttributeProto] = []
-        for (name, value) in node.attributes {
-            switch value {
-            case .int(let v): attributes.append(attribute(name, int: v))
-            case .ints(let v): attributes.append(attribute(name, ints: v))
-            case .float(let v): attributes.append(attribute(name, float: v))
-            case .string(let v): attributes.append(attribute(name, string: v))
-            case .floats(let v):
-                var a = Onnx_AttributeProto()
-                a.name = name
-                a.type = .floats
-                a.floats = v.map(Float.init)
-                attributes.append(a)
-            }
-        }
+        let attributes = node.attributes.sorted.map { attribute($0.name, $0.value) }
         switch node.op {
         case .conv, .maxPool, .averagePool, .globalAveragePool, .batchNormalization, .relu, .sigmoid, .hardSigmoid, .hardSwish,
              .add, .mul, .gemm, .matMul, .flatten, .concat, .identity, .softmax:
@@ -155,11 +122,11 @@ public enum ONNXExporter {
             let pads = node.name + ".pads", value = node.name + ".value"
             let constants = [Onnx_TensorProto(name: pads, ints: try node.ints("pads")),
                              Onnx_TensorProto(name: value, tensor: Tensor(shape: [], values: [Float(try node.float("value"))]))]
-            return ([onnxNode("Pad", node.name, [node.inputs[0], pads, value], out, [attribute("mode", string: try node.string("mode"))])], constants)
+            return ([onnxNode("Pad", node.name, [node.inputs[0], pads, value], out, [attribute("mode", .string(try node.string("mode")))])], constants)
         case .reshape:
             let shape = node.name + ".shape"
             let allowZero = try node.int("allowzero")
-            return ([onnxNode("Reshape", node.name, [node.inputs[0], shape], out, allowZero != 0 ? [attribute("allowzero", int: 1)] : [])],
+            return ([onnxNode("Reshape", node.name, [node.inputs[0], shape], out, allowZero != 0 ? [attribute("allowzero", .int(1))] : [])],
                     [Onnx_TensorProto(name: shape, ints: try node.ints("shape"))])
         case .adaptiveAveragePool:
             // Exact only when the output size divides the input size: then it is a plain average pool.
@@ -171,7 +138,7 @@ public enum ONNXExporter {
                 throw NodeError("unsupported-export", "AdaptiveAveragePool from \(input) to \(size) has no exact ONNX form (the output size must divide the input size)")
             }
             let kernel = [input[0] / size[0], input[1] / size[1]]
-            return ([onnxNode("AveragePool", node.name, node.inputs, out, [attribute("kernel_shape", ints: kernel), attribute("strides", ints: kernel)])], [])
+            return ([onnxNode("AveragePool", node.name, node.inputs, out, [attribute("kernel_shape", .ints(kernel)), attribute("strides", .ints(kernel))])], [])
         case .blurPool:
             return try lowerBlur(node, types: types, options: options)
         }
@@ -186,18 +153,18 @@ public enum ONNXExporter {
         let m = spec.filterSize, taps = spec.taps
         let filterName = node.name + ".filter"
         let filter = Tensor(shape: [channels, 1, m, m]) { i in Float(taps[(i / m) % m] * taps[i % m]) }
-        var convAttributes = [attribute("group", int: channels), attribute("strides", ints: spec.strides), attribute("kernel_shape", ints: [m, m])]
+        var convAttributes = [attribute("group", .int(channels)), attribute("strides", .ints(spec.strides)), attribute("kernel_shape", .ints([m, m]))]
         var nodes: [Onnx_NodeProto] = []
         var constants = [Onnx_TensorProto(name: filterName, tensor: filter)]
         var convInput = node.inputs[0]
         if spec.padMode == .zero && options.foldZeroPadding {
-            convAttributes.append(attribute("pads", ints: spec.pads))
+            convAttributes.append(attribute("pads", .ints(spec.pads)))
         } else if spec.pads != [0, 0, 0, 0] {
             let padsName = node.name + ".pads", padded = node.name + ".padded"
             let p = spec.pads
             constants.append(Onnx_TensorProto(name: padsName, ints: [0, 0, p[0], p[1], 0, 0, p[2], p[3]]))
             let mode = spec.padMode == .reflect ? "reflect" : spec.padMode == .replicate ? "edge" : "constant"
-            nodes.append(onnxNode("Pad", node.name + ".pad", [node.inputs[0], padsName], [padded], [attribute("mode", string: mode)]))
+            nodes.append(onnxNode("Pad", node.name + ".pad", [node.inputs[0], padsName], [padded], [attribute("mode", .string(mode))]))
             convInput = padded
         }
         nodes.append(onnxNode("Conv", node.name, [convInput, filterName], node.outputs, convAttributes))

@@ -24,9 +24,9 @@ enum CLI {
 
     static func fixture(_ name: String) -> String { repository + "/Tests/Fixtures/" + name }
 
-    static func run(_ arguments: [String]) throws -> Result {
+    static func run(_ arguments: [String], program: URL = executable) throws -> Result {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = program
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: repository)
         let out = Pipe(), err = Pipe()

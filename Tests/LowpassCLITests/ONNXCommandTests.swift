@@ -10,21 +10,12 @@ import LowpassTensor
 struct ONNXCommandTests {
     /// Runs a Python snippet; returns its standard output, or records why it failed.
     func python(_ script: String, _ arguments: [String]) throws -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            Issue.record("python3 failed (is onnxruntime installed? make test installs it): \(String(decoding: stderr, as: UTF8.self))")
+        let result = try CLI.run(["python3", "-c", script] + arguments, program: URL(fileURLWithPath: "/usr/bin/env"))
+        guard result.status == 0 else {
+            Issue.record("python3 failed (is onnxruntime installed? make test installs it): \(result.stderr)")
             return nil
         }
-        return String(decoding: stdout, as: UTF8.self)
+        return result.stdout
     }
 
     @Test func anAntialiasedGraphRunsTheSameInONNXRuntime() throws {
