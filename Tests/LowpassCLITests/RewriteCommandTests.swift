@@ -70,6 +70,15 @@ struct RewriteCommandTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dump).count == 9)
     }
 
+    @Test func antialiasReportsItsTableAlsoAfterPrintAfter() throws {
+        let result = try CLI.run(["rewrite", "Graphs/resnet18.json", "-o", CLI.temporaryDirectory() + "/aa.json",
+                                  "--passes", "antialias{max-pool-kernel=2}", "--print-after", "antialias"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("// antialias report:"))
+        #expect(result.stderr.contains("layer2.0.downsample.0  Conv 1x1 (linear) -> BlurPool + Conv(stride 1)"))
+        #expect(result.stderr.contains("multiply-adds per sample: 1814073344 -> 2341724160 (x1.291)"))
+    }
+
     @Test func passesListsEveryPassWithItsOptions() throws {
         let result = try CLI.run(["passes", "--plugin-path", "Plugins/Example"])
         for name in ["dce", "remove-identity", "canonicalize", "set-metadata"] { #expect(result.stdout.contains(name)) }
