@@ -46,7 +46,7 @@ extension GraphImporter {
         case "Reshape":
             guard let data = ints(0), let target = ints(1)?.values else { return nil }
             let shape = resolveReshape(target, data.shape)
-            guard shape.reduce(1, *) == data.values.count else { return nil }
+            guard shape.allSatisfy({ $0 >= 0 }), Limits.elementCount(shape) == data.values.count else { return nil }
             return .ints(data.values, shape: shape)
         case "Transpose":
             guard let data = ints(0) else { return nil }
@@ -104,6 +104,11 @@ extension GraphImporter {
             let rawAxis = a.int("axis") ?? 0
             let axis = rawAxis < 0 ? rawAxis + rank : rawAxis
             guard (0..<max(rank, 1)).contains(axis), parts.allSatisfy({ $0.shape.count == rank }) else { return nil }
+            // Off the axis the parts must agree, and each must hold as many values as its shape says.
+            for part in parts {
+                guard Limits.elementCount(part.shape) == part.values.count,
+                      (0..<rank).allSatisfy({ $0 == axis || part.shape[$0] == first.shape[$0] }) else { return nil }
+            }
             if rank <= 1 { return .ints(parts.flatMap(\.values), shape: [parts.reduce(0) { $0 + $1.values.count }]) }
             let outer = first.shape[..<axis].reduce(1, *)
             var values: [Int] = []

@@ -155,7 +155,11 @@ extension GraphImporter {
                 shape[i] = 0
             }
             if let constant = constants[inputs[0]], types[inputs[0]] == nil, let tensor = constant.floatTensor {
-                constants[output] = .floats(tensor.reshaped(resolveReshape(shape, tensor.shape)))
+                let target = resolveReshape(shape, tensor.shape)
+                guard target.allSatisfy({ $0 >= 0 }), Limits.elementCount(target) == tensor.count else {
+                    throw Diagnostic("shape-mismatch", "cannot reshape constant '\(inputs[0])' of shape \(tensor.shape) to \(shape)", at: .node(name))
+                }
+                constants[output] = .floats(tensor.reshaped(target))
                 return true
             }
             var attributes: Attributes = ["shape": .ints(shape)]
@@ -227,9 +231,12 @@ extension GraphImporter {
 
     func resolveReshape(_ shape: [Int], _ input: [Int]) -> [Int] {
         var out = shape.enumerated().map { $1 == 0 && $0 < input.count ? input[$0] : $1 }
+        // Overflow-safe: hostile shapes leave the -1 in place, which the callers reject.
         if let hole = out.firstIndex(of: -1) {
-            let known = out.filter { $0 != -1 }.reduce(1, *)
-            out[hole] = known > 0 ? input.reduce(1, *) / known : 0
+            let others = out.enumerated().filter { $0.offset != hole }.map(\.element)
+            if let known = Limits.elementCount(others), known > 0, let total = Limits.elementCount(input) {
+                out[hole] = total / known
+            }
         }
         return out
     }
