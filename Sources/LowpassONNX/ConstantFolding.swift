@@ -23,7 +23,10 @@ extension GraphImporter {
             guard let data = ints(0) else { return nil }
             let axes = ints(1)?.values ?? a.ints("axes") ?? [0]
             var shape = data.shape
-            for axis in axes.map({ $0 < 0 ? $0 + data.shape.count + axes.count : $0 }).sorted() where axis <= shape.count { shape.insert(1, at: axis) }
+            for axis in axes.map({ $0 < 0 ? $0 + data.shape.count + axes.count : $0 }).sorted() {
+                guard (0...shape.count).contains(axis) else { return nil }
+                shape.insert(1, at: axis)
+            }
             return .ints(data.values, shape: shape)
         case "Squeeze":
             guard let data = ints(0) else { return nil }
