@@ -22,7 +22,12 @@ extension GraphImporter {
         let a = ONNXAttributes(node)
         let inputs = node.input
         let output = node.output.first ?? name
-        func input(_ i: Int) throws(Diagnostic) -> String { try value(inputs[i], of: name) }
+        func input(_ i: Int) throws(Diagnostic) -> String {
+            guard i < inputs.count, !inputs[i].isEmpty else {
+                throw Diagnostic("arity", "\(node.opType) needs input \(i + 1), the node has \(inputs.count)", at: .node(name))
+            }
+            return try value(inputs[i], of: name)
+        }
         func require(_ count: Int) throws(Diagnostic) {
             guard inputs.count >= count else { throw Diagnostic("arity", "\(node.opType) needs \(count) inputs, has \(inputs.count)", at: .node(name)) }
         }
@@ -57,6 +62,9 @@ extension GraphImporter {
             if node.opType != "Conv" || a.ints("kernel_shape") != nil { attributes["kernel_shape"] = .ints(kernel) }
             let strides = a.ints("strides") ?? [1, 1]
             let dilations = a.ints("dilations") ?? [1, 1]
+            guard strides.count == 2, dilations.count == 2, strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }) else {
+                throw Diagnostic("bad-attribute", "strides and dilations must be two positive integers", at: .node(name))
+            }
             if strides != [1, 1] { attributes["strides"] = .ints(strides) }
             if dilations != [1, 1] {
                 guard node.opType != "AveragePool" else { throw Diagnostic("unsupported-attribute", "AveragePool with dilations is not imported", at: .node(name)) }

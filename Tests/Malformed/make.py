@@ -167,6 +167,9 @@ def onnx_cases():
          "node 'pad'", "Pad's pads ('s') depends on a symbolic dimension", "[dynamic-constant]", ext="onnx")
     case("onnx", "undefined-input", model([helper.make_node("Relu", ["nowhere"], ["y"], name="r")], inits=()),
          "node 'r': input 'nowhere' is neither a graph input", ext="onnx")
+    # Found by the ONNX fuzzer: a node with fewer inputs than its op reads.
+    case("onnx", "node-without-inputs", model([helper.make_node("GlobalAveragePool", [], ["y"], name="gap")], inits=()),
+         "node 'gap': GlobalAveragePool needs input 1, the node has 0", "[arity]", ext="onnx")
     return True
 
 def main():
