@@ -168,7 +168,7 @@ extension OpSchema {
             OpSchema(kind: .identity, summary: "the input, unchanged", inputs: unary, attributes: [], shape: ShapeRules.sameAsFirst),
             OpSchema(kind: .softmax, summary: "exp(x) / sum(exp(x)) along an axis", inputs: unary,
                      attributes: [attr("axis", .int, .int(-1), "axis to normalize; negative counts from the end")],
-                     shape: ShapeRules.sameAsFirst),
+                     shape: ShapeRules.softmax),
             OpSchema(kind: .blurPool, summary: "binomial low-pass filter then subsampling, per channel (antialiased downsampling)",
                      inputs: unary,
                      attributes: [attr("filter_size", .int, .int(4), "M >= 1: taps are row M-1 of Pascal's triangle"),

@@ -22,6 +22,11 @@ enum ShapeRules {
 
     static let sameAsFirst: ShapeRule = { _, inputs throws(NodeError) in [inputs[0]] }
 
+    static let softmax: ShapeRule = { node, inputs throws(NodeError) in
+        _ = try normalizedAxis(try node.int("axis"), rank: inputs[0].rank)
+        return [inputs[0]]
+    }
+
     static let conv: ShapeRule = { node, inputs throws(NodeError) in
         let x = inputs[0], w = inputs[1]
         try requireRank(x, 4, "Conv input X")

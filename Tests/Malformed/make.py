@@ -72,6 +72,8 @@ case("graph", "tensor-too-large", graph(inputs=[{"name": "x", "shape": [1, 3, 8,
 case("graph", "huge-parameter", graph(parameters=[{"name": "w", "shape": [100000, 100000, 3, 3]}]), "parameter 'w'", "[tensor-too-large]")
 case("graph", "symbolic-parameter", graph(parameters=[{"name": "w", "shape": ["N", 3]}]), "parameter 'w' has symbolic shape", "[symbolic-parameter]")
 case("graph", "inline-data-count", graph(parameters=[{"name": "w", "shape": [3], "data": [1, 2]}]), "declares f32[3] but carries 2 inline values")
+case("graph", "softmax-axis-out-of-range", graph(nodes=[node("softmax", "Softmax", ["x"], ["y"], axis=7)]),
+     "node 'softmax'", "axis 7 is out of range for rank 4", "[bad-attribute]")
 case("graph", "no-outputs", graph(outputs=[]), "the graph declares no outputs", "[no-outputs]")
 case("graph", "deep-nesting", '{"format": "lowpass-graph", "version": 1, "name": "g", "metadata": ' + "[" * 5000 + "]" * 5000 + "}",
      "nesting deeper than 256 levels", "[malformed-json]")
