@@ -9,8 +9,11 @@ extension Node {
         throw NodeError("missing-attribute", "\(op.rawValue) needs attribute '\(name)'")
     }
 
+    /// Integer reads are bounded by `Limits.maximumDimension`, here where every shape rule and kernel
+    /// reads them, so no arithmetic on a hostile attribute can overflow.
     public func int(_ name: String) throws(NodeError) -> Int {
         guard case .int(let v) = try attribute(name) else { throw wrongType(name, "an integer") }
+        guard abs(v) <= Limits.maximumDimension else { throw outOfRange(name) }
         return v
     }
 
@@ -24,6 +27,7 @@ extension Node {
 
     public func ints(_ name: String) throws(NodeError) -> [Int] {
         guard case .ints(let v) = try attribute(name) else { throw wrongType(name, "a list of integers") }
+        guard v.allSatisfy({ abs($0) <= Limits.maximumDimension }) else { throw outOfRange(name) }
         return v
     }
 
@@ -42,6 +46,10 @@ extension Node {
             throw NodeError("bad-attribute", "attribute '\(name)' entries must be >= \(minimum), got \(v)")
         }
         return v
+    }
+
+    private func outOfRange(_ name: String) -> NodeError {
+        NodeError("bad-attribute", "attribute '\(name)' holds a value beyond +-\(Limits.maximumDimension)")
     }
 
     private func wrongType(_ name: String, _ expected: String) -> NodeError {

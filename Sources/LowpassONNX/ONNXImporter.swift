@@ -66,7 +66,10 @@ struct GraphImporter {
             do { constants[initializer.name] = try initializer.constant(directory: directory) } catch { findings.append(error) }
         }
         for input in onnx.input where constants[input.name] == nil {
-            guard let type = tensorType(input.type, name: input.name) else { continue }
+            guard let type = tensorType(input.type, name: input.name) else {
+                findings.append(Diagnostic("unsupported-input", "graph input '\(input.name)' must be a float tensor with dimensions from 0 to \(Limits.maximumDimension) (or symbolic)"))
+                continue
+            }
             graph.inputs.append(ValueInfo(name: input.name, type: type))
             types[input.name] = type
         }
@@ -108,6 +111,9 @@ struct GraphImporter {
 
     func tensorType(_ type: Onnx_TypeProto, name: String) -> TensorType? {
         guard case .tensorType(let tensor)? = type.value, tensor.elemType == ONNXDataType.float.rawValue else { return nil }
+        guard tensor.shape.dim.allSatisfy({ if case .dimValue(let n)? = $0.value { (0...Int64(Limits.maximumDimension)).contains(n) } else { true } }) else {
+            return nil
+        }
         let dims: [Dim] = tensor.shape.dim.enumerated().map { i, dim in
             switch dim.value {
             case .dimValue(let n)?: return .fixed(Int(clamping: n))

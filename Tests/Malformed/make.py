@@ -172,6 +172,10 @@ def onnx_cases():
     # Found by the ONNX fuzzer: a node with fewer inputs than its op reads.
     case("onnx", "node-without-inputs", model([helper.make_node("GlobalAveragePool", [], ["y"], name="gap")], inits=()),
          "node 'gap': GlobalAveragePool needs input 1, the node has 0", "[arity]", ext="onnx")
+    # Found by the ONNX fuzzer: pads so large that the padded size overflowed.
+    huge = helper.make_tensor("pads", TensorProto.INT64, [8], [0, 0, 0, 0, 0, 0, 2**62, 2**62])
+    case("onnx", "pads-overflow", model([helper.make_node("Pad", ["x", "pads"], ["y"], name="pad")], inits=(huge,)),
+         "node 'pad'", "attribute 'pads' holds a value beyond", "[bad-attribute]", ext="onnx")
     return True
 
 def main():
