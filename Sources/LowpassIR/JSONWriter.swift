@@ -5,8 +5,15 @@ extension JSONValue {
     /// and arrays or objects of scalars kept on one line (`"shape": [1, 3, 224, 224]`).
     public func formatted() -> String {
         var out = ""
-        write(to: &out, indent: 0)
+        write(to: &out, indent: 0, compact: false)
         out += "\n"
+        return out
+    }
+
+    /// JSON on one line without spaces, for machine-read headers (safetensors).
+    public func compactText() -> String {
+        var out = ""
+        write(to: &out, indent: 0, compact: true)
         return out
     }
 
@@ -25,7 +32,8 @@ extension JSONValue {
         }
     }
 
-    private func write(to out: inout String, indent: Int) {
+    private func write(to out: inout String, indent: Int, compact: Bool) {
+        let (comma, colon) = compact ? (",", ":") : (", ", ": ")
         let pad = String(repeating: "  ", count: indent + 1)
         let closePad = String(repeating: "  ", count: indent)
         switch self {
@@ -36,11 +44,11 @@ extension JSONValue {
         case .string(let s): out += Self.quote(s)
         case .array(let elements):
             if elements.isEmpty { out += "[]"; return }
-            if fitsOnOneLine {
+            if compact || fitsOnOneLine {
                 out += "["
                 for (i, element) in elements.enumerated() {
-                    if i > 0 { out += ", " }
-                    element.write(to: &out, indent: indent)
+                    if i > 0 { out += comma }
+                    element.write(to: &out, indent: indent, compact: compact)
                 }
                 out += "]"
                 return
@@ -48,18 +56,18 @@ extension JSONValue {
             out += "[\n"
             for (i, element) in elements.enumerated() {
                 out += pad
-                element.write(to: &out, indent: indent + 1)
+                element.write(to: &out, indent: indent + 1, compact: compact)
                 out += i + 1 < elements.count ? ",\n" : "\n"
             }
             out += closePad + "]"
         case .object(let members):
             if members.isEmpty { out += "{}"; return }
-            if fitsOnOneLine {
+            if compact || fitsOnOneLine {
                 out += "{"
                 for (i, member) in members.enumerated() {
-                    if i > 0 { out += ", " }
-                    out += Self.quote(member.key) + ": "
-                    member.value.write(to: &out, indent: indent)
+                    if i > 0 { out += comma }
+                    out += Self.quote(member.key) + colon
+                    member.value.write(to: &out, indent: indent, compact: compact)
                 }
                 out += "}"
                 return
@@ -67,7 +75,7 @@ extension JSONValue {
             out += "{\n"
             for (i, member) in members.enumerated() {
                 out += pad + Self.quote(member.key) + ": "
-                member.value.write(to: &out, indent: indent + 1)
+                member.value.write(to: &out, indent: indent + 1, compact: compact)
                 out += i + 1 < members.count ? ",\n" : "\n"
             }
             out += closePad + "}"

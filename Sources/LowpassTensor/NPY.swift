@@ -124,9 +124,7 @@ public enum NPY {
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
         var data = Data(magic + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
         data.append(contentsOf: Array(header.utf8))
-        tensor.withUnsafeBufferPointer { values in
-            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-        }
+        tensor.appendLittleEndianBytes(to: &data)
         return data
     }
 

@@ -157,15 +157,13 @@ public struct SafeTensorsFile: Sendable {
                                             ("data_offsets", .array([.int(offset), .int(offset + size)]))])))
             offset += size
         }
-        var header = Array(compactJSON(.object(entries)).utf8)
+        var header = Array(JSONValue.object(entries).compactText().utf8)
         header += Array(repeating: UInt8(ascii: " "), count: (8 - header.count % 8) % 8)
         var data = Data()
         withUnsafeBytes(of: UInt64(header.count).littleEndian) { data.append(contentsOf: $0) }
         data.append(contentsOf: header)
         for name in names {
-            tensors[name]?.withUnsafeBufferPointer { values in
-                for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-            }
+            tensors[name]?.appendLittleEndianBytes(to: &data)
         }
         return data
     }
@@ -173,9 +171,4 @@ public struct SafeTensorsFile: Sendable {
     public func write(to path: String) throws(Diagnostic) {
         try writeAtomically(encode(), to: path)
     }
-}
-
-/// JSON on one line (the safetensors header is not for reading).
-func compactJSON(_ value: JSONValue) -> String {
-    value.formatted().split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined()
 }

@@ -76,6 +76,18 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     public var values: [Float] { Array(UnsafeBufferPointer(start: buffer.pointer, count: count)) }
 
+    /// Appends the elements as little-endian f32 bytes, the layout of both .npy and .safetensors:
+    /// one bulk copy on little-endian hosts.
+    public func appendLittleEndianBytes(to data: inout Data) {
+        withUnsafeBufferPointer { values in
+            #if _endian(little)
+            data.append(values)
+            #else
+            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+            #endif
+        }
+    }
+
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try body(UnsafeBufferPointer(start: buffer.pointer, count: count))
     }
