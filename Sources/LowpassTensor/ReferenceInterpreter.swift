@@ -8,7 +8,7 @@ public struct ReferenceInterpreter: Sendable {
 
     /// Runs `graph` on `inputs` (by graph input name) and returns every graph output by name.
     public func run(_ graph: Graph, weights: Weights, inputs: [String: Tensor]) throws(Diagnostics) -> [String: Tensor] {
-        let binding = try bindInputs(graph, inputs)
+        let binding = try Self.bindInputs(graph, shapes: inputs.mapValues(\.shape))
         let verified = try graph.verify(parameterDataShapes: weights.tensors.mapValues(\.shape), binding: binding)
 
         var values = weights.tensors
@@ -40,21 +40,22 @@ public struct ReferenceInterpreter: Sendable {
         return outputs
     }
 
-    /// Checks the given tensors against the declared inputs and returns the sizes of symbolic dimensions.
-    func bindInputs(_ graph: Graph, _ inputs: [String: Tensor]) throws(Diagnostics) -> [String: Int] {
+    /// Checks the shapes of the given inputs against the declared ones and returns the sizes of
+    /// symbolic dimensions. Every engine binds its inputs through this one rule.
+    public static func bindInputs(_ graph: Graph, shapes inputs: [String: [Int]]) throws(Diagnostics) -> [String: Int] {
         var findings: [Diagnostic] = []
         var binding: [String: Int] = [:]
         for name in inputs.keys.sorted() where !graph.inputs.contains(where: { $0.name == name }) {
             findings.append(Diagnostic("unknown-input", "the graph has no input '\(name)'; its inputs are: \(graph.inputs.map(\.name).joined(separator: ", "))"))
         }
         for declared in graph.inputs {
-            guard let tensor = inputs[declared.name] else {
+            guard let shape = inputs[declared.name] else {
                 findings.append(Diagnostic("missing-input", "no tensor given for graph input '\(declared.name)' of type \(declared.type)"))
                 continue
             }
-            let mismatch = Diagnostic("input-shape", "input '\(declared.name)' has shape \(tensor.shape), but the graph declares \(declared.type)")
-            guard tensor.rank == declared.type.rank else { findings.append(mismatch); continue }
-            for (dim, n) in zip(declared.type.shape, tensor.shape) {
+            let mismatch = Diagnostic("input-shape", "input '\(declared.name)' has shape \(shape), but the graph declares \(declared.type)")
+            guard shape.count == declared.type.rank else { findings.append(mismatch); continue }
+            for (dim, n) in zip(declared.type.shape, shape) {
                 switch dim {
                 case .fixed(let expected) where expected != n: findings.append(mismatch)
                 case .symbol(let s):

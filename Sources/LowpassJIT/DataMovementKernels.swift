@@ -1,0 +1,116 @@
+import CLLVM
+
+/// Concat: one work item per outer row, each input's slice copied in vectors. Arguments: output, inputs.
+struct ConcatKernel: Kernel {
+    var nodes: [String]
+    var arguments: [Operand]
+    var output: Int
+    var outer: Int
+    /// Elements each input contributes to one outer row.
+    var chunks: [Int]
+    var lanes: Int
+
+    var kind: String { "concat \(chunks.count) inputs" }
+    var workItems: Int { outer }
+    var flops: Double { 0 }
+    var bytes: Double { 8 * Double(outer * chunks.reduce(0, +)) }
+
+    func emitItem(_ e: Emitter, _ item: Value) {
+        let row = chunks.reduce(0, +)
+        var offset = 0
+        for (i, chunk) in chunks.enumerated() {
+            let source = e.address(e.argument(i + 1), e.mul(item, chunk))
+            let target = e.address(e.argument(0), e.add(e.mul(item, row), offset))
+            copy(e, from: source, to: target, count: chunk)
+            offset += chunk
+        }
+    }
+
+    private func copy(_ e: Emitter, from source: Value, to target: Value, count: Int) {
+        let whole = count / lanes * lanes
+        e.loop(e.int(0), e.int(whole), step: lanes) { i in e.storeVector(e.loadVector(source, i), target, i) }
+        if whole < count {
+            let tail = e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(count - whole))
+            e.storeVector(e.loadVector(source, e.int(whole), mask: tail), target, e.int(whole), mask: tail)
+        }
+    }
+}
+
+/// ONNX Pad (constant, reflect, edge) of any rank: one work item per output row (all axes but the
+/// last), whose source row is resolved once. Arguments: output, input.
+struct PadKernel: Kernel {
+    enum Mode: String { case constant, reflect, edge }
+    var nodes: [String]
+    var arguments: [Operand]
+    var output: Int
+    var inputShape: [Int], outputShape: [Int]
+    /// Pads before each axis.
+    var before: [Int]
+    var mode: Mode
+    var value: Double
+
+    var kind: String { "pad \(mode.rawValue)" }
+    var workItems: Int { outputShape.dropLast().reduce(1, *) }
+    var flops: Double { 0 }
+    var bytes: Double { 4 * Double(inputShape.reduce(1, *) + outputShape.reduce(1, *)) }
+
+    /// The source index of output index `i` along an axis of `size`, and whether it exists (constant mode).
+    private func resolve(_ e: Emitter, _ i: Value, before: Int, size: Int) -> (Value, Value) {
+        let s = e.add(i, -before)
+        let inside = e.and(e.compare(LLVMIntSGE, s, e.int(0)), e.compare(LLVMIntSLT, s, e.int(size)))
+        switch mode {
+        case .constant, .edge: return (e.clamp(s, 0, size - 1), inside)
+        case .reflect:
+            let mirrored = e.select(e.compare(LLVMIntSLT, s, e.int(0)), e.sub(e.int(0), s), e.sub(e.int(2 * (size - 1)), s))
+            return (e.clamp(e.select(inside, s, mirrored), 0, size - 1), inside)
+        }
+    }
+
+    func emitItem(_ e: Emitter, _ item: Value) {
+        let rank = outputShape.count
+        let coordinates = rank > 1 ? split(e, item, Array(outputShape.dropLast())) : []
+        var sourceRow = e.int(0), rowInside = LLVMConstInt(e.i1, 1, 0)!
+        for axis in 0..<(rank - 1) {
+            let (s, inside) = resolve(e, coordinates[axis], before: before[axis], size: inputShape[axis])
+            sourceRow = e.add(e.mul(sourceRow, inputShape[axis]), s)
+            rowInside = e.and(rowInside, inside)
+        }
+        let width = inputShape[rank - 1], outWidth = outputShape[rank - 1]
+        let source = e.address(e.argument(1), e.mul(sourceRow, width))
+        let target = e.address(e.argument(0), e.mul(item, outWidth))
+        e.loop(outWidth) { x in
+            let (s, inside) = resolve(e, x, before: before[rank - 1], size: width)
+            var v = e.load(source, s)
+            if mode == .constant { v = e.select(e.and(rowInside, inside), v, e.float(value)) }
+            e.store(v, target, x)
+        }
+    }
+}
+
+/// Softmax along one axis: one work item per (outer, inner) position. Arguments: output, input.
+struct SoftmaxKernel: Kernel {
+    var nodes: [String]
+    var arguments: [Operand]
+    var output: Int
+    var outer: Int, size: Int, inner: Int
+
+    var kind: String { "softmax" }
+    var workItems: Int { outer * inner }
+    var flops: Double { Double(4 * outer * size * inner) }
+    var bytes: Double { 8 * Double(outer * size * inner) }
+
+    func emitItem(_ e: Emitter, _ item: Value) {
+        let c = split(e, item, [outer, inner])
+        let base = e.add(e.mul(c[0], size * inner), c[1])
+        let input = e.address(e.argument(1), base), out = e.address(e.argument(0), base)
+        let largest = e.local(e.float(-.infinity)), sum = e.local(e.float(0))
+        e.loop(size) { i in e.set(largest, e.fmax(e.get(largest), e.load(input, e.mul(i, inner)))) }
+        e.loop(size) { i in
+            let v = e.exp(e.fsub(e.load(input, e.mul(i, inner)), e.get(largest)))
+            e.store(v, out, e.mul(i, inner))
+            e.set(sum, e.fadd(e.get(sum), v))
+        }
+        let scale = e.fdiv(e.float(1), e.get(sum))
+        e.loop(size) { i in e.store(e.fmul(e.load(out, e.mul(i, inner)), scale), out, e.mul(i, inner)) }
+    }
+}

@@ -1,0 +1,285 @@
+import CLLVM
+
+typealias Value = LLVMValueRef
+
+/// Builds kernel functions: LLVM's IR builder plus the few structured forms the kernels are written in
+/// (counted loops, guarded blocks, mutable locals that mem2reg turns into registers) and explicit
+/// `<lanes x float>` vector operations.
+///
+/// Every kernel has the same signature, `void kernel(float** arguments, i64 begin, i64 end)`: it
+/// computes work items `begin..<end` of its own numbering, so the runtime can split any kernel across
+/// threads without knowing what it does.
+final class Emitter {
+    let module: LLVMModule
+    let lanes: Int
+    private let builder: LLVMBuilderRef
+    private let localsBuilder: LLVMBuilderRef
+    private(set) var function: Value?
+    private var entry: LLVMBasicBlockRef?
+    private var arguments: Value?
+
+    let f32, i64, i32, i1, void: LLVMTypeRef
+    let floatVector, intVector, maskVector, floatPointer: LLVMTypeRef
+
+    init(module: LLVMModule) {
+        self.module = module
+        lanes = module.host.lanes
+        builder = LLVMCreateBuilderInContext(module.context)
+        localsBuilder = LLVMCreateBuilderInContext(module.context)
+        let c = module.context
+        f32 = LLVMFloatTypeInContext(c); i64 = LLVMInt64TypeInContext(c); i32 = LLVMInt32TypeInContext(c)
+        i1 = LLVMInt1TypeInContext(c); void = LLVMVoidTypeInContext(c)
+        floatVector = LLVMVectorType(f32, UInt32(lanes)); intVector = LLVMVectorType(i32, UInt32(lanes))
+        maskVector = LLVMVectorType(i1, UInt32(lanes)); floatPointer = LLVMPointerType(f32, 0)
+    }
+
+    deinit {
+        LLVMDisposeBuilder(builder)
+        LLVMDisposeBuilder(localsBuilder)
+    }
+
+    // MARK: Kernels
+
+    /// Starts kernel `name`; `body` receives the first and one-past-last work item to compute.
+    func kernel(_ name: String, _ body: (_ begin: Value, _ end: Value) -> Void) {
+        var parameters: [LLVMTypeRef?] = [LLVMPointerType(floatPointer, 0), i64, i64]
+        let type = parameters.withUnsafeMutableBufferPointer { LLVMFunctionType(void, $0.baseAddress, 3, 0) }
+        let f = LLVMAddFunction(module.module, name, type)!
+        function = f
+        for (key, value) in attributes {
+            LLVMAddAttributeAtIndex(f, LLVMAttributeIndex(bitPattern: -1),
+                                    LLVMCreateStringAttribute(module.context, key, UInt32(key.utf8.count), value, UInt32(value.utf8.count)))
+        }
+        entry = LLVMAppendBasicBlockInContext(module.context, f, "locals")
+        LLVMPositionBuilderAtEnd(localsBuilder, entry)
+        let start = LLVMAppendBasicBlockInContext(module.context, f, "start")
+        LLVMPositionBuilderAtEnd(builder, start)
+        arguments = LLVMGetParam(f, 0)
+        body(LLVMGetParam(f, 1), LLVMGetParam(f, 2))
+        LLVMBuildRetVoid(builder)
+        LLVMBuildBr(localsBuilder, start)
+        function = nil
+    }
+
+    /// Without these LLVM 14 keeps to 256-bit vectors even where the CPU has 512-bit ones.
+    private var attributes: [(String, String)] {
+        let width = String(lanes * 32)
+        return [("prefer-vector-width", width), ("min-legal-vector-width", width),
+                ("target-cpu", module.host.cpu), ("target-features", module.host.features)]
+    }
+
+    /// The pointer passed as argument `index` of the current kernel.
+    func argument(_ index: Int) -> Value {
+        let slot = gep(LLVMPointerType(floatPointer, 0), floatPointer, arguments!, int(index))
+        return LLVMBuildLoad2(builder, floatPointer, slot, "")
+    }
+
+    // MARK: Integers
+
+    func int(_ v: Int) -> Value { LLVMConstInt(i64, UInt64(bitPattern: Int64(v)), 1) }
+    func int32(_ v: Int) -> Value { LLVMConstInt(i32, UInt64(bitPattern: Int64(v)), 1) }
+    func add(_ a: Value, _ b: Value) -> Value { LLVMBuildAdd(builder, a, b, "") }
+    func add(_ a: Value, _ b: Int) -> Value { b == 0 ? a : add(a, int(b)) }
+    func sub(_ a: Value, _ b: Value) -> Value { LLVMBuildSub(builder, a, b, "") }
+    func mul(_ a: Value, _ b: Value) -> Value { LLVMBuildMul(builder, a, b, "") }
+    func mul(_ a: Value, _ b: Int) -> Value { b == 1 ? a : mul(a, int(b)) }
+    /// Signed division and remainder; the kernels divide non-negative indices by positive constants.
+    func div(_ a: Value, _ b: Int) -> Value { b == 1 ? a : LLVMBuildSDiv(builder, a, int(b), "") }
+    func rem(_ a: Value, _ b: Int) -> Value { LLVMBuildSRem(builder, a, int(b), "") }
+    func compare(_ predicate: LLVMIntPredicate, _ a: Value, _ b: Value) -> Value { LLVMBuildICmp(builder, predicate, a, b, "") }
+    func select(_ condition: Value, _ a: Value, _ b: Value) -> Value { LLVMBuildSelect(builder, condition, a, b, "") }
+    func and(_ a: Value, _ b: Value) -> Value { LLVMBuildAnd(builder, a, b, "") }
+    func or(_ a: Value, _ b: Value) -> Value { LLVMBuildOr(builder, a, b, "") }
+    func minimum(_ a: Value, _ b: Value) -> Value { select(compare(LLVMIntSLT, a, b), a, b) }
+    func maximum(_ a: Value, _ b: Value) -> Value { select(compare(LLVMIntSGT, a, b), a, b) }
+    func clamp(_ v: Value, _ low: Int, _ high: Int) -> Value { minimum(maximum(v, int(low)), int(high)) }
+    func toInt32(_ v: Value) -> Value { LLVMBuildTrunc(builder, v, i32, "") }
+    func toFloat(_ v: Value) -> Value { LLVMBuildSIToFP(builder, v, f32, "") }
+
+    /// Lane indices 0..<lanes as a vector of i32.
+    var laneIndices: Value {
+        var values: [Value?] = (0..<lanes).map { int32($0) }
+        return values.withUnsafeMutableBufferPointer { LLVMConstVector($0.baseAddress, UInt32(lanes)) }
+    }
+
+    func splatInt32(_ scalar: Value) -> Value { splat(scalar, intVector) }
+    func intVectorConstant(_ v: Int) -> Value { splatConstant(int32(v), count: lanes) }
+
+    // MARK: Floats, scalar or vector
+
+    func float(_ x: Double) -> Value { LLVMConstReal(f32, x) }
+    func vector(_ x: Double) -> Value { splatConstant(float(x), count: lanes) }
+    func splat(_ scalar: Value) -> Value { splat(scalar, floatVector) }
+    func fadd(_ a: Value, _ b: Value) -> Value { LLVMBuildFAdd(builder, a, b, "") }
+    func fsub(_ a: Value, _ b: Value) -> Value { LLVMBuildFSub(builder, a, b, "") }
+    func fmul(_ a: Value, _ b: Value) -> Value { LLVMBuildFMul(builder, a, b, "") }
+    func fdiv(_ a: Value, _ b: Value) -> Value { LLVMBuildFDiv(builder, a, b, "") }
+    /// a * b + c, fused where the target has FMA.
+    func fma(_ a: Value, _ b: Value, _ c: Value) -> Value { intrinsic("llvm.fmuladd", [LLVMTypeOf(a)], [a, b, c]) }
+    func fmax(_ a: Value, _ b: Value) -> Value { select(LLVMBuildFCmp(builder, LLVMRealOGT, a, b, ""), a, b) }
+    func fmin(_ a: Value, _ b: Value) -> Value { select(LLVMBuildFCmp(builder, LLVMRealOLT, a, b, ""), a, b) }
+    func exp(_ a: Value) -> Value { intrinsic("llvm.exp", [LLVMTypeOf(a)], [a]) }
+    /// Sum of a vector's lanes.
+    func horizontalSum(_ v: Value) -> Value { intrinsic("llvm.vector.reduce.fadd", [floatVector], [float(0), v]) }
+    func allTrue(_ mask: Value) -> Value { intrinsic("llvm.vector.reduce.and", [maskVector], [mask]) }
+
+    /// Lanes `start, start + step, ...` of the concatenation of `a` and `b`: the subsampling shuffle.
+    func strided(_ a: Value, _ b: Value, start: Int, step: Int) -> Value {
+        var mask: [Value?] = (0..<lanes).map { int32(start + $0 * step) }
+        let m = mask.withUnsafeMutableBufferPointer { LLVMConstVector($0.baseAddress, UInt32(lanes)) }
+        return LLVMBuildShuffleVector(builder, a, b, m, "")
+    }
+
+    private func splat(_ scalar: Value, _ type: LLVMTypeRef) -> Value {
+        let one = LLVMBuildInsertElement(builder, LLVMGetUndef(type), scalar, int32(0), "")
+        let zeros = LLVMConstNull(LLVMVectorType(i32, UInt32(lanes)))
+        return LLVMBuildShuffleVector(builder, one, LLVMGetUndef(type), zeros, "")
+    }
+
+    private func splatConstant(_ scalar: Value, count: Int) -> Value {
+        var values: [Value?] = Array(repeating: scalar, count: count)
+        return values.withUnsafeMutableBufferPointer { LLVMConstVector($0.baseAddress, UInt32(count)) }
+    }
+
+    // MARK: Vector integer and mask arithmetic (on <lanes x i32>)
+
+    func vcompare(_ predicate: LLVMIntPredicate, _ a: Value, _ b: Value) -> Value { LLVMBuildICmp(builder, predicate, a, b, "") }
+    func vadd(_ a: Value, _ b: Int) -> Value { b == 0 ? a : add(a, intVectorConstant(b)) }
+    func vmul(_ a: Value, _ b: Int) -> Value { b == 1 ? a : mul(a, intVectorConstant(b)) }
+    func vdiv(_ a: Value, _ b: Int) -> Value { b == 1 ? a : LLVMBuildUDiv(builder, a, intVectorConstant(b), "") }
+    func vrem(_ a: Value, _ b: Int) -> Value { LLVMBuildURem(builder, a, intVectorConstant(b), "") }
+    func vtoFloat(_ v: Value) -> Value { LLVMBuildSIToFP(builder, v, floatVector, "") }
+    /// Lanes where `low <= v < high`.
+    func vinside(_ v: Value, _ low: Int, _ high: Int) -> Value {
+        and(vcompare(LLVMIntSGE, v, intVectorConstant(low)), vcompare(LLVMIntSLT, v, intVectorConstant(high)))
+    }
+
+    // MARK: Memory
+
+    private func gep(_ pointerType: LLVMTypeRef, _ element: LLVMTypeRef, _ base: Value, _ index: Value) -> Value {
+        var indices: [Value?] = [index]
+        return indices.withUnsafeMutableBufferPointer { LLVMBuildGEP2(builder, element, base, $0.baseAddress, 1, "") }
+    }
+
+    /// Address of float `index` past `base` (a scalar index, or a vector of indices for a gather).
+    func address(_ base: Value, _ index: Value) -> Value { gep(floatPointer, f32, base, index) }
+
+    func load(_ base: Value, _ index: Value) -> Value {
+        let instruction = LLVMBuildLoad2(builder, f32, address(base, index), "")!
+        LLVMSetAlignment(instruction, 4)
+        return instruction
+    }
+
+    func store(_ value: Value, _ base: Value, _ index: Value) {
+        let instruction = LLVMBuildStore(builder, value, address(base, index))!
+        LLVMSetAlignment(instruction, 4)
+    }
+
+    private func vectorAddress(_ base: Value, _ index: Value) -> Value {
+        LLVMBuildBitCast(builder, address(base, index), LLVMPointerType(floatVector, 0), "")
+    }
+
+    /// `lanes` consecutive floats from `base[index]`; lanes outside `mask` are not read and give `passthrough`.
+    func loadVector(_ base: Value, _ index: Value, mask: Value? = nil, passthrough: Double = 0) -> Value {
+        let pointer = vectorAddress(base, index)
+        if let mask {
+            return intrinsic("llvm.masked.load", [floatVector, LLVMTypeOf(pointer)],
+                             [pointer, int32(4), mask, vector(passthrough)])
+        }
+        let instruction = LLVMBuildLoad2(builder, floatVector, pointer, "")!
+        LLVMSetAlignment(instruction, 4)
+        return instruction
+    }
+
+    func storeVector(_ value: Value, _ base: Value, _ index: Value, mask: Value? = nil) {
+        let pointer = vectorAddress(base, index)
+        if let mask {
+            _ = intrinsic("llvm.masked.store", [floatVector, LLVMTypeOf(pointer)], [value, pointer, int32(4), mask])
+            return
+        }
+        let instruction = LLVMBuildStore(builder, value, pointer)!
+        LLVMSetAlignment(instruction, 4)
+    }
+
+    /// `base[indices[i]]` for every lane in `mask`; the others give `passthrough`.
+    func gather(_ base: Value, _ indices: Value, mask: Value, passthrough: Double = 0) -> Value {
+        let pointers = address(base, indices)
+        return intrinsic("llvm.masked.gather", [floatVector, LLVMTypeOf(pointers)], [pointers, int32(4), mask, vector(passthrough)])
+    }
+
+    // MARK: Locals
+
+    /// A mutable local holding `initial`; `get`/`set` read and write it. mem2reg makes it a register.
+    func local(_ initial: Value) -> Value {
+        let slot = LLVMBuildAlloca(localsBuilder, LLVMTypeOf(initial), "")!
+        LLVMBuildStore(builder, initial, slot)
+        return slot
+    }
+
+    func get(_ slot: Value) -> Value { LLVMBuildLoad2(builder, LLVMGetAllocatedType(slot), slot, "") }
+    func set(_ slot: Value, _ value: Value) { LLVMBuildStore(builder, value, slot) }
+
+    // MARK: Control flow
+
+    private func block(_ name: String) -> LLVMBasicBlockRef { LLVMAppendBasicBlockInContext(module.context, function!, name) }
+
+    /// `for i in stride(from: low, to: high, by: step) { body(i) }` with a runtime or constant range.
+    func loop(_ low: Value, _ high: Value, step: Int = 1, _ body: (Value) -> Void) {
+        let before = LLVMGetInsertBlock(builder)
+        let header = block("loop"), inside = block("body"), exit = block("done")
+        LLVMBuildBr(builder, header)
+        LLVMPositionBuilderAtEnd(builder, header)
+        let i = LLVMBuildPhi(builder, i64, "i")!
+        LLVMBuildCondBr(builder, compare(LLVMIntSLT, i, high), inside, exit)
+        LLVMPositionBuilderAtEnd(builder, inside)
+        body(i)
+        let next = add(i, int(step))
+        var values: [Value?] = [low, next]
+        var blocks: [LLVMBasicBlockRef?] = [before, LLVMGetInsertBlock(builder)]
+        values.withUnsafeMutableBufferPointer { v in
+            blocks.withUnsafeMutableBufferPointer { b in LLVMAddIncoming(i, v.baseAddress, b.baseAddress, 2) }
+        }
+        LLVMBuildBr(builder, header)
+        LLVMPositionBuilderAtEnd(builder, exit)
+    }
+
+    func loop(_ count: Int, _ body: (Value) -> Void) { loop(int(0), int(count), body) }
+
+    /// `if condition { then() } else { otherwise() }`.
+    func branch(_ condition: Value, then: () -> Void, otherwise: () -> Void) {
+        let yes = block("then"), no = block("else"), join = block("join")
+        LLVMBuildCondBr(builder, condition, yes, no)
+        LLVMPositionBuilderAtEnd(builder, yes)
+        then()
+        LLVMBuildBr(builder, join)
+        LLVMPositionBuilderAtEnd(builder, no)
+        otherwise()
+        LLVMBuildBr(builder, join)
+        LLVMPositionBuilderAtEnd(builder, join)
+    }
+
+    /// `if condition { then() }`.
+    func when(_ condition: Value, then: () -> Void) {
+        let yes = block("then"), join = block("join")
+        LLVMBuildCondBr(builder, condition, yes, join)
+        LLVMPositionBuilderAtEnd(builder, yes)
+        then()
+        LLVMBuildBr(builder, join)
+        LLVMPositionBuilderAtEnd(builder, join)
+    }
+
+    // MARK: Intrinsics
+
+    func intrinsic(_ name: String, _ overloads: [LLVMTypeRef], _ operands: [Value]) -> Value {
+        let id = LLVMLookupIntrinsicID(name, name.utf8.count)
+        var types: [LLVMTypeRef?] = overloads
+        let (declaration, type) = types.withUnsafeMutableBufferPointer {
+            (LLVMGetIntrinsicDeclaration(module.module, id, $0.baseAddress, overloads.count),
+             LLVMIntrinsicGetType(module.context, id, $0.baseAddress, overloads.count))
+        }
+        var arguments: [Value?] = operands
+        return arguments.withUnsafeMutableBufferPointer {
+            LLVMBuildCall2(builder, type, declaration, $0.baseAddress, UInt32(operands.count), "")
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import CLLVM
+
+/// What a kernel argument points at when the model runs.
+enum Operand: Hashable {
+    /// An intermediate or graph input/output tensor in the arena (a memory-plan buffer id).
+    case buffer(Int)
+    /// A tensor prepared at compile time (repacked weights, folded BatchNorm scales).
+    case constant(Int)
+    /// A parameter used in place from the (memory-mapped) weight file.
+    case weight(String)
+}
+
+/// One generated function and how to call it: its arguments, its number of independent work items,
+/// and what it computes, for `--print-kernels` and the profile.
+protocol Kernel {
+    /// Family and fusion, e.g. `conv3x3+bn+add+relu` or `maxblurpool`.
+    var kind: String { get }
+    /// The graph nodes it computes, in order.
+    var nodes: [String] { get }
+    /// Arguments in the order `emitItem` reads them with `Emitter.argument(_:)`.
+    var arguments: [Operand] { get }
+    /// The buffer it writes.
+    var output: Int { get }
+    var workItems: Int { get }
+    /// Floating-point operations (a multiply-add counts two) and bytes moved, for the bench's rates.
+    var flops: Double { get }
+    var bytes: Double { get }
+    /// Emits the code that computes work item `item`.
+    func emitItem(_ e: Emitter, _ item: Value)
+}
+
+extension Kernel {
+    func emit(_ e: Emitter, name: String) {
+        e.kernel(name) { begin, end in e.loop(begin, end) { item in emitItem(e, item) } }
+    }
+}
+
+/// The activations a producer applies in its epilogue.
+enum Activation: Hashable, CustomStringConvertible {
+    case relu
+    case clip(Double, Double)
+
+    func apply(_ e: Emitter, _ v: Value) -> Value {
+        switch self {
+        case .relu: return e.fmax(v, e.vector(0))
+        case .clip(let low, let high): return e.fmin(e.fmax(v, e.vector(low)), e.vector(high))
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .relu: return "relu"
+        case .clip(let low, let high): return "clip(\(low),\(high))"
+        }
+    }
+}
+
+/// Splits a flat work-item index into coordinates, innermost last: `[n, t] = split(item, [N, T])`.
+func split(_ e: Emitter, _ index: Value, _ extents: [Int]) -> [Value] {
+    var coordinates: [Value] = []
+    var rest = index
+    for extent in extents.dropFirst().reversed() {
+        coordinates.append(e.rem(rest, extent))
+        rest = e.div(rest, extent)
+    }
+    coordinates.append(rest)
+    return coordinates.reversed()
+}
+
+/// Ceiling division of non-negative integers.
+func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }

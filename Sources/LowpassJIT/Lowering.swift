@@ -1,0 +1,387 @@
+import LowpassIR
+import LowpassTensor
+
+/// A tensor that lives in the arena while the model runs.
+struct PlannedBuffer {
+    var name: String
+    var shape: [Int]
+    var elements: Int { shape.reduce(1, *) }
+}
+
+/// A graph lowered to kernels over buffers, with every shape a constant.
+struct LoweredModel {
+    var kernels: [any Kernel]
+    var buffers: [PlannedBuffer]
+    var constants: [Tensor]
+    var inputs: [(name: String, buffer: Int, shape: [Int])]
+    var outputs: [(name: String, buffer: Int, shape: [Int])]
+}
+
+/// Turns a verified graph with concrete input shapes into kernels, choosing the fusions:
+/// - Conv [-> BatchNormalization] [-> Add residual] [-> Relu | Clip]: one conv with BN folded into its
+///   weights and the rest in its epilogue;
+/// - MaxPool (stride 1) -> BlurPool: one MaxBlurPool kernel;
+/// - chains of element-wise ops: one element-wise kernel;
+/// - Reshape, Flatten, Identity, Dropout: no kernel, the output is the input's buffer.
+/// Only values with a single use are fused through, so no fused-away tensor is needed elsewhere.
+/// A fused group is emitted where its last node stands in topological order, when every operand exists.
+struct Lowering {
+    let graph: Graph
+    let weights: Weights
+    let host: HostTarget
+
+    private var types: [String: [Int]] = [:]
+    private var uses: [String: Int] = [:]
+    private var consumers: [String: [Int]] = [:]
+    private var model = LoweredModel(kernels: [], buffers: [], constants: [], inputs: [], outputs: [])
+    private var bufferOf: [String: Int] = [:]
+
+    init(graph: Graph, weights: Weights, host: HostTarget) {
+        self.graph = graph
+        self.weights = weights
+        self.host = host
+    }
+
+    static func lower(_ graph: Graph, weights: Weights, inputShapes: [String: [Int]], host: HostTarget) throws(Diagnostics) -> LoweredModel {
+        var lowering = Lowering(graph: graph, weights: weights, host: host)
+        return try lowering.run(inputShapes)
+    }
+
+    private mutating func run(_ inputShapes: [String: [Int]]) throws(Diagnostics) -> LoweredModel {
+        let binding = try ReferenceInterpreter.bindInputs(graph, shapes: inputShapes)
+        let verified = try graph.verify(parameterDataShapes: weights.tensors.mapValues(\.shape), binding: binding)
+        for (name, type) in verified.types {
+            guard let shape = type.fixedShape else {
+                throw Diagnostics([Diagnostic("unresolved-shape", "value '\(name)' has no concrete shape (\(type))")])
+            }
+            types[name] = shape
+        }
+        for (index, node) in graph.nodes.enumerated() {
+            for input in node.inputs {
+                uses[input, default: 0] += 1
+                consumers[input, default: []].append(index)
+            }
+        }
+        for output in graph.outputs { uses[output, default: 0] += 1 }
+        for parameter in graph.parameters where weights.tensors[parameter.name] == nil {
+            throw Diagnostics([Diagnostic("missing-weight", "parameter '\(parameter.name)' has no data")])
+        }
+
+        for input in graph.inputs {
+            let shape = types[input.name] ?? []
+            bufferOf[input.name] = newBuffer(input.name, shape)
+            model.inputs.append((input.name, bufferOf[input.name]!, shape))
+        }
+        let groups = planFusion(verified.order)
+        for index in verified.order {
+            guard let group = groups[index] else { continue }
+            do throws(NodeError) {
+                try emit(group)
+            } catch {
+                throw Diagnostics([Diagnostic(error.id, error.message, at: .node(graph.nodes[group.last!].name))])
+            }
+        }
+        for name in graph.outputs {
+            if bufferOf[name] == nil { try copyIntoArena(name) }
+            model.outputs.append((name, bufferOf[name]!, types[name] ?? []))
+        }
+        return model
+    }
+
+    // MARK: Fusion planning
+
+    /// The node that alone consumes `value`, if any.
+    private func soleConsumer(_ value: String) -> Int? {
+        guard uses[value] == 1, let only = consumers[value]?.first else { return nil }
+        return only
+    }
+
+    private func isElementwise(_ op: OpKind) -> Bool {
+        [.relu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .add, .mul, .batchNormalization].contains(op)
+    }
+
+    private func allWeights(_ names: some Sequence<String>) -> Bool { names.allSatisfy { weights.tensors[$0] != nil } }
+
+    /// Groups of node indices, keyed by the index of the group's last node (where it is emitted).
+    private func planFusion(_ order: [Int]) -> [Int: [Int]] {
+        var groups: [Int: [Int]] = [:]
+        var grouped = Set<Int>()
+        func extend(_ chain: inout [Int], _ accept: (Node) -> Bool) {
+            guard let last = chain.last, let next = soleConsumer(graph.nodes[last].outputs[0]),
+                  !grouped.contains(next), accept(graph.nodes[next]) else { return }
+            chain.append(next)
+        }
+        for index in order where !grouped.contains(index) {
+            let node = graph.nodes[index]
+            var chain = [index]
+            switch node.op {
+            case .conv where allWeights(node.inputs.dropFirst()):
+                extend(&chain) { $0.op == .batchNormalization && self.allWeights($0.inputs.dropFirst()) }
+                let convOutput = graph.nodes[chain.last!].outputs[0]
+                extend(&chain) { next in
+                    next.op == .add && next.inputs.count == 2 && next.inputs[0] != next.inputs[1]
+                        && self.types[next.inputs[0]] == self.types[next.inputs[1]]
+                        && self.weights.tensors[next.inputs.first { $0 != convOutput } ?? ""] == nil
+                }
+                extend(&chain) { $0.op == .relu || $0.op == .clip }
+            case .maxPool:
+                if (try? node.poolGeometry()).map({ $0.strides == [1, 1] && $0.dilations == [1, 1] }) == true {
+                    extend(&chain) { $0.op == .blurPool }
+                }
+            case let op where isElementwise(op):
+                while true {
+                    let before = chain.count
+                    extend(&chain) { self.isElementwise($0.op) }
+                    if chain.count == before { break }
+                }
+            default: break
+            }
+            grouped.formUnion(chain)
+            groups[chain.last!] = chain
+        }
+        return groups
+    }
+
+    // MARK: Buffers and operands
+
+    private mutating func newBuffer(_ name: String, _ shape: [Int]) -> Int {
+        model.buffers.append(PlannedBuffer(name: name, shape: shape))
+        return model.buffers.count - 1
+    }
+
+    private mutating func constant(_ tensor: Tensor) -> Operand {
+        model.constants.append(tensor)
+        return .constant(model.constants.count - 1)
+    }
+
+    private func operand(_ value: String) -> Operand {
+        if weights.tensors[value] != nil { return .weight(value) }
+        return .buffer(bufferOf[value]!)
+    }
+
+    private func shape(_ value: String) -> [Int] { types[value] ?? weights.tensors[value]?.shape ?? [] }
+
+    private func tensor(_ value: String) -> Tensor { weights.tensors[value]! }
+
+    /// A graph output (or alias) that names a parameter gets an arena copy.
+    private mutating func copyIntoArena(_ value: String) throws(Diagnostics) {
+        let target = newBuffer(value, shape(value))
+        model.kernels.append(ElementwiseKernel(nodes: [value], arguments: [.buffer(target), operand(value)], output: target,
+                                               shape: shape(value), operandStrides: [broadcastStrides(shape(value), to: shape(value))],
+                                               expression: .operand(0), lanes: host.lanes))
+        bufferOf[value] = target
+    }
+
+    // MARK: Kernels
+
+    private mutating func emit(_ group: [Int]) throws(NodeError) {
+        let nodes = group.map { graph.nodes[$0] }
+        let first = nodes[0], last = nodes[nodes.count - 1]
+        let names = nodes.map(\.name)
+        switch first.op {
+        case .identity, .dropout, .flatten, .reshape:
+            if weights.tensors[first.inputs[0]] != nil {
+                do throws(Diagnostics) { try copyIntoArena(first.inputs[0]) } catch { throw NodeError("jit", "\(error)") }
+            }
+            bufferOf[first.outputs[0]] = bufferOf[first.inputs[0]]
+            return
+        default: break
+        }
+        let output = newBuffer(last.outputs[0], shape(last.outputs[0]))
+        let kernel: any Kernel
+        switch first.op {
+        case .conv: kernel = try conv(nodes, output)
+        case .maxPool where nodes.count == 2: kernel = try blur(nodes[1], maxPool: first, output)
+        case .maxPool, .averagePool: kernel = try pool(first, output)
+        case .blurPool: kernel = try blur(first, maxPool: nil, output)
+        case .globalAveragePool:
+            let s = shape(first.inputs[0])
+            kernel = GlobalAveragePoolKernel(nodes: names, arguments: [operand(first.inputs[0]), .buffer(output)], output: output,
+                                             planes: s[0] * s[1], area: s[2...].reduce(1, *), lanes: host.lanes)
+        case .adaptiveAveragePool:
+            let s = shape(first.inputs[0]), o = shape(first.outputs[0])
+            kernel = AdaptiveAveragePoolKernel(nodes: names, arguments: [operand(first.inputs[0]), .buffer(output)], output: output,
+                                               planes: s[0] * s[1], height: s[2], width: s[3], outHeight: o[2], outWidth: o[3])
+        case .gemm: kernel = try gemm(first, output)
+        case .matMul: kernel = matMul(first, output)
+        case .concat: kernel = try concat(first, output)
+        case .pad: kernel = try pad(first, output)
+        case .softmax:
+            let s = shape(first.inputs[0])
+            let raw = try first.int("axis")
+            let axis = raw < 0 ? raw + s.count : raw
+            kernel = SoftmaxKernel(nodes: names, arguments: [.buffer(output), operand(first.inputs[0])], output: output,
+                                   outer: s[..<axis].reduce(1, *), size: s[axis], inner: s[(axis + 1)...].reduce(1, *))
+        default: kernel = try elementwise(nodes, output)
+        }
+        model.kernels.append(kernel)
+        bufferOf[last.outputs[0]] = output
+    }
+
+    /// Per-channel scale and shift of a BatchNormalization, in double.
+    private func batchNormAffine(_ node: Node) throws(NodeError) -> (scale: [Double], shift: [Double]) {
+        let epsilon = try node.float("epsilon")
+        let (gamma, beta, mean, variance) = (tensor(node.inputs[1]), tensor(node.inputs[2]), tensor(node.inputs[3]), tensor(node.inputs[4]))
+        let scale = (0..<gamma.count).map { Double(gamma[$0]) / (Double(variance[$0]) + epsilon).squareRoot() }
+        let shift = (0..<gamma.count).map { Double(beta[$0]) - Double(mean[$0]) * scale[$0] }
+        return (scale, shift)
+    }
+
+    private mutating func conv(_ nodes: [Node], _ output: Int) throws(NodeError) -> any Kernel {
+        let node = nodes[0]
+        let x = shape(node.inputs[0]), w = tensor(node.inputs[1]), y = shape(node.outputs[0])
+        let filters = w.shape[0]
+        var scale = [Double](repeating: 1, count: filters)
+        var shift = node.inputs.count > 2 ? (0..<filters).map { Double(tensor(node.inputs[2])[$0]) } : Array(repeating: 0, count: filters)
+        var residual: Operand?
+        var activation: Activation?
+        var chainValue = node.outputs[0]
+        for next in nodes.dropFirst() {
+            switch next.op {
+            case .batchNormalization:
+                let bn = try batchNormAffine(next)
+                scale = bn.scale
+                shift = (0..<filters).map { shift[$0] * bn.scale[$0] + bn.shift[$0] }
+            case .add: residual = operand(next.inputs.first { $0 != chainValue }!)
+            case .relu: activation = .relu
+            case .clip: activation = .clip(try next.float("min"), try next.float("max"))
+            default: break
+            }
+            chainValue = next.outputs[0]
+        }
+        let geometry = try node.convGeometry(weightShape: w.shape.map(Dim.fixed))
+        try checkPlane(x, y)
+        let window = WindowAddressing(height: x[2], width: x[3], outHeight: y[2], outWidth: y[3], geometry: geometry)
+        var kernel = ConvKernel(nodes: nodes.map(\.name), input: operand(node.inputs[0]), output: output, weights: .constant(0),
+                                bias: .constant(0), residual: residual, batch: x[0], channels: x[1], filters: filters,
+                                groups: try node.int("group"), window: window, activation: activation, host: host)
+        kernel.arguments[2] = constant(kernel.pack(w, scale: scale))
+        kernel.arguments[3] = constant(Tensor(shape: [filters], values: shift.map(Float.init)))
+        return kernel
+    }
+
+    /// Vector lane indices are 32-bit: refuse planes that do not fit.
+    private func checkPlane(_ shapes: [Int]...) throws(NodeError) {
+        for s in shapes where s.count == 4 && s[2] * s[3] >= Int(Int32.max) - 4096 {
+            throw NodeError("jit-limit", "the JIT handles maps of fewer than 2^31 pixels; this one is \(s[2])x\(s[3])")
+        }
+    }
+
+    private mutating func blur(_ node: Node, maxPool: Node?, _ output: Int) throws(NodeError) -> any Kernel {
+        let spec = try node.blurPoolSpec()
+        let input = maxPool?.inputs[0] ?? node.inputs[0]
+        let x = shape(input), source = shape(node.inputs[0]), y = shape(node.outputs[0])
+        try checkPlane(x, y)
+        let pool = try maxPool.map { (m: Node) throws(NodeError) in
+            let g = try m.poolGeometry()
+            return BlurKernel.MaxPool(kernel: g.kernel, pads: g.pads)
+        }
+        return BlurKernel(nodes: [maxPool?.name, node.name].compactMap { $0 }, arguments: [operand(input), .buffer(output)], output: output,
+                          planes: x[0] * x[1], height: x[2], width: x[3], sourceHeight: source[2], sourceWidth: source[3],
+                          outHeight: y[2], outWidth: y[3], spec: spec, maxPool: pool, lanes: host.lanes)
+    }
+
+    private mutating func pool(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
+        let x = shape(node.inputs[0]), y = shape(node.outputs[0])
+        try checkPlane(x, y)
+        let window = WindowAddressing(height: x[2], width: x[3], outHeight: y[2], outWidth: y[3], geometry: try node.poolGeometry())
+        let includePad = node.op == .averagePool ? try node.int("count_include_pad") != 0 : false
+        return PoolKernel(nodes: [node.name], arguments: [operand(node.inputs[0]), .buffer(output)], output: output,
+                          planes: x[0] * x[1], window: window, isMax: node.op == .maxPool, countIncludePad: includePad,
+                          activation: nil, lanes: host.lanes)
+    }
+
+    private mutating func gemm(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
+        let (transA, transB) = (try node.int("transA") != 0, try node.int("transB") != 0)
+        let a = shape(node.inputs[0]), b = shape(node.inputs[1]), y = shape(node.outputs[0])
+        let (m, n) = (y[0], y[1])
+        let k = transA ? a[0] : a[1]
+        var bOperand = operand(node.inputs[1])
+        var bStrides = transB ? (1, k) : (n, 1)
+        if transB, let weight = weights.tensors[node.inputs[1]] {
+            // Constant B: transpose once now so every row the kernel reads is contiguous.
+            bOperand = constant(Tensor(shape: [k, n]) { index in weight[(index % n) * k + index / n] })
+            bStrides = (n, 1)
+        }
+        var arguments = [operand(node.inputs[0]), bOperand, .buffer(output)]
+        var cStrides: (Int, Int)?
+        if node.inputs.count > 2 {
+            arguments.append(operand(node.inputs[2]))
+            let s = broadcastStrides(shape(node.inputs[2]), to: [m, n])
+            cStrides = (s[0], s[1])
+        }
+        return MatrixKernel(nodes: [node.name], arguments: arguments, output: output, batchShape: [], aBatchStrides: [],
+                            bBatchStrides: [], m: m, n: n, k: k, aStrides: transA ? (1, m) : (k, 1), bStrides: bStrides,
+                            cStrides: cStrides, alpha: try node.float("alpha"), beta: try node.float("beta"), lanes: host.lanes)
+    }
+
+    private func matMul(_ node: Node, _ output: Int) -> any Kernel {
+        let a = shape(node.inputs[0]), b = shape(node.inputs[1]), y = shape(node.outputs[0])
+        let (m, k, n) = (a[a.count - 2], a[a.count - 1], b[b.count - 1])
+        let batchShape = Array(y.dropLast(2))
+        return MatrixKernel(nodes: [node.name], arguments: [operand(node.inputs[0]), operand(node.inputs[1]), .buffer(output)],
+                            output: output, batchShape: batchShape,
+                            aBatchStrides: broadcastStrides(Array(a.dropLast(2)), to: batchShape).map { $0 * m * k },
+                            bBatchStrides: broadcastStrides(Array(b.dropLast(2)), to: batchShape).map { $0 * k * n },
+                            m: m, n: n, k: k, aStrides: (k, 1), bStrides: (n, 1), cStrides: nil, alpha: 1, beta: 0, lanes: host.lanes)
+    }
+
+    private mutating func concat(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
+        let y = shape(node.outputs[0])
+        let raw = try node.int("axis")
+        let axis = raw < 0 ? raw + y.count : raw
+        return ConcatKernel(nodes: [node.name], arguments: [.buffer(output)] + node.inputs.map(operand), output: output,
+                            outer: y[..<axis].reduce(1, *), chunks: node.inputs.map { shape($0)[axis...].reduce(1, *) }, lanes: host.lanes)
+    }
+
+    private mutating func pad(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
+        let x = shape(node.inputs[0]), y = shape(node.outputs[0])
+        let modeName = try node.string("mode")
+        guard let mode = PadKernel.Mode(rawValue: modeName) else { throw NodeError("bad-attribute", "Pad mode '\(modeName)' is not supported") }
+        let pads = try node.ints("pads")
+        return PadKernel(nodes: [node.name], arguments: [.buffer(output), operand(node.inputs[0])], output: output,
+                         inputShape: x, outputShape: y, before: Array(pads.prefix(x.count)), mode: mode, value: try node.float("value"))
+    }
+
+    /// An element-wise chain as one expression over the last node's output shape.
+    private mutating func elementwise(_ nodes: [Node], _ output: Int) throws(NodeError) -> any Kernel {
+        let outShape = shape(nodes[nodes.count - 1].outputs[0])
+        var arguments: [Operand] = [.buffer(output)]
+        var strides: [[Int]] = []
+        var expression: Expression?
+        var chainValue: String?
+        func operandExpression(_ value: Operand, shape s: [Int]) -> Expression {
+            arguments.append(value)
+            strides.append(broadcastStrides(s, to: outShape))
+            return .operand(strides.count - 1)
+        }
+        func input(_ name: String) -> Expression {
+            if name == chainValue, let expression { return expression }
+            return operandExpression(operand(name), shape: shape(name))
+        }
+        for node in nodes {
+            let x = input(node.inputs[0])
+            switch node.op {
+            case .relu: expression = .relu(x)
+            case .clip: expression = .clip(x, try node.float("min"), try node.float("max"))
+            case .sigmoid: expression = .sigmoid(x)
+            case .hardSigmoid: expression = .hardSigmoid(x, alpha: try node.float("alpha"), beta: try node.float("beta"))
+            case .hardSwish: expression = .hardSwish(x)
+            case .add: expression = .add(x, input(node.inputs[1]))
+            case .mul: expression = .mul(x, input(node.inputs[1]))
+            case .batchNormalization:
+                let (scale, shift) = try batchNormAffine(node)
+                let rank = shape(node.inputs[0]).count
+                let perChannel = [1, scale.count] + [Int](repeating: 1, count: max(rank - 2, 0))
+                let s = operandExpression(constant(Tensor(shape: perChannel, values: scale.map(Float.init))), shape: perChannel)
+                let t = operandExpression(constant(Tensor(shape: perChannel, values: shift.map(Float.init))), shape: perChannel)
+                expression = .add(.mul(x, s), t)
+            default:
+                throw NodeError("jit-unsupported", "the JIT has no kernel for \(node.op.rawValue)")
+            }
+            chainValue = node.outputs[0]
+        }
+        return ElementwiseKernel(nodes: nodes.map(\.name), arguments: arguments, output: output, shape: outShape,
+                                 operandStrides: strides, expression: expression!, lanes: host.lanes)
+    }
+}

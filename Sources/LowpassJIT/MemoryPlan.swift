@@ -1,0 +1,43 @@
+/// Places every buffer in one arena: two buffers share memory only if their lifetimes (first write to
+/// last read, in kernel order) are disjoint. Greedy first fit in order of definition; a buffer a kernel
+/// reads is never the one it writes, because both are live at that kernel.
+struct MemoryPlan {
+    /// Offsets in floats, aligned to a cache line.
+    var offsets: [Int]
+    var size: Int
+    /// What the arena would need without reuse, for the report.
+    var unplannedSize: Int
+
+    static let alignment = 16
+
+    init(_ model: LoweredModel) {
+        let count = model.buffers.count
+        var first = [Int](repeating: Int.max, count: count), last = [Int](repeating: -1, count: count)
+        for input in model.inputs { first[input.buffer] = -1; last[input.buffer] = max(last[input.buffer], -1) }
+        for (index, kernel) in model.kernels.enumerated() {
+            first[kernel.output] = min(first[kernel.output], index)
+            last[kernel.output] = max(last[kernel.output], index)
+            for case .buffer(let b) in kernel.arguments { last[b] = max(last[b], index) }
+        }
+        for output in model.outputs { last[output.buffer] = model.kernels.count }
+
+        func aligned(_ n: Int) -> Int { (n + Self.alignment - 1) / Self.alignment * Self.alignment }
+        offsets = [Int](repeating: 0, count: count)
+        size = 0
+        unplannedSize = model.buffers.reduce(0) { $0 + aligned($1.elements) }
+        var live: [(offset: Int, size: Int, last: Int)] = []
+        for b in (0..<count).sorted(by: { first[$0] < first[$1] }) where first[b] != Int.max {
+            live.removeAll { $0.last < first[b] }
+            live.sort { $0.offset < $1.offset }
+            let needed = aligned(max(model.buffers[b].elements, 1))
+            var offset = 0
+            for block in live {
+                if block.offset - offset >= needed { break }
+                offset = max(offset, block.offset + block.size)
+            }
+            offsets[b] = offset
+            size = max(size, offset + needed)
+            live.append((offset, needed, last[b]))
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import CLLVM
+import LowpassIR
+
+/// MaxPool and AveragePool over vectors of output pixels (see `WindowAddressing`). Padding never wins
+/// a max; an average divides by the window's cells inside the input, or with `countIncludePad` by its
+/// cells inside the padded input, as ONNX and PyTorch do.
+///
+/// Arguments: input, output.
+struct PoolKernel: Kernel {
+    var nodes: [String]
+    var arguments: [Operand]
+    var output: Int
+    var planes: Int
+    var window: WindowAddressing
+    var isMax: Bool
+    var countIncludePad: Bool
+    var activation: Activation?
+    var lanes: Int
+
+    var vectorsPerItem: Int { 2 }
+    var kind: String { (isMax ? "maxpool" : "avgpool") + "\(window.geometry.kernel[0])x\(window.geometry.kernel[1])/s\(window.geometry.strides[0])" }
+    var tiles: Int { ceilDiv(window.pixels, vectorsPerItem * lanes) }
+    var workItems: Int { planes * tiles }
+    var flops: Double { Double(planes * window.pixels * window.geometry.kernel.reduce(1, *)) }
+    var bytes: Double { 4 * Double(planes * (window.height * window.width + window.pixels)) }
+
+    func emitItem(_ e: Emitter, _ item: Value) {
+        let c = split(e, item, [planes, tiles])
+        let (plane, tile) = (c[0], c[1])
+        let input = e.address(e.argument(0), e.mul(plane, window.height * window.width))
+        let out = e.address(e.argument(1), e.mul(plane, window.pixels))
+        let vectors = window.pixelVectors(e, first: e.mul(tile, vectorsPerItem * lanes), count: vectorsPerItem)
+        let padding = isMax ? -Double.infinity : 0
+        let results = vectors.map { _ in e.local(e.vector(padding)) }
+        let counts = vectors.map { _ in e.local(e.vector(0)) }
+        let g = window.geometry
+        e.loop(g.kernel[0]) { ky in
+            e.loop(g.kernel[1]) { kx in
+                let tap = window.tap(e, vectors, ky: ky, kx: kx)
+                for j in vectors.indices {
+                    let v = window.load(e, input, tap, j, masked: true, padding: padding)
+                    e.set(results[j], isMax ? e.fmax(e.get(results[j]), v) : e.fadd(e.get(results[j]), v))
+                    if !isMax && !countIncludePad {
+                        e.set(counts[j], e.fadd(e.get(counts[j]), e.select(tap.masks[j], e.vector(1), e.vector(0))))
+                    }
+                }
+            }
+        }
+        for (j, v) in vectors.enumerated() {
+            var result = e.get(results[j])
+            if !isMax {
+                let divisor: Value
+                if countIncludePad {
+                    // Cells of the window inside the padded input: it may hang past it in ceil mode.
+                    let rowEnd = e.minimum(e.vadd(v.row, g.kernel[0]), e.intVectorConstant(window.height + g.pads[2]))
+                    let columnEnd = e.minimum(e.vadd(v.column, g.kernel[1]), e.intVectorConstant(window.width + g.pads[3]))
+                    let cells = e.mul(e.sub(rowEnd, v.row), e.sub(columnEnd, v.column))
+                    divisor = e.vtoFloat(e.maximum(cells, e.intVectorConstant(1)))
+                } else {
+                    divisor = e.fmax(e.get(counts[j]), e.vector(1))
+                }
+                result = e.fdiv(result, divisor)
+            }
+            if let activation { result = activation.apply(e, result) }
+            e.storeVector(result, out, v.first, mask: v.valid)
+        }
+    }
+}
+
+/// GlobalAveragePool: one plane per work item, summed in vectors. Arguments: input, output.
+struct GlobalAveragePoolKernel: Kernel {
+    var nodes: [String]
+    var arguments: [Operand]
+    var output: Int
+    var planes: Int, area: Int
+    var lanes: Int
+
+    var kind: String { "globalavgpool" }
+    var workItems: Int { planes }
+    var flops: Double { Double(planes * area) }
+    var bytes: Double { 4 * Double(planes * (area + 1)) }
+
+    func emitItem(_ e: Emitter, _ item: Value) {
+        let input = e.address(e.argument(0), e.mul(item, area))
+        let sum = e.local(e.vector(0))
+        let whole = area / lanes * lanes
+        e.loop(e.int(0), e.int(whole), step: lanes) { i in e.set(sum, e.fadd(e.get(sum), e.loadVector(input, i))) }
+        if whole < area {
+            let tail = e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(area - whole))
+            e.set(sum, e.fadd(e.get(sum), e.loadVector(input, e.int(whole), mask: tail)))
+        }
+        e.store(e.fdiv(e.horizontalSum(e.get(sum)), e.float(Double(area))), e.argument(1), item)
+    }
+}
+
+/// AdaptiveAveragePool (PyTorch's bins: start floor(i*H/out), end ceil((i+1)*H/out)). The bins are
+/// constants, so each output cell is a loop with fixed bounds. Arguments: input, output.
+struct AdaptiveAveragePoolKernel: Kernel {
+    var nodes: [String]
+    var arguments: [Operand]
+    var output: Int
+    var planes: Int, height: Int, width: Int, outHeight: Int, outWidth: Int
+
+    var kind: String { "adaptiveavgpool \(outHeight)x\(outWidth)" }
+    var workItems: Int { planes }
+    var flops: Double { Double(planes * height * width) }
+    var bytes: Double { 4 * Double(planes * (height * width + outHeight * outWidth)) }
+
+    func emitItem(_ e: Emitter, _ item: Value) {
+        let input = e.address(e.argument(0), e.mul(item, height * width))
+        let out = e.address(e.argument(1), e.mul(item, outHeight * outWidth))
+        for oy in 0..<outHeight {
+            let (y0, y1) = (oy * height / outHeight, ((oy + 1) * height + outHeight - 1) / outHeight)
+            for ox in 0..<outWidth {
+                let (x0, x1) = (ox * width / outWidth, ((ox + 1) * width + outWidth - 1) / outWidth)
+                let sum = e.local(e.float(0))
+                e.loop(e.int(y0), e.int(y1)) { y in
+                    e.loop(e.int(x0), e.int(x1)) { x in
+                        e.set(sum, e.fadd(e.get(sum), e.load(input, e.add(e.mul(y, width), x))))
+                    }
+                }
+                e.store(e.fdiv(e.get(sum), e.float(Double((y1 - y0) * (x1 - x0)))), out, e.int(oy * outWidth + ox))
+            }
+        }
+    }
+}

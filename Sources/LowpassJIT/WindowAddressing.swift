@@ -1,0 +1,78 @@
+import CLLVM
+import LowpassIR
+
+/// Addressing of a sliding window (Conv, MaxPool, AveragePool) for vectors of consecutive output
+/// pixels of one NCHW plane, numbered row-major over the whole output map. Numbering pixels across
+/// rows keeps every lane busy on small maps (a 7x7 map is 49 pixels, not 7 rows of 7).
+///
+/// A tap reads the input pixel under window cell (ky, kx) for every lane; lanes whose pixel lies in
+/// the padding are masked. Where the output grid is the input grid (stride 1, "same" size) those
+/// pixels are consecutive and a tap is one masked vector load; otherwise a gather.
+struct WindowAddressing {
+    let height: Int, width: Int, outHeight: Int, outWidth: Int
+    let geometry: WindowGeometry
+
+    var pixels: Int { outHeight * outWidth }
+    var contiguous: Bool { geometry.strides == [1, 1] && outWidth == width }
+
+    struct PixelVector {
+        /// Lanes that are real output pixels (the last vector of a map may be partial).
+        let valid: Value
+        /// Input row and column of window cell (0, 0), per lane.
+        let row: Value, column: Value
+        /// Flat index of lane 0's output pixel.
+        let first: Value
+    }
+
+    /// The `count` vectors of output pixels that start at flat pixel `first`.
+    func pixelVectors(_ e: Emitter, first: Value, count: Int) -> [PixelVector] {
+        (0..<count).map { j in
+            let start = e.add(first, j * e.lanes)
+            let p = e.add(e.splatInt32(e.toInt32(start)), e.laneIndices)
+            let row = e.vadd(e.vmul(e.vdiv(p, outWidth), geometry.strides[0]), -geometry.pads[0])
+            let column = e.vadd(e.vmul(e.vrem(p, outWidth), geometry.strides[1]), -geometry.pads[1])
+            return PixelVector(valid: e.vcompare(LLVMIntSLT, p, e.intVectorConstant(pixels)), row: row, column: column, first: start)
+        }
+    }
+
+    struct Tap {
+        var masks: [Value]
+        /// Per vector: a scalar start index (contiguous) or a vector of indices (gather).
+        var indices: [Value]
+    }
+
+    func tap(_ e: Emitter, _ vectors: [PixelVector], ky: Value, kx: Value) -> Tap {
+        let dy = e.mul(ky, geometry.dilations[0]), dx = e.mul(kx, geometry.dilations[1])
+        var tap = Tap(masks: [], indices: [])
+        for v in vectors {
+            let row = e.add(v.row, e.splatInt32(e.toInt32(dy))), column = e.add(v.column, e.splatInt32(e.toInt32(dx)))
+            tap.masks.append(e.and(v.valid, e.and(e.vinside(row, 0, height), e.vinside(column, 0, width))))
+            if contiguous {
+                let shift = e.add(e.mul(e.add(dy, -geometry.pads[0]), width), e.add(dx, -geometry.pads[1]))
+                tap.indices.append(e.add(v.first, shift))
+            } else {
+                tap.indices.append(e.add(e.vmul(row, width), column))
+            }
+        }
+        return tap
+    }
+
+    /// Whether every lane of every vector of `tap` reads inside the input (then loads need no mask).
+    func isInterior(_ e: Emitter, _ tap: Tap) -> Value {
+        e.allTrue(tap.masks.dropFirst().reduce(tap.masks[0]) { e.and($0, $1) })
+    }
+
+    /// Vector `j` of `tap` from `plane`; masked lanes give `padding`.
+    func load(_ e: Emitter, _ plane: Value, _ tap: Tap, _ j: Int, masked: Bool, padding: Double) -> Value {
+        if contiguous {
+            return e.loadVector(plane, tap.indices[j], mask: masked ? tap.masks[j] : nil, passthrough: padding)
+        }
+        return e.gather(plane, tap.indices[j], mask: tap.masks[j], passthrough: padding)
+    }
+
+    /// Runs `body(masked)` for a tap: unmasked loads when the whole tile is inside the input.
+    func withTap(_ e: Emitter, _ tap: Tap, _ body: (_ masked: Bool) -> Void) {
+        guard contiguous else { body(true); return }
+        e.branch(isInterior(e, tap), then: { body(false) }, otherwise: { body(true) })
+    }
+}

@@ -1,0 +1,165 @@
+import LowpassIR
+import LowpassJIT
+import LowpassTensor
+import Testing
+
+/// Every op, JIT against the reference interpreter, on random data and shapes chosen to hit the edges:
+/// odd sizes, 1x1 maps, channel counts that are not a multiple of the vector width, batch 1 and > 1.
+@Suite("JIT ops match the reference")
+struct OpTests {
+    struct ConvCase: CustomTestStringConvertible, Sendable {
+        var batch = 1, channels = 3, size = (9, 7), filters = 5, kernel = (3, 3), stride = 1, pad = 1, dilation = 1, groups = 1
+        var bias = true
+        var testDescription: String {
+            "n\(batch) c\(channels) \(size.0)x\(size.1) m\(filters) k\(kernel.0)x\(kernel.1) s\(stride) p\(pad) d\(dilation) g\(groups)\(bias ? "" : " nobias")"
+        }
+    }
+
+    static let convCases: [ConvCase] = [
+        ConvCase(),
+        ConvCase(batch: 2, channels: 16, size: (14, 14), filters: 24, kernel: (3, 3)),
+        ConvCase(channels: 13, size: (1, 1), filters: 7, kernel: (1, 1), pad: 0),
+        ConvCase(batch: 3, channels: 8, size: (7, 7), filters: 17, kernel: (1, 1), pad: 0, bias: false),
+        ConvCase(channels: 3, size: (23, 19), filters: 9, kernel: (7, 7), stride: 2, pad: 3),
+        ConvCase(channels: 6, size: (11, 12), filters: 10, kernel: (3, 3), stride: 2, pad: 1, groups: 2),
+        ConvCase(batch: 2, channels: 12, size: (10, 9), filters: 12, kernel: (3, 3), pad: 1, groups: 12),
+        ConvCase(channels: 5, size: (12, 13), filters: 6, kernel: (3, 3), pad: 2, dilation: 2),
+        ConvCase(channels: 4, size: (8, 8), filters: 6, kernel: (5, 5), pad: 0),
+        ConvCase(channels: 4, size: (9, 9), filters: 8, kernel: (1, 3), pad: 0),
+        ConvCase(channels: 8, size: (6, 5), filters: 4, kernel: (1, 1), stride: 2, pad: 0),
+        ConvCase(batch: 2, channels: 9, size: (5, 6), filters: 33, kernel: (3, 3), pad: 1, groups: 3),
+    ]
+
+    @Test(arguments: convCases)
+    func conv(_ c: ConvCase) throws {
+        let weight = randomTensor([c.filters, c.channels / c.groups, c.kernel.0, c.kernel.1], seed: 1)
+        var parameters = [("w", weight)]
+        if c.bias { parameters.append(("b", randomTensor([c.filters], seed: 2))) }
+        let (graph, weights) = oneNodeGraph(.conv, input: [c.batch, c.channels, c.size.0, c.size.1], [
+            "strides": .ints([c.stride, c.stride]), "pads": .ints([c.pad, c.pad, c.pad, c.pad]),
+            "dilations": .ints([c.dilation, c.dilation]), "group": .int(c.groups),
+        ], parameters: parameters)
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([c.batch, c.channels, c.size.0, c.size.1], seed: 3)])
+    }
+
+    static let blurCases: [(Int, String, Int)] = (1...7).flatMap { m in ["reflect", "replicate", "zero"].map { (m, $0, 2) } }
+        + [(4, "reflect", 1), (3, "zero", 3), (5, "replicate", 1)]
+
+    @Test(arguments: blurCases)
+    func blurPool(filter: Int, mode: String, stride: Int) throws {
+        for shape in [[2, 3, 37, 45], [1, 2, 1, 1], [1, 1, 5, 3], [1, 2, 16, 64]] where mode != "reflect" || min(shape[2], shape[3]) > filter / 2 {
+            let (graph, weights) = oneNodeGraph(.blurPool, input: shape, [
+                "filter_size": .int(filter), "pad_mode": .string(mode), "strides": .ints([stride, stride]),
+            ])
+            try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 4)])
+        }
+    }
+
+    struct PoolCase: Sendable, CustomTestStringConvertible {
+        var op: OpKind, kernel: Int, stride: Int, pad: Int, ceil = false, includePad = false, shape = [2, 3, 11, 10]
+        var testDescription: String { "\(op.rawValue) k\(kernel) s\(stride) p\(pad)\(ceil ? " ceil" : "")\(includePad ? " include-pad" : "") \(shape)" }
+    }
+
+    static let poolCases: [PoolCase] = [
+        PoolCase(op: .maxPool, kernel: 3, stride: 2, pad: 1),
+        PoolCase(op: .maxPool, kernel: 2, stride: 1, pad: 0),
+        PoolCase(op: .maxPool, kernel: 2, stride: 2, pad: 0, ceil: true),
+        PoolCase(op: .maxPool, kernel: 3, stride: 1, pad: 1, shape: [1, 17, 1, 1]),
+        PoolCase(op: .averagePool, kernel: 3, stride: 2, pad: 1),
+        PoolCase(op: .averagePool, kernel: 3, stride: 2, pad: 1, includePad: true),
+        PoolCase(op: .averagePool, kernel: 2, stride: 2, pad: 0, ceil: true, shape: [1, 5, 7, 9]),
+        PoolCase(op: .averagePool, kernel: 3, stride: 2, pad: 1, ceil: true, includePad: true, shape: [1, 5, 8, 9]),
+    ]
+
+    @Test(arguments: poolCases)
+    func pool(_ c: PoolCase) throws {
+        var attributes: Attributes = ["kernel_shape": .ints([c.kernel, c.kernel]), "strides": .ints([c.stride, c.stride]),
+                                      "pads": .ints([c.pad, c.pad, c.pad, c.pad]), "ceil_mode": .int(c.ceil ? 1 : 0)]
+        if c.op == .averagePool { attributes["count_include_pad"] = .int(c.includePad ? 1 : 0) }
+        let (graph, weights) = oneNodeGraph(c.op, input: c.shape, attributes)
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(c.shape, seed: 5)])
+    }
+
+    @Test(arguments: [[2, 5, 7, 7], [1, 3, 1, 1], [3, 2, 9, 13]])
+    func globalAveragePool(shape: [Int]) throws {
+        let (graph, weights) = oneNodeGraph(.globalAveragePool, input: shape)
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 6)])
+    }
+
+    @Test(arguments: [([1, 3, 13, 11], [7, 7]), ([2, 2, 6, 6], [1, 1]), ([1, 2, 5, 4], [3, 2])])
+    func adaptiveAveragePool(shape: [Int], size: [Int]) throws {
+        let (graph, weights) = oneNodeGraph(.adaptiveAveragePool, input: shape, ["output_size": .ints(size)])
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 7)])
+    }
+
+    @Test(arguments: [(false, false, [17]), (true, false, [1, 17]), (false, true, [3, 1]), (true, true, [])])
+    func gemm(transA: Bool, transB: Bool, biasShape: [Int]) throws {
+        let (m, k, n) = (3, 19, 17)
+        var parameters = [("B", randomTensor(transB ? [n, k] : [k, n], seed: 8))]
+        if !biasShape.isEmpty { parameters.append(("C", randomTensor(biasShape, seed: 9))) }
+        let (graph, weights) = oneNodeGraph(.gemm, input: transA ? [k, m] : [m, k], [
+            "transA": .int(transA ? 1 : 0), "transB": .int(transB ? 1 : 0), "alpha": .float(0.5), "beta": .float(2),
+        ], parameters: parameters)
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(transA ? [k, m] : [m, k], seed: 10)])
+    }
+
+    @Test(arguments: [([2, 3, 4, 5], [5, 9]), ([3, 1, 6, 4], [2, 4, 7]), ([7, 12], [12, 20])])
+    func matMul(a: [Int], b: [Int]) throws {
+        let (graph, weights) = oneNodeGraph(.matMul, input: a, parameters: [("B", randomTensor(b, seed: 11))])
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(a, seed: 12)])
+    }
+
+    @Test(arguments: [OpKind.relu, .sigmoid, .hardSwish, .hardSigmoid, .clip, .identity, .dropout])
+    func unary(op: OpKind) throws {
+        let attributes: Attributes = op == .clip ? ["min": .float(-0.3), "max": .float(0.6)] : [:]
+        for shape in [[2, 3, 5, 7], [1, 1, 1, 1], [4, 19]] {
+            let (graph, weights) = oneNodeGraph(op, input: shape, attributes)
+            try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 13, low: -4, high: 4)])
+        }
+    }
+
+    @Test(arguments: [OpKind.add, .mul])
+    func binaryBroadcasts(op: OpKind) throws {
+        for (shape, other) in [([2, 3, 5, 7], [2, 3, 5, 7]), ([2, 3, 5, 7], [1, 3, 1, 1]), ([2, 3, 5, 7], [7]), ([2, 3, 5, 7], [3, 1, 7]), ([2, 9], [])] {
+            let (graph, weights) = oneNodeGraph(op, input: shape, parameters: [("b", randomTensor(other, seed: 14))])
+            try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 15)])
+        }
+    }
+
+    @Test func batchNormalization() throws {
+        let c = 6
+        let (graph, weights) = oneNodeGraph(.batchNormalization, input: [2, c, 5, 3], ["epsilon": .float(1e-3)], parameters: [
+            ("gamma", randomTensor([c], seed: 16)), ("beta", randomTensor([c], seed: 17)),
+            ("mean", randomTensor([c], seed: 18)), ("var", randomTensor([c], seed: 19, low: 0.1, high: 2)),
+        ])
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([2, c, 5, 3], seed: 20)])
+    }
+
+    @Test(arguments: [1, -1, 0])
+    func concat(axis: Int) throws {
+        let shape = [2, 3, 4, 5]
+        var other = shape
+        other[axis < 0 ? 3 : axis] = 2
+        let (graph, weights) = oneNodeGraph(.concat, input: shape, ["axis": .int(axis)], parameters: [("b", randomTensor(other, seed: 21))])
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 22)])
+    }
+
+    @Test(arguments: ["constant", "reflect", "edge"])
+    func pad(mode: String) throws {
+        let (graph, weights) = oneNodeGraph(.pad, input: [1, 2, 5, 6], [
+            "pads": .ints([0, 1, 2, 3, 0, 0, 3, 1]), "mode": .string(mode), "value": .float(0.25),
+        ])
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([1, 2, 5, 6], seed: 23)])
+    }
+
+    @Test(arguments: [1, -1])
+    func softmax(axis: Int) throws {
+        let (graph, weights) = oneNodeGraph(.softmax, input: [3, 10, 4], ["axis": .int(axis)])
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([3, 10, 4], seed: 24, low: -5, high: 5)])
+    }
+
+    @Test func flattenAndReshape() throws {
+        let (graph, weights) = oneNodeGraph(.flatten, input: [2, 3, 4, 5], ["axis": .int(1)])
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([2, 3, 4, 5], seed: 25)])
+    }
+}
