@@ -38,8 +38,14 @@ struct Lowering {
 
     init(graph: Graph, weights: Weights, host: HostTarget) {
         self.graph = graph
-        self.weights = weights
         self.host = host
+        var weights = weights
+        for parameter in graph.parameters where weights.tensors[parameter.name] == nil {
+            if let values = parameter.inlineData, let shape = parameter.type.fixedShape {
+                weights.tensors[parameter.name] = Tensor(shape: shape, values: values)
+            }
+        }
+        self.weights = weights
     }
 
     static func lower(_ graph: Graph, weights: Weights, inputShapes: [String: [Int]], host: HostTarget) throws(Diagnostics) -> LoweredModel {

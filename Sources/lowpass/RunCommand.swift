@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LowpassIR
+import LowpassJIT
 import LowpassTensor
 
 struct RunCommand: ParsableCommand {
@@ -29,12 +30,14 @@ struct RunCommand: ParsableCommand {
     @Option(help: "The folder for the output .npy files (created if missing).")
     var outputDir: String
 
-    @Option(help: "The engine: reference (the exact, slow interpreter) or jit (native code; not built yet).")
-    var engine: Engine = .reference
+    @Option(help: "The engine: jit (native code through LLVM) or reference (the exact, slow interpreter).")
+    var engine: Engine = .jit
+
+    @OptionGroup var jit: JITOptions
 
     func run() throws {
-        guard engine == .reference else {
-            throw fail(Diagnostic("engine-unavailable", "the jit engine is not available in this build; use --engine reference"))
+        if engine == .reference && (jit.printKernels || jit.emitLLVM != nil || jit.emitAsm != nil) {
+            throw fail(Diagnostic("bad-option", "--print-kernels, --emit-llvm and --emit-asm need --engine jit"))
         }
         let graph: Graph
         do {
@@ -50,7 +53,18 @@ struct RunCommand: ParsableCommand {
         loaded.warnings.forEach(warn)
 
         let outputs: [String: Tensor]
-        do { outputs = try ReferenceInterpreter().run(graph, weights: loaded, inputs: tensors) } catch { throw fail(error.inFile(model)) }
+        do {
+            switch engine {
+            case .reference:
+                outputs = try ReferenceInterpreter().run(graph, weights: loaded, inputs: tensors)
+            case .jit:
+                let compiled = try CompiledModel(graph: graph, weights: loaded, inputShapes: tensors.mapValues(\.shape), options: jit.compileOptions)
+                if jit.printKernels { printKernels(compiled) }
+                outputs = try compiled.run(tensors)
+            }
+        } catch {
+            throw fail(error.inFile(model))
+        }
 
         do {
             try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)

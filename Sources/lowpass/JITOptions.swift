@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import LowpassJIT
+
+/// The JIT's options, shared by `run` and `bench`.
+struct JITOptions: ParsableArguments {
+    @Option(help: "Threads each kernel is spread over (default: every core).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: ArgumentHelp("Write the optimized LLVM module to DIR/model.ll.", valueName: "DIR"))
+    var emitLLVM: String?
+
+    @Option(help: ArgumentHelp("Write the generated assembly to DIR/model.s.", valueName: "DIR"))
+    var emitAsm: String?
+
+    @Flag(help: "List the kernels the JIT generated and the graph nodes each one computes (its fusions).")
+    var printKernels = false
+
+    func validate() throws {
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
+    }
+
+    var compileOptions: CompileOptions {
+        var options = CompileOptions()
+        options.threads = threads
+        options.emitLLVM = emitLLVM
+        options.emitAssembly = emitAsm
+        return options
+    }
+}
+
+/// One line per kernel: its function, family and fusion, parallel work items, and the nodes it computes.
+func printKernels(_ model: CompiledModel) {
+    let host = HostTarget.current
+    print("\(model.kernels.count) kernels, \(host.lanes)-lane float vectors (\(host.triple), \(model.threads) threads), " +
+          "arena \(scaled(model.arenaBytes))B (\(scaled(model.unplannedBytes))B without reuse), compiled in \(String(format: "%.2f", model.compileSeconds)) s")
+    for kernel in model.kernels {
+        let nodes = kernel.nodes.count > 4 ? kernel.nodes.prefix(3).joined(separator: ", ") + ", ... (\(kernel.nodes.count))" : kernel.nodes.joined(separator: ", ")
+        print("  \(kernel.name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(kernel.kind.padding(toLength: 44, withPad: " ", startingAt: 0)) items \(String(kernel.workItems).padding(toLength: 7, withPad: " ", startingAt: 0)) \(nodes)")
+    }
+}

@@ -1,0 +1,144 @@
+import Antialias
+import Foundation
+import LowpassIR
+import LowpassJIT
+import LowpassPasses
+import LowpassTensor
+import LowpassZoo
+import Testing
+
+/// Weights for `graph` with every BatchNormalization made non-trivial, so folding it is really tested.
+func randomizedWeights(_ graph: Graph) throws -> Weights {
+    var tensors = try WeightInitializer.initialize(graph)
+    for parameter in graph.parameters {
+        if let values = parameter.inlineData, let shape = parameter.type.fixedShape { tensors[parameter.name] = Tensor(shape: shape, values: values) }
+    }
+    var seed: UInt64 = 100
+    for node in graph.nodes where node.op == .batchNormalization {
+        let c = tensors[node.inputs[1]]?.count ?? 0
+        for (input, (low, high)) in zip(node.inputs.dropFirst(), [(0.5, 1.5), (-0.2, 0.2), (-0.2, 0.2), (0.5, 1.5)]) {
+            seed += 1
+            tensors[input] = randomTensor([c], seed: seed, low: low, high: high)
+        }
+    }
+    return Weights(tensors: tensors)
+}
+
+func antialiased(_ graph: Graph, _ pipeline: String) throws -> Graph {
+    let registry = PassRegistry(plugins: [AntialiasPlugin.self])
+    return try PassManager(log: { _ in }).run(try registry.configure(try Pipeline(parsing: pipeline)), on: graph).graph
+}
+
+@Suite("JIT whole networks and fusions")
+struct NetworkTests {
+    @Test(arguments: [("resnet18", 64, 2), ("resnet50", 64, 1), ("resnext50_32x4d", 48, 1), ("mobilenet_v2", 64, 1),
+                      ("densenet121", 64, 1), ("vgg11_bn", 32, 1), ("alexnet", 96, 2), ("resnetrs50", 64, 1),
+                      ("seed-antialias-net", 28, 3), ("seed-acnet", 28, 2)])
+    func zooModel(name: String, size: Int, batch: Int) throws {
+        let model = try #require(Zoo.model(named: name))
+        var graph = model.graph(height: size, width: size)
+        graph.inputs[0].type.shape[0] = .fixed(batch)
+        let input = randomTensor([batch, model.inputSize[0], size, size], seed: 31)
+        try expectMatchesReference(graph, try randomizedWeights(graph), inputs: [graph.inputs[0].name: input])
+    }
+
+    @Test(arguments: [("resnet18", "antialias{max-pool-kernel=2}"), ("mobilenet_v2", "antialias"),
+                      ("densenet121", "antialias"), ("resnet50", "antialias{max-pool-kernel=2,filter=5,pad=zero}")])
+    func antialiasedModel(name: String, pipeline: String) throws {
+        let model = try #require(Zoo.model(named: name))
+        let graph = try antialiased(model.graph(height: 64, width: 64), pipeline)
+        let input = randomTensor([1, 3, 64, 64], seed: 32)
+        let compiled = try expectMatchesReference(graph, try randomizedWeights(graph), inputs: [graph.inputs[0].name: input])
+        // Every BlurPool ran inside a blur kernel, and no stride-1 max pool survived on its own.
+        let blurs = graph.nodes.filter { $0.op == .blurPool }.count
+        #expect(blurs > 0)
+        #expect(compiled.kernels.filter { $0.kind.contains("blurpool") }.count == blurs)
+        #expect(!compiled.kernels.contains { $0.kind.hasPrefix("maxpool") && $0.kind.hasSuffix("/s1") })
+    }
+
+    @Test func maxPoolThenBlurPoolIsOneKernel() throws {
+        let graph = Graph(
+            name: "maxblur", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [2, 5, 19, 24]))], outputs: ["y"],
+            nodes: [Node(name: "max", op: .maxPool, inputs: ["x"], outputs: ["m"],
+                         attributes: ["kernel_shape": .ints([2, 2]), "strides": .ints([1, 1])]),
+                    Node(name: "blur", op: .blurPool, inputs: ["m"], outputs: ["y"],
+                         attributes: ["filter_size": .int(4), "strides": .ints([2, 2])])])
+        let model = try expectMatchesReference(graph, Weights(), inputs: ["x": randomTensor([2, 5, 19, 24], seed: 33)])
+        #expect(model.kernels.count == 1)
+        #expect(model.kernels.first?.kind.hasPrefix("maxblurpool") == true)
+        #expect(model.kernels.first?.nodes == ["max", "blur"])
+    }
+
+    @Test func convBatchNormResidualReluIsOneKernel() throws {
+        let c = 6
+        let parameters: [(String, Tensor)] = [
+            ("w", randomTensor([c, c, 3, 3], seed: 40)), ("b", randomTensor([c], seed: 41)),
+            ("gamma", randomTensor([c], seed: 42)), ("beta", randomTensor([c], seed: 43)),
+            ("mean", randomTensor([c], seed: 44)), ("var", randomTensor([c], seed: 45, low: 0.2, high: 2)),
+        ]
+        let graph = Graph(
+            name: "block", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [2, c, 9, 11]))], outputs: ["y"],
+            parameters: parameters.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1.shape)) },
+            nodes: [Node(name: "conv", op: .conv, inputs: ["x", "w", "b"], outputs: ["c"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+                    Node(name: "bn", op: .batchNormalization, inputs: ["c", "gamma", "beta", "mean", "var"], outputs: ["n"]),
+                    Node(name: "add", op: .add, inputs: ["n", "x"], outputs: ["s"]),
+                    Node(name: "relu", op: .relu, inputs: ["s"], outputs: ["y"])])
+        let model = try expectMatchesReference(graph, Weights(tensors: Dictionary(uniqueKeysWithValues: parameters)),
+                                               inputs: ["x": randomTensor([2, c, 9, 11], seed: 46)])
+        #expect(model.kernels.count == 1)
+        #expect(model.kernels.first?.nodes == ["conv", "bn", "add", "relu"])
+    }
+
+    @Test func aValueUsedTwiceIsNotFusedAway() throws {
+        let graph = Graph(
+            name: "two-uses", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [1, 3, 6, 6]))], outputs: ["y", "r"],
+            nodes: [Node(name: "relu", op: .relu, inputs: ["x"], outputs: ["r"]),
+                    Node(name: "sig", op: .sigmoid, inputs: ["r"], outputs: ["y"])])
+        let model = try expectMatchesReference(graph, Weights(), inputs: ["x": randomTensor([1, 3, 6, 6], seed: 47)])
+        #expect(model.kernels.count == 2)
+    }
+
+    @Test func oneThreadAndTwoThreadsAgree() throws {
+        let model = try #require(Zoo.model(named: "resnet18"))
+        let graph = model.graph(height: 40, width: 40)
+        let weights = try randomizedWeights(graph)
+        let input = ["input": randomTensor([1, 3, 40, 40], seed: 48)]
+        var options = CompileOptions()
+        options.threads = 1
+        let single = try CompiledModel(graph: graph, weights: weights, inputShapes: input.mapValues(\.shape), options: options)
+        options.threads = 2
+        let double = try CompiledModel(graph: graph, weights: weights, inputShapes: input.mapValues(\.shape), options: options)
+        let (a, b) = (try single.run(input), try double.run(input))
+        #expect(a[graph.outputs[0]]?.values == b[graph.outputs[0]]?.values)
+    }
+}
+
+@Suite("JIT targets this host")
+struct HostTests {
+    /// LLVM 14 cannot name newer CPUs, so the features must come from the host, or the code is SSE2.
+    @Test func targetFeaturesIncludeWhatTheCPUReports() throws {
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        let host = HostTarget.current
+        for feature in ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl"] where flags.contains(feature) {
+            let llvmName = feature == "sse4_2" ? "sse4.2" : feature
+            #expect(host.has(llvmName), "the CPU reports \(feature) but the JIT's features lack +\(llvmName)")
+        }
+        #expect(host.lanes == (flags.contains("avx512f") ? 16 : flags.contains("avx2") ? 8 : host.lanes))
+    }
+
+    @Test func emittedAssemblyUsesTheWideRegisters() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lowpass-asm-\(UInt32.random(in: 0...UInt32.max))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (graph, weights) = oneNodeGraph(.blurPool, input: [1, 4, 64, 64], ["filter_size": .int(4), "strides": .ints([2, 2])])
+        var options = CompileOptions()
+        options.emitAssembly = directory
+        options.emitLLVM = directory
+        _ = try CompiledModel(graph: graph, weights: weights, inputShapes: ["x": [1, 4, 64, 64]], options: options)
+        let assembly = try String(contentsOfFile: directory + "/model.s", encoding: .utf8)
+        let ir = try String(contentsOfFile: directory + "/model.ll", encoding: .utf8)
+        let register = HostTarget.current.lanes == 16 ? "zmm" : "ymm"
+        #expect(assembly.contains(register))
+        #expect(ir.contains("<\(HostTarget.current.lanes) x float>"))
+    }
+}
