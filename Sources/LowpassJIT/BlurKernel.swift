@@ -1,13 +1,15 @@
 import CLLVM
 import LowpassIR
-
 /// BlurPool in one pass: the border rule, the separable binomial taps and the subsampling, computing
-/// only the kept outputs. With `maxPool` set it is MaxBlurPool: each blur tap reads the maximum of a
-/// stride-1 max-pool window, so the stride-1 max tensor never exists.
+/// only the kept outputs. With `maxPool` set it is MaxBlurPool: the blur reads the maximum of a
+/// stride-1 max-pool window, so the stride-1 max tensor never exists in memory.
 ///
-/// One work item is one output row of one plane. Rows of the border are resolved per item (reflect,
-/// replicate, or a zero weight) without a padded copy; columns are vectors in the interior, where the
-/// subsampling is a shuffle of two loads, and scalars at the borders.
+/// Separably: a work item is a band of output rows of one plane. It first filters, horizontally and
+/// already subsampled, every source row the band needs (the max pool's rows taken on the way) into a
+/// small per-thread buffer that stays in L1, then combines those rows vertically into the output rows.
+/// Each input element is read once per band; border rows and columns are resolved (reflect,
+/// replicate, or a zero weight) as they are read, so no padded copy exists. Columns are vectors in the
+/// interior, where the subsampling is a shuffle of two loads, and scalars at the borders.
 ///
 /// Arguments: input, output.
 struct BlurKernel: Kernel {
@@ -25,7 +27,6 @@ struct BlurKernel: Kernel {
     var lanes: Int
 
     var kind: String { (maxPool == nil ? "blurpool" : "maxblurpool") + " M=\(spec.filterSize) s=\(spec.strides[0]) \(spec.padMode.rawValue)" }
-    var workItems: Int { planes * outHeight }
     var flops: Double {
         let window = Double((maxPool?.kernel.reduce(1, *) ?? 0))
         return Double(planes * outHeight * outWidth) * Double(spec.filterSize * spec.filterSize) * (2 + window)
@@ -38,6 +39,18 @@ struct BlurKernel: Kernel {
     private var strideX: Int { spec.strides[1] }
     private var poolKernel: [Int] { maxPool?.kernel ?? [1, 1] }
     private var poolPads: [Int] { maxPool?.pads ?? [0, 0, 0, 0] }
+
+    /// Row stride of the filtered rows: whole vectors, so the vertical pass never reads past a row.
+    private var filteredStride: Int { ceilDiv(outWidth, lanes) * lanes }
+    /// Output rows per band: as many as keep the filtered rows within 48 KiB.
+    var band: Int {
+        let rows = max(12 * 1024 / filteredStride, size)
+        return max(1, min(outHeight, (rows - size) / strideY + 1))
+    }
+    private var rowsPerBand: Int { (band - 1) * strideY + size }
+    var bands: Int { ceilDiv(outHeight, band) }
+    var workItems: Int { planes * bands }
+    var scratchFloats: Int { rowsPerBand * filteredStride + paddedRow }
 
     /// A blur row or column resolved against the border: the source index to read and its tap.
     private func resolve(_ e: Emitter, _ index: Value, extent: Int, tap: Double) -> (index: Value, weight: Value) {
@@ -71,87 +84,100 @@ struct BlurKernel: Kernel {
         }
     }
 
-    /// Extra columns a strided vector load reads past its last lane.
-    private var overread: Int { strideX == 2 ? 1 : 0 }
 
     func emitItem(_ e: Emitter, _ item: Value) {
-        let c = split(e, item, [planes, outHeight])
-        let (plane, oy) = (c[0], c[1])
+        let c = split(e, item, [planes, bands])
+        let (plane, bandIndex) = (c[0], c[1])
         let input = e.address(e.argument(0), e.mul(plane, height * width))
-        let outRow = e.address(e.argument(1), e.mul(e.add(e.mul(plane, outHeight), oy), outWidth))
+        let out = e.address(e.argument(1), e.mul(plane, outHeight * outWidth))
+        let filtered = e.scratch!
+        let firstOutputRow = e.mul(bandIndex, band)
+        let firstSourceRow = e.add(e.mul(firstOutputRow, strideY), -spec.pads[0])
 
-        // Per blur row: its weight, and the input rows its max-pool window covers (with their validity).
-        var rowWeights: [Value] = [], rows: [[(pointer: Value, valid: Value)]] = []
-        for ky in 0..<size {
-            let resolved = resolve(e, e.add(e.mul(oy, strideY), ky - spec.pads[0]), extent: sourceHeight, tap: taps[ky])
-            rowWeights.append(resolved.weight)
-            rows.append((0..<poolKernel[0]).map { dy in
+        // Horizontal pass: source row firstSourceRow + r (resolved at the border) into filtered row r.
+        e.loop(rowsPerBand) { r in
+            let resolved = resolve(e, e.add(firstSourceRow, r), extent: sourceHeight, tap: 1)
+            let rows = (0..<poolKernel[0]).map { dy in
                 let y = e.add(resolved.index, dy - poolPads[0])
                 let valid = e.and(e.compare(LLVMIntSGE, y, e.int(0)), e.compare(LLVMIntSLT, y, e.int(height)))
-                return (e.address(input, e.mul(e.clamp(y, 0, height - 1), width)), valid)
-            })
+                return (pointer: e.address(input, e.mul(e.clamp(y, 0, height - 1), width)), valid: valid)
+            }
+            filterRow(e, rows, row: e.address(filtered, e.int(rowsPerBand * filteredStride)), into: e.address(filtered, e.mul(r, filteredStride)))
         }
 
-        // Vector interior: every column a vector touches is inside both the source and the input.
-        let first = min(ceilDiv(spec.pads[1] + poolPads[1], strideX), outWidth)
-        var end = first
-        func fits(_ ox: Int) -> Bool {
-            let x = ox * strideX - spec.pads[1], last = x + size - 1 + (lanes - 1) * strideX + overread
-            return last <= sourceWidth - 1 && last - poolPads[1] + poolKernel[1] - 1 <= width - 1
+        // Vertical pass: each output row of the band from `size` filtered rows.
+        let rowsHere = e.minimum(e.int(band), e.sub(e.int(outHeight), firstOutputRow))
+        e.loop(e.int(0), rowsHere) { i in
+            let oy = e.add(firstOutputRow, i)
+            let weights = (0..<size).map { ky in
+                e.splat(resolve(e, e.add(e.mul(oy, strideY), ky - spec.pads[0]), extent: sourceHeight, tap: taps[ky]).weight)
+            }
+            let rows = (0..<size).map { ky in e.address(filtered, e.mul(e.add(e.mul(i, strideY), ky), filteredStride)) }
+            let outRow = e.address(out, e.mul(oy, outWidth))
+            let whole = outWidth / lanes * lanes
+            let combine = { (x: Value, mask: Value?) in
+                var sum = e.vector(0)
+                for ky in 0..<size { sum = e.fma(weights[ky], e.loadVector(rows[ky], x), sum) }
+                e.storeVector(sum, outRow, x, mask: mask)
+            }
+            e.loop(e.int(0), e.int(whole), step: lanes) { x in combine(x, nil) }
+            if whole < outWidth {
+                combine(e.int(whole), e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(outWidth - whole)))
+            }
         }
-        while end + lanes <= outWidth && fits(end + lanes - 1) { end += lanes }
+    }
 
-        e.loop(e.int(first), e.int(end), step: lanes) { ox in
-            let x = e.sub(e.mul(ox, strideX), e.int(spec.pads[1] + poolPads[1]))
+    /// Length of the padded source row: every column the taps read, plus the slack the last vector's
+    /// strided loads run over.
+    private var paddedRow: Int {
+        let vectors = ceilDiv(outWidth, lanes)
+        let read = ((vectors * lanes - 1) * strideX + size) + 2 * lanes
+        return ceilDiv(max(read, spec.pads[1] + ceilDiv(sourceWidth, lanes) * lanes), lanes) * lanes
+    }
+
+    /// One source row (the max over the pool window when fused), blurred horizontally and subsampled
+    /// into `target`. The source row is first laid out in `row`, an L1-resident buffer, with its border
+    /// columns resolved, so the filter loop itself has no edge cases.
+    private func filterRow(_ e: Emitter, _ rows: [(pointer: Value, valid: Value)], row: Value, into target: Value) {
+        let pad = spec.pads[1]
+        // Chunks [low, high) read only inside the input and the source row: no masks there.
+        let low = ceilDiv(poolPads[1], lanes) * lanes
+        var high = low
+        while high + lanes <= sourceWidth && high + lanes - 1 - poolPads[1] + poolKernel[1] - 1 <= width - 1 { high += lanes }
+        let chunk = { (x: Value, masked: Bool) in
+            let lane = e.add(e.splatInt32(e.toInt32(x)), e.laneIndices)
+            var best: Value?
+            for dx in 0..<poolKernel[1] {
+                let column = e.vadd(lane, dx - poolPads[1])
+                let inside = masked ? e.and(e.vinside(column, 0, width), e.vcompare(LLVMIntSLT, lane, e.intVectorConstant(sourceWidth))) : nil
+                for source in rows {
+                    var v = e.loadVector(source.pointer, e.add(x, dx - poolPads[1]), mask: inside, passthrough: -.infinity)
+                    if maxPool != nil { v = e.select(source.valid, v, e.vector(-.infinity)) }
+                    best = best.map { e.fmax($0, v) } ?? v
+                }
+            }
+            e.storeVector(best!, row, e.add(x, pad))
+        }
+        e.loop(e.int(0), e.int(low), step: lanes) { chunk($0, true) }
+        e.loop(e.int(low), e.int(high), step: lanes) { chunk($0, false) }
+        e.loop(e.int(high), e.int(sourceWidth), step: lanes) { chunk($0, true) }
+        // Border columns, after the middle: its last vector may have run into the right border.
+        let reads = (ceilDiv(outWidth, lanes) * lanes - 1) * strideX + size
+        for p in Array(0..<pad) + Array((pad + sourceWidth)..<paddedRow) {
+            let value: Value
+            if p < reads {
+                let resolved = resolve(e, e.int(p - pad), extent: sourceWidth, tap: 1)
+                value = e.fmul(e.load(row, e.add(resolved.index, pad)), resolved.weight)
+            } else {
+                value = e.float(0)
+            }
+            e.store(value, row, e.int(p))
+        }
+        e.loop(e.int(0), e.int(ceilDiv(outWidth, lanes) * lanes), step: lanes) { ox in
+            let x = e.mul(ox, strideX)
             var sum = e.vector(0)
-            for kx in 0..<size {
-                var column = e.vector(0)
-                for ky in 0..<size {
-                    column = e.fma(e.splat(rowWeights[ky]), sourceVector(e, rows[ky], x, kx), column)
-                }
-                sum = e.fma(e.vector(taps[kx]), column, sum)
-            }
-            e.storeVector(sum, outRow, ox)
+            for kx in 0..<size { sum = e.fma(e.vector(taps[kx]), loadStrided(e, row, x, kx), sum) }
+            e.storeVector(sum, target, ox)
         }
-        func scalarColumns(_ ox: Value) {
-            var sum = e.float(0)
-            for kx in 0..<size {
-                let resolved = resolve(e, e.add(e.mul(ox, strideX), kx - spec.pads[1]), extent: sourceWidth, tap: taps[kx])
-                for ky in 0..<size {
-                    let weight = e.fmul(rowWeights[ky], resolved.weight)
-                    sum = e.fma(weight, sourceScalar(e, rows[ky], resolved.index), sum)
-                }
-            }
-            e.store(sum, outRow, ox)
-        }
-        e.loop(e.int(0), e.int(first), scalarColumns)
-        e.loop(e.int(end), e.int(outWidth), scalarColumns)
-    }
-
-    /// The blur's source at `lanes` columns from `x + offset`: the input, or the max over the pool window.
-    private func sourceVector(_ e: Emitter, _ rows: [(pointer: Value, valid: Value)], _ x: Value, _ offset: Int) -> Value {
-        guard maxPool != nil else { return loadStrided(e, rows[0].pointer, x, offset) }
-        var best: Value?
-        for dx in 0..<poolKernel[1] {
-            for row in rows {
-                let v = e.select(row.valid, loadStrided(e, row.pointer, x, offset + dx), e.vector(-.infinity))
-                best = best.map { e.fmax($0, v) } ?? v
-            }
-        }
-        return best!
-    }
-
-    private func sourceScalar(_ e: Emitter, _ rows: [(pointer: Value, valid: Value)], _ x: Value) -> Value {
-        guard maxPool != nil else { return e.load(rows[0].pointer, x) }
-        var best = e.float(-.infinity)
-        for dx in 0..<poolKernel[1] {
-            let column = e.add(x, dx - poolPads[1])
-            let inside = e.and(e.compare(LLVMIntSGE, column, e.int(0)), e.compare(LLVMIntSLT, column, e.int(width)))
-            for row in rows {
-                let v = e.load(row.pointer, e.clamp(column, 0, width - 1))
-                best = e.select(e.and(inside, row.valid), e.fmax(best, v), best)
-            }
-        }
-        return best
     }
 }

@@ -25,7 +25,7 @@ public struct KernelSummary: Sendable {
     public var bytes: Double
 }
 
-typealias KernelFunction = @convention(c) (UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?, Int64, Int64) -> Void
+typealias KernelFunction = @convention(c) (UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?, Int64, Int64, UnsafeMutablePointer<Float>?) -> Void
 
 /// A graph compiled for fixed input shapes: native kernels, their argument tables over one arena,
 /// and the compile-time constants (repacked weights). Running it allocates nothing.
@@ -43,11 +43,19 @@ public final class CompiledModel: @unchecked Sendable {
     private let argumentTables: [UnsafeMutablePointer<UnsafeMutablePointer<Float>?>]
     private let workItems: [Int]
     private let arena: TensorBuffer
+    /// Per-thread working memory: `threads` slices of `scratchFloats`.
+    private let scratch: TensorBuffer
+    private let scratchFloats: Int
     private let constants: [Tensor]
     private let weights: Weights
-    private let inputs: [(name: String, offset: Int, shape: [Int])]
-    private let outputs: [(name: String, offset: Int, shape: [Int])]
+    private let inputs: [(name: String, buffer: Int, shape: [Int])]
+    private let outputs: [(name: String, buffer: Int, shape: [Int])]
+    /// Argument slots that point at a graph input or output, filled in by each run.
+    private let externalSlots: [(table: Int, argument: Int, buffer: Int)]
     private let lock = NSLock()
+    /// The buffers of the last run's outputs, reused when the caller no longer holds them: a fresh
+    /// allocation of a large output costs page faults on every run.
+    private var recycled: [Int: TensorBuffer] = [:]
 
     /// Lowers, optimizes (LLVM -O3) and JIT-compiles `graph` for inputs of `inputShapes`.
     public init(graph: Graph, weights: Weights, inputShapes: [String: [Int]], options: CompileOptions = CompileOptions()) throws(Diagnostics) {
@@ -77,13 +85,21 @@ public final class CompiledModel: @unchecked Sendable {
         }
 
         arena = TensorBuffer(count: max(plan.size, 1))
+        threads = max(options.threads, 1)
+        scratchFloats = ((lowered.kernels.map(\.scratchFloats).max() ?? 0) + MemoryPlan.alignment - 1) / MemoryPlan.alignment * MemoryPlan.alignment
+        scratch = TensorBuffer(count: max(threads * scratchFloats, 1))
         constants = lowered.constants
         self.weights = weights
         let arenaPointer = arena.pointer
-        argumentTables = lowered.kernels.map { kernel in
+        let external = Set(lowered.inputs.map(\.buffer) + lowered.outputs.map(\.buffer))
+        var slots: [(table: Int, argument: Int, buffer: Int)] = []
+        argumentTables = lowered.kernels.enumerated().map { k, kernel in
             let table = UnsafeMutablePointer<UnsafeMutablePointer<Float>?>.allocate(capacity: kernel.arguments.count)
             for (i, argument) in kernel.arguments.enumerated() {
                 switch argument {
+                case .buffer(let b) where external.contains(b):
+                    table[i] = nil
+                    slots.append((k, i, b))
                 case .buffer(let b): table[i] = arenaPointer + plan.offsets[b]
                 case .constant(let c): table[i] = lowered.constants[c].buffer.pointer
                 case .weight(let name): table[i] = weights.tensors[name]?.buffer.pointer
@@ -91,17 +107,17 @@ public final class CompiledModel: @unchecked Sendable {
             }
             return table
         }
+        externalSlots = slots
         workItems = lowered.kernels.map(\.workItems)
         kernels = zip(lowered.kernels, names).map { kernel, name in
             KernelSummary(name: name, kind: kernel.kind, nodes: kernel.nodes, workItems: kernel.workItems, flops: kernel.flops, bytes: kernel.bytes)
         }
-        inputs = lowered.inputs.map { ($0.name, plan.offsets[$0.buffer], $0.shape) }
-        outputs = lowered.outputs.map { ($0.name, plan.offsets[$0.buffer], $0.shape) }
+        inputs = lowered.inputs
+        outputs = lowered.outputs
         self.inputShapes = Dictionary(uniqueKeysWithValues: lowered.inputs.map { ($0.name, $0.shape) })
         outputNames = lowered.outputs.map(\.name)
         arenaBytes = plan.size * 4
         unplannedBytes = plan.unplannedSize * 4
-        threads = max(options.threads, 1)
         compileSeconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
     }
 
@@ -128,24 +144,29 @@ public final class CompiledModel: @unchecked Sendable {
             }
         }
         guard findings.isEmpty else { throw Diagnostics(findings) }
+        // Inputs are read in place; each output is a fresh tensor the kernels write directly. An output
+        // that is an input (or another output) is that same tensor: tensors are copy-on-write values.
         lock.lock()
         defer { lock.unlock() }
-        for input in inputs {
-            let tensor = given[input.name]!
-            (arena.pointer + input.offset).update(from: tensor.buffer.pointer, count: tensor.count)
+        var tensors: [Int: Tensor] = [:]
+        for input in inputs { tensors[input.buffer] = given[input.name]! }
+        for output in outputs where tensors[output.buffer] == nil {
+            if var buffer = recycled.removeValue(forKey: output.buffer), isKnownUniquelyReferenced(&buffer) {
+                tensors[output.buffer] = Tensor(shape: output.shape, buffer: buffer)
+            } else {
+                tensors[output.buffer] = Tensor(zeros: output.shape)
+            }
         }
+        for slot in externalSlots { argumentTables[slot.table][slot.argument] = tensors[slot.buffer]!.buffer.pointer }
         for index in functions.indices {
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             dispatch(functions[index], argumentTables[index], workItems[index])
             if let profile { profile(index, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         }
+        for slot in externalSlots { argumentTables[slot.table][slot.argument] = nil }
+        for output in outputs { recycled[output.buffer] = tensors[output.buffer]!.buffer }
         var results: [String: Tensor] = [:]
-        for output in outputs {
-            var tensor = Tensor(zeros: output.shape)
-            let source = arena.pointer + output.offset
-            tensor.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: source, count: $0.count) }
-            results[output.name] = tensor
-        }
+        for output in outputs { results[output.name] = tensors[output.buffer]!.reshaped(output.shape) }
         return results
     }
 
@@ -153,17 +174,18 @@ public final class CompiledModel: @unchecked Sendable {
     private func dispatch(_ function: KernelFunction, _ arguments: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>, _ items: Int) {
         let workers = min(threads, items)
         if workers <= 1 {
-            function(arguments, 0, Int64(items))
+            function(arguments, 0, Int64(items), scratch.pointer)
             return
         }
         let chunks = min(items, workers * 4)
         let counter = ChunkCounter()
-        let call = UncheckedCall(function: function, arguments: arguments)
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        let call = UncheckedCall(function: function, arguments: arguments, scratch: scratch.pointer, scratchFloats: scratchFloats)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let scratch = call.scratch + worker * call.scratchFloats
             while true {
                 let chunk = counter.next.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard chunk < chunks else { return }
-                call.function(call.arguments, Int64(chunk * items / chunks), Int64((chunk + 1) * items / chunks))
+                call.function(call.arguments, Int64(chunk * items / chunks), Int64((chunk + 1) * items / chunks), scratch)
             }
         }
     }
@@ -173,6 +195,8 @@ public final class CompiledModel: @unchecked Sendable {
 private struct UncheckedCall: @unchecked Sendable {
     let function: KernelFunction
     let arguments: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>
+    let scratch: UnsafeMutablePointer<Float>
+    let scratchFloats: Int
 }
 
 /// The next chunk to claim, shared by the worker threads.

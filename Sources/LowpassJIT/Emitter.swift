@@ -6,9 +6,9 @@ typealias Value = LLVMValueRef
 /// (counted loops, guarded blocks, mutable locals that mem2reg turns into registers) and explicit
 /// `<lanes x float>` vector operations.
 ///
-/// Every kernel has the same signature, `void kernel(float** arguments, i64 begin, i64 end)`: it
-/// computes work items `begin..<end` of its own numbering, so the runtime can split any kernel across
-/// threads without knowing what it does.
+/// Every kernel has the same signature, `void kernel(float** arguments, i64 begin, i64 end, float* scratch)`:
+/// it computes work items `begin..<end` of its own numbering, so the runtime can split any kernel across
+/// threads without knowing what it does; `scratch` is the calling thread's own working memory.
 final class Emitter {
     let module: LLVMModule
     let lanes: Int
@@ -17,6 +17,8 @@ final class Emitter {
     private(set) var function: Value?
     private var entry: LLVMBasicBlockRef?
     private var arguments: Value?
+    /// The calling thread's scratch memory (as many floats as the kernel asked for).
+    private(set) var scratch: Value?
 
     let f32, i64, i32, i1, void: LLVMTypeRef
     let floatVector, intVector, maskVector, floatPointer: LLVMTypeRef
@@ -42,8 +44,8 @@ final class Emitter {
 
     /// Starts kernel `name`; `body` receives the first and one-past-last work item to compute.
     func kernel(_ name: String, _ body: (_ begin: Value, _ end: Value) -> Void) {
-        var parameters: [LLVMTypeRef?] = [LLVMPointerType(floatPointer, 0), i64, i64]
-        let type = parameters.withUnsafeMutableBufferPointer { LLVMFunctionType(void, $0.baseAddress, 3, 0) }
+        var parameters: [LLVMTypeRef?] = [LLVMPointerType(floatPointer, 0), i64, i64, floatPointer]
+        let type = parameters.withUnsafeMutableBufferPointer { LLVMFunctionType(void, $0.baseAddress, 4, 0) }
         let f = LLVMAddFunction(module.module, name, type)!
         function = f
         for (key, value) in attributes {
@@ -55,6 +57,7 @@ final class Emitter {
         let start = LLVMAppendBasicBlockInContext(module.context, f, "start")
         LLVMPositionBuilderAtEnd(builder, start)
         arguments = LLVMGetParam(f, 0)
+        scratch = LLVMGetParam(f, 3)
         body(LLVMGetParam(f, 1), LLVMGetParam(f, 2))
         LLVMBuildRetVoid(builder)
         LLVMBuildBr(localsBuilder, start)

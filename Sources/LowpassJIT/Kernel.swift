@@ -25,11 +25,15 @@ protocol Kernel {
     /// Floating-point operations (a multiply-add counts two) and bytes moved, for the bench's rates.
     var flops: Double { get }
     var bytes: Double { get }
+    /// Floats of per-thread working memory each work item may use (`Emitter.scratch`).
+    var scratchFloats: Int { get }
     /// Emits the code that computes work item `item`.
     func emitItem(_ e: Emitter, _ item: Value)
 }
 
 extension Kernel {
+    var scratchFloats: Int { 0 }
+
     func emit(_ e: Emitter, name: String) {
         e.kernel(name) { begin, end in e.loop(begin, end) { item in emitItem(e, item) } }
     }

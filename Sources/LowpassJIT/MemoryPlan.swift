@@ -1,6 +1,7 @@
-/// Places every buffer in one arena: two buffers share memory only if their lifetimes (first write to
-/// last read, in kernel order) are disjoint. Greedy first fit in order of definition; a buffer a kernel
-/// reads is never the one it writes, because both are live at that kernel.
+/// Places every intermediate buffer in one arena: two buffers share memory only if their lifetimes
+/// (first write to last read, in kernel order) are disjoint. Greedy first fit in order of definition; a
+/// buffer a kernel reads is never the one it writes, because both are live at that kernel. Graph inputs
+/// and outputs are not placed: the caller's tensors are used in place.
 struct MemoryPlan {
     /// Offsets in floats, aligned to a cache line.
     var offsets: [Int]
@@ -24,9 +25,10 @@ struct MemoryPlan {
         func aligned(_ n: Int) -> Int { (n + Self.alignment - 1) / Self.alignment * Self.alignment }
         offsets = [Int](repeating: 0, count: count)
         size = 0
-        unplannedSize = model.buffers.reduce(0) { $0 + aligned($1.elements) }
+        let external = Set(model.inputs.map(\.buffer) + model.outputs.map(\.buffer))
+        unplannedSize = model.buffers.indices.reduce(0) { $0 + (external.contains($1) ? 0 : aligned(model.buffers[$1].elements)) }
         var live: [(offset: Int, size: Int, last: Int)] = []
-        for b in (0..<count).sorted(by: { first[$0] < first[$1] }) where first[b] != Int.max {
+        for b in (0..<count).sorted(by: { first[$0] < first[$1] }) where first[b] != Int.max && !external.contains(b) {
             live.removeAll { $0.last < first[b] }
             live.sort { $0.offset < $1.offset }
             let needed = aligned(max(model.buffers[b].elements, 1))

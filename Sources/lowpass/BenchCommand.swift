@@ -23,8 +23,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "The .safetensors weight file (default: the file the graph names).")
     var weights: String?
 
-    @Option(help: "Batch size: the first dimension of every input.")
-    var batch: Int = 1
+    @Option(help: "Batch size: the first dimension of every input (default: the graph's, or 1 where it is symbolic).")
+    var batch: Int?
 
     @Option(help: "Spatial size of 4-D inputs (H = W), if not the graph's.")
     var size: Int?
@@ -44,7 +44,7 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var jit: JITOptions
 
     func validate() throws {
-        guard (1...1_000_000).contains(batch) else { throw ValidationError("--batch must be at least 1") }
+        if let batch, !(1...1_000_000).contains(batch) { throw ValidationError("--batch must be at least 1") }
         guard (1...100_000).contains(runs), (0...100_000).contains(warmup) else { throw ValidationError("--runs must be >= 1 and --warmup >= 0") }
         if let size, !(1...65_536).contains(size) { throw ValidationError("--size must be between 1 and 65536") }
     }
@@ -57,7 +57,7 @@ struct BenchCommand: ParsableCommand {
         var inputs: [String: Tensor] = [:]
         for (index, input) in graph.inputs.enumerated() {
             var shape = input.type.shape.map { $0.value ?? 1 }
-            if !shape.isEmpty { shape[0] = batch }
+            if let batch, !shape.isEmpty { shape[0] = batch }
             if let size, shape.count == 4 { shape[2] = size; shape[3] = size }
             var random = SplitMix64(seed: UInt64(index + 1))
             inputs[input.name] = Tensor(shape: shape) { _ in Float(random.nextUniform() * 2 - 1) }
@@ -91,7 +91,7 @@ struct BenchCommand: ParsableCommand {
         } catch {
             throw fail(error.inFile(model))
         }
-        let report = BenchReport(model: model, batch: batch, compiled: compiled, times: times, kernelTimes: profile ? kernelTimes : nil)
+        let report = BenchReport(model: model, batch: inputs.values.first?.shape.first ?? 1, compiled: compiled, times: times, kernelTimes: profile ? kernelTimes : nil)
         print(json ? report.json : report.text)
     }
 }
