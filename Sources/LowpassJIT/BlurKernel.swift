@@ -44,13 +44,13 @@ struct BlurKernel: Kernel {
     private var filteredStride: Int { ceilDiv(outWidth, lanes) * lanes }
     /// Output rows per band: as many as keep the filtered rows within 48 KiB.
     var band: Int {
-        let rows = max(12 * 1024 / filteredStride, size)
+        let rows = max(12 * 1024 / (filteredStride + paddedRow), size)
         return max(1, min(outHeight, (rows - size) / strideY + 1))
     }
     private var rowsPerBand: Int { (band - 1) * strideY + size }
     var bands: Int { ceilDiv(outHeight, band) }
     var workItems: Int { planes * bands }
-    var scratchFloats: Int { rowsPerBand * filteredStride + paddedRow }
+    var scratchFloats: Int { rowsPerBand * (filteredStride + paddedRow) }
 
     /// A blur row or column resolved against the border: the source index to read and its tap.
     private func resolve(_ e: Emitter, _ index: Value, extent: Int, tap: Double) -> (index: Value, weight: Value) {
@@ -90,7 +90,7 @@ struct BlurKernel: Kernel {
         let (plane, bandIndex) = (c[0], c[1])
         let input = e.address(e.argument(0), e.mul(plane, height * width))
         let out = e.address(e.argument(1), e.mul(plane, outHeight * outWidth))
-        let filtered = e.scratch!
+        let filtered = e.scratch!, staged = e.address(e.scratch!, e.int(rowsPerBand * filteredStride))
         let firstOutputRow = e.mul(bandIndex, band)
         let firstSourceRow = e.add(e.mul(firstOutputRow, strideY), -spec.pads[0])
 
@@ -102,7 +102,12 @@ struct BlurKernel: Kernel {
                 let valid = e.and(e.compare(LLVMIntSGE, y, e.int(0)), e.compare(LLVMIntSLT, y, e.int(height)))
                 return (pointer: e.address(input, e.mul(e.clamp(y, 0, height - 1), width)), valid: valid)
             }
-            filterRow(e, rows, row: e.address(filtered, e.int(rowsPerBand * filteredStride)), into: e.address(filtered, e.mul(r, filteredStride)))
+            layOut(e, rows, into: e.address(staged, e.mul(r, paddedRow)))
+        }
+        // Filtering only after every row is laid out: a load right after the unaligned stores that
+        // wrote its row would wait for them (failed store forwarding).
+        e.loop(rowsPerBand) { r in
+            filter(e, e.address(staged, e.mul(r, paddedRow)), into: e.address(filtered, e.mul(r, filteredStride)))
         }
 
         // Vertical pass: each output row of the band from `size` filtered rows.
@@ -135,10 +140,9 @@ struct BlurKernel: Kernel {
         return ceilDiv(max(read, spec.pads[1] + ceilDiv(sourceWidth, lanes) * lanes), lanes) * lanes
     }
 
-    /// One source row (the max over the pool window when fused), blurred horizontally and subsampled
-    /// into `target`. The source row is first laid out in `row`, an L1-resident buffer, with its border
-    /// columns resolved, so the filter loop itself has no edge cases.
-    private func filterRow(_ e: Emitter, _ rows: [(pointer: Value, valid: Value)], row: Value, into target: Value) {
+    /// Lays out one source row (the max over the pool window when fused) in `row`, an L1-resident
+    /// buffer, with its border columns resolved, so the filter loop has no edge cases.
+    private func layOut(_ e: Emitter, _ rows: [(pointer: Value, valid: Value)], into row: Value) {
         let pad = spec.pads[1]
         // Chunks [low, high) read only inside the input and the source row: no masks there.
         let low = ceilDiv(poolPads[1], lanes) * lanes
@@ -161,18 +165,18 @@ struct BlurKernel: Kernel {
         e.loop(e.int(0), e.int(low), step: lanes) { chunk($0, true) }
         e.loop(e.int(low), e.int(high), step: lanes) { chunk($0, false) }
         e.loop(e.int(high), e.int(sourceWidth), step: lanes) { chunk($0, true) }
-        // Border columns, after the middle: its last vector may have run into the right border.
-        let reads = (ceilDiv(outWidth, lanes) * lanes - 1) * strideX + size
-        for p in Array(0..<pad) + Array((pad + sourceWidth)..<paddedRow) {
-            let value: Value
-            if p < reads {
-                let resolved = resolve(e, e.int(p - pad), extent: sourceWidth, tap: 1)
-                value = e.fmul(e.load(row, e.add(resolved.index, pad)), resolved.weight)
-            } else {
-                value = e.float(0)
-            }
-            e.store(value, row, e.int(p))
+        // Border columns, after the middle: its last vector may have run into the right border. Only
+        // columns that kept outputs read are resolved; lanes past the row's end read leftovers and are
+        // never stored.
+        let needed = (outWidth - 1) * strideX + size
+        for p in Array(0..<min(pad, needed)) + Array(min(pad + sourceWidth, needed)..<needed) {
+            let resolved = resolve(e, e.int(p - pad), extent: sourceWidth, tap: 1)
+            e.store(e.fmul(e.load(row, e.add(resolved.index, pad)), resolved.weight), row, e.int(p))
         }
+    }
+
+    /// Blurs a laid-out row horizontally, computing only the kept (subsampled) columns.
+    private func filter(_ e: Emitter, _ row: Value, into target: Value) {
         e.loop(e.int(0), e.int(ceilDiv(outWidth, lanes) * lanes), step: lanes) { ox in
             let x = e.mul(ox, strideX)
             var sum = e.vector(0)

@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Times Lowpass against its peers on the same work, in one run, and prints the ratios.
+
+    python3 bench/bench.py blur      # BlurPool and MaxBlurPool kernels vs memcpy bandwidth and PyTorch
+    python3 bench/bench.py models    # whole networks vs ONNX Runtime, OpenVINO (f32) and PyTorch
+
+Lowpass runs through `lowpass bench --json` (built with `swift build` when --lowpass is not given).
+ONNX Runtime and OpenVINO run the very graph Lowpass runs, exported with `lowpass export`, so the
+weights and the antialiasing are identical. Peers that are not installed are reported as missing.
+Every engine gets the same thread count (--threads, default 2).
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def median_time(fn, runs, warmup=3):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def machine():
+    model = "unknown CPU"
+    flags = set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name") and model == "unknown CPU":
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    vector = "avx512f" if "avx512f" in flags else "avx2" if "avx2" in flags else "sse"
+    return f"{model}, {os.cpu_count()} cores, {vector}, {platform.system()} {platform.release()}"
+
+
+def memcpy_bandwidth(threads):
+    """GB/s of a large copy (bytes read + bytes written) split over `threads` threads."""
+    a = np.ones(64 * 1024 * 1024, dtype=np.float32)
+    b = np.empty_like(a)
+    parts = np.array_split(np.arange(a.size), threads)
+    pool = ThreadPoolExecutor(threads)
+
+    def copy():
+        list(pool.map(lambda p: np.copyto(b[p[0]:p[-1] + 1], a[p[0]:p[-1] + 1]), parts))
+
+    return 2 * a.nbytes / median_time(copy, 10) / 1e9
+
+
+class Lowpass:
+    def __init__(self, binary, threads):
+        self.binary = binary
+        self.threads = threads
+
+    def run(self, *args):
+        result = subprocess.run([self.binary, *args], capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.exit(f"lowpass {' '.join(args)} failed:\n{result.stderr}")
+        return result.stdout
+
+    def bench(self, graph, batch=None, runs=20, profile=False):
+        args = ["bench", graph, "--json", "--runs", str(runs), "--threads", str(self.threads)]
+        if batch:
+            args += ["--batch", str(batch)]
+        if profile:
+            args.append("--profile")
+        return json.loads(self.run(*args))
+
+
+def find_lowpass(explicit):
+    if explicit:
+        return explicit
+    subprocess.run(["swift", "build", "--product", "lowpass"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    path = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
+    return os.path.join(path, "lowpass")
+
+
+def graph_file(folder, name, shape, nodes):
+    path = os.path.join(folder, name + ".json")
+    with open(path, "w") as f:
+        json.dump({"format": "lowpass-graph", "version": 1, "name": name,
+                   "inputs": [{"name": "x", "dtype": "f32", "shape": shape}], "outputs": [nodes[-1]["outputs"][0]],
+                   "parameters": [], "nodes": nodes}, f)
+    return path
+
+
+def bench_blur(args, lowpass):
+    import torch
+    try:
+        import antialiased_cnns
+    except ImportError:
+        antialiased_cnns = None
+    torch.set_num_threads(args.threads)
+    bandwidth = memcpy_bandwidth(args.threads)
+    print(f"machine: {machine()}")
+    print(f"memcpy bandwidth ({args.threads} threads, numpy, read + write): {bandwidth:.1f} GB/s")
+    print(f"PyTorch {torch.__version__}, antialiased_cnns {'present' if antialiased_cnns else 'missing'}; {args.threads} threads each\n")
+    print(f"{'op':<12} {'shape':<16} {'Lowpass ms':>10} {'GB/s':>6} {'% memcpy':>9} {'PyTorch ms':>11} {'speedup':>8}")
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for (c, h) in [(64, 112), (256, 56), (512, 28)]:
+            shape = [8, c, h, h]
+            blur = {"name": "blur", "op": "BlurPool", "inputs": ["x"], "outputs": ["y"],
+                    "attributes": {"filter_size": 4, "strides": [2, 2]}}
+            pool = {"name": "max", "op": "MaxPool", "inputs": ["x"], "outputs": ["m"],
+                    "attributes": {"kernel_shape": [2, 2], "strides": [1, 1]}}
+            cases = [("blurpool", [blur]), ("maxblurpool", [pool, dict(blur, inputs=["m"])])]
+            x = torch.randn(*shape)
+            for op, nodes in cases:
+                result = lowpass.bench(graph_file(folder, f"{op}-{c}", shape, nodes), runs=args.runs)
+                seconds = result["median_ms"] / 1000
+                out = 8 * c * (h // 2) * (h // 2)
+                moved = 4 * (x.numel() + out)
+                torch_ms = None
+                if antialiased_cnns is not None:
+                    module = antialiased_cnns.BlurPool(c, filt_size=4, stride=2)
+                    if op == "maxblurpool":
+                        module = torch.nn.Sequential(torch.nn.MaxPool2d(kernel_size=2, stride=1), module)
+                    with torch.inference_mode():
+                        torch_ms = 1000 * median_time(lambda: module(x), args.runs)
+                rate = moved / seconds / 1e9
+                speedup = f"{torch_ms / (seconds * 1000):.1f}x" if torch_ms else "-"
+                print(f"{op:<12} {str(shape):<16} {seconds * 1000:>10.3f} {rate:>6.1f} {100 * rate / bandwidth:>8.0f}% "
+                      f"{torch_ms if torch_ms else float('nan'):>11.3f} {speedup:>8}")
+                rows.append({"op": op, "shape": shape, "lowpass_ms": seconds * 1000, "gbs": rate,
+                             "memcpy_gbs": bandwidth, "torch_ms": torch_ms})
+    return rows
+
+
+def peers(onnx_path, threads):
+    """Runners for the exported ONNX model: name -> function(x)."""
+    found = {}
+    try:
+        import onnxruntime as ort
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        found["ONNX Runtime"] = lambda x: session.run(None, {name: x})
+    except ImportError:
+        pass
+    try:
+        import openvino as ov
+        core = ov.Core()
+        compiled = core.compile_model(onnx_path, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads,
+                                                         "PERFORMANCE_HINT": "LATENCY"})
+        request = compiled.create_infer_request()
+        found["OpenVINO"] = lambda x: request.infer([x])
+    except ImportError:
+        pass
+    return found
+
+
+def torch_model(name, antialiased):
+    import torch
+    if antialiased:
+        import antialiased_cnns
+        return getattr(antialiased_cnns, name)(pretrained=False, filter_size=4).eval()
+    import types
+    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+    import torchvision
+    return getattr(torchvision.models, name)().eval()
+
+
+def bench_models(args, lowpass):
+    print(f"machine: {machine()}; {args.threads} threads for every engine; fp32; 224x224; median of {args.runs} runs\n")
+    header = f"{'model':<22} {'batch':>5} {'Lowpass ms':>11} {'ORT ms':>9} {'OpenVINO ms':>12} {'PyTorch ms':>11} {'Lowpass/best peer':>18}"
+    print(header)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name in args.models.split(","):
+            for antialiased in [False, True]:
+                graph = os.path.join(ROOT, "Graphs", name + ".json")
+                label = name
+                if antialiased:
+                    label = name + "-aa"
+                    rewritten = os.path.join(folder, label + ".json")
+                    lowpass.run("rewrite", graph, "--passes", args.antialias, "-o", rewritten)
+                    graph = rewritten
+                onnx_path = os.path.join(folder, label + ".onnx")
+                lowpass.run("export", graph, "-o", onnx_path)
+                runners = peers(onnx_path, args.threads)
+                try:
+                    import torch
+                    torch.set_num_threads(args.threads)
+                    module = torch_model(name, antialiased)
+                except Exception as error:  # a missing torchvision or antialiased_cnns
+                    print(f"  (PyTorch skipped for {label}: {error})", file=sys.stderr)
+                    module = None
+                for batch in [int(b) for b in args.batches.split(",")]:
+                    result = lowpass.bench(graph, batch=batch, runs=args.runs)
+                    x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
+                    times = {peer: 1000 * median_time(lambda: run(x), args.runs) for peer, run in runners.items()}
+                    if module is not None:
+                        tensor = torch.from_numpy(x)
+                        with torch.inference_mode():
+                            times["PyTorch"] = 1000 * median_time(lambda: module(tensor), args.runs)
+                    best = min((times[p] for p in ("ONNX Runtime", "OpenVINO") if p in times), default=None)
+                    ratio = f"{result['median_ms'] / best:.2f}" if best else "-"
+                    cells = [f"{times[p]:.1f}" if p in times else "-" for p in ("ONNX Runtime", "OpenVINO", "PyTorch")]
+                    print(f"{label:<22} {batch:>5} {result['median_ms']:>11.1f} {cells[0]:>9} {cells[1]:>12} {cells[2]:>11} {ratio:>18}")
+                    rows.append({"model": label, "batch": batch, "lowpass_ms": result["median_ms"], **times})
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["blur", "models"])
+    parser.add_argument("--lowpass", help="the lowpass binary (default: build it with swift build)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--models", default="resnet18,resnet50")
+    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--antialias", default="antialias{max-pool-kernel=2}",
+                        help="the pipeline that makes the antialiased variant (default: antialiased_cnns' ResNet recipe, filter 4)")
+    parser.add_argument("--json", help="also write the rows to this file")
+    args = parser.parse_args()
+    lowpass = Lowpass(find_lowpass(args.lowpass), args.threads)
+    rows = bench_blur(args, lowpass) if args.what == "blur" else bench_models(args, lowpass)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine(), "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
