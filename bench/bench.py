@@ -3,6 +3,7 @@
 
     python3 bench/bench.py blur      # BlurPool and MaxBlurPool kernels vs memcpy bandwidth and PyTorch
     python3 bench/bench.py models    # whole networks vs ONNX Runtime, OpenVINO (f32) and PyTorch
+    python3 bench/bench.py reparam   # the seed ACNet before and after fold-bn + fuse-branches
 
 Lowpass runs through `lowpass bench --json` (built with `swift build` when --lowpass is not given).
 ONNX Runtime and OpenVINO run the very graph Lowpass runs, exported with `lowpass export`, so the
@@ -221,9 +222,50 @@ def bench_models(args, lowpass):
     return rows
 
 
+def random_weights(graph_path, weights_path, seed=0):
+    """A .safetensors file of random parameters for a graph (BatchNorm variances positive)."""
+    from safetensors.numpy import save_file
+    rng = np.random.default_rng(seed)
+    graph = json.load(open(graph_path))
+    tensors = {}
+    for parameter in graph["parameters"]:
+        if "data" in parameter:
+            continue
+        shape = [int(d) for d in parameter["shape"]]
+        values = rng.standard_normal(shape).astype(np.float32) * 0.2
+        if parameter["name"].endswith("var"):
+            values = np.abs(values) + 0.5
+        tensors[parameter["name"]] = values
+    save_file(tensors, weights_path)
+
+
+def bench_reparam(args, lowpass):
+    """ACNet trains 3x3 + 1x3 + 3x1 branches; fused, it is as many convs as the plain net."""
+    print(f"machine: {machine()}; {args.threads} threads; median of {args.runs} runs\n")
+    print(f"{'graph':<34} {'batch':>5} {'kernels':>8} {'ms':>9} {'vs ACNet':>9}")
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        acnet = os.path.join(ROOT, "Graphs", "seed-acnet.json")
+        weights = os.path.join(folder, "acnet.safetensors")
+        random_weights(acnet, weights)
+        fused = os.path.join(folder, "acnet-fused.json")
+        lowpass.run("rewrite", acnet, "--weights", weights, "--passes", "fold-bn,fuse-branches", "-o", fused)
+        plain = os.path.join(ROOT, "Graphs", "seed-mnist-net.json")
+        for batch in [int(b) for b in args.batches.split(",")]:
+            base = None
+            for label, graph, extra in [("seed-acnet (trained form)", acnet, ["--weights", weights]),
+                                        ("seed-acnet fused", fused, []), ("seed-mnist-net (plain)", plain, [])]:
+                result = json.loads(lowpass.run("bench", graph, "--json", "--runs", str(args.runs), "--threads", str(args.threads),
+                                                "--batch", str(batch), "--profile", *extra))
+                base = base or result["median_ms"]
+                print(f"{label:<34} {batch:>5} {len(result['kernels']):>8} {result['median_ms']:>9.2f} {base / result['median_ms']:>8.2f}x")
+                rows.append({"graph": label, "batch": batch, "kernels": len(result["kernels"]), "median_ms": result["median_ms"]})
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["blur", "models"])
+    parser.add_argument("what", choices=["blur", "models", "reparam"])
     parser.add_argument("--lowpass", help="the lowpass binary (default: build it with swift build)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=20)
@@ -234,7 +276,7 @@ def main():
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     lowpass = Lowpass(find_lowpass(args.lowpass), args.threads)
-    rows = bench_blur(args, lowpass) if args.what == "blur" else bench_models(args, lowpass)
+    rows = {"blur": bench_blur, "models": bench_models, "reparam": bench_reparam}[args.what](args, lowpass)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine(), "rows": rows}, f, indent=1)
