@@ -62,24 +62,34 @@ public final class CompiledModel: @unchecked Sendable {
         let start = DispatchTime.now()
         let lowered = try Lowering.lower(graph, weights: weights, inputShapes: inputShapes, host: options.host)
         let plan = MemoryPlan(lowered)
+        // One function per distinct kernel code; kernels that differ only in their buffers share it.
+        var functionOfCode: [String: String] = [:]
+        var firstUses: [(kernel: any Kernel, name: String)] = []
         let names = lowered.kernels.enumerated().map { index, kernel in
-            "k\(index)_" + String(kernel.kind.map { $0.isLetter || $0.isNumber ? $0 : "_" }.prefix(40))
+            let key = kernel.codeKey
+            if let name = functionOfCode[key] { return name }
+            let name = "k\(index)_" + String(kernel.kind.map { $0.isLetter || $0.isNumber ? $0 : "_" }.prefix(40))
+            functionOfCode[key] = name
+            firstUses.append((kernel, name))
+            return name
         }
         do throws(JITError) {
             let module = try LLVMModule(name: graph.name, host: options.host)
             let emitter = Emitter(module: module)
-            for (kernel, name) in zip(lowered.kernels, names) { kernel.emit(emitter, name: name) }
+            for (kernel, name) in firstUses { kernel.emit(emitter, name: name) }
             try module.verify()
             try module.optimize()
             if let directory = options.emitLLVM { try Self.write(module.textualIR, to: directory, file: "model.ll") }
             if let directory = options.emitAssembly { try Self.write(try module.assembly(), to: directory, file: "model.s") }
             let compiled = try module.compile()
             session = compiled
-            functions = try names.map { name throws(JITError) in
+            var addresses: [String: KernelFunction] = [:]
+            for (_, name) in firstUses {
                 let address = try compiled.address(of: name)
                 guard let pointer = UnsafeRawPointer(bitPattern: UInt(address)) else { throw JITError("kernel \(name) has no address") }
-                return unsafeBitCast(pointer, to: KernelFunction.self)
+                addresses[name] = unsafeBitCast(pointer, to: KernelFunction.self)
             }
+            functions = names.map { addresses[$0]! }
         } catch {
             throw Diagnostics([Diagnostic("jit", error.message)])
         }

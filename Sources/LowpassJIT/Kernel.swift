@@ -34,6 +34,14 @@ protocol Kernel {
 extension Kernel {
     var scratchFloats: Int { 0 }
 
+    /// Everything the generated code depends on: the kernel without its graph nodes and buffers (which
+    /// reach the code only as argument pointers). Kernels with equal keys share one function, so a
+    /// network's repeated blocks are compiled once.
+    var codeKey: String {
+        let fields = Mirror(reflecting: self).children.filter { !["nodes", "arguments", "output"].contains($0.label ?? "") }
+        return "\(type(of: self))(" + fields.map { "\($0.label ?? ""): \($0.value)" }.joined(separator: ", ") + ")"
+    }
+
     func emit(_ e: Emitter, name: String) {
         e.kernel(name) { begin, end in e.loop(begin, end) { item in emitItem(e, item) } }
     }

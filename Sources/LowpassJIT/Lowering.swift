@@ -108,6 +108,8 @@ struct Lowering {
 
     private func allWeights(_ names: some Sequence<String>) -> Bool { names.allSatisfy { weights.tensors[$0] != nil } }
 
+    static let longestChain = 64
+
     /// Groups of node indices, keyed by the index of the group's last node (where it is emitted).
     private func planFusion(_ order: [Int]) -> [Int: [Int]] {
         var groups: [Int: [Int]] = [:]
@@ -135,11 +137,14 @@ struct Lowering {
                     extend(&chain) { $0.op == .blurPool }
                 }
             case let op where isElementwise(op):
-                while true {
+                // Identity and Dropout inside a chain are only renamings; the cap keeps each
+                // expression (and the recursion that emits it) small.
+                while chain.count < Self.longestChain {
                     let before = chain.count
-                    extend(&chain) { self.isElementwise($0.op) }
+                    extend(&chain) { self.isElementwise($0.op) || $0.op == .identity || $0.op == .dropout }
                     if chain.count == before { break }
                 }
+                while let last = chain.last, [.identity, .dropout].contains(graph.nodes[last].op) { chain.removeLast() }
             default: break
             }
             grouped.formUnion(chain)
@@ -375,6 +380,7 @@ struct Lowering {
             case .hardSwish: expression = .hardSwish(x)
             case .add: expression = .add(x, input(node.inputs[1]))
             case .mul: expression = .mul(x, input(node.inputs[1]))
+            case .identity, .dropout: expression = x
             case .batchNormalization:
                 let (scale, shift) = try batchNormAffine(node)
                 let rank = shape(node.inputs[0]).count
