@@ -2,14 +2,25 @@ import CLLVM
 import LowpassIR
 import LowpassTensor
 
-/// Direct convolution with a register tile of `channelTile` output channels x `pixelVectors` vectors of
-/// output pixels, accumulated over the whole input-channel reduction without leaving registers.
-/// Weights are repacked at compile time so that the tile's weights for one (tap, input channel) are
-/// consecutive broadcasts; BatchNorm is folded into them. The epilogue adds bias and residual and
-/// applies the activation before the single store.
+/// Convolution as a register-tiled matrix product: a tile of `channelTile` output channels x
+/// `pixelVectors` vectors of output pixels accumulates over the whole reduction (input channels x taps)
+/// without leaving registers. Weights are repacked at compile time so that the tile's weights for one
+/// reduction step are consecutive broadcasts; BatchNorm is folded into them. The epilogue adds bias and
+/// residual and applies the activation before the single store.
+///
+/// Two ways to feed the tile:
+/// - `packed` (every conv with several filters per group): a work item first gathers its pixel tile's
+///   input patch (every input channel under every tap, zeros in the padding) into per-thread scratch,
+///   then runs the matrix product for a range of channel tiles over that L1/L2-resident patch with
+///   plain aligned loads. The patch is shared by all those channel tiles, so the masks and gathers of
+///   borders and strides are paid once per patch, not once per filter.
+/// - `direct` (depthwise and other single-filter groups, where a patch would serve one filter): taps
+///   load straight from the input.
 ///
 /// Arguments: input, output, packed weights, bias, then the residual if any.
 struct ConvKernel: Kernel {
+    enum Strategy: String { case direct, packed }
+
     var nodes: [String]
     var arguments: [Operand]
     var output: Int
@@ -17,13 +28,18 @@ struct ConvKernel: Kernel {
     var window: WindowAddressing
     var hasResidual: Bool
     var activation: Activation?
+    var strategy: Strategy
     var channelTile: Int, pixelVectors: Int
+    /// Work items a pixel tile's channel tiles are split into (packed): enough items for every thread.
+    var channelChunks: Int
     var lanes: Int
 
     var channelsPerGroup: Int { channels / groups }
     var filtersPerGroup: Int { filters / groups }
     var channelTiles: Int { ceilDiv(filtersPerGroup, channelTile) }
     var taps: Int { window.geometry.kernel[0] * window.geometry.kernel[1] }
+    /// Length of the reduction: input channels x taps.
+    var depth: Int { channelsPerGroup * taps }
 
     init(nodes: [String], input: Operand, output: Int, weights: Operand, bias: Operand, residual: Operand?,
          batch: Int, channels: Int, filters: Int, groups: Int, window: WindowAddressing, activation: Activation?, host: HostTarget) {
@@ -35,16 +51,23 @@ struct ConvKernel: Kernel {
         hasResidual = residual != nil
         self.activation = activation
         lanes = host.lanes
-        (channelTile, pixelVectors) = Self.tile(filtersPerGroup: filters / groups, pixels: window.pixels, host: host)
-    }
-
-    /// Fills the vector registers with accumulators, leaving room for the loaded inputs and broadcasts.
-    static func tile(filtersPerGroup: Int, pixels: Int, host: HostTarget) -> (channels: Int, vectors: Int) {
+        let filtersPerGroup = filters / groups
+        strategy = filtersPerGroup >= 4 ? .packed : .direct
         let accumulators = host.vectorRegisters == 32 ? 24 : 12
-        let vectorsInMap = ceilDiv(pixels, host.lanes)
-        if filtersPerGroup == 1 { return (1, min(vectorsInMap, 4)) }
-        let vectors = min(vectorsInMap, host.vectorRegisters == 32 ? 4 : 3)
-        return (min(filtersPerGroup, accumulators / vectors), vectors)
+        let vectorsInMap = ceilDiv(window.pixels, host.lanes)
+        if strategy == .direct {
+            pixelVectors = min(vectorsInMap, 4)
+            channelTile = min(filtersPerGroup, max(1, accumulators / pixelVectors))
+        } else {
+            // The patch should stay well inside L2: fewer pixel vectors for deep reductions.
+            let depth = (channels / groups) * window.geometry.kernel.reduce(1, *)
+            var vectors = min(vectorsInMap, host.vectorRegisters == 32 ? 4 : 3)
+            while vectors > 1 && depth * vectors * host.lanes > 64 * 1024 { vectors -= 1 }
+            pixelVectors = vectors
+            channelTile = min(filtersPerGroup, accumulators / vectors)
+        }
+        let tiles = batch * ceilDiv(window.pixels, pixelVectors * lanes) * groups
+        channelChunks = strategy == .packed ? min(ceilDiv(filtersPerGroup, channelTile), max(1, ceilDiv(16, tiles))) : 1
     }
 
     var kind: String {
@@ -54,12 +77,14 @@ struct ConvKernel: Kernel {
         if groups > 1 { name += groups == channels ? " depthwise" : " g\(groups)" }
         if hasResidual { name += "+add" }
         if let activation { name += "+\(activation)" }
-        return name + " [tile \(channelTile)ch x \(pixelVectors)x\(lanes)px]"
+        return name + " [\(strategy.rawValue) \(channelTile)ch x \(pixelVectors)x\(lanes)px]"
     }
 
     var pixelTiles: Int { ceilDiv(window.pixels, pixelVectors * lanes) }
-    /// Consecutive items share a pixel tile, so its input strip stays in cache across channel tiles.
-    var workItems: Int { batch * pixelTiles * groups * channelTiles }
+    var workItems: Int {
+        strategy == .packed ? batch * pixelTiles * groups * channelChunks : batch * pixelTiles * groups * channelTiles
+    }
+    var scratchFloats: Int { strategy == .packed ? depth * pixelVectors * lanes : 0 }
     var flops: Double { 2 * Double(batch * filters * window.pixels * channelsPerGroup * taps) }
     var bytes: Double {
         let inputs = channels * window.height * window.width
@@ -68,38 +93,81 @@ struct ConvKernel: Kernel {
     }
 
     func emitItem(_ e: Emitter, _ item: Value) {
-        let c = split(e, item, [batch, pixelTiles, groups, channelTiles])
-        let (n, tile, group, channelTileIndex) = (c[0], c[1], c[2], c[3])
-        let (input, out, weights, bias) = (e.argument(0), e.argument(1), e.argument(2), e.argument(3))
-        let residual = hasResidual ? e.argument(4) : nil
-        let planeSize = window.height * window.width, pixels = window.pixels
-
+        // Consecutive items share a pixel tile, so its input stays in cache across channel tiles.
+        let c = split(e, item, [batch, pixelTiles, groups, strategy == .packed ? channelChunks : channelTiles])
+        let (n, tile, group) = (c[0], c[1], c[2])
+        let planeSize = window.height * window.width
         let vectors = window.pixelVectors(e, first: e.mul(tile, pixelVectors * lanes), count: pixelVectors)
+        let inputBase = e.address(e.argument(0), e.mul(e.add(e.mul(n, channels), e.mul(group, channelsPerGroup)), planeSize))
+        let groupWeights = e.address(e.argument(2), e.mul(group, channelTiles * depth * channelTile))
         let accumulators = (0..<(channelTile * pixelVectors)).map { _ in e.local(e.vector(0)) }
-        let inputBase = e.address(input, e.mul(e.add(e.mul(n, channels), e.mul(group, channelsPerGroup)), planeSize))
-        let tileWeights = e.address(weights, e.mul(e.add(e.mul(group, channelTiles), channelTileIndex), taps * channelsPerGroup * channelTile))
+        func accumulate(_ x: [Value], _ w: Value) {
+            for o in 0..<channelTile {
+                let broadcast = e.splat(e.load(w, e.int(o)))
+                for j in 0..<pixelVectors {
+                    let acc = accumulators[o * pixelVectors + j]
+                    e.set(acc, e.fma(broadcast, x[j], e.get(acc)))
+                }
+            }
+        }
+        let kw = window.geometry.kernel[1]
 
-        e.loop(window.geometry.kernel[0]) { ky in
-            e.loop(window.geometry.kernel[1]) { kx in
-                let tap = window.tap(e, vectors, ky: ky, kx: kx)
-                let tapWeights = e.address(tileWeights, e.mul(e.add(e.mul(ky, window.geometry.kernel[1]), kx), channelsPerGroup * channelTile))
-                window.withTap(e, tap) { masked in
-                    e.loop(channelsPerGroup) { ic in
-                        let plane = e.address(inputBase, e.mul(ic, planeSize))
-                        let x = (0..<pixelVectors).map { window.load(e, plane, tap, $0, masked: masked, padding: 0) }
-                        let w = e.address(tapWeights, e.mul(ic, channelTile))
-                        for o in 0..<channelTile {
-                            let broadcast = e.splat(e.load(w, e.int(o)))
+        switch strategy {
+        case .direct:
+            let channelTileIndex = c[3]
+            let tileWeights = e.address(groupWeights, e.mul(channelTileIndex, depth * channelTile))
+            e.loop(window.geometry.kernel[0]) { ky in
+                e.loop(kw) { kx in
+                    let tap = window.tap(e, vectors, ky: ky, kx: kx)
+                    let tapWeights = e.address(tileWeights, e.mul(e.add(e.mul(ky, kw), kx), channelsPerGroup * channelTile))
+                    window.withTap(e, tap) { masked in
+                        e.loop(channelsPerGroup) { ic in
+                            let plane = e.address(inputBase, e.mul(ic, planeSize))
+                            accumulate((0..<pixelVectors).map { window.load(e, plane, tap, $0, masked: masked, padding: 0) },
+                                       e.address(tapWeights, e.mul(ic, channelTile)))
+                        }
+                    }
+                }
+            }
+            storeTile(e, n: n, group: group, channelTileIndex: channelTileIndex, vectors: vectors, accumulators: accumulators)
+
+        case .packed:
+            let patch = e.scratch!, step = pixelVectors * lanes
+            e.loop(window.geometry.kernel[0]) { ky in
+                e.loop(kw) { kx in
+                    let tap = window.tap(e, vectors, ky: ky, kx: kx)
+                    let tapPatch = e.address(patch, e.mul(e.add(e.mul(ky, kw), kx), channelsPerGroup * step))
+                    window.withTap(e, tap) { masked in
+                        e.loop(channelsPerGroup) { ic in
+                            let plane = e.address(inputBase, e.mul(ic, planeSize))
+                            let row = e.address(tapPatch, e.mul(ic, step))
                             for j in 0..<pixelVectors {
-                                let acc = accumulators[o * pixelVectors + j]
-                                e.set(acc, e.fma(broadcast, x[j], e.get(acc)))
+                                e.storeVector(window.load(e, plane, tap, j, masked: masked, padding: 0), row, e.int(j * lanes))
                             }
                         }
                     }
                 }
             }
+            let perChunk = ceilDiv(channelTiles, channelChunks)
+            let first = e.mul(c[3], perChunk)
+            e.loop(first, e.minimum(e.add(first, perChunk), e.int(channelTiles))) { channelTileIndex in
+                for acc in accumulators { e.set(acc, e.vector(0)) }
+                let tileWeights = e.address(groupWeights, e.mul(channelTileIndex, depth * channelTile))
+                e.loop(depth) { k in
+                    let row = e.address(patch, e.mul(k, step))
+                    accumulate((0..<pixelVectors).map { e.loadVector(row, e.int($0 * lanes)) }, e.address(tileWeights, e.mul(k, channelTile)))
+                }
+                storeTile(e, n: n, group: group, channelTileIndex: channelTileIndex, vectors: vectors, accumulators: accumulators)
+            }
         }
+    }
 
+    /// The epilogue: bias, residual, activation, one store per accumulator.
+    private func storeTile(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value,
+                           vectors: [WindowAddressing.PixelVector], accumulators: [Value]) {
+        let (out, bias) = (e.argument(1), e.argument(3))
+        let residual = hasResidual ? e.argument(4) : nil
+        let pixels = window.pixels
         let fullTiles = pixels % (pixelVectors * lanes) == 0
         for o in 0..<channelTile {
             let filterInGroup = e.add(e.mul(channelTileIndex, channelTile), o)
