@@ -162,13 +162,28 @@ struct ConvKernel: Kernel {
         }
     }
 
-    /// The epilogue: bias, residual, activation, one store per accumulator.
+    /// The epilogue: bias, residual, activation, one store per accumulator. Stores are masked only in
+    /// a map's last, partial tile (a masked store is slow on some CPUs, AMD's among them).
     private func storeTile(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value,
                            vectors: [WindowAddressing.PixelVector], accumulators: [Value]) {
+        let pixels = window.pixels
+        guard pixels % (pixelVectors * lanes) != 0 else {
+            storeTile(e, n: n, group: group, channelTileIndex: channelTileIndex, vectors: vectors, accumulators: accumulators, masked: false)
+            return
+        }
+        let full = e.compare(LLVMIntSLE, e.add(vectors[0].first, pixelVectors * lanes), e.int(pixels))
+        e.branch(full, then: {
+            storeTile(e, n: n, group: group, channelTileIndex: channelTileIndex, vectors: vectors, accumulators: accumulators, masked: false)
+        }, otherwise: {
+            storeTile(e, n: n, group: group, channelTileIndex: channelTileIndex, vectors: vectors, accumulators: accumulators, masked: true)
+        })
+    }
+
+    private func storeTile(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value,
+                           vectors: [WindowAddressing.PixelVector], accumulators: [Value], masked: Bool) {
         let (out, bias) = (e.argument(1), e.argument(3))
         let residual = hasResidual ? e.argument(4) : nil
         let pixels = window.pixels
-        let fullTiles = pixels % (pixelVectors * lanes) == 0
         for o in 0..<channelTile {
             let filterInGroup = e.add(e.mul(channelTileIndex, channelTile), o)
             let store = {
@@ -177,7 +192,7 @@ struct ConvKernel: Kernel {
                 let plane = e.mul(e.add(e.mul(n, filters), filter), pixels)
                 for j in 0..<pixelVectors {
                     let index = e.add(plane, vectors[j].first)
-                    let mask = fullTiles ? nil : vectors[j].valid
+                    let mask = masked ? vectors[j].valid : nil
                     var v = e.fadd(e.get(accumulators[o * pixelVectors + j]), shift)
                     if let residual { v = e.fadd(v, e.loadVector(residual, index, mask: mask)) }
                     if let activation { v = activation.apply(e, v) }
