@@ -196,6 +196,9 @@ def bench_models(args, lowpass):
                     rewritten = os.path.join(folder, label + ".json")
                     lowpass.run("rewrite", graph, "--passes", args.antialias, "-o", rewritten)
                     graph = rewritten
+                # Lowpass first, before any peer exists: their thread pools may keep spinning.
+                batches = [int(b) for b in args.batches.split(",")]
+                ours = {batch: lowpass.bench(graph, batch=batch, runs=args.runs)["median_ms"] for batch in batches}
                 onnx_path = os.path.join(folder, label + ".onnx")
                 lowpass.run("export", graph, "-o", onnx_path)
                 runners = peers(onnx_path, args.threads)
@@ -206,8 +209,7 @@ def bench_models(args, lowpass):
                 except Exception as error:  # a missing torchvision or antialiased_cnns
                     print(f"  (PyTorch skipped for {label}: {error})", file=sys.stderr)
                     module = None
-                for batch in [int(b) for b in args.batches.split(",")]:
-                    result = lowpass.bench(graph, batch=batch, runs=args.runs)
+                for batch in batches:
                     x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
                     times = {peer: 1000 * median_time(lambda: run(x), args.runs) for peer, run in runners.items()}
                     if module is not None:
@@ -215,10 +217,11 @@ def bench_models(args, lowpass):
                         with torch.inference_mode():
                             times["PyTorch"] = 1000 * median_time(lambda: module(tensor), args.runs)
                     best = min((times[p] for p in ("ONNX Runtime", "OpenVINO") if p in times), default=None)
-                    ratio = f"{result['median_ms'] / best:.2f}" if best else "-"
+                    ratio = f"{ours[batch] / best:.2f}" if best else "-"
                     cells = [f"{times[p]:.1f}" if p in times else "-" for p in ("ONNX Runtime", "OpenVINO", "PyTorch")]
-                    print(f"{label:<22} {batch:>5} {result['median_ms']:>11.1f} {cells[0]:>9} {cells[1]:>12} {cells[2]:>11} {ratio:>18}")
-                    rows.append({"model": label, "batch": batch, "lowpass_ms": result["median_ms"], **times})
+                    print(f"{label:<22} {batch:>5} {ours[batch]:>11.1f} {cells[0]:>9} {cells[1]:>12} {cells[2]:>11} {ratio:>18}")
+                    rows.append({"model": label, "batch": batch, "lowpass_ms": ours[batch], **times})
+                del runners
     return rows
 
 

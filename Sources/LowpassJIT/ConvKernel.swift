@@ -59,10 +59,10 @@ struct ConvKernel: Kernel {
             pixelVectors = min(vectorsInMap, 4)
             channelTile = min(filtersPerGroup, max(1, accumulators / pixelVectors))
         } else {
-            // The patch should stay well inside L2: fewer pixel vectors for deep reductions.
+            // The patch should stay inside L2 (512 KiB on Zen 3): fewer pixel vectors for deep reductions.
             let depth = (channels / groups) * window.geometry.kernel.reduce(1, *)
             var vectors = min(vectorsInMap, host.vectorRegisters == 32 ? 4 : 3)
-            while vectors > 1 && depth * vectors * host.lanes > 64 * 1024 { vectors -= 1 }
+            while vectors > 1 && depth * vectors * host.lanes > 96 * 1024 { vectors -= 1 }
             pixelVectors = vectors
             channelTile = min(filtersPerGroup, accumulators / vectors)
         }
