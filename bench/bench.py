@@ -182,7 +182,8 @@ def torch_model(name, antialiased):
 
 
 def bench_models(args, lowpass):
-    print(f"machine: {machine()}; {args.threads} threads for every engine; fp32; 224x224; median of {args.runs} runs\n")
+    print(f"machine: {machine()}; {args.threads} threads for every engine; fp32; 224x224; "
+          f"median of {args.rounds} interleaved rounds of {args.runs} runs\n")
     header = f"{'model':<22} {'batch':>5} {'Lowpass ms':>11} {'ORT ms':>9} {'OpenVINO ms':>12} {'PyTorch ms':>11} {'Lowpass/best peer':>18}"
     print(header)
     rows = []
@@ -196,12 +197,9 @@ def bench_models(args, lowpass):
                     rewritten = os.path.join(folder, label + ".json")
                     lowpass.run("rewrite", graph, "--passes", args.antialias, "-o", rewritten)
                     graph = rewritten
-                # Lowpass first, before any peer exists: their thread pools may keep spinning.
                 batches = [int(b) for b in args.batches.split(",")]
-                ours = {batch: lowpass.bench(graph, batch=batch, runs=args.runs)["median_ms"] for batch in batches}
                 onnx_path = os.path.join(folder, label + ".onnx")
                 lowpass.run("export", graph, "-o", onnx_path)
-                runners = peers(onnx_path, args.threads)
                 try:
                     import torch
                     torch.set_num_threads(args.threads)
@@ -209,19 +207,30 @@ def bench_models(args, lowpass):
                 except Exception as error:  # a missing torchvision or antialiased_cnns
                     print(f"  (PyTorch skipped for {label}: {error})", file=sys.stderr)
                     module = None
+                # Rounds interleave the engines, so a noisy neighbour on a shared machine slows all of
+                # them alike; each engine's number is the median of its per-round medians.
+                samples = {batch: {} for batch in batches}
+                for _ in range(args.rounds):
+                    for batch in batches:
+                        samples[batch].setdefault("Lowpass", []).append(lowpass.bench(graph, batch=batch, runs=args.runs)["median_ms"])
+                    runners = peers(onnx_path, args.threads)
+                    for batch in batches:
+                        x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
+                        for peer, run in runners.items():
+                            samples[batch].setdefault(peer, []).append(1000 * median_time(lambda: run(x), args.runs))
+                        if module is not None:
+                            tensor = torch.from_numpy(x)
+                            with torch.inference_mode():
+                                samples[batch].setdefault("PyTorch", []).append(1000 * median_time(lambda: module(tensor), args.runs))
+                    del runners
                 for batch in batches:
-                    x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
-                    times = {peer: 1000 * median_time(lambda: run(x), args.runs) for peer, run in runners.items()}
-                    if module is not None:
-                        tensor = torch.from_numpy(x)
-                        with torch.inference_mode():
-                            times["PyTorch"] = 1000 * median_time(lambda: module(tensor), args.runs)
+                    times = {engine: statistics.median(values) for engine, values in samples[batch].items()}
+                    ours = times.pop("Lowpass")
                     best = min((times[p] for p in ("ONNX Runtime", "OpenVINO") if p in times), default=None)
-                    ratio = f"{ours[batch] / best:.2f}" if best else "-"
+                    ratio = f"{ours / best:.2f}" if best else "-"
                     cells = [f"{times[p]:.1f}" if p in times else "-" for p in ("ONNX Runtime", "OpenVINO", "PyTorch")]
-                    print(f"{label:<22} {batch:>5} {ours[batch]:>11.1f} {cells[0]:>9} {cells[1]:>12} {cells[2]:>11} {ratio:>18}")
-                    rows.append({"model": label, "batch": batch, "lowpass_ms": ours[batch], **times})
-                del runners
+                    print(f"{label:<22} {batch:>5} {ours:>11.1f} {cells[0]:>9} {cells[1]:>12} {cells[2]:>11} {ratio:>18}")
+                    rows.append({"model": label, "batch": batch, "lowpass_ms": ours, **times})
     return rows
 
 
@@ -272,6 +281,7 @@ def main():
     parser.add_argument("--lowpass", help="the lowpass binary (default: build it with swift build)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3, help="models: interleaved rounds per engine")
     parser.add_argument("--models", default="resnet18,resnet50")
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--antialias", default="antialias{max-pool-kernel=2}",
