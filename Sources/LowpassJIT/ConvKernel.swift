@@ -110,43 +110,36 @@ struct ConvKernel: Kernel {
                 }
             }
         }
-        let kw = window.geometry.kernel[1]
+        /// Visits every (tap, input channel) of the tile with the `pixelVectors` input vectors under it,
+        /// the reduction step's index, `tap * channelsPerGroup + channel`, being the weights' order.
+        func forEachStep(_ body: (_ step: Value, _ inputs: [Value]) -> Void) {
+            let kw = window.geometry.kernel[1]
+            e.loop(window.geometry.kernel[0]) { ky in
+                e.loop(kw) { kx in
+                    let tap = window.tap(e, vectors, ky: ky, kx: kx)
+                    let firstStep = e.mul(e.add(e.mul(ky, kw), kx), channelsPerGroup)
+                    window.withTap(e, tap) { masked in
+                        e.loop(channelsPerGroup) { ic in
+                            let plane = e.address(inputBase, e.mul(ic, planeSize))
+                            body(e.add(firstStep, ic), (0..<pixelVectors).map { window.load(e, plane, tap, $0, masked: masked, padding: 0) })
+                        }
+                    }
+                }
+            }
+        }
 
         switch strategy {
         case .direct:
             let channelTileIndex = c[3]
             let tileWeights = e.address(groupWeights, e.mul(channelTileIndex, depth * channelTile))
-            e.loop(window.geometry.kernel[0]) { ky in
-                e.loop(kw) { kx in
-                    let tap = window.tap(e, vectors, ky: ky, kx: kx)
-                    let tapWeights = e.address(tileWeights, e.mul(e.add(e.mul(ky, kw), kx), channelsPerGroup * channelTile))
-                    window.withTap(e, tap) { masked in
-                        e.loop(channelsPerGroup) { ic in
-                            let plane = e.address(inputBase, e.mul(ic, planeSize))
-                            accumulate((0..<pixelVectors).map { window.load(e, plane, tap, $0, masked: masked, padding: 0) },
-                                       e.address(tapWeights, e.mul(ic, channelTile)))
-                        }
-                    }
-                }
-            }
+            forEachStep { k, x in accumulate(x, e.address(tileWeights, e.mul(k, channelTile))) }
             storeTile(e, n: n, group: group, channelTileIndex: channelTileIndex, vectors: vectors, accumulators: accumulators)
 
         case .packed:
             let patch = e.scratch!, step = pixelVectors * lanes
-            e.loop(window.geometry.kernel[0]) { ky in
-                e.loop(kw) { kx in
-                    let tap = window.tap(e, vectors, ky: ky, kx: kx)
-                    let tapPatch = e.address(patch, e.mul(e.add(e.mul(ky, kw), kx), channelsPerGroup * step))
-                    window.withTap(e, tap) { masked in
-                        e.loop(channelsPerGroup) { ic in
-                            let plane = e.address(inputBase, e.mul(ic, planeSize))
-                            let row = e.address(tapPatch, e.mul(ic, step))
-                            for j in 0..<pixelVectors {
-                                e.storeVector(window.load(e, plane, tap, j, masked: masked, padding: 0), row, e.int(j * lanes))
-                            }
-                        }
-                    }
-                }
+            forEachStep { k, x in
+                let row = e.address(patch, e.mul(k, step))
+                for (j, v) in x.enumerated() { e.storeVector(v, row, e.int(j * lanes)) }
             }
             let perChunk = ceilDiv(channelTiles, channelChunks)
             let first = e.mul(c[3], perChunk)
