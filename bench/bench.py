@@ -109,39 +109,48 @@ def bench_blur(args, lowpass):
     except ImportError:
         antialiased_cnns = None
     torch.set_num_threads(args.threads)
-    bandwidth = memcpy_bandwidth(args.threads)
-    print(f"machine: {machine()}")
-    print(f"memcpy bandwidth ({args.threads} threads, numpy, read + write): {bandwidth:.1f} GB/s")
-    print(f"PyTorch {torch.__version__}, antialiased_cnns {'present' if antialiased_cnns else 'missing'}; {args.threads} threads each\n")
-    print(f"{'op':<12} {'shape':<16} {'Lowpass ms':>10} {'GB/s':>6} {'% memcpy':>9} {'PyTorch ms':>11} {'speedup':>8}")
     rows = []
     with tempfile.TemporaryDirectory() as folder:
+        cases = []
         for (c, h) in [(64, 112), (256, 56), (512, 28)]:
             shape = [8, c, h, h]
             blur = {"name": "blur", "op": "BlurPool", "inputs": ["x"], "outputs": ["y"],
                     "attributes": {"filter_size": 4, "strides": [2, 2]}}
             pool = {"name": "max", "op": "MaxPool", "inputs": ["x"], "outputs": ["m"],
                     "attributes": {"kernel_shape": [2, 2], "strides": [1, 1]}}
-            cases = [("blurpool", [blur]), ("maxblurpool", [pool, dict(blur, inputs=["m"])])]
-            x = torch.randn(*shape)
-            for op, nodes in cases:
-                result = lowpass.bench(graph_file(folder, f"{op}-{c}", shape, nodes), runs=args.runs)
-                seconds = result["median_ms"] / 1000
-                out = 8 * c * (h // 2) * (h // 2)
-                moved = 4 * (x.numel() + out)
-                torch_ms = None
+            for op, nodes in [("blurpool", [blur]), ("maxblurpool", [pool, dict(blur, inputs=["m"])])]:
+                module = None
                 if antialiased_cnns is not None:
                     module = antialiased_cnns.BlurPool(c, filt_size=4, stride=2)
                     if op == "maxblurpool":
                         module = torch.nn.Sequential(torch.nn.MaxPool2d(kernel_size=2, stride=1), module)
+                cases.append((op, shape, graph_file(folder, f"{op}-{c}", shape, nodes), module))
+        # Interleaved rounds, medians of the round medians: the machine may be shared.
+        bandwidths, ours, theirs = [], {}, {}
+        for _ in range(args.rounds):
+            bandwidths.append(memcpy_bandwidth(args.threads))
+            for op, shape, graph, module in cases:
+                ours.setdefault(graph, []).append(lowpass.bench(graph, runs=args.runs)["median_ms"] / 1000)
+                if module is not None:
+                    x = torch.randn(*shape)
                     with torch.inference_mode():
-                        torch_ms = 1000 * median_time(lambda: module(x), args.runs)
-                rate = moved / seconds / 1e9
-                speedup = f"{torch_ms / (seconds * 1000):.1f}x" if torch_ms else "-"
-                print(f"{op:<12} {str(shape):<16} {seconds * 1000:>10.3f} {rate:>6.1f} {100 * rate / bandwidth:>8.0f}% "
-                      f"{torch_ms if torch_ms else float('nan'):>11.3f} {speedup:>8}")
-                rows.append({"op": op, "shape": shape, "lowpass_ms": seconds * 1000, "gbs": rate,
-                             "memcpy_gbs": bandwidth, "torch_ms": torch_ms})
+                        theirs.setdefault(graph, []).append(1000 * median_time(lambda: module(x), args.runs))
+        bandwidth = statistics.median(bandwidths)
+        print(f"machine: {machine()}")
+        print(f"memcpy bandwidth ({args.threads} threads, numpy, read + write): {bandwidth:.1f} GB/s")
+        print(f"PyTorch {torch.__version__}, antialiased_cnns {'present' if antialiased_cnns else 'missing'}; "
+              f"{args.threads} threads each; median of {args.rounds} interleaved rounds of {args.runs} runs\n")
+        print(f"{'op':<12} {'shape':<16} {'Lowpass ms':>10} {'GB/s':>6} {'% memcpy':>9} {'PyTorch ms':>11} {'speedup':>8}")
+        for op, shape, graph, module in cases:
+            seconds = statistics.median(ours[graph])
+            moved = 4 * (np.prod(shape) + shape[0] * shape[1] * (shape[2] // 2) * (shape[3] // 2))
+            torch_ms = statistics.median(theirs[graph]) if graph in theirs else None
+            rate = moved / seconds / 1e9
+            speedup = f"{torch_ms / (seconds * 1000):.1f}x" if torch_ms else "-"
+            print(f"{op:<12} {str(shape):<16} {seconds * 1000:>10.3f} {rate:>6.1f} {100 * rate / bandwidth:>8.0f}% "
+                  f"{torch_ms if torch_ms else float('nan'):>11.3f} {speedup:>8}")
+            rows.append({"op": op, "shape": shape, "lowpass_ms": seconds * 1000, "gbs": rate,
+                         "memcpy_gbs": bandwidth, "torch_ms": torch_ms})
     return rows
 
 
@@ -253,7 +262,7 @@ def random_weights(graph_path, weights_path, seed=0):
 
 def bench_reparam(args, lowpass):
     """ACNet trains 3x3 + 1x3 + 3x1 branches; fused, it is as many convs as the plain net."""
-    print(f"machine: {machine()}; {args.threads} threads; median of {args.runs} runs\n")
+    print(f"machine: {machine()}; {args.threads} threads; median of {args.rounds} interleaved rounds of {args.runs} runs\n")
     print(f"{'graph':<34} {'batch':>5} {'kernels':>8} {'ms':>9} {'vs ACNet':>9}")
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -263,15 +272,21 @@ def bench_reparam(args, lowpass):
         fused = os.path.join(folder, "acnet-fused.json")
         lowpass.run("rewrite", acnet, "--weights", weights, "--passes", "fold-bn,fuse-branches", "-o", fused)
         plain = os.path.join(ROOT, "Graphs", "seed-mnist-net.json")
+        graphs = [("seed-acnet (trained form)", acnet, ["--weights", weights]), ("seed-acnet fused", fused, []),
+                  ("seed-mnist-net (plain)", plain, [])]
         for batch in [int(b) for b in args.batches.split(",")]:
-            base = None
-            for label, graph, extra in [("seed-acnet (trained form)", acnet, ["--weights", weights]),
-                                        ("seed-acnet fused", fused, []), ("seed-mnist-net (plain)", plain, [])]:
-                result = json.loads(lowpass.run("bench", graph, "--json", "--runs", str(args.runs), "--threads", str(args.threads),
-                                                "--batch", str(batch), "--profile", *extra))
-                base = base or result["median_ms"]
-                print(f"{label:<34} {batch:>5} {len(result['kernels']):>8} {result['median_ms']:>9.2f} {base / result['median_ms']:>8.2f}x")
-                rows.append({"graph": label, "batch": batch, "kernels": len(result["kernels"]), "median_ms": result["median_ms"]})
+            samples, kernels = {}, {}
+            for _ in range(args.rounds):
+                for label, graph, extra in graphs:
+                    result = json.loads(lowpass.run("bench", graph, "--json", "--runs", str(args.runs), "--threads", str(args.threads),
+                                                    "--batch", str(batch), "--profile", *extra))
+                    samples.setdefault(label, []).append(result["median_ms"])
+                    kernels[label] = len(result["kernels"])
+            base = statistics.median(samples[graphs[0][0]])
+            for label, _, _ in graphs:
+                ms = statistics.median(samples[label])
+                print(f"{label:<34} {batch:>5} {kernels[label]:>8} {ms:>9.2f} {base / ms:>8.2f}x")
+                rows.append({"graph": label, "batch": batch, "kernels": kernels[label], "median_ms": ms})
     return rows
 
 
@@ -281,7 +296,7 @@ def main():
     parser.add_argument("--lowpass", help="the lowpass binary (default: build it with swift build)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3, help="models: interleaved rounds per engine")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per engine (the median is reported)")
     parser.add_argument("--models", default="resnet18,resnet50")
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--antialias", default="antialias{max-pool-kernel=2}",
