@@ -66,6 +66,10 @@ public struct WindowGeometry: Hashable, Sendable {
     public var dilations: [Int]
     public var ceilMode: Bool = false
 
+    public init(kernel: [Int], strides: [Int], pads: [Int], dilations: [Int], ceilMode: Bool = false) {
+        (self.kernel, self.strides, self.pads, self.dilations, self.ceilMode) = (kernel, strides, pads, dilations, ceilMode)
+    }
+
     /// Output extent along spatial axis `axis` (0 = H, 1 = W) for an input of extent `size`.
     public func outputSize(_ size: Int, axis: Int) throws(NodeError) -> Int {
         let padded = size + pads[axis] + pads[axis + 2]

@@ -210,6 +210,12 @@ final class Emitter {
         return intrinsic("llvm.masked.gather", [floatVector, LLVMTypeOf(pointers)], [pointers, int32(4), mask, vector(passthrough)])
     }
 
+    /// Stores the lanes of `value` in `mask` to `base[indices[i]]`.
+    func scatter(_ value: Value, _ base: Value, _ indices: Value, mask: Value) {
+        let pointers = address(base, indices)
+        _ = intrinsic("llvm.masked.scatter", [floatVector, LLVMTypeOf(pointers)], [value, pointers, int32(4), mask])
+    }
+
     // MARK: Locals
 
     /// A mutable local holding `initial`; `get`/`set` read and write it. mem2reg makes it a register.

@@ -29,6 +29,7 @@ struct Lowering {
     let graph: Graph
     let weights: Weights
     let host: HostTarget
+    let winograd: Bool
 
     private var types: [String: [Int]] = [:]
     private var uses: [String: Int] = [:]
@@ -36,9 +37,10 @@ struct Lowering {
     private var model = LoweredModel(kernels: [], buffers: [], constants: [], inputs: [], outputs: [])
     private var bufferOf: [String: Int] = [:]
 
-    init(graph: Graph, weights: Weights, host: HostTarget) {
+    init(graph: Graph, weights: Weights, host: HostTarget, winograd: Bool) {
         self.graph = graph
         self.host = host
+        self.winograd = winograd
         var weights = weights
         for parameter in graph.parameters where weights.tensors[parameter.name] == nil {
             if let values = parameter.inlineData, let shape = parameter.type.fixedShape {
@@ -48,8 +50,9 @@ struct Lowering {
         self.weights = weights
     }
 
-    static func lower(_ graph: Graph, weights: Weights, inputShapes: [String: [Int]], host: HostTarget) throws(Diagnostics) -> LoweredModel {
-        var lowering = Lowering(graph: graph, weights: weights, host: host)
+    static func lower(_ graph: Graph, weights: Weights, inputShapes: [String: [Int]], host: HostTarget,
+                      winograd: Bool = true) throws(Diagnostics) -> LoweredModel {
+        var lowering = Lowering(graph: graph, weights: weights, host: host, winograd: winograd)
         return try lowering.run(inputShapes)
     }
 
@@ -262,12 +265,20 @@ struct Lowering {
         }
         let geometry = try node.convGeometry(weightShape: w.shape.map(Dim.fixed))
         try checkPlane(x, y)
+        let groups = try node.int("group")
+        let bias = constant(Tensor(shape: [filters], values: shift.map(Float.init)))
+        if winograd && WinogradKernel.applies(geometry, groups: groups, channels: x[1], filters: filters) {
+            var kernel = WinogradKernel(nodes: nodes.map(\.name), input: operand(node.inputs[0]), output: output, weights: .constant(0),
+                                        bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters, height: x[2],
+                                        width: x[3], outHeight: y[2], outWidth: y[3], pads: geometry.pads, activation: activation, host: host)
+            kernel.arguments[2] = constant(kernel.transformWeights(w, scale: scale))
+            return kernel
+        }
         let window = WindowAddressing(height: x[2], width: x[3], outHeight: y[2], outWidth: y[3], geometry: geometry)
         var kernel = ConvKernel(nodes: nodes.map(\.name), input: operand(node.inputs[0]), output: output, weights: .constant(0),
-                                bias: .constant(0), residual: residual, batch: x[0], channels: x[1], filters: filters,
-                                groups: try node.int("group"), window: window, activation: activation, host: host)
+                                bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters,
+                                groups: groups, window: window, activation: activation, host: host)
         kernel.arguments[2] = constant(kernel.pack(w, scale: scale))
-        kernel.arguments[3] = constant(Tensor(shape: [filters], values: shift.map(Float.init)))
         return kernel
     }
 

@@ -13,6 +13,9 @@ struct JITOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Write the generated assembly to DIR/model.s.", valueName: "DIR"))
     var emitAsm: String?
 
+    @Flag(help: "Run stride-1 3x3 convs by Winograd F(2x2, 3x3) (2.25x fewer multiplies, float error about 1e-6 relative; not yet faster on AVX2, see docs/performance.md).")
+    var winograd = false
+
     @Flag(help: "List the kernels the JIT generated and the graph nodes each one computes (its fusions).")
     var printKernels = false
 
@@ -25,6 +28,7 @@ struct JITOptions: ParsableArguments {
         options.threads = threads
         options.emitLLVM = emitLLVM
         options.emitAssembly = emitAsm
+        options.winograd = winograd
         return options
     }
 }

@@ -23,9 +23,10 @@ func oneNodeGraph(_ op: OpKind, input shape: [Int], _ attributes: Attributes = [
 /// to `tolerance` relative to the reference's largest magnitude. Returns the compiled model.
 @discardableResult
 func expectMatchesReference(_ graph: Graph, _ weights: Weights, inputs: [String: Tensor], tolerance: Double = 1e-5,
-                            threads: Int = 2, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> CompiledModel {
+                            threads: Int = 2, winograd: Bool = false, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> CompiledModel {
     var options = CompileOptions()
     options.threads = threads
+    options.winograd = winograd
     let model = try CompiledModel(graph: graph, weights: weights, inputShapes: inputs.mapValues(\.shape), options: options)
     let jit = try model.run(inputs)
     let reference = try ReferenceInterpreter().run(graph, weights: weights, inputs: inputs)

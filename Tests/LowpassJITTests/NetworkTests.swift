@@ -56,6 +56,16 @@ struct NetworkTests {
         #expect(!compiled.kernels.contains { $0.kind.hasPrefix("maxpool") && $0.kind.hasSuffix("/s1") })
     }
 
+    /// Winograd changes the rounding, not the function: whole networks stay within 1e-5 of the reference.
+    @Test(arguments: ["resnet18", "resnet50"])
+    func winogradNetwork(name: String) throws {
+        let model = try #require(Zoo.model(named: name))
+        let graph = try antialiased(model.graph(height: 64, width: 64), "antialias{max-pool-kernel=2}")
+        let compiled = try expectMatchesReference(graph, try randomizedWeights(graph), inputs: [graph.inputs[0].name: randomTensor([2, 3, 64, 64], seed: 34)],
+                                                  winograd: true)
+        #expect(compiled.kernels.contains { $0.kind.hasPrefix("winograd3x3") })
+    }
+
     @Test func maxPoolThenBlurPoolIsOneKernel() throws {
         let graph = Graph(
             name: "maxblur", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [2, 5, 19, 24]))], outputs: ["y"],

@@ -42,6 +42,23 @@ struct OpTests {
         try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([c.batch, c.channels, c.size.0, c.size.1], seed: 3)])
     }
 
+    /// Stride-1 3x3 convs run by Winograd F(2x2, 3x3): odd and tiny maps (partial 2x2 blocks), both
+    /// paddings, channel counts off the vector width, the epilogue's relu.
+    @Test(arguments: [(1, 8, 8, 7, 9, 1), (2, 16, 24, 14, 14, 1), (1, 13, 9, 5, 6, 0), (1, 32, 8, 1, 1, 1), (2, 9, 17, 23, 17, 1),
+                      (1, 64, 12, 3, 4, 0)])
+    func winogradConv(batch: Int, channels: Int, filters: Int, height: Int, width: Int, pad: Int) throws {
+        let parameters = [("w", randomTensor([filters, channels, 3, 3], seed: 50)), ("b", randomTensor([filters], seed: 51))]
+        let graph = Graph(
+            name: "winograd", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [batch, channels, height, width]))], outputs: ["y"],
+            parameters: parameters.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1.shape)) },
+            nodes: [Node(name: "conv", op: .conv, inputs: ["x", "w", "b"], outputs: ["c"], attributes: ["pads": .ints([pad, pad, pad, pad])]),
+                    Node(name: "relu", op: .relu, inputs: ["c"], outputs: ["y"])])
+        let model = try expectMatchesReference(graph, Weights(tensors: Dictionary(uniqueKeysWithValues: parameters)),
+                                               inputs: ["x": randomTensor([batch, channels, height, width], seed: 52)], winograd: true)
+        #expect(model.kernels.count == 1)
+        #expect(model.kernels.first?.kind.hasPrefix("winograd3x3+relu") == true)
+    }
+
     static let blurCases: [(Int, String, Int)] = (1...7).flatMap { m in ["reflect", "replicate", "zero"].map { (m, $0, 2) } }
         + [(4, "reflect", 1), (3, "zero", 3), (5, "replicate", 1)]
 
