@@ -133,6 +133,17 @@ final class Emitter {
         return LLVMBuildShuffleVector(builder, a, b, m, "")
     }
 
+    /// Lanes 0..<lanes/2 (or lanes/2..<lanes with `high`) of `a` and `b`, alternating: a0 b0 a1 b1 ...
+    func interleave(_ a: Value, _ b: Value, high: Bool) -> Value {
+        let first = high ? lanes / 2 : 0
+        var mask: [Value?] = (0..<lanes).map { int32(first + $0 / 2 + ($0 % 2) * lanes) }
+        let m = mask.withUnsafeMutableBufferPointer { LLVMConstVector($0.baseAddress, UInt32(lanes)) }
+        return LLVMBuildShuffleVector(builder, a, b, m, "")
+    }
+
+    /// A mask with every lane `condition` (an i1).
+    func splatMask(_ condition: Value) -> Value { splat(condition, maskVector) }
+
     private func splat(_ scalar: Value, _ type: LLVMTypeRef) -> Value {
         let one = LLVMBuildInsertElement(builder, LLVMGetUndef(type), scalar, int32(0), "")
         let zeros = LLVMConstNull(LLVMVectorType(i32, UInt32(lanes)))

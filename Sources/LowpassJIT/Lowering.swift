@@ -267,7 +267,7 @@ struct Lowering {
         try checkPlane(x, y)
         let groups = try node.int("group")
         let bias = constant(Tensor(shape: [filters], values: shift.map(Float.init)))
-        if winograd && WinogradKernel.applies(geometry, groups: groups, channels: x[1], filters: filters) {
+        if winograd && WinogradKernel.applies(geometry, groups: groups, channels: x[1], filters: filters, outHeight: y[2], outWidth: y[3]) {
             var kernel = WinogradKernel(nodes: nodes.map(\.name), input: operand(node.inputs[0]), output: output, weights: .constant(0),
                                         bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters, height: x[2],
                                         width: x[3], outHeight: y[2], outWidth: y[3], pads: geometry.pads, activation: activation, host: host)

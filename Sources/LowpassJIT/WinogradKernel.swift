@@ -7,11 +7,12 @@ import LowpassTensor
 /// per tile and channel pair instead of 36 (2.25x fewer). The transforms are additions only; the filter
 /// transform is done once at compile time (BatchNorm folded in).
 ///
-/// A work item takes `tileVectors` vectors of consecutive tiles (a lane is a tile; tiles are numbered
-/// across tile rows, as the direct conv numbers pixels). It gathers and transforms their input tiles for
-/// every input channel into per-thread scratch (the 16 transformed planes, `xi`), then for a range of
-/// channel tiles runs 16 register-tiled products over that scratch, transforms the 16 results back and
-/// scatters the 2x2 outputs with bias, residual and activation.
+/// A lane is a tile; a vector is `lanes` consecutive tiles of one tile row (a row's last vector may be
+/// partial), so a tile cell (r, c) of all lanes is every second input column: two loads and a shuffle,
+/// and a 2x2 output row of all lanes is 16 consecutive outputs: two stores. A work item takes
+/// `tileVectors` such vectors, transforms their input tiles for every input channel into per-thread
+/// scratch (the 16 transformed planes, `xi`), then for a range of channel tiles runs 16 register-tiled
+/// products over that scratch and transforms the results back, with bias, residual and activation.
 ///
 /// Arguments: input, output, transformed weights [xi][channel tile][c][filter in tile], bias, residual.
 struct WinogradKernel: Kernel {
@@ -37,19 +38,22 @@ struct WinogradKernel: Kernel {
         hasResidual = residual != nil
         self.activation = activation
         lanes = host.lanes
-        let tiles = ceilDiv(outHeight, 2) * ceilDiv(outWidth, 2)
-        var vectors = min(ceilDiv(tiles, host.lanes), host.vectorRegisters == 32 ? 4 : 3)
+        let tileVectorsInMap = ceilDiv(outHeight, 2) * ceilDiv(ceilDiv(outWidth, 2), host.lanes)
+        var vectors = min(tileVectorsInMap, host.vectorRegisters == 32 ? 4 : 3)
         while vectors > 1 && 16 * channels * vectors * host.lanes > 96 * 1024 { vectors -= 1 }
         tileVectors = vectors
         channelTile = min(filters, (host.vectorRegisters == 32 ? 24 : 12) / vectors)
-        let items = batch * ceilDiv(tiles, vectors * host.lanes)
+        let items = batch * ceilDiv(tileVectorsInMap, vectors)
         channelChunks = min(ceilDiv(filters, channelTile), max(1, ceilDiv(16, items)))
     }
 
-    /// Whether a conv can run this way: 3x3, stride 1, no dilation, one group.
-    static func applies(_ geometry: WindowGeometry, groups: Int, channels: Int, filters: Int) -> Bool {
+    /// Whether a conv runs this way: 3x3, stride 1, no dilation, one group, and a map of at least 28x28.
+    /// On smaller maps the transforms and the partial tile vectors cost more than the multiplies saved
+    /// (measured on antialiased ResNet-50: 14x14 maps 131 against 140-150 GFLOP/s direct, 7x7 maps 50
+    /// against 105; 56x56 and 28x28 maps 160-200 effective against 137-154).
+    static func applies(_ geometry: WindowGeometry, groups: Int, channels: Int, filters: Int, outHeight: Int, outWidth: Int) -> Bool {
         geometry.kernel == [3, 3] && geometry.strides == [1, 1] && geometry.dilations == [1, 1] && groups == 1
-            && channels >= 8 && filters >= 8
+            && channels >= 8 && filters >= 8 && min(outHeight, outWidth) >= 28
     }
 
     var kind: String {
@@ -61,8 +65,10 @@ struct WinogradKernel: Kernel {
 
     var tileRows: Int { ceilDiv(outHeight, 2) }
     var tileColumns: Int { ceilDiv(outWidth, 2) }
-    var tiles: Int { tileRows * tileColumns }
-    var tileGroups: Int { ceilDiv(tiles, tileVectors * lanes) }
+    /// Vectors per tile row, and in the whole map.
+    var vectorsPerRow: Int { ceilDiv(tileColumns, lanes) }
+    var vectorsInMap: Int { tileRows * vectorsPerRow }
+    var tileGroups: Int { ceilDiv(vectorsInMap, tileVectors) }
     var channelTiles: Int { ceilDiv(filters, channelTile) }
     var workItems: Int { batch * tileGroups * channelChunks }
     var step: Int { tileVectors * lanes }
@@ -77,28 +83,26 @@ struct WinogradKernel: Kernel {
         return 4 * Double(batch * (inputs + outputs) + weights)
     }
 
-    /// The input tiles as the output of a 4x4 window with stride 2 over the padded input.
-    private var window: WindowAddressing {
-        WindowAddressing(height: height, width: width, outHeight: tileRows, outWidth: tileColumns,
-                         geometry: WindowGeometry(kernel: [4, 4], strides: [2, 2], pads: pads, dilations: [1, 1]))
-    }
-
     func emitItem(_ e: Emitter, _ item: Value) {
         let c = split(e, item, [batch, tileGroups, channelChunks])
         let (n, group, chunk) = (c[0], c[1], c[2])
-        let window = self.window
-        let vectors = window.pixelVectors(e, first: e.mul(group, step), count: tileVectors)
         let transformed = e.scratch!, products = e.address(e.scratch!, e.int(16 * channels * step))
         let input = e.address(e.argument(0), e.mul(n, channels * height * width))
+        // Per vector: whether it exists (the last group may be partial), its tile row and first tile column.
+        let vectors = (0..<tileVectors).map { j in
+            let v = e.add(e.mul(group, tileVectors), j)
+            return (exists: e.compare(LLVMIntSLT, v, e.int(vectorsInMap)), row: e.div(v, vectorsPerRow), column: e.mul(e.rem(v, vectorsPerRow), lanes))
+        }
 
         // Input transform, V = B^T d B with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
-        let taps = (0..<16).map { window.tap(e, vectors, ky: e.int($0 / 4), kx: e.int($0 % 4)) }
         e.loop(channels) { ic in
             let plane = e.address(input, e.mul(ic, height * width))
-            for j in 0..<tileVectors {
-                let d = taps.map { window.load(e, plane, $0, j, masked: true, padding: 0) }
-                let v = transform4x4(e, d, Self.inputRows)
-                for xi in 0..<16 { e.storeVector(v[xi], transformed, e.add(e.mul(e.add(e.mul(e.int(xi), channels), ic), step), j * lanes)) }
+            for (j, vector) in vectors.enumerated() {
+                e.when(vector.exists) {
+                    let d = inputTile(e, plane, row: vector.row, column: vector.column)
+                    let v = transform4x4(e, d, Self.inputRows)
+                    for xi in 0..<16 { e.storeVector(v[xi], transformed, e.add(e.mul(e.add(e.mul(e.int(xi), channels), ic), step), j * lanes)) }
+                }
             }
         }
 
@@ -131,30 +135,60 @@ struct WinogradKernel: Kernel {
         }
     }
 
-    /// Output transform, Y = A^T M A with A^T = [1 1 1 0; 0 1 -1 -1], and the epilogue; each lane's
-    /// 2x2 block is scattered to its place (cells past the map's edge are not written).
-    private func storeOutputs(_ e: Emitter, n: Value, channelTileIndex: Value, vectors: [WindowAddressing.PixelVector], products: Value) {
+    /// The 4x4 input tiles of a vector of tiles: cell (r, c) of every lane, the padding zero.
+    private func inputTile(_ e: Emitter, _ plane: Value, row: Value, column: Value) -> [Value] {
+        var cells = [Value?](repeating: nil, count: 16)
+        for r in 0..<4 {
+            let y = e.add(e.mul(row, 2), r - pads[0])
+            let rowInside = e.and(e.compare(LLVMIntSGE, y, e.int(0)), e.compare(LLVMIntSLT, y, e.int(height)))
+            let source = e.address(plane, e.mul(e.clamp(y, 0, height - 1), width))
+            for pair in 0..<2 {
+                // Columns 2 * (column + lane) - pad + c for c = 2 * pair + {0, 1}: two loads, two shuffles.
+                let start = e.add(e.mul(column, 2), 2 * pair - pads[1])
+                let halves = (0..<2).map { half in
+                    let columns = e.add(e.splatInt32(e.toInt32(e.add(start, half * lanes))), e.laneIndices)
+                    let mask = e.and(e.vinside(columns, 0, width), e.splatMask(rowInside))
+                    return e.loadVector(source, e.add(start, half * lanes), mask: mask)
+                }
+                cells[r * 4 + 2 * pair] = e.strided(halves[0], halves[1], start: 0, step: 2)
+                cells[r * 4 + 2 * pair + 1] = e.strided(halves[0], halves[1], start: 1, step: 2)
+            }
+        }
+        return cells.map { $0! }
+    }
+
+    /// Output transform, Y = A^T M A with A^T = [1 1 1 0; 0 1 -1 -1], and the epilogue. The two outputs
+    /// of each lane in an output row are interleaved into 16 consecutive columns; cells past the map's
+    /// edge are not written.
+    private func storeOutputs(_ e: Emitter, n: Value, channelTileIndex: Value, vectors: [(exists: Value, row: Value, column: Value)], products: Value) {
         let (out, bias) = (e.argument(1), e.argument(3))
         let residual = hasResidual ? e.argument(4) : nil
         for o in 0..<channelTile {
             let filter = e.add(e.mul(channelTileIndex, channelTile), o)
             let store = {
                 let shift = e.splat(e.load(bias, filter))
-                let plane = e.address(out, e.mul(e.add(e.mul(n, filters), filter), outHeight * outWidth))
-                let residualPlane = residual.map { e.address($0, e.mul(e.add(e.mul(n, filters), filter), outHeight * outWidth)) }
-                for (j, v) in vectors.enumerated() {
-                    let m = (0..<16).map { xi in e.loadVector(products, e.int((xi * channelTile + o) * step + j * lanes)) }
-                    let y = transform4x4(e, m, Self.outputRows)
-                    for a in 0..<2 {
-                        for b in 0..<2 {
-                            let row = e.vadd(v.row, pads[0] + a), column = e.vadd(v.column, pads[1] + b)
-                            let mask = e.and(v.valid, e.and(e.vcompare(LLVMIntSLT, row, e.intVectorConstant(outHeight)),
-                                                            e.vcompare(LLVMIntSLT, column, e.intVectorConstant(outWidth))))
-                            let index = e.add(e.vmul(row, outWidth), column)
-                            var value = e.fadd(y[a * 2 + b], shift)
-                            if let residualPlane { value = e.fadd(value, e.gather(residualPlane, index, mask: mask)) }
-                            if let activation { value = activation.apply(e, value) }
-                            e.scatter(value, plane, index, mask: mask)
+                let planeOffset = e.mul(e.add(e.mul(n, filters), filter), outHeight * outWidth)
+                let plane = e.address(out, planeOffset)
+                let residualPlane = residual.map { e.address($0, planeOffset) }
+                for (j, vector) in vectors.enumerated() {
+                    e.when(vector.exists) {
+                        let m = (0..<16).map { xi in e.loadVector(products, e.int((xi * channelTile + o) * step + j * lanes)) }
+                        let y = transform4x4(e, m, Self.outputRows).map { e.fadd($0, shift) }
+                        let firstColumn = e.mul(vector.column, 2)
+                        for a in 0..<2 {
+                            let oy = e.add(e.mul(vector.row, 2), a)
+                            let rowInside = e.compare(LLVMIntSLT, oy, e.int(outHeight))
+                            let halves = [e.interleave(y[a * 2], y[a * 2 + 1], high: false), e.interleave(y[a * 2], y[a * 2 + 1], high: true)]
+                            for (h, half) in halves.enumerated() {
+                                let x = e.add(firstColumn, h * lanes)
+                                let columns = e.add(e.splatInt32(e.toInt32(x)), e.laneIndices)
+                                let mask = e.and(e.vcompare(LLVMIntSLT, columns, e.intVectorConstant(outWidth)), e.splatMask(rowInside))
+                                let index = e.add(e.mul(oy, outWidth), x)
+                                var value = half
+                                if let residualPlane { value = e.fadd(value, e.loadVector(residualPlane, index, mask: mask)) }
+                                if let activation { value = activation.apply(e, value) }
+                                e.storeVector(value, plane, index, mask: mask)
+                            }
                         }
                     }
                 }

@@ -13,8 +13,8 @@ struct JITOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Write the generated assembly to DIR/model.s.", valueName: "DIR"))
     var emitAsm: String?
 
-    @Flag(help: "Run stride-1 3x3 convs by Winograd F(2x2, 3x3) (2.25x fewer multiplies, float error about 1e-6 relative; not yet faster on AVX2, see docs/performance.md).")
-    var winograd = false
+    @Flag(inversion: .prefixedNo, help: "Run stride-1 3x3 convs on maps of 28x28 and more by Winograd F(2x2, 3x3) (2.25x fewer multiplies, float error about 1e-6 relative).")
+    var winograd = true
 
     @Flag(help: "List the kernels the JIT generated and the graph nodes each one computes (its fusions).")
     var printKernels = false

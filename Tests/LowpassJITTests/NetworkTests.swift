@@ -60,8 +60,8 @@ struct NetworkTests {
     @Test(arguments: ["resnet18", "resnet50"])
     func winogradNetwork(name: String) throws {
         let model = try #require(Zoo.model(named: name))
-        let graph = try antialiased(model.graph(height: 64, width: 64), "antialias{max-pool-kernel=2}")
-        let compiled = try expectMatchesReference(graph, try randomizedWeights(graph), inputs: [graph.inputs[0].name: randomTensor([2, 3, 64, 64], seed: 34)],
+        let graph = try antialiased(model.graph(height: 128, width: 128), "antialias{max-pool-kernel=2}")
+        let compiled = try expectMatchesReference(graph, try randomizedWeights(graph), inputs: [graph.inputs[0].name: randomTensor([1, 3, 128, 128], seed: 34)],
                                                   winograd: true)
         #expect(compiled.kernels.contains { $0.kind.hasPrefix("winograd3x3") })
     }
