@@ -108,6 +108,20 @@ struct NetworkTests {
         #expect(model.kernels.count == 2)
     }
 
+    @Test func theEngineCompilesEachShapeOnce() throws {
+        let (graph, weights) = oneNodeGraph(.relu, input: [1, 3, 4, 4])
+        var symbolic = graph
+        symbolic.inputs[0].type.shape[0] = .symbol("N")
+        let engine = JITEngine(graph: symbolic, weights: weights)
+        let one = try engine.run(["x": randomTensor([1, 3, 4, 4], seed: 60)])
+        let first = try engine.model(for: ["x": [1, 3, 4, 4]])
+        #expect(try engine.model(for: ["x": [1, 3, 4, 4]]) === first)
+        let two = try engine.run(["x": randomTensor([2, 3, 4, 4], seed: 61)])
+        #expect(engine.compiledShapes == 2)
+        #expect(one["y"]?.shape == [1, 3, 4, 4] && two["y"]?.shape == [2, 3, 4, 4])
+        #expect(throws: Diagnostics.self) { try engine.run(["x": randomTensor([2, 3, 5, 4], seed: 62)]) }
+    }
+
     @Test func oneThreadAndTwoThreadsAgree() throws {
         let model = try #require(Zoo.model(named: "resnet18"))
         let graph = model.graph(height: 40, width: 40)
