@@ -175,7 +175,13 @@ struct Lowering {
 
     private func shape(_ value: String) -> [Int] { types[value] ?? weights.tensors[value]?.shape ?? [] }
 
-    private func tensor(_ value: String) -> Tensor { weights.tensors[value]! }
+    /// A parameter's data; the kernels that fold or repack an operand at compile time need it constant.
+    private func tensor(_ value: String) throws(NodeError) -> Tensor {
+        guard let tensor = weights.tensors[value] else {
+            throw NodeError("jit-unsupported", "the JIT needs '\(value)' to be a parameter: it is folded into the kernel at compile time")
+        }
+        return tensor
+    }
 
     /// A graph output (or alias) that names a parameter gets an arena copy.
     private mutating func copyIntoArena(_ value: String) throws(Diagnostics) {
@@ -235,7 +241,7 @@ struct Lowering {
     /// Per-channel scale and shift of a BatchNormalization, in double.
     private func batchNormAffine(_ node: Node) throws(NodeError) -> (scale: [Double], shift: [Double]) {
         let epsilon = try node.float("epsilon")
-        let (gamma, beta, mean, variance) = (tensor(node.inputs[1]), tensor(node.inputs[2]), tensor(node.inputs[3]), tensor(node.inputs[4]))
+        let (gamma, beta, mean, variance) = (try tensor(node.inputs[1]), try tensor(node.inputs[2]), try tensor(node.inputs[3]), try tensor(node.inputs[4]))
         let scale = (0..<gamma.count).map { Double(gamma[$0]) / (Double(variance[$0]) + epsilon).squareRoot() }
         let shift = (0..<gamma.count).map { Double(beta[$0]) - Double(mean[$0]) * scale[$0] }
         return (scale, shift)
@@ -243,10 +249,11 @@ struct Lowering {
 
     private mutating func conv(_ nodes: [Node], _ output: Int) throws(NodeError) -> any Kernel {
         let node = nodes[0]
-        let x = shape(node.inputs[0]), w = tensor(node.inputs[1]), y = shape(node.outputs[0])
+        let x = shape(node.inputs[0]), w = try tensor(node.inputs[1]), y = shape(node.outputs[0])
         let filters = w.shape[0]
         var scale = [Double](repeating: 1, count: filters)
-        var shift = node.inputs.count > 2 ? (0..<filters).map { Double(tensor(node.inputs[2])[$0]) } : Array(repeating: 0, count: filters)
+        let biasTensor = node.inputs.count > 2 ? try tensor(node.inputs[2]) : nil
+        var shift = (0..<filters).map { i in biasTensor.map { Double($0[i]) } ?? 0 }
         var residual: Operand?
         var activation: Activation?
         var chainValue = node.outputs[0]
@@ -256,7 +263,7 @@ struct Lowering {
                 let bn = try batchNormAffine(next)
                 scale = bn.scale
                 shift = (0..<filters).map { shift[$0] * bn.scale[$0] + bn.shift[$0] }
-            case .add: residual = operand(next.inputs.first { $0 != chainValue }!)
+            case .add: residual = operand(next.inputs.first { $0 != chainValue } ?? next.inputs[0])
             case .relu: activation = .relu
             case .clip: activation = .clip(try next.float("min"), try next.float("max"))
             default: break

@@ -108,6 +108,19 @@ struct NetworkTests {
         #expect(model.kernels.count == 2)
     }
 
+    @Test func aConvWhoseWeightsAreAnInputIsRefusedWithAReason() throws {
+        let graph = Graph(
+            name: "runtime-weights", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [1, 2, 5, 5])),
+                                              ValueInfo(name: "w", type: TensorType(fixed: [3, 2, 3, 3]))], outputs: ["y"],
+            nodes: [Node(name: "conv", op: .conv, inputs: ["x", "w"], outputs: ["y"])])
+        do {
+            _ = try CompiledModel(graph: graph, weights: Weights(), inputShapes: ["x": [1, 2, 5, 5], "w": [3, 2, 3, 3]])
+            Issue.record("compiled a conv with runtime weights")
+        } catch {
+            #expect(error.description.contains("'w' to be a parameter"))
+        }
+    }
+
     @Test func theEngineCompilesEachShapeOnce() throws {
         let (graph, weights) = oneNodeGraph(.relu, input: [1, 3, 4, 4])
         var symbolic = graph
