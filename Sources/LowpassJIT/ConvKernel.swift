@@ -186,10 +186,8 @@ struct ConvKernel: Kernel {
                 for j in 0..<pixelVectors {
                     let index = e.add(plane, vectors[j].first)
                     let mask = masked ? vectors[j].valid : nil
-                    var v = e.fadd(e.get(accumulators[o * pixelVectors + j]), shift)
-                    if let residual { v = e.fadd(v, e.loadVector(residual, index, mask: mask)) }
-                    if let activation { v = activation.apply(e, v) }
-                    e.storeVector(v, out, index, mask: mask)
+                    storeConvOutput(e, e.fadd(e.get(accumulators[o * pixelVectors + j]), shift), residual: residual,
+                                    activation: activation, to: out, at: index, mask: mask)
                 }
             }
             if filtersPerGroup % channelTile == 0 {

@@ -184,10 +184,7 @@ struct WinogradKernel: Kernel {
                                 let columns = e.add(e.splatInt32(e.toInt32(x)), e.laneIndices)
                                 let mask = e.and(e.vcompare(LLVMIntSLT, columns, e.intVectorConstant(outWidth)), e.splatMask(rowInside))
                                 let index = e.add(e.mul(oy, outWidth), x)
-                                var value = half
-                                if let residualPlane { value = e.fadd(value, e.loadVector(residualPlane, index, mask: mask)) }
-                                if let activation { value = activation.apply(e, value) }
-                                e.storeVector(value, plane, index, mask: mask)
+                                storeConvOutput(e, half, residual: residualPlane, activation: activation, to: plane, at: index, mask: mask)
                             }
                         }
                     }
