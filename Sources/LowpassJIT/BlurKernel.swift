@@ -54,17 +54,9 @@ struct BlurKernel: Kernel {
 
     /// A blur row or column resolved against the border: the source index to read and its tap.
     private func resolve(_ e: Emitter, _ index: Value, extent: Int, tap: Double) -> (index: Value, weight: Value) {
-        let inside = e.and(e.compare(LLVMIntSGE, index, e.int(0)), e.compare(LLVMIntSLT, index, e.int(extent)))
-        switch spec.padMode {
-        case .zero:
-            return (e.clamp(index, 0, extent - 1), e.select(inside, e.float(tap), e.float(0)))
-        case .replicate:
-            return (e.clamp(index, 0, extent - 1), e.float(tap))
-        case .reflect:
-            let mirrored = e.select(e.compare(LLVMIntSLT, index, e.int(0)), e.sub(e.int(0), index), e.sub(e.int(2 * (extent - 1)), index))
-            // Clamped as well, so a map smaller than its padding cannot read outside the plane.
-            return (e.clamp(e.select(inside, index, mirrored), 0, extent - 1), e.float(tap))
-        }
+        let rule: BorderRule = switch spec.padMode { case .reflect: .reflect; case .replicate: .replicate; case .zero: .zero }
+        let (source, inside) = rule.resolve(e, index, extent: extent)
+        return (source, rule == .zero ? e.select(inside, e.float(tap), e.float(0)) : e.float(tap))
     }
 
     /// `lanes` values of `row` at columns `x + offset + lane * strideX`.
@@ -78,9 +70,7 @@ struct BlurKernel: Kernel {
             let a = e.loadVector(row, e.add(x, even)), b = e.loadVector(row, e.add(x, even + lanes))
             return e.strided(a, b, start: offset % 2, step: 2)
         default:
-            let indices = e.vadd(e.vmul(e.laneIndices, strideX), 0)
-            let all = e.vcompare(LLVMIntSGE, indices, e.intVectorConstant(0))
-            return e.gather(e.address(row, e.add(x, offset)), indices, mask: all)
+            return e.gather(e.address(row, e.add(x, offset)), e.vmul(e.laneIndices, strideX), mask: e.splatMask(e.bool(true)))
         }
     }
 

@@ -66,16 +66,16 @@ public final class CompiledModel: @unchecked Sendable {
         let lowered = try Lowering.lower(graph, weights: weights, inputShapes: inputShapes, host: options.host, winograd: options.winograd)
         let plan = MemoryPlan(lowered)
         // One function per distinct kernel code; kernels that differ only in their buffers share it.
-        var functionOfCode: [String: String] = [:]
+        var functionOfCode: [String: Int] = [:]
         var firstUses: [(kernel: any Kernel, name: String)] = []
-        let names = lowered.kernels.enumerated().map { index, kernel in
+        let functionOfKernel = lowered.kernels.enumerated().map { index, kernel in
             let key = kernel.codeKey
-            if let name = functionOfCode[key] { return name }
-            let name = "k\(index)_" + String(kernel.kind.map { $0.isLetter || $0.isNumber ? $0 : "_" }.prefix(40))
-            functionOfCode[key] = name
-            firstUses.append((kernel, name))
-            return name
+            if let function = functionOfCode[key] { return function }
+            functionOfCode[key] = firstUses.count
+            firstUses.append((kernel, "k\(index)_" + String(kernel.kind.map { $0.isLetter || $0.isNumber ? $0 : "_" }.prefix(40))))
+            return firstUses.count - 1
         }
+        let names = functionOfKernel.map { firstUses[$0].name }
         do throws(JITError) {
             let module = try LLVMModule(name: graph.name, host: options.host)
             let emitter = Emitter(module: module)
@@ -86,13 +86,12 @@ public final class CompiledModel: @unchecked Sendable {
             if let directory = options.emitAssembly { try Self.write(try module.assembly(), to: directory, file: "model.s") }
             let compiled = try module.compile()
             session = compiled
-            var addresses: [String: KernelFunction] = [:]
-            for (_, name) in firstUses {
+            let compiledFunctions = try firstUses.map { (_, name) throws(JITError) in
                 let address = try compiled.address(of: name)
                 guard let pointer = UnsafeRawPointer(bitPattern: UInt(address)) else { throw JITError("kernel \(name) has no address") }
-                addresses[name] = unsafeBitCast(pointer, to: KernelFunction.self)
+                return unsafeBitCast(pointer, to: KernelFunction.self)
             }
-            functions = names.map { addresses[$0]! }
+            functions = functionOfKernel.map { compiledFunctions[$0] }
         } catch {
             throw Diagnostics([Diagnostic("jit", error.message)])
         }
@@ -104,7 +103,7 @@ public final class CompiledModel: @unchecked Sendable {
         constants = lowered.constants
         self.weights = weights
         let arenaPointer = arena.pointer
-        let external = Set(lowered.inputs.map(\.buffer) + lowered.outputs.map(\.buffer))
+        let external = plan.external
         var slots: [(table: Int, argument: Int, buffer: Int)] = []
         argumentTables = lowered.kernels.enumerated().map { k, kernel in
             let table = UnsafeMutablePointer<UnsafeMutablePointer<Float>?>.allocate(capacity: kernel.arguments.count)
@@ -147,6 +146,9 @@ public final class CompiledModel: @unchecked Sendable {
 
     /// Runs the model; `profile`, when given, receives each kernel's seconds.
     public func run(_ given: [String: Tensor], profile: ((Int, Double) -> Void)? = nil) throws(Diagnostics) -> [String: Tensor] {
+        // Inputs are read in place; each output is a fresh tensor the kernels write directly. An output
+        // that is an input (or another output) is that same tensor: tensors are copy-on-write values.
+        var tensors: [Int: Tensor] = [:]
         var findings: [Diagnostic] = []
         for input in inputs {
             guard let tensor = given[input.name] else {
@@ -155,14 +157,11 @@ public final class CompiledModel: @unchecked Sendable {
             if tensor.shape != input.shape {
                 findings.append(Diagnostic("input-shape", "input '\(input.name)' has shape \(tensor.shape); this compiled model takes \(input.shape)"))
             }
+            tensors[input.buffer] = tensor
         }
         guard findings.isEmpty else { throw Diagnostics(findings) }
-        // Inputs are read in place; each output is a fresh tensor the kernels write directly. An output
-        // that is an input (or another output) is that same tensor: tensors are copy-on-write values.
         lock.lock()
         defer { lock.unlock() }
-        var tensors: [Int: Tensor] = [:]
-        for input in inputs { tensors[input.buffer] = given[input.name]! }
         for output in outputs where tensors[output.buffer] == nil {
             if var buffer = recycled.removeValue(forKey: output.buffer), isKnownUniquelyReferenced(&buffer) {
                 tensors[output.buffer] = Tensor(shape: output.shape, buffer: buffer)
@@ -170,16 +169,20 @@ public final class CompiledModel: @unchecked Sendable {
                 tensors[output.buffer] = Tensor(zeros: output.shape)
             }
         }
-        for slot in externalSlots { argumentTables[slot.table][slot.argument] = tensors[slot.buffer]!.buffer.pointer }
+        // Every external buffer is an input or an output, all bound above.
+        for slot in externalSlots { argumentTables[slot.table][slot.argument] = tensors[slot.buffer]?.buffer.pointer }
         for index in functions.indices {
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             dispatch(functions[index], argumentTables[index], workItems[index])
             if let profile { profile(index, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         }
         for slot in externalSlots { argumentTables[slot.table][slot.argument] = nil }
-        for output in outputs { recycled[output.buffer] = tensors[output.buffer]!.buffer }
         var results: [String: Tensor] = [:]
-        for output in outputs { results[output.name] = tensors[output.buffer]!.reshaped(output.shape) }
+        for output in outputs {
+            guard let tensor = tensors[output.buffer] else { continue }
+            recycled[output.buffer] = tensor.buffer
+            results[output.name] = tensor.reshaped(output.shape)
+        }
         return results
     }
 

@@ -56,20 +56,14 @@ struct PadKernel: Kernel {
 
     /// The source index of output index `i` along an axis of `size`, and whether it exists (constant mode).
     private func resolve(_ e: Emitter, _ i: Value, before: Int, size: Int) -> (Value, Value) {
-        let s = e.add(i, -before)
-        let inside = e.and(e.compare(LLVMIntSGE, s, e.int(0)), e.compare(LLVMIntSLT, s, e.int(size)))
-        switch mode {
-        case .constant, .edge: return (e.clamp(s, 0, size - 1), inside)
-        case .reflect:
-            let mirrored = e.select(e.compare(LLVMIntSLT, s, e.int(0)), e.sub(e.int(0), s), e.sub(e.int(2 * (size - 1)), s))
-            return (e.clamp(e.select(inside, s, mirrored), 0, size - 1), inside)
-        }
+        let rule: BorderRule = switch mode { case .constant: .zero; case .edge: .replicate; case .reflect: .reflect }
+        return rule.resolve(e, e.add(i, -before), extent: size)
     }
 
     func emitItem(_ e: Emitter, _ item: Value) {
         let rank = outputShape.count
         let coordinates = rank > 1 ? split(e, item, Array(outputShape.dropLast())) : []
-        var sourceRow = e.int(0), rowInside = LLVMConstInt(e.i1, 1, 0)!
+        var sourceRow = e.int(0), rowInside = e.bool(true)
         for axis in 0..<(rank - 1) {
             let (s, inside) = resolve(e, coordinates[axis], before: before[axis], size: inputShape[axis])
             sourceRow = e.add(e.mul(sourceRow, inputShape[axis]), s)

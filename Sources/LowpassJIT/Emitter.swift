@@ -80,6 +80,7 @@ final class Emitter {
     // MARK: Integers
 
     func int(_ v: Int) -> Value { LLVMConstInt(i64, UInt64(bitPattern: Int64(v)), 1) }
+    func bool(_ v: Bool) -> Value { LLVMConstInt(i1, v ? 1 : 0, 0) }
     func int32(_ v: Int) -> Value { LLVMConstInt(i32, UInt64(bitPattern: Int64(v)), 1) }
     func add(_ a: Value, _ b: Value) -> Value { LLVMBuildAdd(builder, a, b, "") }
     func add(_ a: Value, _ b: Int) -> Value { b == 0 ? a : add(a, int(b)) }
@@ -92,12 +93,10 @@ final class Emitter {
     func compare(_ predicate: LLVMIntPredicate, _ a: Value, _ b: Value) -> Value { LLVMBuildICmp(builder, predicate, a, b, "") }
     func select(_ condition: Value, _ a: Value, _ b: Value) -> Value { LLVMBuildSelect(builder, condition, a, b, "") }
     func and(_ a: Value, _ b: Value) -> Value { LLVMBuildAnd(builder, a, b, "") }
-    func or(_ a: Value, _ b: Value) -> Value { LLVMBuildOr(builder, a, b, "") }
     func minimum(_ a: Value, _ b: Value) -> Value { select(compare(LLVMIntSLT, a, b), a, b) }
     func maximum(_ a: Value, _ b: Value) -> Value { select(compare(LLVMIntSGT, a, b), a, b) }
     func clamp(_ v: Value, _ low: Int, _ high: Int) -> Value { minimum(maximum(v, int(low)), int(high)) }
     func toInt32(_ v: Value) -> Value { LLVMBuildTrunc(builder, v, i32, "") }
-    func toFloat(_ v: Value) -> Value { LLVMBuildSIToFP(builder, v, f32, "") }
 
     /// Lane indices 0..<lanes as a vector of i32.
     var laneIndices: Value {
@@ -219,12 +218,6 @@ final class Emitter {
     func gather(_ base: Value, _ indices: Value, mask: Value, passthrough: Double = 0) -> Value {
         let pointers = address(base, indices)
         return intrinsic("llvm.masked.gather", [floatVector, LLVMTypeOf(pointers)], [pointers, int32(4), mask, vector(passthrough)])
-    }
-
-    /// Stores the lanes of `value` in `mask` to `base[indices[i]]`.
-    func scatter(_ value: Value, _ base: Value, _ indices: Value, mask: Value) {
-        let pointers = address(base, indices)
-        _ = intrinsic("llvm.masked.scatter", [floatVector, LLVMTypeOf(pointers)], [value, pointers, int32(4), mask])
     }
 
     // MARK: Locals

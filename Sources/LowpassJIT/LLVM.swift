@@ -67,16 +67,17 @@ final class LLVMModule {
     let module: LLVMModuleRef
     let threadSafeContext: LLVMOrcThreadSafeContextRef
     let host: HostTarget
+    /// Lays out, optimizes and prints the module (the JIT gets a machine of its own: it takes ownership).
+    private let machine: LLVMTargetMachineRef
     private var handedToJIT = false
 
     init(name: String, host: HostTarget) throws(JITError) {
         self.host = host
+        machine = try host.makeTargetMachine()
         threadSafeContext = LLVMOrcCreateNewThreadSafeContext()
         context = LLVMOrcThreadSafeContextGetContext(threadSafeContext)
         module = LLVMModuleCreateWithNameInContext(name, context)
         LLVMSetTarget(module, host.triple)
-        let machine = try host.makeTargetMachine()
-        defer { LLVMDisposeTargetMachine(machine) }
         let layout = LLVMCreateTargetDataLayout(machine)
         LLVMSetModuleDataLayout(module, layout)
         LLVMDisposeTargetData(layout)
@@ -85,6 +86,7 @@ final class LLVMModule {
     deinit {
         if !handedToJIT { LLVMDisposeModule(module) }
         LLVMOrcDisposeThreadSafeContext(threadSafeContext)
+        LLVMDisposeTargetMachine(machine)
     }
 
     func verify() throws(JITError) {
@@ -97,8 +99,6 @@ final class LLVMModule {
 
     /// The new pass manager's O3 pipeline, as `opt -O3` runs it.
     func optimize() throws(JITError) {
-        let machine = try host.makeTargetMachine()
-        defer { LLVMDisposeTargetMachine(machine) }
         let options = LLVMCreatePassBuilderOptions()
         defer { LLVMDisposePassBuilderOptions(options) }
         try check(LLVMRunPasses(module, "default<O3>", machine, options), "LLVM optimization")
@@ -107,8 +107,6 @@ final class LLVMModule {
     var textualIR: String { consume(LLVMPrintModuleToString(module)) }
 
     func assembly() throws(JITError) -> String {
-        let machine = try host.makeTargetMachine()
-        defer { LLVMDisposeTargetMachine(machine) }
         var message: UnsafeMutablePointer<CChar>?
         var buffer: LLVMMemoryBufferRef?
         guard LLVMTargetMachineEmitToMemoryBuffer(machine, module, LLVMAssemblyFile, &message, &buffer) == 0, let buffer else {

@@ -78,8 +78,9 @@ struct Lowering {
 
         for input in graph.inputs {
             let shape = types[input.name] ?? []
-            bufferOf[input.name] = newBuffer(input.name, shape)
-            model.inputs.append((input.name, bufferOf[input.name]!, shape))
+            let buffer = newBuffer(input.name, shape)
+            bufferOf[input.name] = buffer
+            model.inputs.append((input.name, buffer, shape))
         }
         let groups = planFusion(verified.order)
         for index in verified.order {
@@ -87,12 +88,16 @@ struct Lowering {
             do throws(NodeError) {
                 try emit(group)
             } catch {
-                throw Diagnostics([Diagnostic(error.id, error.message, at: .node(graph.nodes[group.last!].name))])
+                throw Diagnostics([Diagnostic(error.id, error.message, at: .node(graph.nodes[group[group.count - 1]].name))])
             }
         }
         for name in graph.outputs {
-            if bufferOf[name] == nil { try copyIntoArena(name) }
-            model.outputs.append((name, bufferOf[name]!, types[name] ?? []))
+            do throws(NodeError) {
+                let buffer = if let existing = bufferOf[name] { existing } else { try copyIntoArena(name) }
+                model.outputs.append((name, buffer, types[name] ?? []))
+            } catch {
+                throw Diagnostics([Diagnostic(error.id, error.message)])
+            }
         }
         return model
     }
@@ -168,9 +173,18 @@ struct Lowering {
         return .constant(model.constants.count - 1)
     }
 
-    private func operand(_ value: String) -> Operand {
+    private func operand(_ value: String) throws(NodeError) -> Operand {
         if weights.tensors[value] != nil { return .weight(value) }
-        return .buffer(bufferOf[value]!)
+        return .buffer(try buffer(of: value))
+    }
+
+    /// The buffer holding `value`. Verified graphs define every value before its use, and every node has
+    /// one output, which is materialized unless fused away inside its group.
+    private func buffer(of value: String) throws(NodeError) -> Int {
+        guard let buffer = bufferOf[value] else {
+            throw NodeError("jit-internal", "value '\(value)' is read before any kernel computes it")
+        }
+        return buffer
     }
 
     private func shape(_ value: String) -> [Int] { types[value] ?? weights.tensors[value]?.shape ?? [] }
@@ -183,13 +197,14 @@ struct Lowering {
         return tensor
     }
 
-    /// A graph output (or alias) that names a parameter gets an arena copy.
-    private mutating func copyIntoArena(_ value: String) throws(Diagnostics) {
+    /// A graph output (or alias) that names a parameter gets an arena copy; returns its buffer.
+    private mutating func copyIntoArena(_ value: String) throws(NodeError) -> Int {
         let target = newBuffer(value, shape(value))
-        model.kernels.append(ElementwiseKernel(nodes: [value], arguments: [.buffer(target), operand(value)], output: target,
+        model.kernels.append(ElementwiseKernel(nodes: [value], arguments: [.buffer(target), try operand(value)], output: target,
                                                shape: shape(value), operandStrides: [broadcastStrides(shape(value), to: shape(value))],
                                                expression: .operand(0), lanes: host.lanes))
         bufferOf[value] = target
+        return target
     }
 
     // MARK: Kernels
@@ -200,10 +215,8 @@ struct Lowering {
         let names = nodes.map(\.name)
         switch first.op {
         case .identity, .dropout, .flatten, .reshape:
-            if weights.tensors[first.inputs[0]] != nil {
-                do throws(Diagnostics) { try copyIntoArena(first.inputs[0]) } catch { throw NodeError("jit", "\(error)") }
-            }
-            bufferOf[first.outputs[0]] = bufferOf[first.inputs[0]]
+            let source = first.inputs[0]
+            bufferOf[first.outputs[0]] = weights.tensors[source] != nil ? try copyIntoArena(source) : try buffer(of: source)
             return
         default: break
         }
@@ -216,21 +229,21 @@ struct Lowering {
         case .blurPool: kernel = try blur(first, maxPool: nil, output)
         case .globalAveragePool:
             let s = shape(first.inputs[0])
-            kernel = GlobalAveragePoolKernel(nodes: names, arguments: [operand(first.inputs[0]), .buffer(output)], output: output,
+            kernel = GlobalAveragePoolKernel(nodes: names, arguments: [try operand(first.inputs[0]), .buffer(output)], output: output,
                                              planes: s[0] * s[1], area: s[2...].reduce(1, *), lanes: host.lanes)
         case .adaptiveAveragePool:
             let s = shape(first.inputs[0]), o = shape(first.outputs[0])
-            kernel = AdaptiveAveragePoolKernel(nodes: names, arguments: [operand(first.inputs[0]), .buffer(output)], output: output,
+            kernel = AdaptiveAveragePoolKernel(nodes: names, arguments: [try operand(first.inputs[0]), .buffer(output)], output: output,
                                                planes: s[0] * s[1], height: s[2], width: s[3], outHeight: o[2], outWidth: o[3])
         case .gemm: kernel = try gemm(first, output)
-        case .matMul: kernel = matMul(first, output)
+        case .matMul: kernel = try matMul(first, output)
         case .concat: kernel = try concat(first, output)
         case .pad: kernel = try pad(first, output)
         case .softmax:
             let s = shape(first.inputs[0])
             let raw = try first.int("axis")
             let axis = raw < 0 ? raw + s.count : raw
-            kernel = SoftmaxKernel(nodes: names, arguments: [.buffer(output), operand(first.inputs[0])], output: output,
+            kernel = SoftmaxKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
                                    outer: s[..<axis].reduce(1, *), size: s[axis], inner: s[(axis + 1)...].reduce(1, *))
         default: kernel = try elementwise(nodes, output)
         }
@@ -263,7 +276,7 @@ struct Lowering {
                 let bn = try batchNormAffine(next)
                 scale = bn.scale
                 shift = (0..<filters).map { shift[$0] * bn.scale[$0] + bn.shift[$0] }
-            case .add: residual = operand(next.inputs.first { $0 != chainValue } ?? next.inputs[0])
+            case .add: residual = try operand(next.inputs.first { $0 != chainValue } ?? next.inputs[0])
             case .relu: activation = .relu
             case .clip: activation = .clip(try next.float("min"), try next.float("max"))
             default: break
@@ -275,14 +288,14 @@ struct Lowering {
         let groups = try node.int("group")
         let bias = constant(Tensor(shape: [filters], values: shift.map(Float.init)))
         if winograd && WinogradKernel.applies(geometry, groups: groups, channels: x[1], filters: filters, outHeight: y[2], outWidth: y[3]) {
-            var kernel = WinogradKernel(nodes: nodes.map(\.name), input: operand(node.inputs[0]), output: output, weights: .constant(0),
+            var kernel = WinogradKernel(nodes: nodes.map(\.name), input: try operand(node.inputs[0]), output: output, weights: .constant(0),
                                         bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters, height: x[2],
                                         width: x[3], outHeight: y[2], outWidth: y[3], pads: geometry.pads, activation: activation, host: host)
             kernel.arguments[2] = constant(kernel.transformWeights(w, scale: scale))
             return kernel
         }
         let window = WindowAddressing(height: x[2], width: x[3], outHeight: y[2], outWidth: y[3], geometry: geometry)
-        var kernel = ConvKernel(nodes: nodes.map(\.name), input: operand(node.inputs[0]), output: output, weights: .constant(0),
+        var kernel = ConvKernel(nodes: nodes.map(\.name), input: try operand(node.inputs[0]), output: output, weights: .constant(0),
                                 bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters,
                                 groups: groups, window: window, activation: activation, host: host)
         kernel.arguments[2] = constant(kernel.pack(w, scale: scale))
@@ -305,7 +318,7 @@ struct Lowering {
             let g = try m.poolGeometry()
             return BlurKernel.MaxPool(kernel: g.kernel, pads: g.pads)
         }
-        return BlurKernel(nodes: [maxPool?.name, node.name].compactMap { $0 }, arguments: [operand(input), .buffer(output)], output: output,
+        return BlurKernel(nodes: [maxPool?.name, node.name].compactMap { $0 }, arguments: [try operand(input), .buffer(output)], output: output,
                           planes: x[0] * x[1], height: x[2], width: x[3], sourceHeight: source[2], sourceWidth: source[3],
                           outHeight: y[2], outWidth: y[3], spec: spec, maxPool: pool, lanes: host.lanes)
     }
@@ -315,9 +328,9 @@ struct Lowering {
         try checkPlane(x, y)
         let window = WindowAddressing(height: x[2], width: x[3], outHeight: y[2], outWidth: y[3], geometry: try node.poolGeometry())
         let includePad = node.op == .averagePool ? try node.int("count_include_pad") != 0 : false
-        return PoolKernel(nodes: [node.name], arguments: [operand(node.inputs[0]), .buffer(output)], output: output,
+        return PoolKernel(nodes: [node.name], arguments: [try operand(node.inputs[0]), .buffer(output)], output: output,
                           planes: x[0] * x[1], window: window, isMax: node.op == .maxPool, countIncludePad: includePad,
-                          activation: nil, lanes: host.lanes)
+                          lanes: host.lanes)
     }
 
     private mutating func gemm(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
@@ -325,17 +338,17 @@ struct Lowering {
         let a = shape(node.inputs[0]), b = shape(node.inputs[1]), y = shape(node.outputs[0])
         let (m, n) = (y[0], y[1])
         let k = transA ? a[0] : a[1]
-        var bOperand = operand(node.inputs[1])
+        var bOperand = try operand(node.inputs[1])
         var bStrides = transB ? (1, k) : (n, 1)
         if transB, let weight = weights.tensors[node.inputs[1]] {
             // Constant B: transpose once now so every row the kernel reads is contiguous.
             bOperand = constant(Tensor(shape: [k, n]) { index in weight[(index % n) * k + index / n] })
             bStrides = (n, 1)
         }
-        var arguments = [operand(node.inputs[0]), bOperand, .buffer(output)]
+        var arguments = [try operand(node.inputs[0]), bOperand, .buffer(output)]
         var cStrides: (Int, Int)?
         if node.inputs.count > 2 {
-            arguments.append(operand(node.inputs[2]))
+            arguments.append(try operand(node.inputs[2]))
             let s = broadcastStrides(shape(node.inputs[2]), to: [m, n])
             cStrides = (s[0], s[1])
         }
@@ -344,11 +357,11 @@ struct Lowering {
                             cStrides: cStrides, alpha: try node.float("alpha"), beta: try node.float("beta"), lanes: host.lanes)
     }
 
-    private func matMul(_ node: Node, _ output: Int) -> any Kernel {
+    private func matMul(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
         let a = shape(node.inputs[0]), b = shape(node.inputs[1]), y = shape(node.outputs[0])
         let (m, k, n) = (a[a.count - 2], a[a.count - 1], b[b.count - 1])
         let batchShape = Array(y.dropLast(2))
-        return MatrixKernel(nodes: [node.name], arguments: [operand(node.inputs[0]), operand(node.inputs[1]), .buffer(output)],
+        return MatrixKernel(nodes: [node.name], arguments: [try operand(node.inputs[0]), try operand(node.inputs[1]), .buffer(output)],
                             output: output, batchShape: batchShape,
                             aBatchStrides: broadcastStrides(Array(a.dropLast(2)), to: batchShape).map { $0 * m * k },
                             bBatchStrides: broadcastStrides(Array(b.dropLast(2)), to: batchShape).map { $0 * k * n },
@@ -359,7 +372,7 @@ struct Lowering {
         let y = shape(node.outputs[0])
         let raw = try node.int("axis")
         let axis = raw < 0 ? raw + y.count : raw
-        return ConcatKernel(nodes: [node.name], arguments: [.buffer(output)] + node.inputs.map(operand), output: output,
+        return ConcatKernel(nodes: [node.name], arguments: [.buffer(output)] + (try node.inputs.map { (value) throws(NodeError) in try operand(value) }), output: output,
                             outer: y[..<axis].reduce(1, *), chunks: node.inputs.map { shape($0)[axis...].reduce(1, *) }, lanes: host.lanes)
     }
 
@@ -368,7 +381,7 @@ struct Lowering {
         let modeName = try node.string("mode")
         guard let mode = PadKernel.Mode(rawValue: modeName) else { throw NodeError("bad-attribute", "Pad mode '\(modeName)' is not supported") }
         let pads = try node.ints("pads")
-        return PadKernel(nodes: [node.name], arguments: [.buffer(output), operand(node.inputs[0])], output: output,
+        return PadKernel(nodes: [node.name], arguments: [.buffer(output), try operand(node.inputs[0])], output: output,
                          inputShape: x, outputShape: y, before: Array(pads.prefix(x.count)), mode: mode, value: try node.float("value"))
     }
 
@@ -384,20 +397,20 @@ struct Lowering {
             strides.append(broadcastStrides(s, to: outShape))
             return .operand(strides.count - 1)
         }
-        func input(_ name: String) -> Expression {
+        func input(_ name: String) throws(NodeError) -> Expression {
             if name == chainValue, let expression { return expression }
-            return operandExpression(operand(name), shape: shape(name))
+            return operandExpression(try operand(name), shape: shape(name))
         }
         for node in nodes {
-            let x = input(node.inputs[0])
+            let x = try input(node.inputs[0])
             switch node.op {
             case .relu: expression = .relu(x)
             case .clip: expression = .clip(x, try node.float("min"), try node.float("max"))
             case .sigmoid: expression = .sigmoid(x)
             case .hardSigmoid: expression = .hardSigmoid(x, alpha: try node.float("alpha"), beta: try node.float("beta"))
             case .hardSwish: expression = .hardSwish(x)
-            case .add: expression = .add(x, input(node.inputs[1]))
-            case .mul: expression = .mul(x, input(node.inputs[1]))
+            case .add: expression = .add(x, try input(node.inputs[1]))
+            case .mul: expression = .mul(x, try input(node.inputs[1]))
             case .identity, .dropout: expression = x
             case .batchNormalization:
                 let (scale, shift) = try batchNormAffine(node)

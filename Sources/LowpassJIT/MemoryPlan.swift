@@ -8,6 +8,8 @@ struct MemoryPlan {
     var size: Int
     /// What the arena would need without reuse, for the report.
     var unplannedSize: Int
+    /// Graph inputs and outputs: not in the arena, the caller's tensors are bound to them at each run.
+    var external: Set<Int>
 
     static let alignment = 16
 
@@ -26,6 +28,7 @@ struct MemoryPlan {
         offsets = [Int](repeating: 0, count: count)
         size = 0
         let external = Set(model.inputs.map(\.buffer) + model.outputs.map(\.buffer))
+        self.external = external
         unplannedSize = model.buffers.indices.reduce(0) { $0 + (external.contains($1) ? 0 : aligned(model.buffers[$1].elements)) }
         var live: [(offset: Int, size: Int, last: Int)] = []
         for b in (0..<count).sorted(by: { first[$0] < first[$1] }) where first[b] != Int.max && !external.contains(b) {

@@ -14,7 +14,6 @@ struct PoolKernel: Kernel {
     var window: WindowAddressing
     var isMax: Bool
     var countIncludePad: Bool
-    var activation: Activation?
     var lanes: Int
 
     var vectorsPerItem: Int { 2 }
@@ -61,7 +60,6 @@ struct PoolKernel: Kernel {
                 }
                 result = e.fdiv(result, divisor)
             }
-            if let activation { result = activation.apply(e, result) }
             e.storeVector(result, out, v.first, mask: v.valid)
         }
     }

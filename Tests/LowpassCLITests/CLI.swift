@@ -1,4 +1,5 @@
 import Foundation
+import LowpassTensor
 
 /// Runs the `lowpass` executable built beside the test bundle.
 enum CLI {
@@ -38,6 +39,11 @@ enum CLI {
         process.waitUntilExit()
         return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                       stderr: String(decoding: stderr, as: UTF8.self), exitedNormally: process.terminationReason == .exit)
+    }
+
+    /// How far the .npy file `written` is from the fixture `expected` (relative to its largest magnitude).
+    static func relativeError(of written: String, toFixture expected: String) throws -> Double {
+        try NPY.read(contentsOf: written).difference(to: NPY.read(contentsOf: fixture(expected))).relative
     }
 
     static func temporaryDirectory() -> String {
