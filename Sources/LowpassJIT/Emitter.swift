@@ -220,6 +220,13 @@ final class Emitter {
         return intrinsic("llvm.masked.gather", [floatVector, LLVMTypeOf(pointers)], [pointers, int32(4), mask, vector(passthrough)])
     }
 
+    /// Asks for the cache line holding `base[index]` ahead of its use (`write` when it will be stored).
+    func prefetch(_ base: Value, _ index: Value, write: Bool) {
+        let i8Pointer = LLVMPointerType(LLVMInt8TypeInContext(module.context), 0)!
+        let pointer = LLVMBuildBitCast(builder, address(base, index), i8Pointer, "")!
+        _ = intrinsic("llvm.prefetch", [i8Pointer], [pointer, int32(write ? 1 : 0), int32(3), int32(1)])
+    }
+
     // MARK: Locals
 
     /// A mutable local holding `initial`; `get`/`set` read and write it. mem2reg makes it a register.

@@ -28,6 +28,9 @@ struct OpTests {
         ConvCase(channels: 4, size: (9, 9), filters: 8, kernel: (1, 3), pad: 0),
         ConvCase(channels: 8, size: (6, 5), filters: 4, kernel: (1, 1), stride: 2, pad: 0),
         ConvCase(batch: 2, channels: 9, size: (5, 6), filters: 33, kernel: (3, 3), pad: 1, groups: 3),
+        // A last pixel tile of one vector: several channel tiles at once, chunks not a multiple of them.
+        ConvCase(batch: 4, channels: 8, size: (7, 7), filters: 28, kernel: (1, 1), pad: 0),
+        ConvCase(channels: 16, size: (7, 7), filters: 30, kernel: (3, 3)),
     ]
 
     @Test(arguments: convCases)
