@@ -4,6 +4,7 @@
     python3 bench/bench.py blur      # BlurPool and MaxBlurPool kernels vs memcpy bandwidth and PyTorch
     python3 bench/bench.py models    # whole networks vs ONNX Runtime, OpenVINO (f32) and PyTorch
     python3 bench/bench.py reparam   # the seed ACNet before and after fold-bn + fuse-branches
+    python3 bench/bench.py goals     # Lowpass's own profile against the machine's matrix-multiply peak
 
 Lowpass runs through `lowpass bench --json` (built with `swift build` when --lowpass is not given).
 ONNX Runtime and OpenVINO run the very graph Lowpass runs, exported with `lowpass export`, so the
@@ -243,6 +244,90 @@ def bench_models(args, lowpass):
     return rows
 
 
+MATMUL_PEAK = """
+import time, numpy as np
+a = np.random.rand(4096, 4096).astype(np.float32); b = np.random.rand(4096, 4096).astype(np.float32)
+a @ b
+times = []
+for _ in range(5):
+    start = time.perf_counter(); a @ b; times.append(time.perf_counter() - start)
+print(2 * 4096 ** 3 / sorted(times)[2] / 1e9)
+"""
+
+
+def matmul_peak(threads):
+    """GFLOP/s of numpy's (OpenBLAS's) fp32 4096x4096 matrix product on `threads` threads, median of 5."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return float(subprocess.run([sys.executable, "-c", MATMUL_PEAK], env=env, check=True, capture_output=True, text=True).stdout)
+
+
+def kernel_family(kind):
+    """`direct conv` for every conv not computed by Winograd, else the kind's first word."""
+    if kind.startswith("conv") and ("[packed" in kind or "[direct" in kind):
+        return "direct conv"
+    return kind.split(" ")[0].split("+")[0]
+
+
+def bench_goals(args, lowpass):
+    """The three goal lines of whole-network speed, from Lowpass's own per-kernel profile: direct convs
+    against the matrix-multiply peak measured in the same round, the blurs' share of the antialiased
+    network, and the antialiased/baseline time ratio."""
+    print(f"machine: {machine()}; {args.threads} threads; fp32; 224x224; median of {args.rounds} interleaved rounds of {args.runs} runs\n")
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        graphs = {}
+        for name in args.models.split(","):
+            graphs[name] = os.path.join(ROOT, "Graphs", name + ".json")
+            graphs[name + "-aa"] = os.path.join(folder, name + "-aa.json")
+            lowpass.run("rewrite", graphs[name], "--passes", args.antialias, "-o", graphs[name + "-aa"])
+        batches = [int(b) for b in args.batches.split(",")]
+        peaks, profiles = [], {}
+        for _ in range(args.rounds):
+            peaks.append(matmul_peak(args.threads))
+            for label, graph in graphs.items():
+                for batch in batches:
+                    result = lowpass.bench(graph, batch=batch, runs=args.runs, profile=True)
+                    profiles.setdefault((label, batch), []).append((result, peaks[-1]))
+        peak = statistics.median(peaks)
+        print(f"matrix-multiply peak (numpy/OpenBLAS fp32 4096, {args.threads} threads): median {peak:.1f} GFLOP/s "
+              f"(rounds: {', '.join(f'{p:.1f}' for p in peaks)}); 80% = {0.8 * peak:.1f}\n")
+        print(f"{'model':<14} {'batch':>5} {'ms':>8} {'direct GFLOP/s':>15} {'% peak':>7} {'below 80%':>10} "
+              f"{'Winograd GFLOP/s':>17} {'blur %':>7} {'aa/base':>8}")
+        for (label, batch), samples in profiles.items():
+            ms = statistics.median(r["median_ms"] for r, _ in samples)
+            # Per family and kernel: medians over the rounds of each round's time.
+            def family_rate(family):
+                times = [sum(k["median_ms"] for k in r["kernels"] if kernel_family(k["kind"]) == family) for r, _ in samples]
+                flop = sum(k["gflop"] for k in samples[0][0]["kernels"] if kernel_family(k["kind"]) == family)
+                return (flop / statistics.median(times) * 1e3 if flop else None), statistics.median(times)
+            direct, _ = family_rate("direct conv")
+            winograd, _ = family_rate("winograd3x3")
+            share = statistics.median(
+                sum(k["median_ms"] for k in r["kernels"] if kernel_family(k["kind"]) in ("blurpool", "maxblurpool"))
+                / sum(k["median_ms"] for k in r["kernels"]) for r, _ in samples)
+            kernels = samples[0][0]["kernels"]
+            slow = []
+            for i, k in enumerate(kernels):
+                if kernel_family(k["kind"]) != "direct conv":
+                    continue
+                rate = k["gflop"] / statistics.median(r["kernels"][i]["median_ms"] for r, _ in samples) * 1e3
+                if rate < 0.8 * peak:
+                    slow.append((k["name"], k["kind"], rate))
+            base = profiles.get((label[:-3], batch)) if label.endswith("-aa") else None
+            ratio = f"{ms / statistics.median(r['median_ms'] for r, _ in base):.2f}" if base else "-"
+            print(f"{label:<14} {batch:>5} {ms:>8.1f} {direct or 0:>15.1f} {100 * (direct or 0) / peak:>6.0f}% "
+                  f"{len(slow):>4} of {sum(kernel_family(k['kind']) == 'direct conv' for k in kernels):<3} "
+                  f"{winograd or 0:>17.1f} {100 * share:>6.2f}% {ratio:>8}")
+            rows.append({"model": label, "batch": batch, "median_ms": ms, "direct_gflops": direct, "peak_gflops": peak,
+                         "winograd_gflops": winograd, "blur_share": share, "below_80": slow})
+        for row in rows:
+            if row["below_80"]:
+                print(f"\n{row['model']} batch {row['batch']}: direct convs below 80% of the peak")
+                for name, kind, rate in row["below_80"]:
+                    print(f"  {name:<36} {kind:<44} {rate:7.1f} GFLOP/s ({100 * rate / peak:.0f}%)")
+    return rows
+
+
 def random_weights(graph_path, weights_path, seed=0):
     """A .safetensors file of random parameters for a graph (BatchNorm variances positive)."""
     from safetensors.numpy import save_file
@@ -292,7 +377,7 @@ def bench_reparam(args, lowpass):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["blur", "models", "reparam"])
+    parser.add_argument("what", choices=["blur", "models", "reparam", "goals"])
     parser.add_argument("--lowpass", help="the lowpass binary (default: build it with swift build)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=20)
@@ -304,7 +389,7 @@ def main():
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     lowpass = Lowpass(find_lowpass(args.lowpass), args.threads)
-    rows = {"blur": bench_blur, "models": bench_models, "reparam": bench_reparam}[args.what](args, lowpass)
+    rows = {"blur": bench_blur, "models": bench_models, "reparam": bench_reparam, "goals": bench_goals}[args.what](args, lowpass)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine(), "rows": rows}, f, indent=1)
