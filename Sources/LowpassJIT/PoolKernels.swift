@@ -36,11 +36,13 @@ struct PoolKernel: Kernel {
         e.loop(g.kernel[0]) { ky in
             e.loop(g.kernel[1]) { kx in
                 let tap = window.tap(e, vectors, ky: ky, kx: kx)
-                for j in vectors.indices {
-                    let v = window.load(e, input, tap, j, masked: true, padding: padding)
-                    e.set(results[j], isMax ? e.fmax(e.get(results[j]), v) : e.fadd(e.get(results[j]), v))
-                    if !isMax && !countIncludePad {
-                        e.set(counts[j], e.fadd(e.get(counts[j]), e.select(tap.masks[j], e.vector(1), e.vector(0))))
+                window.withTap(e, tap) { masked in
+                    for j in vectors.indices {
+                        let v = window.load(e, input, tap, j, masked: masked, padding: padding)
+                        e.set(results[j], isMax ? e.fmax(e.get(results[j]), v) : e.fadd(e.get(results[j]), v))
+                        if !isMax && !countIncludePad {
+                            e.set(counts[j], e.fadd(e.get(counts[j]), e.select(tap.masks[j], e.vector(1), e.vector(0))))
+                        }
                     }
                 }
             }

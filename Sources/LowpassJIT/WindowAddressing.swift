@@ -7,13 +7,18 @@ import LowpassIR
 ///
 /// A tap reads the input pixel under window cell (ky, kx) for every lane; lanes whose pixel lies in
 /// the padding are masked. Where the output grid is the input grid (stride 1, "same" size) those
-/// pixels are consecutive and a tap is one masked vector load; otherwise a gather.
+/// pixels are consecutive and a tap is one masked vector load. Where the stride is 2 and vectors do
+/// not cross output rows (a 112-wide map), an interior tap is two loads and a shuffle of the even
+/// lanes (LLVM 14 turns a gather into one load per lane on AVX2); otherwise a gather.
 struct WindowAddressing {
     let height: Int, width: Int, outHeight: Int, outWidth: Int
     let geometry: WindowGeometry
 
     var pixels: Int { outHeight * outWidth }
     var contiguous: Bool { geometry.strides == [1, 1] && outWidth == width }
+
+    /// Whether a vector's pixels are one output row at input stride 2, so an interior tap is a span.
+    func evenLanes(lanes: Int) -> Bool { !contiguous && geometry.strides[1] == 2 && outWidth % lanes == 0 }
 
     struct PixelVector {
         /// Lanes that are real output pixels (the last vector of a map may be partial).
@@ -39,6 +44,10 @@ struct WindowAddressing {
         var masks: [Value]
         /// Per vector: a scalar start index (contiguous) or a vector of indices (gather).
         var indices: [Value]
+        /// Per vector, where `evenLanes`: the input index under lane 0.
+        var starts: [Value] = []
+        /// Where `evenLanes`: whether every span's second load, one float past its last lane, is inside the row.
+        var spansInside: Value?
     }
 
     func tap(_ e: Emitter, _ vectors: [PixelVector], ky: Value, kx: Value) -> Tap {
@@ -52,6 +61,14 @@ struct WindowAddressing {
                 tap.indices.append(e.add(v.first, shift))
             } else {
                 tap.indices.append(e.add(e.vmul(row, width), column))
+                if evenLanes(lanes: e.lanes) {
+                    let first = v.first
+                    let firstRow = e.add(e.mul(e.div(first, outWidth), geometry.strides[0]), e.add(dy, -geometry.pads[0]))
+                    let firstColumn = e.add(e.mul(e.rem(first, outWidth), geometry.strides[1]), e.add(dx, -geometry.pads[1]))
+                    tap.starts.append(e.add(e.mul(firstRow, width), firstColumn))
+                    let inside = e.compare(LLVMIntSLT, e.add(firstColumn, 2 * e.lanes - 1), e.int(width))
+                    tap.spansInside = tap.spansInside.map { e.and($0, inside) } ?? inside
+                }
             }
         }
         return tap
@@ -67,12 +84,17 @@ struct WindowAddressing {
         if contiguous {
             return e.loadVector(plane, tap.indices[j], mask: masked ? tap.masks[j] : nil, passthrough: padding)
         }
+        if !masked && !tap.starts.isEmpty {
+            let low = e.loadVector(plane, tap.starts[j]), high = e.loadVector(plane, e.add(tap.starts[j], e.lanes))
+            return e.strided(low, high, start: 0, step: 2)
+        }
         return e.gather(plane, tap.indices[j], mask: tap.masks[j], passthrough: padding)
     }
 
     /// Runs `body(masked)` for a tap: unmasked loads when the whole tile is inside the input.
     func withTap(_ e: Emitter, _ tap: Tap, _ body: (_ masked: Bool) -> Void) {
-        guard contiguous else { body(true); return }
-        e.branch(isInterior(e, tap), then: { body(false) }, otherwise: { body(true) })
+        guard contiguous || !tap.starts.isEmpty else { body(true); return }
+        let interior = tap.spansInside.map { e.and(isInterior(e, tap), $0) } ?? isInterior(e, tap)
+        e.branch(interior, then: { body(false) }, otherwise: { body(true) })
     }
 }

@@ -31,6 +31,9 @@ struct OpTests {
         // A last pixel tile of one vector: several channel tiles at once, chunks not a multiple of them.
         ConvCase(batch: 4, channels: 8, size: (7, 7), filters: 28, kernel: (1, 1), pad: 0),
         ConvCase(channels: 16, size: (7, 7), filters: 30, kernel: (3, 3)),
+        // Stride 2 onto rows of whole vectors: interior taps are two loads and an even-lane shuffle.
+        ConvCase(channels: 3, size: (32, 32), filters: 8, kernel: (7, 7), stride: 2, pad: 3),
+        ConvCase(batch: 2, channels: 5, size: (31, 32), filters: 6, kernel: (1, 1), stride: 2, pad: 0),
     ]
 
     @Test(arguments: convCases)
@@ -88,6 +91,8 @@ struct OpTests {
         PoolCase(op: .averagePool, kernel: 3, stride: 2, pad: 1, includePad: true),
         PoolCase(op: .averagePool, kernel: 2, stride: 2, pad: 0, ceil: true, shape: [1, 5, 7, 9]),
         PoolCase(op: .averagePool, kernel: 3, stride: 2, pad: 1, ceil: true, includePad: true, shape: [1, 5, 8, 9]),
+        PoolCase(op: .maxPool, kernel: 3, stride: 2, pad: 1, shape: [2, 3, 32, 32]),
+        PoolCase(op: .averagePool, kernel: 3, stride: 2, pad: 1, shape: [1, 4, 16, 64]),
     ]
 
     @Test(arguments: poolCases)
