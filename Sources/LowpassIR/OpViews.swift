@@ -17,6 +17,11 @@ extension Node {
         return v
     }
 
+    /// The `axis` attribute of an op over tensors of `rank` dimensions, a negative one counted from the end.
+    public func axis(rank: Int) throws(NodeError) -> Int {
+        try ShapeRules.normalizedAxis(try int("axis"), rank: rank)
+    }
+
     public func float(_ name: String) throws(NodeError) -> Double {
         switch try attribute(name) {
         case .float(let v): return v

@@ -35,7 +35,6 @@ typealias KernelFunction = @convention(c) (UnsafeMutablePointer<UnsafeMutablePoi
 public final class CompiledModel: @unchecked Sendable {
     public let kernels: [KernelSummary]
     public let inputShapes: [String: [Int]]
-    public let outputNames: [String]
     public let compileSeconds: Double
     public let arenaBytes: Int
     public let unplannedBytes: Int
@@ -44,7 +43,6 @@ public final class CompiledModel: @unchecked Sendable {
     private let session: JITSession
     private let functions: [KernelFunction]
     private let argumentTables: [UnsafeMutablePointer<UnsafeMutablePointer<Float>?>]
-    private let workItems: [Int]
     private let arena: TensorBuffer
     /// Per-thread working memory: `threads` slices of `scratchFloats`.
     private let scratch: TensorBuffer
@@ -98,15 +96,18 @@ public final class CompiledModel: @unchecked Sendable {
 
         arena = TensorBuffer(count: max(plan.size, 1))
         threads = max(options.threads, 1)
-        scratchFloats = ((lowered.kernels.map(\.scratchFloats).max() ?? 0) + MemoryPlan.alignment - 1) / MemoryPlan.alignment * MemoryPlan.alignment
+        scratchFloats = MemoryPlan.aligned(lowered.kernels.map(\.scratchFloats).max() ?? 0)
         scratch = TensorBuffer(count: max(threads * scratchFloats, 1))
         constants = lowered.constants
-        self.weights = weights
+        // The lowering's weights: the caller's plus the graph's inline constants.
+        self.weights = lowered.weights
         let arenaPointer = arena.pointer
         let external = plan.external
         var slots: [(table: Int, argument: Int, buffer: Int)] = []
-        argumentTables = lowered.kernels.enumerated().map { k, kernel in
+        var tables: [UnsafeMutablePointer<UnsafeMutablePointer<Float>?>] = []
+        for (k, kernel) in lowered.kernels.enumerated() {
             let table = UnsafeMutablePointer<UnsafeMutablePointer<Float>?>.allocate(capacity: kernel.arguments.count)
+            tables.append(table)
             for (i, argument) in kernel.arguments.enumerated() {
                 switch argument {
                 case .buffer(let b) where external.contains(b):
@@ -114,20 +115,23 @@ public final class CompiledModel: @unchecked Sendable {
                     slots.append((k, i, b))
                 case .buffer(let b): table[i] = arenaPointer + plan.offsets[b]
                 case .constant(let c): table[i] = lowered.constants[c].buffer.pointer
-                case .weight(let name): table[i] = weights.tensors[name]?.buffer.pointer
+                case .weight(let name):
+                    guard let tensor = lowered.weights.tensors[name] else {
+                        tables.forEach { $0.deallocate() }
+                        throw Diagnostics([Diagnostic("jit-internal", "kernel \(names[k]) reads parameter '\(name)', which has no data")])
+                    }
+                    table[i] = tensor.buffer.pointer
                 }
             }
-            return table
         }
+        argumentTables = tables
         externalSlots = slots
-        workItems = lowered.kernels.map(\.workItems)
         kernels = zip(lowered.kernels, names).map { kernel, name in
             KernelSummary(name: name, kind: kernel.kind, nodes: kernel.nodes, workItems: kernel.workItems, flops: kernel.flops, bytes: kernel.bytes)
         }
         inputs = lowered.inputs
         outputs = lowered.outputs
         self.inputShapes = Dictionary(uniqueKeysWithValues: lowered.inputs.map { ($0.name, $0.shape) })
-        outputNames = lowered.outputs.map(\.name)
         arenaBytes = plan.size * 4
         unplannedBytes = plan.unplannedSize * 4
         compileSeconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
@@ -173,7 +177,7 @@ public final class CompiledModel: @unchecked Sendable {
         for slot in externalSlots { argumentTables[slot.table][slot.argument] = tensors[slot.buffer]?.buffer.pointer }
         for index in functions.indices {
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-            dispatch(functions[index], argumentTables[index], workItems[index])
+            dispatch(functions[index], argumentTables[index], kernels[index].workItems)
             if let profile { profile(index, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         }
         for slot in externalSlots { argumentTables[slot.table][slot.argument] = nil }

@@ -3,13 +3,14 @@ import LowpassTensor
 
 /// A tensor that lives in the arena while the model runs.
 struct PlannedBuffer {
-    var name: String
     var shape: [Int]
     var elements: Int { shape.reduce(1, *) }
 }
 
 /// A graph lowered to kernels over buffers, with every shape a constant.
 struct LoweredModel {
+    /// The parameters `.weight` operands name, the graph's inline constants included.
+    var weights: Weights
     var kernels: [any Kernel]
     var buffers: [PlannedBuffer]
     var constants: [Tensor]
@@ -34,7 +35,7 @@ struct Lowering {
     private var types: [String: [Int]] = [:]
     private var uses: [String: Int] = [:]
     private var consumers: [String: [Int]] = [:]
-    private var model = LoweredModel(kernels: [], buffers: [], constants: [], inputs: [], outputs: [])
+    private var model: LoweredModel
     private var bufferOf: [String: Int] = [:]
 
     init(graph: Graph, weights: Weights, host: HostTarget, winograd: Bool) {
@@ -42,12 +43,9 @@ struct Lowering {
         self.host = host
         self.winograd = winograd
         var weights = weights
-        for parameter in graph.parameters where weights.tensors[parameter.name] == nil {
-            if let values = parameter.inlineData, let shape = parameter.type.fixedShape {
-                weights.tensors[parameter.name] = Tensor(shape: shape, values: values)
-            }
-        }
+        weights.addInlineData(of: graph)
         self.weights = weights
+        model = LoweredModel(weights: weights, kernels: [], buffers: [], constants: [], inputs: [], outputs: [])
     }
 
     static func lower(_ graph: Graph, weights: Weights, inputShapes: [String: [Int]], host: HostTarget,
@@ -72,13 +70,10 @@ struct Lowering {
             }
         }
         for output in graph.outputs { uses[output, default: 0] += 1 }
-        for parameter in graph.parameters where weights.tensors[parameter.name] == nil {
-            throw Diagnostics([Diagnostic("missing-weight", "parameter '\(parameter.name)' has no data")])
-        }
 
         for input in graph.inputs {
             let shape = types[input.name] ?? []
-            let buffer = newBuffer(input.name, shape)
+            let buffer = newBuffer(shape)
             bufferOf[input.name] = buffer
             model.inputs.append((input.name, buffer, shape))
         }
@@ -163,8 +158,8 @@ struct Lowering {
 
     // MARK: Buffers and operands
 
-    private mutating func newBuffer(_ name: String, _ shape: [Int]) -> Int {
-        model.buffers.append(PlannedBuffer(name: name, shape: shape))
+    private mutating func newBuffer(_ shape: [Int]) -> Int {
+        model.buffers.append(PlannedBuffer(shape: shape))
         return model.buffers.count - 1
     }
 
@@ -199,7 +194,7 @@ struct Lowering {
 
     /// A graph output (or alias) that names a parameter gets an arena copy; returns its buffer.
     private mutating func copyIntoArena(_ value: String) throws(NodeError) -> Int {
-        let target = newBuffer(value, shape(value))
+        let target = newBuffer(shape(value))
         model.kernels.append(ElementwiseKernel(nodes: [value], arguments: [.buffer(target), try operand(value)], output: target,
                                                shape: shape(value), operandStrides: [broadcastStrides(shape(value), to: shape(value))],
                                                expression: .operand(0), lanes: host.lanes))
@@ -220,7 +215,7 @@ struct Lowering {
             return
         default: break
         }
-        let output = newBuffer(last.outputs[0], shape(last.outputs[0]))
+        let output = newBuffer(shape(last.outputs[0]))
         let kernel: any Kernel
         switch first.op {
         case .conv: kernel = try conv(nodes, output)
@@ -241,8 +236,7 @@ struct Lowering {
         case .pad: kernel = try pad(first, output)
         case .softmax:
             let s = shape(first.inputs[0])
-            let raw = try first.int("axis")
-            let axis = raw < 0 ? raw + s.count : raw
+            let axis = try first.axis(rank: s.count)
             kernel = SoftmaxKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
                                    outer: s[..<axis].reduce(1, *), size: s[axis], inner: s[(axis + 1)...].reduce(1, *))
         default: kernel = try elementwise(nodes, output)
@@ -335,7 +329,7 @@ struct Lowering {
 
     private mutating func gemm(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
         let (transA, transB) = (try node.int("transA") != 0, try node.int("transB") != 0)
-        let a = shape(node.inputs[0]), b = shape(node.inputs[1]), y = shape(node.outputs[0])
+        let a = shape(node.inputs[0]), y = shape(node.outputs[0])
         let (m, n) = (y[0], y[1])
         let k = transA ? a[0] : a[1]
         var bOperand = try operand(node.inputs[1])
@@ -370,8 +364,7 @@ struct Lowering {
 
     private mutating func concat(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
         let y = shape(node.outputs[0])
-        let raw = try node.int("axis")
-        let axis = raw < 0 ? raw + y.count : raw
+        let axis = try node.axis(rank: y.count)
         return ConcatKernel(nodes: [node.name], arguments: [.buffer(output)] + (try node.inputs.map { (value) throws(NodeError) in try operand(value) }), output: output,
                             outer: y[..<axis].reduce(1, *), chunks: node.inputs.map { shape($0)[axis...].reduce(1, *) }, lanes: host.lanes)
     }

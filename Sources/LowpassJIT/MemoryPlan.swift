@@ -13,28 +13,28 @@ struct MemoryPlan {
 
     static let alignment = 16
 
+    /// `floats` rounded up to whole cache lines.
+    static func aligned(_ floats: Int) -> Int { ceilDiv(floats, alignment) * alignment }
+
     init(_ model: LoweredModel) {
         let count = model.buffers.count
         var first = [Int](repeating: Int.max, count: count), last = [Int](repeating: -1, count: count)
-        for input in model.inputs { first[input.buffer] = -1; last[input.buffer] = max(last[input.buffer], -1) }
         for (index, kernel) in model.kernels.enumerated() {
             first[kernel.output] = min(first[kernel.output], index)
             last[kernel.output] = max(last[kernel.output], index)
             for case .buffer(let b) in kernel.arguments { last[b] = max(last[b], index) }
         }
-        for output in model.outputs { last[output.buffer] = model.kernels.count }
 
-        func aligned(_ n: Int) -> Int { (n + Self.alignment - 1) / Self.alignment * Self.alignment }
         offsets = [Int](repeating: 0, count: count)
         size = 0
         let external = Set(model.inputs.map(\.buffer) + model.outputs.map(\.buffer))
         self.external = external
-        unplannedSize = model.buffers.indices.reduce(0) { $0 + (external.contains($1) ? 0 : aligned(model.buffers[$1].elements)) }
+        unplannedSize = model.buffers.indices.reduce(0) { $0 + (external.contains($1) ? 0 : Self.aligned(model.buffers[$1].elements)) }
         var live: [(offset: Int, size: Int, last: Int)] = []
         for b in (0..<count).sorted(by: { first[$0] < first[$1] }) where first[b] != Int.max && !external.contains(b) {
             live.removeAll { $0.last < first[b] }
             live.sort { $0.offset < $1.offset }
-            let needed = aligned(max(model.buffers[b].elements, 1))
+            let needed = Self.aligned(max(model.buffers[b].elements, 1))
             var offset = 0
             for block in live {
                 if block.offset - offset >= needed { break }

@@ -37,8 +37,7 @@ extension ReferenceKernels {
 
     static func concat(_ node: Node, _ inputs: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {
         let rank = outShape.count
-        let rawAxis = try node.int("axis")
-        let axis = rawAxis < 0 ? rawAxis + rank : rawAxis
+        let axis = try node.axis(rank: rank)
         let outer = outShape[..<axis].reduce(1, *)
         var out = Tensor(zeros: outShape)
         out.withUnsafeMutableBufferPointer { o in
@@ -83,8 +82,7 @@ extension ReferenceKernels {
     }
 
     static func softmax(_ node: Node, _ input: Tensor) throws(NodeError) -> Tensor {
-        let rawAxis = try node.int("axis")
-        let axis = rawAxis < 0 ? rawAxis + input.rank : rawAxis
+        let axis = try node.axis(rank: input.rank)
         let size = input.shape[axis], inner = input.shape[(axis + 1)...].reduce(1, *)
         var out = Tensor(zeros: input.shape)
         out.withUnsafeMutableBufferPointer { o in

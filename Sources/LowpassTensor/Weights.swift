@@ -47,11 +47,17 @@ public struct Weights: Sendable {
             weights.tensors = try WeightInitializer.initialize(graph)
             weights.warnings.append("graph '\(graph.name)' names no weight file: parameters are random (seeded He-normal initialisation)")
         }
+        weights.addInlineData(of: graph)
+        return weights
+    }
+
+    /// Adds the graph's inline constants (those whose data fits their declared shape; the verifier
+    /// reports the others), so every engine finds all parameters here.
+    public mutating func addInlineData(of graph: Graph) {
         for parameter in graph.parameters {
             guard let data = parameter.inlineData, let shape = parameter.type.fixedShape, data.count == shape.reduce(1, *) else { continue }
-            weights.tensors[parameter.name] = Tensor(shape: shape, values: data)
+            tensors[parameter.name] = Tensor(shape: shape, values: data)
         }
-        return weights
     }
 }
 

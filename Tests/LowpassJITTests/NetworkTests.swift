@@ -121,6 +121,25 @@ struct NetworkTests {
         }
     }
 
+    /// The seed ACNet scales a branch by an inline constant: weights without it (as the initializer
+    /// makes them) still compile and compute what weights with it do.
+    @Test func inlineConstantsComeFromTheGraph() throws {
+        var graph = try #require(Zoo.model(named: "seed-acnet")).graph(height: 28, width: 28)
+        graph.inputs[0].type.shape[0] = .fixed(1)
+        let inline = try #require(graph.parameters.first { $0.inlineData != nil }).name
+        let withoutInline = Weights(tensors: try WeightInitializer.initialize(graph))
+        #expect(withoutInline.tensors[inline] == nil)
+        var withInline = withoutInline
+        withInline.addInlineData(of: graph)
+        let input = [graph.inputs[0].name: randomTensor(try #require(graph.inputs[0].type.fixedShape), seed: 50)]
+        let expected = try #require(try expectMatchesReference(graph, withInline, inputs: input).run(input)[graph.outputs[0]])
+        var options = CompileOptions()
+        (options.threads, options.winograd) = (2, false)
+        let compiled = try CompiledModel(graph: graph, weights: withoutInline, inputShapes: input.mapValues(\.shape), options: options)
+        let actual = try #require(try compiled.run(input)[graph.outputs[0]])
+        #expect(actual.difference(to: expected).relative == 0)
+    }
+
     @Test func theEngineCompilesEachShapeOnce() throws {
         let (graph, weights) = oneNodeGraph(.relu, input: [1, 3, 4, 4])
         var symbolic = graph
