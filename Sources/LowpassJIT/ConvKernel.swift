@@ -147,21 +147,12 @@ struct ConvKernel: Kernel {
             let remainderVectors = ceilDiv(window.pixels % (pixelVectors * lanes), lanes)
             let fusedTiles = accumulators.count / (channelTile * max(1, remainderVectors))
             let fullTiles = {
-                e.loop(first, end) { channelTileIndex in
-                    prefetchEpilogue(e, n: n, group: group, channelTileIndex: channelTileIndex, vectors: vectors)
-                    for acc in accumulators { e.set(acc, e.vector(0)) }
-                    let tileWeights = e.address(groupWeights, e.mul(channelTileIndex, depth * channelTile))
-                    e.loop(depth) { k in
-                        let row = e.address(patch, e.mul(k, step))
-                        accumulate((0..<pixelVectors).map { e.loadVector(row, e.int($0 * lanes)) }, e.address(tileWeights, e.mul(k, channelTile)))
-                    }
-                    storeTile(e, n: n, group: group, channelTileIndex: channelTileIndex, vectors: vectors, accumulators: accumulators)
-                }
+                emitChannelTiles(e, n: n, group: group, tiles: (first, end), fusedTiles: 1, vectors: vectors, patch: patch, groupWeights: groupWeights)
             }
             if remainderVectors > 0 && remainderVectors < pixelVectors && fusedTiles > 1 {
                 e.branch(e.compare(LLVMIntEQ, tile, e.int(pixelTiles - 1)), then: {
-                    emitRemainderTile(e, n: n, group: group, tiles: (first, end), fusedTiles: fusedTiles,
-                                      vectors: Array(vectors.prefix(remainderVectors)), patch: patch, groupWeights: groupWeights)
+                    emitChannelTiles(e, n: n, group: group, tiles: (first, end), fusedTiles: fusedTiles,
+                                     vectors: Array(vectors.prefix(remainderVectors)), patch: patch, groupWeights: groupWeights)
                 }, otherwise: fullTiles)
             } else {
                 fullTiles()
@@ -169,16 +160,18 @@ struct ConvKernel: Kernel {
         }
     }
 
-    /// A map's last pixel tile when it needs fewer vectors than a full one (a 7x7 map is two tiles of
-    /// 24 pixels and one of 1): the freed accumulators take `fusedTiles` channel tiles at once, so the
-    /// lone vector costs a third of a full tile instead of a whole one.
-    private func emitRemainderTile(_ e: Emitter, n: Value, group: Value, tiles: (first: Value, end: Value), fusedTiles: Int,
-                                   vectors: [WindowAddressing.PixelVector], patch: Value, groupWeights: Value) {
+    /// The matrix product over the packed patch for channel tiles `tiles`, `fusedTiles` at a time, on
+    /// the patch's first `vectors.count` vectors. A map's last pixel tile, when it needs fewer vectors
+    /// than a full one (a 7x7 map is two tiles of 24 pixels and one of 1), takes several channel tiles
+    /// at once in the freed accumulators, so the lone vector costs a third of a full tile, not a whole one.
+    private func emitChannelTiles(_ e: Emitter, n: Value, group: Value, tiles: (first: Value, end: Value), fusedTiles: Int,
+                                  vectors: [WindowAddressing.PixelVector], patch: Value, groupWeights: Value) {
         let accumulators = (0..<(fusedTiles * channelTile * vectors.count)).map { _ in e.local(e.vector(0)) }
         e.loop(tiles.first, tiles.end, step: fusedTiles) { firstTile in
-            for acc in accumulators { e.set(acc, e.vector(0)) }
             // Past the chunk's end a tile repeats the last one: the same values, stored twice.
-            let tileIndices = (0..<fusedTiles).map { e.minimum(e.add(firstTile, $0), e.sub(tiles.end, e.int(1))) }
+            let tileIndices = fusedTiles == 1 ? [firstTile] : (0..<fusedTiles).map { e.minimum(e.add(firstTile, $0), e.sub(tiles.end, e.int(1))) }
+            if fusedTiles == 1 { prefetchEpilogue(e, n: n, group: group, channelTileIndex: firstTile, vectors: vectors) }
+            for acc in accumulators { e.set(acc, e.vector(0)) }
             let weights = tileIndices.map { e.address(groupWeights, e.mul($0, depth * channelTile)) }
             e.loop(depth) { k in
                 let row = e.address(patch, e.mul(k, pixelVectors * lanes))

@@ -27,6 +27,8 @@ struct WindowAddressing {
         let row: Value, column: Value
         /// Flat index of lane 0's output pixel.
         let first: Value
+        /// Input row and column of window cell (0, 0) for lane 0.
+        let firstRow: Value, firstColumn: Value
     }
 
     /// The `count` vectors of output pixels that start at flat pixel `first`.
@@ -36,7 +38,10 @@ struct WindowAddressing {
             let p = e.add(e.splatInt32(e.toInt32(start)), e.laneIndices)
             let row = e.vadd(e.vmul(e.vdiv(p, outWidth), geometry.strides[0]), -geometry.pads[0])
             let column = e.vadd(e.vmul(e.vrem(p, outWidth), geometry.strides[1]), -geometry.pads[1])
-            return PixelVector(valid: e.vcompare(LLVMIntSLT, p, e.intVectorConstant(pixels)), row: row, column: column, first: start)
+            let firstRow = e.add(e.mul(e.div(start, outWidth), geometry.strides[0]), -geometry.pads[0])
+            let firstColumn = e.add(e.mul(e.rem(start, outWidth), geometry.strides[1]), -geometry.pads[1])
+            return PixelVector(valid: e.vcompare(LLVMIntSLT, p, e.intVectorConstant(pixels)), row: row, column: column, first: start,
+                               firstRow: firstRow, firstColumn: firstColumn)
         }
     }
 
@@ -62,9 +67,7 @@ struct WindowAddressing {
             } else {
                 tap.indices.append(e.add(e.vmul(row, width), column))
                 if evenLanes(lanes: e.lanes) {
-                    let first = v.first
-                    let firstRow = e.add(e.mul(e.div(first, outWidth), geometry.strides[0]), e.add(dy, -geometry.pads[0]))
-                    let firstColumn = e.add(e.mul(e.rem(first, outWidth), geometry.strides[1]), e.add(dx, -geometry.pads[1]))
+                    let firstRow = e.add(v.firstRow, dy), firstColumn = e.add(v.firstColumn, dx)
                     tap.starts.append(e.add(e.mul(firstRow, width), firstColumn))
                     let inside = e.compare(LLVMIntSLT, e.add(firstColumn, 2 * e.lanes - 1), e.int(width))
                     tap.spansInside = tap.spansInside.map { e.and($0, inside) } ?? inside
