@@ -19,6 +19,8 @@ final class Emitter {
     private var arguments: Value?
     /// The calling thread's scratch memory (as many floats as the kernel asked for).
     private(set) var scratch: Value?
+    /// The current kernel's argument pointers, loaded once in its entry block.
+    private var loadedArguments: [Int: Value] = [:]
 
     let f32, i64, i32, i1, void: LLVMTypeRef
     let floatVector, intVector, maskVector, floatPointer: LLVMTypeRef
@@ -58,6 +60,7 @@ final class Emitter {
         LLVMPositionBuilderAtEnd(builder, start)
         arguments = LLVMGetParam(f, 0)
         scratch = LLVMGetParam(f, 3)
+        loadedArguments = [:]
         body(LLVMGetParam(f, 1), LLVMGetParam(f, 2))
         LLVMBuildRetVoid(builder)
         LLVMBuildBr(localsBuilder, start)
@@ -71,10 +74,15 @@ final class Emitter {
                 ("target-cpu", module.host.cpu), ("target-features", module.host.features)]
     }
 
-    /// The pointer passed as argument `index` of the current kernel.
+    /// The pointer passed as argument `index` of the current kernel. It is loaded once, in the entry
+    /// block: LLVM cannot hoist a load from the argument table out of a loop that stores floats, as
+    /// nothing tells it the two never alias.
     func argument(_ index: Int) -> Value {
-        let slot = gep(LLVMPointerType(floatPointer, 0), floatPointer, arguments!, int(index))
-        return LLVMBuildLoad2(builder, floatPointer, slot, "")
+        if let loaded = loadedArguments[index] { return loaded }
+        let slot = gep(floatPointer, arguments!, int(index), in: localsBuilder)
+        let loaded = LLVMBuildLoad2(localsBuilder, floatPointer, slot, "")!
+        loadedArguments[index] = loaded
+        return loaded
     }
 
     // MARK: Integers
@@ -169,13 +177,13 @@ final class Emitter {
 
     // MARK: Memory
 
-    private func gep(_ pointerType: LLVMTypeRef, _ element: LLVMTypeRef, _ base: Value, _ index: Value) -> Value {
+    private func gep(_ element: LLVMTypeRef, _ base: Value, _ index: Value, in builder: LLVMBuilderRef? = nil) -> Value {
         var indices: [Value?] = [index]
-        return indices.withUnsafeMutableBufferPointer { LLVMBuildGEP2(builder, element, base, $0.baseAddress, 1, "") }
+        return indices.withUnsafeMutableBufferPointer { LLVMBuildGEP2(builder ?? self.builder, element, base, $0.baseAddress, 1, "") }
     }
 
     /// Address of float `index` past `base` (a scalar index, or a vector of indices for a gather).
-    func address(_ base: Value, _ index: Value) -> Value { gep(floatPointer, f32, base, index) }
+    func address(_ base: Value, _ index: Value) -> Value { gep(f32, base, index) }
 
     func load(_ base: Value, _ index: Value) -> Value {
         let instruction = LLVMBuildLoad2(builder, f32, address(base, index), "")!
