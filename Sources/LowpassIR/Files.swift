@@ -14,6 +14,15 @@ public func writeAtomically(_ data: Data, to path: String) throws(Diagnostic) {
     }
 }
 
+/// Creates folder `path` and any missing parents; `purpose` names it in the error ("output folder").
+public func createFolder(_ path: String, purpose: String) throws(Diagnostic) {
+    do {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    } catch {
+        throw Diagnostic("write-failed", "cannot create the \(purpose): \(error.localizedDescription)", at: SourceLocation(file: path))
+    }
+}
+
 public func writeAtomically(_ text: String, to path: String) throws(Diagnostic) {
     try writeAtomically(Data(text.utf8), to: path)
 }

@@ -74,14 +74,15 @@ public final class CompiledModel: @unchecked Sendable {
             return firstUses.count - 1
         }
         let names = functionOfKernel.map { firstUses[$0].name }
+        var listings: [(text: String, directory: String, file: String)] = []
         do throws(JITError) {
             let module = try LLVMModule(name: graph.name, host: options.host)
             let emitter = Emitter(module: module)
             for (kernel, name) in firstUses { kernel.emit(emitter, name: name) }
             try module.verify()
             try module.optimize()
-            if let directory = options.emitLLVM { try Self.write(module.textualIR, to: directory, file: "model.ll") }
-            if let directory = options.emitAssembly { try Self.write(try module.assembly(), to: directory, file: "model.s") }
+            if let directory = options.emitLLVM { listings.append((module.textualIR, directory, "model.ll")) }
+            if let directory = options.emitAssembly { listings.append((try module.assembly(), directory, "model.s")) }
             let compiled = try module.compile()
             session = compiled
             let compiledFunctions = try firstUses.map { (_, name) throws(JITError) in
@@ -92,6 +93,14 @@ public final class CompiledModel: @unchecked Sendable {
             functions = functionOfKernel.map { compiledFunctions[$0] }
         } catch {
             throw Diagnostics([Diagnostic("jit", error.message)])
+        }
+        for listing in listings {
+            do throws(Diagnostic) {
+                try createFolder(listing.directory, purpose: "listing folder")
+                try writeAtomically(listing.text, to: (listing.directory as NSString).appendingPathComponent(listing.file))
+            } catch {
+                throw Diagnostics([error])
+            }
         }
 
         arena = TensorBuffer(count: max(plan.size, 1))
@@ -138,15 +147,6 @@ public final class CompiledModel: @unchecked Sendable {
     }
 
     deinit { for table in argumentTables { table.deallocate() } }
-
-    private static func write(_ text: String, to directory: String, file: String) throws(JITError) {
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try writeAtomically(Data(text.utf8), to: (directory as NSString).appendingPathComponent(file))
-        } catch {
-            throw JITError("cannot write \(file) to \(directory): \(error)")
-        }
-    }
 
     /// Runs the model; `profile`, when given, receives each kernel's seconds.
     public func run(_ given: [String: Tensor], profile: ((Int, Double) -> Void)? = nil) throws(Diagnostics) -> [String: Tensor] {

@@ -197,11 +197,7 @@ public struct PassManager: Sendable {
 
     func dump(_ graph: Graph, types: [String: TensorType], step: Int, name: String) throws(PipelineFailure) {
         guard let directory = instrumentation.dumpDirectory else { return }
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw .dumpFailed(Diagnostic("write-failed", "cannot create the dump folder: \(error.localizedDescription)", at: SourceLocation(file: directory)))
-        }
+        do { try createFolder(directory, purpose: "dump folder") } catch { throw .dumpFailed(error) }
         let base = (directory as NSString).appendingPathComponent(String(format: "%02d-", step) + name)
         do {
             try writeAtomically(graph.jsonText(), to: base + ".json")

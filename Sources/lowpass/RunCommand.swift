@@ -66,11 +66,7 @@ struct RunCommand: ParsableCommand {
             throw fail(error.inFile(model))
         }
 
-        do {
-            try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
-        } catch {
-            throw fail(Diagnostic("write-failed", "cannot create the output folder: \(error.localizedDescription)", at: SourceLocation(file: outputDir)))
-        }
+        do { try createFolder(outputDir, purpose: "output folder") } catch { throw fail(error) }
         for name in graph.outputs {
             guard let tensor = outputs[name] else { continue }
             let file = (outputDir as NSString).appendingPathComponent(name.replacingOccurrences(of: "/", with: "_") + ".npy")
