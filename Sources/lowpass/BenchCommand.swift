@@ -54,27 +54,29 @@ struct BenchCommand: ParsableCommand {
         let loaded: Weights
         do { loaded = try Weights.load(for: graph, graphPath: model, weightsPath: weights) } catch { throw fail(error) }
         if !json { loaded.warnings.forEach(warn) }
-        var inputs: [String: Tensor] = [:]
-        for (index, input) in graph.inputs.enumerated() {
-            var shape = input.type.shape.map { $0.value ?? 1 }
-            if let batch, !shape.isEmpty { shape[0] = batch }
-            if let size, shape.count == 4 { shape[2] = size; shape[3] = size }
-            var random = SplitMix64(seed: UInt64(index + 1))
-            inputs[input.name] = Tensor(shape: shape) { _ in Float(random.nextUniform() * 2 - 1) }
-        }
         // A fixed batch or size in the file is the declared one; bench overrides it on purpose.
         var specialized = graph
         for i in specialized.inputs.indices {
-            if let shape = inputs[specialized.inputs[i].name]?.shape { specialized.inputs[i].type.shape = shape.map(Dim.fixed) }
+            var shape = specialized.inputs[i].type.shape.map { $0.value ?? 1 }
+            if let batch, !shape.isEmpty { shape[0] = batch }
+            if let size, shape.count == 4 { shape[2] = size; shape[3] = size }
+            specialized.inputs[i].type.shape = shape.map(Dim.fixed)
         }
+        let shapes = Dictionary(uniqueKeysWithValues: specialized.inputs.map { ($0.name, $0.type.shape.map { $0.value ?? 1 }) })
 
+        // Compiling verifies the shapes (sizes within the limits) before any input is allocated.
         let compiled: CompiledModel
         do {
-            compiled = try CompiledModel(graph: specialized, weights: loaded, inputShapes: inputs.mapValues(\.shape), options: jit.compileOptions)
+            compiled = try CompiledModel(graph: specialized, weights: loaded, inputShapes: shapes, options: jit.compileOptions)
         } catch {
             throw fail(error.inFile(model))
         }
         if jit.printKernels && !json { printKernels(compiled) }
+        var inputs: [String: Tensor] = [:]
+        for (index, input) in specialized.inputs.enumerated() {
+            var random = SplitMix64(seed: UInt64(index + 1))
+            inputs[input.name] = Tensor(shape: shapes[input.name] ?? []) { _ in Float(random.nextUniform() * 2 - 1) }
+        }
 
         var times: [Double] = []
         var kernelTimes = [[Double]](repeating: [], count: compiled.kernels.count)
@@ -91,7 +93,7 @@ struct BenchCommand: ParsableCommand {
         } catch {
             throw fail(error.inFile(model))
         }
-        let report = BenchReport(model: model, batch: inputs.values.first?.shape.first ?? 1, compiled: compiled, times: times, kernelTimes: profile ? kernelTimes : nil)
+        let report = BenchReport(model: model, batch: specialized.inputs.first.flatMap { shapes[$0.name]?.first } ?? 1, compiled: compiled, times: times, kernelTimes: profile ? kernelTimes : nil)
         print(json ? report.json : report.text)
     }
 }
@@ -160,20 +162,20 @@ struct BenchReport {
     }
 
     var json: String {
-        var object: [String: Any] = [
-            "model": model, "batch": batch, "threads": compiled.threads, "lanes": HostTarget.current.lanes,
-            "compile_s": compiled.compileSeconds, "median_ms": median * 1000, "min_ms": (times.min() ?? 0) * 1000,
-            "max_ms": (times.max() ?? 0) * 1000, "p10_ms": Self.percentile(times, 0.1) * 1000, "p90_ms": Self.percentile(times, 0.9) * 1000,
-            "runs": times.count, "gflop": flops / 1e9, "gflops": flops / median / 1e9, "gbs": bytes / median / 1e9,
+        var members: [(key: String, value: JSONValue)] = [
+            ("model", .string(model)), ("batch", .int(batch)), ("threads", .int(compiled.threads)), ("lanes", .int(HostTarget.current.lanes)),
+            ("compile_s", .double(compiled.compileSeconds)), ("runs", .int(times.count)),
+            ("median_ms", .double(median * 1000)), ("min_ms", .double((times.min() ?? 0) * 1000)), ("max_ms", .double((times.max() ?? 0) * 1000)),
+            ("p10_ms", .double(Self.percentile(times, 0.1) * 1000)), ("p90_ms", .double(Self.percentile(times, 0.9) * 1000)),
+            ("gflop", .double(flops / 1e9)), ("gflops", .double(flops / median / 1e9)), ("gbs", .double(bytes / median / 1e9)),
         ]
         if kernelTimes != nil {
-            object["kernels"] = zip(compiled.kernels, kernelMedians).map { kernel, seconds in
-                ["name": kernel.name, "kind": kernel.kind, "nodes": kernel.nodes, "median_ms": seconds * 1000,
-                 "gflop": kernel.flops / 1e9, "mb": kernel.bytes / 1e6] as [String: Any]
-            }
-            object["families"] = families.map { ["family": $0.name, "median_ms": $0.seconds * 1000] as [String: Any] }
+            members.append(("kernels", .array(zip(compiled.kernels, kernelMedians).map { kernel, seconds in
+                .object([("name", .string(kernel.name)), ("kind", .string(kernel.kind)), ("nodes", .array(kernel.nodes.map(JSONValue.string))),
+                         ("median_ms", .double(seconds * 1000)), ("gflop", .double(kernel.flops / 1e9)), ("mb", .double(kernel.bytes / 1e6))])
+            })))
+            members.append(("families", .array(families.map { .object([("family", .string($0.name)), ("median_ms", .double($0.seconds * 1000))]) })))
         }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+        return JSONValue.object(members).compactText()
     }
 }
