@@ -77,8 +77,8 @@ class Lowpass:
             sys.exit(f"lowpass {' '.join(args)} failed:\n{result.stderr}")
         return result.stdout
 
-    def bench(self, graph, batch=None, runs=20, profile=False):
-        args = ["bench", graph, "--json", "--runs", str(runs), "--threads", str(self.threads)]
+    def bench(self, graph, batch=None, runs=20, profile=False, extra=()):
+        args = ["bench", graph, "--json", "--runs", str(runs), "--threads", str(self.threads), *extra]
         if batch:
             args += ["--batch", str(batch)]
         if profile:
@@ -198,7 +198,7 @@ def bench_models(args, lowpass):
     print(header)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for name in args.models.split(","):
+        for name in args.models:
             for antialiased in [False, True]:
                 graph = os.path.join(ROOT, "Graphs", name + ".json")
                 label = name
@@ -207,7 +207,6 @@ def bench_models(args, lowpass):
                     rewritten = os.path.join(folder, label + ".json")
                     lowpass.run("rewrite", graph, "--passes", args.antialias, "-o", rewritten)
                     graph = rewritten
-                batches = [int(b) for b in args.batches.split(",")]
                 onnx_path = os.path.join(folder, label + ".onnx")
                 lowpass.run("export", graph, "-o", onnx_path)
                 try:
@@ -219,12 +218,12 @@ def bench_models(args, lowpass):
                     module = None
                 # Rounds interleave the engines, so a noisy neighbour on a shared machine slows all of
                 # them alike; each engine's number is the median of its per-round medians.
-                samples = {batch: {} for batch in batches}
+                samples = {batch: {} for batch in args.batches}
                 for _ in range(args.rounds):
-                    for batch in batches:
+                    for batch in args.batches:
                         samples[batch].setdefault("Lowpass", []).append(lowpass.bench(graph, batch=batch, runs=args.runs)["median_ms"])
                     runners = peers(onnx_path, args.threads)
-                    for batch in batches:
+                    for batch in args.batches:
                         x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
                         for peer, run in runners.items():
                             samples[batch].setdefault(peer, []).append(1000 * median_time(lambda: run(x), args.runs))
@@ -233,7 +232,7 @@ def bench_models(args, lowpass):
                             with torch.inference_mode():
                                 samples[batch].setdefault("PyTorch", []).append(1000 * median_time(lambda: module(tensor), args.runs))
                     del runners
-                for batch in batches:
+                for batch in args.batches:
                     times = {engine: statistics.median(values) for engine, values in samples[batch].items()}
                     ours = times.pop("Lowpass")
                     best = min((times[p] for p in ("ONNX Runtime", "OpenVINO") if p in times), default=None)
@@ -276,45 +275,42 @@ def bench_goals(args, lowpass):
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         graphs = {}
-        for name in args.models.split(","):
+        for name in args.models:
             graphs[name] = os.path.join(ROOT, "Graphs", name + ".json")
             graphs[name + "-aa"] = os.path.join(folder, name + "-aa.json")
             lowpass.run("rewrite", graphs[name], "--passes", args.antialias, "-o", graphs[name + "-aa"])
-        batches = [int(b) for b in args.batches.split(",")]
         peaks, profiles = [], {}
         for _ in range(args.rounds):
             peaks.append(matmul_peak(args.threads))
             for label, graph in graphs.items():
-                for batch in batches:
-                    result = lowpass.bench(graph, batch=batch, runs=args.runs, profile=True)
-                    profiles.setdefault((label, batch), []).append((result, peaks[-1]))
+                for batch in args.batches:
+                    profiles.setdefault((label, batch), []).append(lowpass.bench(graph, batch=batch, runs=args.runs, profile=True))
         peak = statistics.median(peaks)
         print(f"matrix-multiply peak (numpy/OpenBLAS fp32 4096, {args.threads} threads): median {peak:.1f} GFLOP/s "
               f"(rounds: {', '.join(f'{p:.1f}' for p in peaks)}); 80% = {0.8 * peak:.1f}\n")
         print(f"{'model':<14} {'batch':>5} {'ms':>8} {'direct GFLOP/s':>15} {'% peak':>7} {'below 80%':>10} "
               f"{'Winograd GFLOP/s':>17} {'blur %':>7} {'aa/base':>8}")
         for (label, batch), samples in profiles.items():
-            ms = statistics.median(r["median_ms"] for r, _ in samples)
+            ms = statistics.median(r["median_ms"] for r in samples)
+            kernels = samples[0]["kernels"]
             # Per family and kernel: medians over the rounds of each round's time.
             def family_rate(family):
-                times = [sum(k["median_ms"] for k in r["kernels"] if kernel_family(k["kind"]) == family) for r, _ in samples]
-                flop = sum(k["gflop"] for k in samples[0][0]["kernels"] if kernel_family(k["kind"]) == family)
-                return (flop / statistics.median(times) * 1e3 if flop else None), statistics.median(times)
-            direct, _ = family_rate("direct conv")
-            winograd, _ = family_rate("winograd3x3")
+                time = statistics.median(sum(k["median_ms"] for k in r["kernels"] if kernel_family(k["kind"]) == family) for r in samples)
+                flop = sum(k["gflop"] for k in kernels if kernel_family(k["kind"]) == family)
+                return flop / time * 1e3 if flop else None
+            direct, winograd = family_rate("direct conv"), family_rate("winograd3x3")
             share = statistics.median(
                 sum(k["median_ms"] for k in r["kernels"] if kernel_family(k["kind"]) in ("blurpool", "maxblurpool"))
-                / sum(k["median_ms"] for k in r["kernels"]) for r, _ in samples)
-            kernels = samples[0][0]["kernels"]
+                / sum(k["median_ms"] for k in r["kernels"]) for r in samples)
             slow = []
             for i, k in enumerate(kernels):
                 if kernel_family(k["kind"]) != "direct conv":
                     continue
-                rate = k["gflop"] / statistics.median(r["kernels"][i]["median_ms"] for r, _ in samples) * 1e3
+                rate = k["gflop"] / statistics.median(r["kernels"][i]["median_ms"] for r in samples) * 1e3
                 if rate < 0.8 * peak:
                     slow.append((k["name"], k["kind"], rate))
             base = profiles.get((label[:-3], batch)) if label.endswith("-aa") else None
-            ratio = f"{ms / statistics.median(r['median_ms'] for r, _ in base):.2f}" if base else "-"
+            ratio = f"{ms / statistics.median(r['median_ms'] for r in base):.2f}" if base else "-"
             print(f"{label:<14} {batch:>5} {ms:>8.1f} {direct or 0:>15.1f} {100 * (direct or 0) / peak:>6.0f}% "
                   f"{len(slow):>4} of {sum(kernel_family(k['kind']) == 'direct conv' for k in kernels):<3} "
                   f"{winograd or 0:>17.1f} {100 * share:>6.2f}% {ratio:>8}")
@@ -359,12 +355,11 @@ def bench_reparam(args, lowpass):
         plain = os.path.join(ROOT, "Graphs", "seed-mnist-net.json")
         graphs = [("seed-acnet (trained form)", acnet, ["--weights", weights]), ("seed-acnet fused", fused, []),
                   ("seed-mnist-net (plain)", plain, [])]
-        for batch in [int(b) for b in args.batches.split(",")]:
+        for batch in args.batches:
             samples, kernels = {}, {}
             for _ in range(args.rounds):
                 for label, graph, extra in graphs:
-                    result = json.loads(lowpass.run("bench", graph, "--json", "--runs", str(args.runs), "--threads", str(args.threads),
-                                                    "--batch", str(batch), "--profile", *extra))
+                    result = lowpass.bench(graph, batch=batch, runs=args.runs, profile=True, extra=extra)
                     samples.setdefault(label, []).append(result["median_ms"])
                     kernels[label] = len(result["kernels"])
             base = statistics.median(samples[graphs[0][0]])
@@ -382,8 +377,8 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per engine (the median is reported)")
-    parser.add_argument("--models", default="resnet18,resnet50")
-    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--models", default="resnet18,resnet50", type=lambda text: text.split(","))
+    parser.add_argument("--batches", default="1,8", type=lambda text: [int(b) for b in text.split(",")])
     parser.add_argument("--antialias", default="antialias{max-pool-kernel=2}",
                         help="the pipeline that makes the antialiased variant (default: antialiased_cnns' ResNet recipe, filter 4)")
     parser.add_argument("--json", help="also write the rows to this file")
