@@ -54,9 +54,8 @@ struct BlurKernel: Kernel {
 
     /// A blur row or column resolved against the border: the source index to read and its tap.
     private func resolve(_ e: Emitter, _ index: Value, extent: Int, tap: Double) -> (index: Value, weight: Value) {
-        let rule: BorderRule = switch spec.padMode { case .reflect: .reflect; case .replicate: .replicate; case .zero: .zero }
-        let (source, inside) = rule.resolve(e, index, extent: extent)
-        return (source, rule == .zero ? e.select(inside, e.float(tap), e.float(0)) : e.float(tap))
+        let (source, inside) = spec.padMode.resolve(e, index, extent: extent)
+        return (source, spec.padMode == .zero ? e.select(inside, e.float(tap), e.float(0)) : e.float(tap))
     }
 
     /// `lanes` values of `row` at columns `x + offset + lane * strideX`.

@@ -1,4 +1,5 @@
 import CLLVM
+import LowpassIR
 
 /// Concat: one work item per outer row, each input's slice copied in vectors. Arguments: output, inputs.
 struct ConcatKernel: Kernel {
@@ -56,7 +57,7 @@ struct PadKernel: Kernel {
 
     /// The source index of output index `i` along an axis of `size`, and whether it exists (constant mode).
     private func resolve(_ e: Emitter, _ i: Value, before: Int, size: Int) -> (Value, Value) {
-        let rule: BorderRule = switch mode { case .constant: .zero; case .edge: .replicate; case .reflect: .reflect }
+        let rule: BlurPadMode = switch mode { case .constant: .zero; case .edge: .replicate; case .reflect: .reflect }
         return rule.resolve(e, e.add(i, -before), extent: size)
     }
 

@@ -16,15 +16,15 @@ indirect enum Expression: Hashable {
     func evaluate(_ e: Emitter, _ operands: [Value]) -> Value {
         switch self {
         case .operand(let i): return operands[i]
-        case .relu(let x): return e.fmax(x.evaluate(e, operands), e.vector(0))
-        case .clip(let x, let low, let high): return e.fmin(e.fmax(x.evaluate(e, operands), e.vector(low)), e.vector(high))
+        case .relu(let x): return Activation.relu.apply(e, x.evaluate(e, operands))
+        case .clip(let x, let low, let high): return Activation.clip(low, high).apply(e, x.evaluate(e, operands))
         case .sigmoid(let x):
             return e.fdiv(e.vector(1), e.fadd(e.vector(1), e.exp(e.fsub(e.vector(0), x.evaluate(e, operands)))))
         case .hardSigmoid(let x, let alpha, let beta):
-            return e.fmin(e.fmax(e.fma(e.vector(alpha), x.evaluate(e, operands), e.vector(beta)), e.vector(0)), e.vector(1))
+            return Activation.clip(0, 1).apply(e, e.fma(e.vector(alpha), x.evaluate(e, operands), e.vector(beta)))
         case .hardSwish(let x):
             let v = x.evaluate(e, operands)
-            return e.fmul(v, e.fmin(e.fmax(e.fma(e.vector(1.0 / 6), v, e.vector(0.5)), e.vector(0)), e.vector(1)))
+            return e.fmul(v, Activation.clip(0, 1).apply(e, e.fma(e.vector(1.0 / 6), v, e.vector(0.5))))
         case .add(let a, let b): return e.fadd(a.evaluate(e, operands), b.evaluate(e, operands))
         case .mul(let a, let b): return e.fmul(a.evaluate(e, operands), b.evaluate(e, operands))
         }
@@ -99,20 +99,17 @@ struct ElementwiseKernel: Kernel {
         let outer = outerShape, inner = self.inner
         let coordinates = outer.isEmpty ? [] : split(e, item, outer)
         let out = e.address(e.argument(0), e.mul(item, inner))
-        var vectorOperands: [(base: Value, contiguous: Bool)] = []
-        var constantOperands: [Value?] = []
-        for (i, strides) in operandStrides.enumerated() {
+        // Each operand is either contiguous over the inner axes (loaded per vector) or constant over
+        // them (broadcast once).
+        let operands: [(base: Value, broadcast: Value?)] = operandStrides.enumerated().map { i, strides in
             var offset = e.int(0)
             for (axis, coordinate) in coordinates.enumerated() { offset = e.add(offset, e.mul(coordinate, strides[axis])) }
             let base = e.address(e.argument(i + 1), offset)
             let contiguous = shape.indices.suffix(innerAxes).contains { shape[$0] > 1 && strides[$0] != 0 }
-            vectorOperands.append((base, contiguous))
-            constantOperands.append(contiguous ? nil : e.splat(e.load(base, e.int(0))))
+            return (base, contiguous ? nil : e.splat(e.load(base, e.int(0))))
         }
         let body = { (i: Value, mask: Value?) in
-            let values = vectorOperands.enumerated().map { k, operand in
-                constantOperands[k] ?? e.loadVector(operand.base, i, mask: mask)
-            }
+            let values = operands.map { $0.broadcast ?? e.loadVector($0.base, i, mask: mask) }
             e.storeVector(expression.evaluate(e, values), out, i, mask: mask)
         }
         let whole = inner / lanes * lanes

@@ -1,4 +1,5 @@
 import CLLVM
+import LowpassIR
 
 /// What a kernel argument points at when the model runs.
 enum Operand: Hashable {
@@ -78,9 +79,7 @@ func storeConvOutput(_ e: Emitter, _ value: Value, residual: Value?, activation:
 
 /// What an index outside `0..<extent` reads: the mirror image without repeating the edge (reflect), the
 /// edge (replicate), or nothing, the caller supplying a constant (zero). BlurPool and Pad share it.
-enum BorderRule {
-    case reflect, replicate, zero
-
+extension BlurPadMode {
     /// The index to read, always inside (so the load is safe even for maps smaller than their
     /// padding), and whether `index` itself was inside.
     func resolve(_ e: Emitter, _ index: Value, extent: Int) -> (index: Value, inside: Value) {
