@@ -149,7 +149,12 @@ struct ConvKernel: Kernel {
             let fullTiles = {
                 emitChannelTiles(e, n: n, group: group, tiles: (first, end), fusedTiles: 1, vectors: vectors, patch: patch, groupWeights: groupWeights)
             }
-            if remainderVectors > 0 && remainderVectors < pixelVectors && fusedTiles > 1 {
+            if lastTileByFilterLanes {
+                e.branch(e.compare(LLVMIntEQ, tile, e.int(pixelTiles - 1)), then: {
+                    emitLastPixelsByFilterLanes(e, n: n, group: group, tiles: (first, end), firstPixel: (pixelTiles - 1) * step,
+                                                patch: patch, groupWeights: groupWeights)
+                }, otherwise: fullTiles)
+            } else if remainderVectors > 0 && remainderVectors < pixelVectors && fusedTiles > 1 {
                 e.branch(e.compare(LLVMIntEQ, tile, e.int(pixelTiles - 1)), then: {
                     emitChannelTiles(e, n: n, group: group, tiles: (first, end), fusedTiles: fusedTiles,
                                      vectors: Array(vectors.prefix(remainderVectors)), patch: patch, groupWeights: groupWeights)
@@ -189,6 +194,71 @@ struct ConvKernel: Kernel {
             for (i, tileIndex) in tileIndices.enumerated() {
                 let slice = Array(accumulators[(i * channelTile * vectors.count)..<((i + 1) * channelTile * vectors.count)])
                 storeTile(e, n: n, group: group, channelTileIndex: tileIndex, vectors: vectors, accumulators: slice)
+            }
+        }
+    }
+
+    /// Whether a map's last pixel tile, when it holds only a few pixels, is cheaper with lanes over
+    /// filters: a 7x7 map in tiles of 24 pixels leaves 1, which the pixel lanes compute in a whole
+    /// vector per filter (8 lanes for 1 pixel), the filter lanes in one vector per pixel and channel tile.
+    var lastTileByFilterLanes: Bool {
+        let remainder = window.pixels % (pixelVectors * lanes)
+        let vectorsPerTile = ceilDiv(channelTile, lanes)
+        guard strategy == .packed, remainder > 0, remainder * vectorsPerTile <= channelTile * pixelVectors else { return false }
+        return remainder * vectorsPerTile < channelTile * ceilDiv(remainder, lanes)
+    }
+
+    /// The last pixel tile's pixels with lanes over the channel tile's filters: per reduction step, each
+    /// pixel's input is broadcast and each tile's `channelTile` consecutive weights are one vector load
+    /// (the weights are packed that way already; `pack` pads the end for the lanes past the tile).
+    /// As many channel tiles as the accumulators hold run at once, spread evenly over the chunk.
+    private func emitLastPixelsByFilterLanes(_ e: Emitter, n: Value, group: Value, tiles: (first: Value, end: Value), firstPixel: Int,
+                                             patch: Value, groupWeights: Value) {
+        let pixels = window.pixels - firstPixel
+        let vectorsPerTile = ceilDiv(channelTile, lanes)
+        let perChunk = ceilDiv(channelTiles, channelChunks)
+        let fusedTiles = ceilDiv(perChunk, ceilDiv(perChunk, channelTile * pixelVectors / (pixels * vectorsPerTile)))
+        let accumulators = (0..<(fusedTiles * vectorsPerTile * pixels)).map { _ in e.local(e.vector(0)) }
+        func accumulator(_ t: Int, _ v: Int, _ p: Int) -> Value { accumulators[(t * vectorsPerTile + v) * pixels + p] }
+        e.loop(tiles.first, tiles.end, step: fusedTiles) { firstTile in
+            // Past the chunk's end a tile repeats the last one: the same values, stored twice.
+            let tileIndices = (0..<fusedTiles).map { e.minimum(e.add(firstTile, $0), e.sub(tiles.end, e.int(1))) }
+            for acc in accumulators { e.set(acc, e.vector(0)) }
+            let weights = tileIndices.map { e.address(groupWeights, e.mul($0, depth * channelTile)) }
+            e.loop(depth) { k in
+                let row = e.address(patch, e.mul(k, pixelVectors * lanes))
+                let x = (0..<pixels).map { e.splat(e.load(row, e.int($0))) }
+                for (t, w) in weights.enumerated() {
+                    let stepWeights = e.address(w, e.mul(k, channelTile))
+                    for v in 0..<vectorsPerTile {
+                        let filterVector = e.loadVector(stepWeights, e.int(v * lanes))
+                        for p in 0..<pixels { e.set(accumulator(t, v, p), e.fma(filterVector, x[p], e.get(accumulator(t, v, p)))) }
+                    }
+                }
+            }
+            let (out, bias) = (e.argument(1), e.argument(3))
+            let residual = hasResidual ? e.argument(4) : nil
+            for (t, tileIndex) in tileIndices.enumerated() {
+                for o in 0..<channelTile {
+                    let filterInGroup = e.add(e.mul(tileIndex, channelTile), o)
+                    let store = {
+                        let filter = e.add(e.mul(group, filtersPerGroup), filterInGroup)
+                        let shift = e.load(bias, filter)
+                        let plane = e.mul(e.add(e.mul(n, filters), filter), window.pixels)
+                        for p in 0..<pixels {
+                            let index = e.add(plane, firstPixel + p)
+                            var value = e.fadd(e.element(e.get(accumulator(t, o / lanes, p)), o % lanes), shift)
+                            if let residual { value = e.fadd(value, e.load(residual, index)) }
+                            if let activation { value = activation.apply(e, value) }
+                            e.store(value, out, index)
+                        }
+                    }
+                    if filtersPerGroup % channelTile == 0 {
+                        store()
+                    } else {
+                        e.when(e.compare(LLVMIntSLT, filterInGroup, e.int(filtersPerGroup)), then: store)
+                    }
+                }
             }
         }
     }
@@ -255,11 +325,12 @@ struct ConvKernel: Kernel {
     }
 
     /// Weights [M, C/g, kh, kw], scaled per filter, as [group][channel tile][ky][kx][c][filter in tile];
-    /// the tile is zero-padded past the group's last filter.
+    /// the tile is zero-padded past the group's last filter, and the whole by one vector (the filter-lane
+    /// loads of the last tile's last step read a vector from its last `channelTile` weights).
     func pack(_ weight: Tensor, scale: [Double]) -> Tensor {
         let (kh, kw) = (window.geometry.kernel[0], window.geometry.kernel[1])
         let cpg = channelsPerGroup, fpg = filtersPerGroup, tileSize = channelTile
-        var packed = Tensor(zeros: [groups * channelTiles * taps * cpg * tileSize])
+        var packed = Tensor(zeros: [groups * channelTiles * taps * cpg * tileSize + lanes])
         packed.withUnsafeMutableBufferPointer { p in
             weight.withUnsafeBufferPointer { w in
                 for g in 0..<groups {

@@ -120,6 +120,9 @@ final class Emitter {
     func float(_ x: Double) -> Value { LLVMConstReal(f32, x) }
     func vector(_ x: Double) -> Value { splatConstant(float(x), count: lanes) }
     func splat(_ scalar: Value) -> Value { splat(scalar, floatVector) }
+    /// `x` as a constant of `v`'s type: a float for a scalar, a splat for a vector.
+    func constant(_ x: Double, like v: Value) -> Value { LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind ? vector(x) : float(x) }
+    func element(_ v: Value, _ lane: Int) -> Value { LLVMBuildExtractElement(builder, v, int32(lane), "") }
     func fadd(_ a: Value, _ b: Value) -> Value { LLVMBuildFAdd(builder, a, b, "") }
     func fsub(_ a: Value, _ b: Value) -> Value { LLVMBuildFSub(builder, a, b, "") }
     func fmul(_ a: Value, _ b: Value) -> Value { LLVMBuildFMul(builder, a, b, "") }

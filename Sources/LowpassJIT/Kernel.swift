@@ -55,8 +55,8 @@ enum Activation: Hashable, CustomStringConvertible {
 
     func apply(_ e: Emitter, _ v: Value) -> Value {
         switch self {
-        case .relu: return e.fmax(v, e.vector(0))
-        case .clip(let low, let high): return e.fmin(e.fmax(v, e.vector(low)), e.vector(high))
+        case .relu: return e.fmax(v, e.constant(0, like: v))
+        case .clip(let low, let high): return e.fmin(e.fmax(v, e.constant(low, like: v)), e.constant(high, like: v))
         }
     }
 

@@ -31,6 +31,10 @@ struct OpTests {
         // A last pixel tile of one vector: several channel tiles at once, chunks not a multiple of them.
         ConvCase(batch: 4, channels: 8, size: (7, 7), filters: 28, kernel: (1, 1), pad: 0),
         ConvCase(channels: 16, size: (7, 7), filters: 30, kernel: (3, 3)),
+        // A last pixel tile of a few pixels by lanes over filters: 1 pixel left by tiles of 24 (above) and
+        // of 16 (deep reductions take 6 channels x 2 vectors), 4 pixels left at batch 2, a partial channel tile.
+        ConvCase(channels: 460, size: (7, 7), filters: 14, kernel: (3, 3)),
+        ConvCase(batch: 2, channels: 460, size: (14, 14), filters: 8, kernel: (3, 3)),
         // Stride 2 onto rows of whole vectors: interior taps are two loads and an even-lane shuffle.
         ConvCase(channels: 3, size: (32, 32), filters: 8, kernel: (7, 7), stride: 2, pad: 3),
         ConvCase(batch: 2, channels: 5, size: (31, 32), filters: 6, kernel: (1, 1), stride: 2, pad: 0),
