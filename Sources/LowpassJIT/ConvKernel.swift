@@ -19,7 +19,7 @@ import LowpassTensor
 ///
 /// Arguments: input, output, packed weights, bias, then the residual if any.
 struct ConvKernel: Kernel {
-    enum Strategy: String { case direct, packed }
+    enum Strategy: String { case direct, packed, wholeMap = "whole-map" }
 
     var nodes: [String]
     var arguments: [Operand]
@@ -68,6 +68,10 @@ struct ConvKernel: Kernel {
         }
         let tiles = batch * ceilDiv(window.pixels, pixelVectors * lanes) * groups
         channelChunks = strategy == .packed ? min(ceilDiv(filtersPerGroup, channelTile), max(1, ceilDiv(16, tiles))) : 1
+        if wholeMapPays {
+            strategy = .wholeMap
+            channelChunks = min(channelTiles, max(1, ceilDiv(16, batch * groups)))
+        }
     }
 
     var kind: String {
@@ -82,9 +86,19 @@ struct ConvKernel: Kernel {
 
     var pixelTiles: Int { ceilDiv(window.pixels, pixelVectors * lanes) }
     var workItems: Int {
-        strategy == .packed ? batch * pixelTiles * groups * channelChunks : batch * pixelTiles * groups * channelTiles
+        switch strategy {
+        case .direct: batch * pixelTiles * groups * channelTiles
+        case .packed: batch * pixelTiles * groups * channelChunks
+        case .wholeMap: batch * groups * channelChunks
+        }
     }
-    var scratchFloats: Int { strategy == .packed ? depth * pixelVectors * lanes : 0 }
+    var scratchFloats: Int {
+        switch strategy {
+        case .direct: 0
+        case .packed: depth * pixelVectors * lanes
+        case .wholeMap: wholeMapScratch
+        }
+    }
     var flops: Double { 2 * Double(batch * filters * window.pixels * channelsPerGroup * taps) }
     var bytes: Double {
         let inputs = channels * window.height * window.width
@@ -93,6 +107,7 @@ struct ConvKernel: Kernel {
     }
 
     func emitItem(_ e: Emitter, _ item: Value) {
+        if strategy == .wholeMap { return emitWholeMapItem(e, item) }
         // Consecutive items share a pixel tile, so its input stays in cache across channel tiles.
         let c = split(e, item, [batch, pixelTiles, groups, strategy == .packed ? channelChunks : channelTiles])
         let (n, tile, group) = (c[0], c[1], c[2])
@@ -129,6 +144,8 @@ struct ConvKernel: Kernel {
         }
 
         switch strategy {
+        case .wholeMap:
+            break  // emitted above, without this per-pixel-tile preamble
         case .direct:
             let channelTileIndex = c[3]
             let tileWeights = e.address(groupWeights, e.mul(channelTileIndex, depth * channelTile))
@@ -146,18 +163,21 @@ struct ConvKernel: Kernel {
             let end = e.minimum(e.add(first, perChunk), e.int(channelTiles))
             let remainderVectors = ceilDiv(window.pixels % (pixelVectors * lanes), lanes)
             let fusedTiles = accumulators.count / (channelTile * max(1, remainderVectors))
+            let whole = ReductionSpan(firstStep: e.int(0), steps: e.int(depth))
             let fullTiles = {
-                emitChannelTiles(e, n: n, group: group, tiles: (first, end), fusedTiles: 1, vectors: vectors, patch: patch, groupWeights: groupWeights)
+                emitChannelTiles(e, n: n, group: group, tiles: (first, end), fusedTiles: 1, vectors: vectors, patch: patch, rowLength: step,
+                                 groupWeights: groupWeights, span: whole)
             }
             if lastTileByFilterLanes {
                 e.branch(e.compare(LLVMIntEQ, tile, e.int(pixelTiles - 1)), then: {
                     emitLastPixelsByFilterLanes(e, n: n, group: group, tiles: (first, end), firstPixel: (pixelTiles - 1) * step,
-                                                patch: patch, groupWeights: groupWeights)
+                                                patch: patch, rowLength: step, groupWeights: groupWeights, span: whole)
                 }, otherwise: fullTiles)
             } else if remainderVectors > 0 && remainderVectors < pixelVectors && fusedTiles > 1 {
                 e.branch(e.compare(LLVMIntEQ, tile, e.int(pixelTiles - 1)), then: {
                     emitChannelTiles(e, n: n, group: group, tiles: (first, end), fusedTiles: fusedTiles,
-                                     vectors: Array(vectors.prefix(remainderVectors)), patch: patch, groupWeights: groupWeights)
+                                     vectors: Array(vectors.prefix(remainderVectors)), patch: patch, rowLength: step,
+                                     groupWeights: groupWeights, span: whole)
                 }, otherwise: fullTiles)
             } else {
                 fullTiles()
@@ -169,17 +189,23 @@ struct ConvKernel: Kernel {
     /// the patch's first `vectors.count` vectors. A map's last pixel tile, when it needs fewer vectors
     /// than a full one (a 7x7 map is two tiles of 24 pixels and one of 1), takes several channel tiles
     /// at once in the freed accumulators, so the lone vector costs a third of a full tile, not a whole one.
-    private func emitChannelTiles(_ e: Emitter, n: Value, group: Value, tiles: (first: Value, end: Value), fusedTiles: Int,
-                                  vectors: [WindowAddressing.PixelVector], patch: Value, groupWeights: Value) {
-        let accumulators = (0..<(fusedTiles * channelTile * vectors.count)).map { _ in e.local(e.vector(0)) }
+    /// `span` is the part of the reduction computed (patch row 0 being its first step); with `partials`
+    /// the sums start and end there except in the span that begins or ends the reduction.
+    func emitChannelTiles(_ e: Emitter, n: Value, group: Value, tiles: (first: Value, end: Value), fusedTiles: Int,
+                          vectors: [WindowAddressing.PixelVector], patch: Value, rowLength: Int, groupWeights: Value,
+                          span: ReductionSpan, partials: PartialSums? = nil) {
+        let perTile = channelTile * vectors.count
+        let accumulators = (0..<(fusedTiles * perTile)).map { _ in e.local(e.vector(0)) }
         e.loop(tiles.first, tiles.end, step: fusedTiles) { firstTile in
             // Past the chunk's end a tile repeats the last one: the same values, stored twice.
             let tileIndices = fusedTiles == 1 ? [firstTile] : (0..<fusedTiles).map { e.minimum(e.add(firstTile, $0), e.sub(tiles.end, e.int(1))) }
-            if fusedTiles == 1 { prefetchEpilogue(e, n: n, group: group, channelTileIndex: firstTile, vectors: vectors) }
-            for acc in accumulators { e.set(acc, e.vector(0)) }
-            let weights = tileIndices.map { e.address(groupWeights, e.mul($0, depth * channelTile)) }
-            e.loop(depth) { k in
-                let row = e.address(patch, e.mul(k, pixelVectors * lanes))
+            if fusedTiles == 1 && partials == nil { prefetchEpilogue(e, n: n, group: group, channelTileIndex: firstTile, vectors: vectors) }
+            for (i, tileIndex) in tileIndices.enumerated() {
+                startSums(e, Array(accumulators[(i * perTile)..<((i + 1) * perTile)]), of: tileIndex, partials)
+            }
+            let weights = tileIndices.map { e.address(groupWeights, e.mul(e.add(e.mul($0, depth), span.firstStep), channelTile)) }
+            e.loop(e.int(0), span.steps) { k in
+                let row = e.address(patch, e.mul(k, rowLength))
                 let x = vectors.indices.map { e.loadVector(row, e.int($0 * lanes)) }
                 for (i, w) in weights.enumerated() {
                     for o in 0..<channelTile {
@@ -192,8 +218,10 @@ struct ConvKernel: Kernel {
                 }
             }
             for (i, tileIndex) in tileIndices.enumerated() {
-                let slice = Array(accumulators[(i * channelTile * vectors.count)..<((i + 1) * channelTile * vectors.count)])
-                storeTile(e, n: n, group: group, channelTileIndex: tileIndex, vectors: vectors, accumulators: slice)
+                let slice = Array(accumulators[(i * perTile)..<((i + 1) * perTile)])
+                endSums(e, slice, of: tileIndex, partials) {
+                    storeTile(e, n: n, group: group, channelTileIndex: tileIndex, vectors: vectors, accumulators: slice)
+                }
             }
         }
     }
@@ -204,7 +232,7 @@ struct ConvKernel: Kernel {
     var lastTileByFilterLanes: Bool {
         let remainder = window.pixels % (pixelVectors * lanes)
         let vectorsPerTile = ceilDiv(channelTile, lanes)
-        guard strategy == .packed, remainder > 0, remainder * vectorsPerTile <= channelTile * pixelVectors else { return false }
+        guard strategy != .direct, remainder > 0, remainder * vectorsPerTile <= channelTile * pixelVectors else { return false }
         return remainder * vectorsPerTile < channelTile * ceilDiv(remainder, lanes)
     }
 
@@ -212,21 +240,23 @@ struct ConvKernel: Kernel {
     /// pixel's input is broadcast and each tile's `channelTile` consecutive weights are one vector load
     /// (the weights are packed that way already; `pack` pads the end for the lanes past the tile).
     /// As many channel tiles as the accumulators hold run at once, spread evenly over the chunk.
-    private func emitLastPixelsByFilterLanes(_ e: Emitter, n: Value, group: Value, tiles: (first: Value, end: Value), firstPixel: Int,
-                                             patch: Value, groupWeights: Value) {
+    func emitLastPixelsByFilterLanes(_ e: Emitter, n: Value, group: Value, tiles: (first: Value, end: Value), firstPixel: Int,
+                                     patch: Value, rowLength: Int, groupWeights: Value, span: ReductionSpan, partials: PartialSums? = nil) {
         let pixels = window.pixels - firstPixel
         let vectorsPerTile = ceilDiv(channelTile, lanes)
-        let perChunk = ceilDiv(channelTiles, channelChunks)
-        let fusedTiles = ceilDiv(perChunk, ceilDiv(perChunk, channelTile * pixelVectors / (pixels * vectorsPerTile)))
-        let accumulators = (0..<(fusedTiles * vectorsPerTile * pixels)).map { _ in e.local(e.vector(0)) }
+        let fusedTiles = filterLaneTiles
+        let perTile = vectorsPerTile * pixels
+        let accumulators = (0..<(fusedTiles * perTile)).map { _ in e.local(e.vector(0)) }
         func accumulator(_ t: Int, _ v: Int, _ p: Int) -> Value { accumulators[(t * vectorsPerTile + v) * pixels + p] }
         e.loop(tiles.first, tiles.end, step: fusedTiles) { firstTile in
             // Past the chunk's end a tile repeats the last one: the same values, stored twice.
             let tileIndices = (0..<fusedTiles).map { e.minimum(e.add(firstTile, $0), e.sub(tiles.end, e.int(1))) }
-            for acc in accumulators { e.set(acc, e.vector(0)) }
-            let weights = tileIndices.map { e.address(groupWeights, e.mul($0, depth * channelTile)) }
-            e.loop(depth) { k in
-                let row = e.address(patch, e.mul(k, pixelVectors * lanes))
+            for (t, tileIndex) in tileIndices.enumerated() {
+                startSums(e, Array(accumulators[(t * perTile)..<((t + 1) * perTile)]), of: tileIndex, partials)
+            }
+            let weights = tileIndices.map { e.address(groupWeights, e.mul(e.add(e.mul($0, depth), span.firstStep), channelTile)) }
+            e.loop(e.int(0), span.steps) { k in
+                let row = e.address(patch, e.mul(k, rowLength))
                 let x = (0..<pixels).map { e.splat(e.load(row, e.int($0))) }
                 for (t, w) in weights.enumerated() {
                     let stepWeights = e.address(w, e.mul(k, channelTile))
@@ -239,6 +269,7 @@ struct ConvKernel: Kernel {
             let (out, bias) = (e.argument(1), e.argument(3))
             let residual = hasResidual ? e.argument(4) : nil
             for (t, tileIndex) in tileIndices.enumerated() {
+                endSums(e, Array(accumulators[(t * perTile)..<((t + 1) * perTile)]), of: tileIndex, partials) {
                 for o in 0..<channelTile {
                     let filterInGroup = e.add(e.mul(tileIndex, channelTile), o)
                     let store = {
@@ -259,8 +290,35 @@ struct ConvKernel: Kernel {
                         e.when(e.compare(LLVMIntSLT, filterInGroup, e.int(filtersPerGroup)), then: store)
                     }
                 }
+                }
             }
         }
+    }
+
+    /// Channel tiles the filter-lane pass computes at once: as many as the accumulators hold, spread
+    /// evenly over a chunk so the last group repeats few tiles.
+    var filterLaneTiles: Int {
+        let pixels = window.pixels % (pixelVectors * lanes)
+        let perChunk = ceilDiv(channelTiles, channelChunks)
+        return ceilDiv(perChunk, ceilDiv(perChunk, channelTile * pixelVectors / (pixels * ceilDiv(channelTile, lanes))))
+    }
+
+    /// A tile's accumulators at zero, or at the sums the previous span left in `partials`.
+    private func startSums(_ e: Emitter, _ accumulators: [Value], of tile: Value, _ partials: PartialSums?) {
+        guard let partials else { return accumulators.forEach { e.set($0, e.vector(0)) } }
+        e.branch(partials.isFirst, then: {
+            accumulators.forEach { e.set($0, e.vector(0)) }
+        }, otherwise: {
+            for (i, acc) in accumulators.enumerated() { e.set(acc, e.loadVector(partials.base, partials.slot(e, tile: tile, accumulator: i))) }
+        })
+    }
+
+    /// The epilogue after the reduction's last span; before it, the sums saved in `partials`.
+    private func endSums(_ e: Emitter, _ accumulators: [Value], of tile: Value, _ partials: PartialSums?, epilogue: () -> Void) {
+        guard let partials else { return epilogue() }
+        e.branch(partials.isLast, then: epilogue, otherwise: {
+            for (i, acc) in accumulators.enumerated() { e.storeVector(e.get(acc), partials.base, partials.slot(e, tile: tile, accumulator: i)) }
+        })
     }
 
     /// Requests the tile's residual and output lines while its reduction runs. With one plane per

@@ -52,6 +52,18 @@ struct OpTests {
         try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([c.batch, c.channels, c.size.0, c.size.1], seed: 3)])
     }
 
+    /// Small maps under large weights, weights-stationary: spans of the reduction with partial sums in
+    /// between (64 channels: one span per tap; 300: spans of 256 and 44), a last pixel by filter lanes
+    /// (7x7) or none (6x8), chunks past the last channel tile (100 filters), batch 2.
+    @Test(arguments: [(1, 64, 7, 7, 460), (2, 300, 7, 7, 100), (1, 64, 6, 8, 460)])
+    func wholeMapConv(batch: Int, channels: Int, height: Int, width: Int, filters: Int) throws {
+        let weight = randomTensor([filters, channels, 3, 3], seed: 60)
+        let (graph, weights) = oneNodeGraph(.conv, input: [batch, channels, height, width], ["pads": .ints([1, 1, 1, 1])],
+                                            parameters: [("w", weight), ("b", randomTensor([filters], seed: 61))])
+        let model = try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([batch, channels, height, width], seed: 62)])
+        #expect(model.kernels.first?.kind.contains("whole-map") == true)
+    }
+
     /// Stride-1 3x3 convs run by Winograd F(2x2, 3x3): odd maps (partial 2x2 blocks and partial tile
     /// vectors), both paddings, channel counts off the vector width, the epilogue's relu.
     @Test(arguments: [(1, 8, 8, 28, 28, 1), (2, 16, 24, 31, 29, 1), (1, 13, 9, 33, 30, 0), (2, 9, 17, 29, 41, 1), (1, 64, 12, 30, 32, 0)])

@@ -1,0 +1,118 @@
+import CLLVM
+
+/// The part of a conv's reduction one call of the tile routines computes: `steps` steps from
+/// `firstStep` (in the packed weights' order, `tap * channelsPerGroup + channel`).
+struct ReductionSpan {
+    var firstStep: Value
+    var steps: Value
+}
+
+/// Where channel tiles keep their sums between spans of the reduction: the first span starts them at
+/// zero, the last ends them in the epilogue, the others load and save them here. Tile `t`'s
+/// accumulator `i` is at `base[offset + (t - firstTile) * tileStride + i * lanes]`.
+struct PartialSums {
+    var isFirst: Value, isLast: Value
+    var base: Value
+    var firstTile: Value
+    var offset: Int, tileStride: Int, lanes: Int
+
+    func slot(_ e: Emitter, tile: Value, accumulator: Int) -> Value {
+        e.add(e.mul(e.sub(tile, firstTile), tileStride), offset + accumulator * lanes)
+    }
+}
+
+/// Convs on small maps under large weights, weights-stationary: the last stage of an ImageNet network
+/// runs 7x7 maps under 4-9 MB of weights a layer. Pixel tile by pixel tile (`packed`), a map of four
+/// tiles reads every weight four times, the first time from memory in a burst: at batch 1 the whole
+/// first pass waits on memory (a 3x3 512->512 conv on 7x7: 2.4 ms after four others like it, whose
+/// weights pushed its own out of cache, against 1.9 ms alone). Here a work item is (image, group,
+/// chunk of channel tiles); the reduction is cut into spans of at most `wholeMapSpan` input channels
+/// under one tap, each span's patch is packed for the whole map, and each channel tile's weights for
+/// the span serve every pixel tile before the next channel tile's are read, so each weight comes from
+/// memory once per image, at the pace of the arithmetic. Sums wait in scratch between spans (`PartialSums`). The map's last
+/// pixels, if a tile's worth is not left, run with lanes over filters (`emitLastPixelsByFilterLanes`).
+extension ConvKernel {
+    /// Whether the schedule pays: a window of several taps over a map of a few pixel tiles (2 to 4),
+    /// weights larger than a core's L2 (512 KiB on Zen 3, so re-reading them per pixel tile goes to
+    /// L3 or memory), and a last tile that is whole or small enough for filter lanes. Measured in
+    /// antialiased ResNet-50 at batch 1 (kernel times against unchanged kernels of the same runs): the
+    /// 3x3 512->512 conv on 7x7 ran 7-11% faster; the 1x1 convs on 7x7, whose patch is not inflated by
+    /// taps, ran 0-15% slower (the 1024->2048 and 512->2048+add ones), so they stay `packed`.
+    var wholeMapPays: Bool {
+        let remainder = window.pixels % (pixelVectors * lanes)
+        return strategy == .packed && taps > 1 && (2...4).contains(pixelTiles) && depth * filtersPerGroup >= 256 * 1024
+            && (remainder == 0 || lastTileByFilterLanes)
+    }
+
+    /// Input channels per span: the span's patch for a whole 7x7 map (256 x 72 floats, 72 KiB) stays in
+    /// L2 next to the weights being read, and partial sums are loaded and saved once per 256 steps.
+    var wholeMapSpan: Int { min(channelsPerGroup, 256) }
+
+    private var wholeMapRow: Int { pixelTiles * pixelVectors * lanes }
+    private var sumsPerPixelTile: Int { channelTile * pixelVectors * lanes }
+    private var sumsOfLastPixels: Int { window.pixels % (pixelVectors * lanes) * ceilDiv(channelTile, lanes) * lanes }
+    private var wholePixelTiles: Int { window.pixels / (pixelVectors * lanes) }
+
+    var wholeMapScratch: Int {
+        wholeMapSpan * wholeMapRow + ceilDiv(channelTiles, channelChunks) * (wholePixelTiles * sumsPerPixelTile + sumsOfLastPixels)
+    }
+
+    func emitWholeMapItem(_ e: Emitter, _ item: Value) {
+        let c = split(e, item, [batch, groups, channelChunks])
+        let (n, group, chunk) = (c[0], c[1], c[2])
+        let (kh, kw) = (window.geometry.kernel[0], window.geometry.kernel[1])
+        let planeSize = window.height * window.width
+        let inputBase = e.address(e.argument(0), e.mul(e.add(e.mul(n, channels), e.mul(group, channelsPerGroup)), planeSize))
+        let groupWeights = e.address(e.argument(2), e.mul(group, channelTiles * depth * channelTile))
+        let tilePixels = pixelVectors * lanes
+        let mapVectors = window.pixelVectors(e, first: e.int(0), count: pixelTiles * pixelVectors)
+        let patch = e.scratch!
+        let sums = e.address(patch, e.int(wholeMapSpan * wholeMapRow))
+        let perChunk = ceilDiv(channelTiles, channelChunks)
+        let first = e.mul(chunk, perChunk)
+        let end = e.minimum(e.add(first, perChunk), e.int(channelTiles))
+        let spans = ceilDiv(channelsPerGroup, wholeMapSpan)
+        let lastPixels = window.pixels % tilePixels
+        let fusedTiles = lastPixels > 0 ? filterLaneTiles : 1
+        let tilePatch = wholeMapSpan * tilePixels
+
+        e.loop(kh * kw * spans) { spanIndex in
+            let s = split(e, spanIndex, [kh, kw, spans])
+            let firstChannel = e.mul(s[2], wholeMapSpan)
+            let channelCount = e.sub(e.minimum(e.add(firstChannel, wholeMapSpan), e.int(channelsPerGroup)), firstChannel)
+            let tap = window.tap(e, mapVectors, ky: s[0], kx: s[1])
+            window.withTap(e, tap) { masked in
+                e.loop(e.int(0), channelCount) { i in
+                    let plane = e.address(inputBase, e.mul(e.add(firstChannel, i), planeSize))
+                    let row = e.address(patch, e.mul(i, tilePixels))
+                    for j in mapVectors.indices {
+                        let (t, v) = j.quotientAndRemainder(dividingBy: pixelVectors)
+                        e.storeVector(window.load(e, plane, tap, j, masked: masked, padding: 0), row, e.int(t * tilePatch + v * lanes))
+                    }
+                }
+            }
+            let span = ReductionSpan(firstStep: e.add(e.mul(e.add(e.mul(s[0], kw), s[1]), channelsPerGroup), firstChannel), steps: channelCount)
+            let isFirst = e.compare(LLVMIntEQ, spanIndex, e.int(0))
+            let isLast = e.compare(LLVMIntEQ, spanIndex, e.int(kh * kw * spans - 1))
+            let tileStride = wholePixelTiles * sumsPerPixelTile
+            e.loop(first, end, step: fusedTiles) { groupStart in
+                let groupEnd = e.minimum(e.add(groupStart, fusedTiles), end)
+                for t in 0..<wholePixelTiles {
+                    let partials = PartialSums(isFirst: isFirst, isLast: isLast, base: sums, firstTile: first,
+                                               offset: t * sumsPerPixelTile, tileStride: tileStride, lanes: lanes)
+                    emitChannelTiles(e, n: n, group: group, tiles: (groupStart, groupEnd), fusedTiles: 1,
+                                     vectors: Array(mapVectors[(t * pixelVectors)..<((t + 1) * pixelVectors)]),
+                                     patch: e.address(patch, e.int(t * tilePatch)), rowLength: tilePixels,
+                                     groupWeights: groupWeights, span: span, partials: partials)
+                }
+                if lastPixels > 0 {
+                    let partials = PartialSums(isFirst: isFirst, isLast: isLast, base: sums, firstTile: first,
+                                               offset: perChunk * tileStride, tileStride: sumsOfLastPixels, lanes: lanes)
+                    emitLastPixelsByFilterLanes(e, n: n, group: group, tiles: (groupStart, groupEnd), firstPixel: wholePixelTiles * tilePixels,
+                                                patch: e.address(patch, e.int(wholePixelTiles * tilePatch)), rowLength: tilePixels,
+                                                groupWeights: groupWeights, span: span, partials: partials)
+                }
+            }
+        }
+    }
+}
