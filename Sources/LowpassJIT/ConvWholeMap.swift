@@ -97,13 +97,17 @@ extension ConvKernel {
             let tileStride = wholePixelTiles * sumsPerPixelTile
             e.loop(first, end, step: fusedTiles) { groupStart in
                 let groupEnd = e.minimum(e.add(groupStart, fusedTiles), end)
-                for t in 0..<wholePixelTiles {
-                    let partials = PartialSums(isFirst: isFirst, isLast: isLast, base: sums, firstTile: first,
-                                               offset: t * sumsPerPixelTile, tileStride: tileStride, lanes: lanes)
-                    emitChannelTiles(e, n: n, group: group, tiles: (groupStart, groupEnd), fusedTiles: 1,
-                                     vectors: Array(mapVectors[(t * pixelVectors)..<((t + 1) * pixelVectors)]),
-                                     patch: e.address(patch, e.int(t * tilePatch)), rowLength: tilePixels,
-                                     groupWeights: groupWeights, span: span, partials: partials)
+                // A channel tile's weights for the span (4-6 KiB) serve every pixel tile from L1 before
+                // the next tile's are read: memory is asked for weights at an even pace.
+                e.loop(groupStart, groupEnd) { tile in
+                    for t in 0..<wholePixelTiles {
+                        let partials = PartialSums(isFirst: isFirst, isLast: isLast, base: sums, firstTile: first,
+                                                   offset: t * sumsPerPixelTile, tileStride: tileStride, lanes: lanes)
+                        emitChannelTiles(e, n: n, group: group, tiles: (tile, e.add(tile, 1)), fusedTiles: 1,
+                                         vectors: Array(mapVectors[(t * pixelVectors)..<((t + 1) * pixelVectors)]),
+                                         patch: e.address(patch, e.int(t * tilePatch)), rowLength: tilePixels,
+                                         groupWeights: groupWeights, span: span, partials: partials)
+                    }
                 }
                 if lastPixels > 0 {
                     let partials = PartialSums(isFirst: isFirst, isLast: isLast, base: sums, firstTile: first,
