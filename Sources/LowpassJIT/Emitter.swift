@@ -129,8 +129,12 @@ final class Emitter {
     func fdiv(_ a: Value, _ b: Value) -> Value { LLVMBuildFDiv(builder, a, b, "") }
     /// a * b + c, fused where the target has FMA.
     func fma(_ a: Value, _ b: Value, _ c: Value) -> Value { intrinsic("llvm.fmuladd", [LLVMTypeOf(a)], [a, b, c]) }
-    func fmax(_ a: Value, _ b: Value) -> Value { select(LLVMBuildFCmp(builder, LLVMRealOGT, a, b, ""), a, b) }
-    func fmin(_ a: Value, _ b: Value) -> Value { select(LLVMBuildFCmp(builder, LLVMRealOLT, a, b, ""), a, b) }
+    /// The larger of `a` and `b`, NaN where either is NaN (PyTorch's and the reference's ReLU, Clip and
+    /// MaxPool). The second test folds away where `b` is a constant.
+    func fmax(_ a: Value, _ b: Value) -> Value { propagatingNaN(of: b, select(LLVMBuildFCmp(builder, LLVMRealOLT, a, b, ""), b, a)) }
+    /// The smaller of `a` and `b`, NaN where either is NaN.
+    func fmin(_ a: Value, _ b: Value) -> Value { propagatingNaN(of: b, select(LLVMBuildFCmp(builder, LLVMRealOGT, a, b, ""), b, a)) }
+    private func propagatingNaN(of b: Value, _ result: Value) -> Value { select(LLVMBuildFCmp(builder, LLVMRealUNO, b, b, ""), b, result) }
     func exp(_ a: Value) -> Value { intrinsic("llvm.exp", [LLVMTypeOf(a)], [a]) }
     /// Sum of a vector's lanes.
     func horizontalSum(_ v: Value) -> Value { intrinsic("llvm.vector.reduce.fadd", [floatVector], [float(0), v]) }

@@ -113,7 +113,7 @@ enum ReferenceKernels {
                                 let ix = x0 + kx * g.dilations[1]
                                 guard ix >= 0 && ix < width else { continue }
                                 let v = Double(xi[(plane * height + iy) * width + ix])
-                                best = max(best, v)
+                                best = v.isNaN ? v : max(best, v)  // NaN wins, as in PyTorch; max keeps a NaN `best`
                                 sum += v
                                 valid += 1
                             }

@@ -121,6 +121,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         for i in 0..<count {
             let a = Double(self[i]), b = Double(other[i])
             if a.isNaN != b.isNaN { return (.infinity, .infinity) }
+            if a.isNaN { continue }  // NaN in both: they agree
             maxDiff = max(maxDiff, abs(a - b))
             scale = max(scale, abs(a), abs(b))
         }

@@ -149,6 +149,24 @@ struct OpTests {
         try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(a, seed: 12)])
     }
 
+    /// NaN in the input stays NaN through ReLU, Clip, MaxPool and the fused max-blur pool, as in PyTorch
+    /// and the reference (an ordered compare alone would hand back the other operand).
+    @Test func nanPropagates() throws {
+        let shape = [2, 3, 9, 10]
+        var x = randomTensor(shape, seed: 70)
+        x.withUnsafeMutableBufferPointer { p in for i in stride(from: 5, to: p.count, by: 37) { p[i] = .nan } }
+        let pool: Attributes = ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])]
+        for (op, attributes) in [(OpKind.relu, Attributes()), (.clip, ["min": .float(-0.3), "max": .float(0.6)]), (.maxPool, pool)] {
+            let (graph, weights) = oneNodeGraph(op, input: shape, attributes)
+            try expectMatchesReference(graph, weights, inputs: ["x": x])
+        }
+        let maxBlur = Graph(
+            name: "maxblur", inputs: [ValueInfo(name: "x", type: TensorType(fixed: shape))], outputs: ["y"],
+            nodes: [Node(name: "max", op: .maxPool, inputs: ["x"], outputs: ["m"], attributes: ["kernel_shape": .ints([2, 2]), "strides": .ints([1, 1])]),
+                    Node(name: "blur", op: .blurPool, inputs: ["m"], outputs: ["y"], attributes: ["filter_size": .int(4), "strides": .ints([2, 2])])])
+        try expectMatchesReference(maxBlur, Weights(), inputs: ["x": x])
+    }
+
     @Test(arguments: [OpKind.relu, .sigmoid, .hardSwish, .hardSigmoid, .clip, .identity, .dropout])
     func unary(op: OpKind) throws {
         let attributes: Attributes = op == .clip ? ["min": .float(-0.3), "max": .float(0.6)] : [:]
