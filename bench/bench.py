@@ -262,7 +262,7 @@ def matmul_peak(threads):
 
 def kernel_family(kind):
     """`direct conv` for every conv not computed by Winograd, else the kind's first word."""
-    if kind.startswith("conv") and ("[packed" in kind or "[direct" in kind):
+    if kind.startswith("conv"):
         return "direct conv"
     return kind.split(" ")[0].split("+")[0]
 

@@ -32,16 +32,18 @@ struct PartialSums {
 /// memory once per image, at the pace of the arithmetic. Sums wait in scratch between spans (`PartialSums`). The map's last
 /// pixels, if a tile's worth is not left, run with lanes over filters (`emitLastPixelsByFilterLanes`).
 extension ConvKernel {
-    /// Whether the schedule pays: a window of several taps over a map of a few pixel tiles (2 to 4),
+    /// Whether the schedule pays: a stride-1 window of several taps over a map of a few pixel tiles (2 to 4),
     /// weights larger than a core's L2 (512 KiB on Zen 3, so re-reading them per pixel tile goes to
     /// L3 or memory), and a last tile that is whole or small enough for filter lanes. Measured in
     /// antialiased ResNet-50 at batch 1 (kernel times against unchanged kernels of the same runs): the
     /// 3x3 512->512 conv on 7x7 ran 7-11% faster; the 1x1 convs on 7x7, whose patch is not inflated by
-    /// taps, ran 0-15% slower (the 1024->2048 and 512->2048+add ones), so they stay `packed`.
+    /// taps, ran 0-15% slower (the 1024->2048 and 512->2048+add ones), so they stay `packed`. Strided
+    /// windows gather their taps, and every item gathering the whole map's patch made the baselines'
+    /// 3x3/s2 convs onto 7x7 maps 40-50% slower (62-67 GFLOP/s), so they stay `packed` too.
     var wholeMapPays: Bool {
         let remainder = window.pixels % (pixelVectors * lanes)
-        return strategy == .packed && taps > 1 && (2...4).contains(pixelTiles) && depth * filtersPerGroup >= 256 * 1024
-            && (remainder == 0 || lastTileByFilterLanes)
+        return strategy == .packed && taps > 1 && window.contiguous && (2...4).contains(pixelTiles)
+            && depth * filtersPerGroup >= 256 * 1024 && (remainder == 0 || lastTileByFilterLanes)
     }
 
     /// Input channels per span: the span's patch for a whole 7x7 map (256 x 72 floats, 72 KiB) stays in
