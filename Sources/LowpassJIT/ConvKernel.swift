@@ -53,24 +53,21 @@ struct ConvKernel: Kernel {
         lanes = host.lanes
         let filtersPerGroup = filters / groups
         strategy = filtersPerGroup >= 4 ? .packed : .direct
-        let accumulators = host.vectorRegisters == 32 ? 24 : 12
         let vectorsInMap = ceilDiv(window.pixels, host.lanes)
         if strategy == .direct {
             pixelVectors = min(vectorsInMap, 4)
-            channelTile = min(filtersPerGroup, max(1, accumulators / pixelVectors))
+            channelTile = min(filtersPerGroup, max(1, RegisterTile.accumulators(host) / pixelVectors))
         } else {
-            // The patch should stay inside L2 (512 KiB on Zen 3): fewer pixel vectors for deep reductions.
-            let depth = (channels / groups) * window.geometry.kernel.reduce(1, *)
-            var vectors = min(vectorsInMap, host.vectorRegisters == 32 ? 4 : 3)
-            while vectors > 1 && depth * vectors * host.lanes > 96 * 1024 { vectors -= 1 }
-            pixelVectors = vectors
-            channelTile = min(filtersPerGroup, accumulators / vectors)
+            // The patch holds the whole reduction (input channels x taps) for each of the tile's pixels.
+            let tile = RegisterTile(vectorsInMap: vectorsInMap, floatsPerLane: (channels / groups) * window.geometry.kernel.reduce(1, *),
+                                    filters: filtersPerGroup, host: host)
+            (pixelVectors, channelTile) = (tile.vectors, tile.channels)
         }
         let tiles = batch * ceilDiv(window.pixels, pixelVectors * lanes) * groups
-        channelChunks = strategy == .packed ? min(ceilDiv(filtersPerGroup, channelTile), max(1, ceilDiv(16, tiles))) : 1
+        channelChunks = strategy == .packed ? RegisterTile.chunks(channelTiles: ceilDiv(filtersPerGroup, channelTile), items: tiles) : 1
         if wholeMapPays {
             strategy = .wholeMap
-            channelChunks = min(channelTiles, max(1, ceilDiv(16, batch * groups)))
+            channelChunks = RegisterTile.chunks(channelTiles: channelTiles, items: batch * groups)
         }
     }
 

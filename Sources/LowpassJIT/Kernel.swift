@@ -68,6 +68,28 @@ enum Activation: Hashable, CustomStringConvertible {
     }
 }
 
+/// The register tile the packed conv and the Winograd kernels share: `vectors` vectors of outputs x
+/// `channels` output channels, accumulating in 12 of AVX2's 16 registers (24 of AVX-512's 32) while
+/// the others hold the operands. A work item first packs its vectors' inputs, `floatsPerLane` floats
+/// per output lane, into scratch; the tile narrows until that patch stays inside L2 (96K floats of
+/// Zen 3's 512 KiB).
+struct RegisterTile {
+    var vectors: Int, channels: Int
+
+    init(vectorsInMap: Int, floatsPerLane: Int, filters: Int, host: HostTarget) {
+        var vectors = min(vectorsInMap, host.vectorRegisters == 32 ? 4 : 3)
+        while vectors > 1 && floatsPerLane * vectors * host.lanes > 96 * 1024 { vectors -= 1 }
+        self.vectors = vectors
+        channels = min(filters, Self.accumulators(host) / vectors)
+    }
+
+    static func accumulators(_ host: HostTarget) -> Int { host.vectorRegisters == 32 ? 24 : 12 }
+
+    /// How many work items the channel tiles of one patch are split into: enough that the kernel has
+    /// about 16 items, so every thread has work and the threads end together.
+    static func chunks(channelTiles: Int, items: Int) -> Int { min(channelTiles, max(1, ceilDiv(16, items))) }
+}
+
 /// The end of every conv kernel for one vector of outputs: the residual (same layout as the output)
 /// added, the activation applied, one store.
 func storeConvOutput(_ e: Emitter, _ value: Value, residual: Value?, activation: Activation?, to base: Value, at index: Value, mask: Value?) {

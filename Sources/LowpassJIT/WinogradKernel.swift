@@ -39,12 +39,10 @@ struct WinogradKernel: Kernel {
         self.activation = activation
         lanes = host.lanes
         let tileVectorsInMap = ceilDiv(outHeight, 2) * ceilDiv(ceilDiv(outWidth, 2), host.lanes)
-        var vectors = min(tileVectorsInMap, host.vectorRegisters == 32 ? 4 : 3)
-        while vectors > 1 && 16 * channels * vectors * host.lanes > 96 * 1024 { vectors -= 1 }
-        tileVectors = vectors
-        channelTile = min(filters, (host.vectorRegisters == 32 ? 24 : 12) / vectors)
-        let items = batch * ceilDiv(tileVectorsInMap, vectors)
-        channelChunks = min(ceilDiv(filters, channelTile), max(1, ceilDiv(16, items)))
+        // The scratch holds the 16 transformed planes of every input channel for each lane's tile.
+        let tile = RegisterTile(vectorsInMap: tileVectorsInMap, floatsPerLane: 16 * channels, filters: filters, host: host)
+        (tileVectors, channelTile) = (tile.vectors, tile.channels)
+        channelChunks = RegisterTile.chunks(channelTiles: ceilDiv(filters, channelTile), items: batch * ceilDiv(tileVectorsInMap, tileVectors))
     }
 
     /// Whether a conv runs this way: 3x3, stride 1, no dilation, one group, and a map of at least 28x28.
