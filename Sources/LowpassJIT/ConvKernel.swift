@@ -8,7 +8,7 @@ import LowpassTensor
 /// reduction step are consecutive broadcasts; BatchNorm is folded into them. The epilogue adds bias and
 /// residual and applies the activation before the single store.
 ///
-/// Two ways to feed the tile:
+/// Three ways to feed the tile:
 /// - `packed` (every conv with several filters per group): a work item first gathers its pixel tile's
 ///   input patch (every input channel under every tap, zeros in the padding) into per-thread scratch,
 ///   then runs the matrix product for a range of channel tiles over that L1/L2-resident patch with
@@ -16,6 +16,10 @@ import LowpassTensor
 ///   borders and strides are paid once per patch, not once per filter.
 /// - `direct` (depthwise and other single-filter groups, where a patch would serve one filter): taps
 ///   load straight from the input.
+/// - `wholeMap` (3x3 convs on maps of a few tiles under weights larger than L2): `packed`'s loops
+///   turned around so each weight is read once per image (ConvWholeMap.swift).
+///
+/// A map's last pixel tile, when it holds a few pixels, runs with lanes over filters instead of pixels.
 ///
 /// Arguments: input, output, packed weights, bias, then the residual if any.
 struct ConvKernel: Kernel {
@@ -263,31 +267,40 @@ struct ConvKernel: Kernel {
                     }
                 }
             }
-            let (out, bias) = (e.argument(1), e.argument(3))
-            let residual = hasResidual ? e.argument(4) : nil
             for (t, tileIndex) in tileIndices.enumerated() {
-                endSums(e, Array(accumulators[(t * perTile)..<((t + 1) * perTile)]), of: tileIndex, partials) {
-                for o in 0..<channelTile {
-                    let filterInGroup = e.add(e.mul(tileIndex, channelTile), o)
-                    let store = {
-                        let filter = e.add(e.mul(group, filtersPerGroup), filterInGroup)
-                        let shift = e.load(bias, filter)
-                        let plane = e.mul(e.add(e.mul(n, filters), filter), window.pixels)
-                        for p in 0..<pixels {
-                            let index = e.add(plane, firstPixel + p)
-                            var value = e.fadd(e.element(e.get(accumulator(t, o / lanes, p)), o % lanes), shift)
-                            if let residual { value = e.fadd(value, e.load(residual, index)) }
-                            if let activation { value = activation.apply(e, value) }
-                            e.store(value, out, index)
-                        }
-                    }
-                    if filtersPerGroup % channelTile == 0 {
-                        store()
-                    } else {
-                        e.when(e.compare(LLVMIntSLT, filterInGroup, e.int(filtersPerGroup)), then: store)
-                    }
+                let mine = Array(accumulators[(t * perTile)..<((t + 1) * perTile)])
+                endSums(e, mine, of: tileIndex, partials) {
+                    storeLastPixels(e, n: n, group: group, channelTileIndex: tileIndex, firstPixel: firstPixel, accumulators: mine)
                 }
+            }
+        }
+    }
+
+    /// The filter-lane epilogue: accumulator `v * pixels + p` holds pixel `p`'s filters `v * lanes...`
+    /// of the tile; each filter's value is a plane apart from the next, so bias, residual, activation and
+    /// store go lane by lane (a handful of pixels against a reduction of hundreds of steps).
+    private func storeLastPixels(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value, firstPixel: Int, accumulators: [Value]) {
+        let (out, bias) = (e.argument(1), e.argument(3))
+        let residual = hasResidual ? e.argument(4) : nil
+        let pixels = window.pixels - firstPixel
+        for o in 0..<channelTile {
+            let filterInGroup = e.add(e.mul(channelTileIndex, channelTile), o)
+            let store = {
+                let filter = e.add(e.mul(group, filtersPerGroup), filterInGroup)
+                let shift = e.load(bias, filter)
+                let plane = e.mul(e.add(e.mul(n, filters), filter), window.pixels)
+                for p in 0..<pixels {
+                    let index = e.add(plane, firstPixel + p)
+                    var value = e.fadd(e.element(e.get(accumulators[(o / lanes) * pixels + p]), o % lanes), shift)
+                    if let residual { value = e.fadd(value, e.load(residual, index)) }
+                    if let activation { value = activation.apply(e, value) }
+                    e.store(value, out, index)
                 }
+            }
+            if filtersPerGroup % channelTile == 0 {
+                store()
+            } else {
+                e.when(e.compare(LLVMIntSLT, filterInGroup, e.int(filtersPerGroup)), then: store)
             }
         }
     }
