@@ -85,7 +85,12 @@ struct ConvKernel: Kernel {
         return name + " [\(strategy.rawValue) \(channelTile)ch x \(pixelVectors)x\(lanes)px]"
     }
 
-    var pixelTiles: Int { ceilDiv(window.pixels, pixelVectors * lanes) }
+    var pixelTiles: Int { ceilDiv(window.pixels, tilePixels) }
+    var tilePixels: Int { pixelVectors * lanes }
+    /// Pixels in the map's last tile where it is partial; 0 where the map fills its tiles.
+    var lastTilePixels: Int { window.pixels % tilePixels }
+    /// Vectors one channel tile's filters take with lanes over filters.
+    var filterVectorsPerTile: Int { ceilDiv(channelTile, lanes) }
     var workItems: Int {
         switch strategy {
         case .direct: batch * pixelTiles * groups * channelTiles
@@ -108,12 +113,34 @@ struct ConvKernel: Kernel {
     }
 
     func emitItem(_ e: Emitter, _ item: Value) {
-        if strategy == .wholeMap { return emitWholeMapItem(e, item) }
+        switch strategy {
+        case .wholeMap: emitWholeMapItem(e, item)
+        case .direct, .packed: emitPixelTileItem(e, item)
+        }
+    }
+
+    /// The input vectors under window cell (ky, kx) for `vectors`, channel by channel for the group's
+    /// input channels `first..<first + count`: `body(i, inputs)` for the i-th of them, with unmasked
+    /// loads where the whole tap lies inside the input.
+    func forEachChannel(_ e: Emitter, inputBase: Value, vectors: [WindowAddressing.PixelVector], ky: Value, kx: Value,
+                        first: Value, count: Value, _ body: (_ i: Value, _ inputs: [Value]) -> Void) {
+        let tap = window.tap(e, vectors, ky: ky, kx: kx)
+        window.withTap(e, tap) { masked in
+            e.loop(e.int(0), count) { i in
+                let plane = e.address(inputBase, e.mul(e.add(first, i), window.height * window.width))
+                body(i, vectors.indices.map { window.load(e, plane, tap, $0, masked: masked, padding: 0) })
+            }
+        }
+    }
+
+    /// A work item of `direct` or `packed`: one pixel tile of one image and group, for one channel tile
+    /// (`direct`) or a chunk of them (`packed`).
+    private func emitPixelTileItem(_ e: Emitter, _ item: Value) {
         // Consecutive items share a pixel tile, so its input stays in cache across channel tiles.
         let c = split(e, item, [batch, pixelTiles, groups, strategy == .packed ? channelChunks : channelTiles])
         let (n, tile, group) = (c[0], c[1], c[2])
         let planeSize = window.height * window.width
-        let vectors = window.pixelVectors(e, first: e.mul(tile, pixelVectors * lanes), count: pixelVectors)
+        let vectors = window.pixelVectors(e, first: e.mul(tile, tilePixels), count: pixelVectors)
         let inputBase = e.address(e.argument(0), e.mul(e.add(e.mul(n, channels), e.mul(group, channelsPerGroup)), planeSize))
         let groupWeights = e.address(e.argument(2), e.mul(group, channelTiles * depth * channelTile))
         let accumulators = (0..<(channelTile * pixelVectors)).map { _ in e.local(e.vector(0)) }
@@ -132,29 +159,21 @@ struct ConvKernel: Kernel {
             let kw = window.geometry.kernel[1]
             e.loop(window.geometry.kernel[0]) { ky in
                 e.loop(kw) { kx in
-                    let tap = window.tap(e, vectors, ky: ky, kx: kx)
                     let firstStep = e.mul(e.add(e.mul(ky, kw), kx), channelsPerGroup)
-                    window.withTap(e, tap) { masked in
-                        e.loop(channelsPerGroup) { ic in
-                            let plane = e.address(inputBase, e.mul(ic, planeSize))
-                            body(e.add(firstStep, ic), (0..<pixelVectors).map { window.load(e, plane, tap, $0, masked: masked, padding: 0) })
-                        }
+                    forEachChannel(e, inputBase: inputBase, vectors: vectors, ky: ky, kx: kx, first: e.int(0), count: e.int(channelsPerGroup)) { ic, x in
+                        body(e.add(firstStep, ic), x)
                     }
                 }
             }
         }
 
-        switch strategy {
-        case .wholeMap:
-            break  // emitted above, without this per-pixel-tile preamble
-        case .direct:
+        if strategy == .direct {
             let channelTileIndex = c[3]
             let tileWeights = e.address(groupWeights, e.mul(channelTileIndex, depth * channelTile))
             forEachStep { k, x in accumulate(x, e.address(tileWeights, e.mul(k, channelTile))) }
             storeTile(e, n: n, group: group, channelTileIndex: channelTileIndex, vectors: vectors, accumulators: accumulators)
-
-        case .packed:
-            let patch = e.scratch!, step = pixelVectors * lanes
+        } else {
+            let patch = e.scratch!, step = tilePixels
             forEachStep { k, x in
                 let row = e.address(patch, e.mul(k, step))
                 for (j, v) in x.enumerated() { e.storeVector(v, row, e.int(j * lanes)) }
@@ -162,7 +181,7 @@ struct ConvKernel: Kernel {
             let perChunk = ceilDiv(channelTiles, channelChunks)
             let first = e.mul(c[3], perChunk)
             let end = e.minimum(e.add(first, perChunk), e.int(channelTiles))
-            let remainderVectors = ceilDiv(window.pixels % (pixelVectors * lanes), lanes)
+            let remainderVectors = ceilDiv(lastTilePixels, lanes)
             let fusedTiles = accumulators.count / (channelTile * max(1, remainderVectors))
             let whole = ReductionSpan(firstStep: e.int(0), steps: e.int(depth))
             let fullTiles = {
@@ -171,8 +190,8 @@ struct ConvKernel: Kernel {
             }
             if lastTileByFilterLanes {
                 e.branch(e.compare(LLVMIntEQ, tile, e.int(pixelTiles - 1)), then: {
-                    emitLastPixelsByFilterLanes(e, n: n, group: group, tiles: (first, end), firstPixel: (pixelTiles - 1) * step,
-                                                patch: patch, rowLength: step, groupWeights: groupWeights, span: whole)
+                    emitLastPixelsByFilterLanes(e, n: n, group: group, tiles: (first, end), patch: patch, rowLength: step,
+                                                groupWeights: groupWeights, span: whole)
                 }, otherwise: fullTiles)
             } else if remainderVectors > 0 && remainderVectors < pixelVectors && fusedTiles > 1 {
                 e.branch(e.compare(LLVMIntEQ, tile, e.int(pixelTiles - 1)), then: {
@@ -231,20 +250,18 @@ struct ConvKernel: Kernel {
     /// filters: a 7x7 map in tiles of 24 pixels leaves 1, which the pixel lanes compute in a whole
     /// vector per filter (8 lanes for 1 pixel), the filter lanes in one vector per pixel and channel tile.
     var lastTileByFilterLanes: Bool {
-        let remainder = window.pixels % (pixelVectors * lanes)
-        let vectorsPerTile = ceilDiv(channelTile, lanes)
-        guard strategy != .direct, remainder > 0, remainder * vectorsPerTile <= channelTile * pixelVectors else { return false }
-        return remainder * vectorsPerTile < channelTile * ceilDiv(remainder, lanes)
+        let remainder = lastTilePixels
+        guard strategy != .direct, remainder > 0, remainder * filterVectorsPerTile <= channelTile * pixelVectors else { return false }
+        return remainder * filterVectorsPerTile < channelTile * ceilDiv(remainder, lanes)
     }
 
     /// The last pixel tile's pixels with lanes over the channel tile's filters: per reduction step, each
     /// pixel's input is broadcast and each tile's `channelTile` consecutive weights are one vector load
     /// (the weights are packed that way already; `pack` pads the end for the lanes past the tile).
     /// As many channel tiles as the accumulators hold run at once, spread evenly over the chunk.
-    func emitLastPixelsByFilterLanes(_ e: Emitter, n: Value, group: Value, tiles: (first: Value, end: Value), firstPixel: Int,
+    func emitLastPixelsByFilterLanes(_ e: Emitter, n: Value, group: Value, tiles: (first: Value, end: Value),
                                      patch: Value, rowLength: Int, groupWeights: Value, span: ReductionSpan, partials: PartialSums? = nil) {
-        let pixels = window.pixels - firstPixel
-        let vectorsPerTile = ceilDiv(channelTile, lanes)
+        let pixels = lastTilePixels, vectorsPerTile = filterVectorsPerTile
         let fusedTiles = filterLaneTiles
         let perTile = vectorsPerTile * pixels
         let accumulators = (0..<(fusedTiles * perTile)).map { _ in e.local(e.vector(0)) }
@@ -270,7 +287,7 @@ struct ConvKernel: Kernel {
             for (t, tileIndex) in tileIndices.enumerated() {
                 let mine = Array(accumulators[(t * perTile)..<((t + 1) * perTile)])
                 endSums(e, mine, of: tileIndex, partials) {
-                    storeLastPixels(e, n: n, group: group, channelTileIndex: tileIndex, firstPixel: firstPixel, accumulators: mine)
+                    storeLastPixels(e, n: n, group: group, channelTileIndex: tileIndex, accumulators: mine)
                 }
             }
         }
@@ -279,10 +296,10 @@ struct ConvKernel: Kernel {
     /// The filter-lane epilogue: accumulator `v * pixels + p` holds pixel `p`'s filters `v * lanes...`
     /// of the tile; each filter's value is a plane apart from the next, so bias, residual, activation and
     /// store go lane by lane (a handful of pixels against a reduction of hundreds of steps).
-    private func storeLastPixels(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value, firstPixel: Int, accumulators: [Value]) {
+    private func storeLastPixels(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value, accumulators: [Value]) {
         let (out, bias) = (e.argument(1), e.argument(3))
         let residual = hasResidual ? e.argument(4) : nil
-        let pixels = window.pixels - firstPixel
+        let pixels = lastTilePixels, firstPixel = window.pixels - lastTilePixels
         for o in 0..<channelTile {
             let filterInGroup = e.add(e.mul(channelTileIndex, channelTile), o)
             let store = {
@@ -308,9 +325,8 @@ struct ConvKernel: Kernel {
     /// Channel tiles the filter-lane pass computes at once: as many as the accumulators hold, spread
     /// evenly over a chunk so the last group repeats few tiles.
     var filterLaneTiles: Int {
-        let pixels = window.pixels % (pixelVectors * lanes)
         let perChunk = ceilDiv(channelTiles, channelChunks)
-        return ceilDiv(perChunk, ceilDiv(perChunk, channelTile * pixelVectors / (pixels * ceilDiv(channelTile, lanes))))
+        return ceilDiv(perChunk, ceilDiv(perChunk, channelTile * pixelVectors / (lastTilePixels * filterVectorsPerTile)))
     }
 
     /// A tile's accumulators at zero, or at the sums the previous span left in `partials`.

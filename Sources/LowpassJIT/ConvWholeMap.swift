@@ -41,19 +41,18 @@ extension ConvKernel {
     /// windows gather their taps, and every item gathering the whole map's patch made the baselines'
     /// 3x3/s2 convs onto 7x7 maps 40-50% slower (62-67 GFLOP/s), so they stay `packed` too.
     var wholeMapPays: Bool {
-        let remainder = window.pixels % (pixelVectors * lanes)
-        return strategy == .packed && taps > 1 && window.contiguous && (2...4).contains(pixelTiles)
-            && depth * filtersPerGroup >= 256 * 1024 && (remainder == 0 || lastTileByFilterLanes)
+        strategy == .packed && taps > 1 && window.contiguous && (2...4).contains(pixelTiles)
+            && depth * filtersPerGroup >= 256 * 1024 && (lastTilePixels == 0 || lastTileByFilterLanes)
     }
 
     /// Input channels per span: the span's patch for a whole 7x7 map (256 x 72 floats, 72 KiB) stays in
     /// L2 next to the weights being read, and partial sums are loaded and saved once per 256 steps.
     var wholeMapSpan: Int { min(channelsPerGroup, 256) }
 
-    private var wholeMapRow: Int { pixelTiles * pixelVectors * lanes }
-    private var sumsPerPixelTile: Int { channelTile * pixelVectors * lanes }
-    private var sumsOfLastPixels: Int { window.pixels % (pixelVectors * lanes) * ceilDiv(channelTile, lanes) * lanes }
-    private var wholePixelTiles: Int { window.pixels / (pixelVectors * lanes) }
+    private var wholeMapRow: Int { pixelTiles * tilePixels }
+    private var sumsPerPixelTile: Int { channelTile * tilePixels }
+    private var sumsOfLastPixels: Int { lastTilePixels * filterVectorsPerTile * lanes }
+    private var wholePixelTiles: Int { window.pixels / tilePixels }
 
     var wholeMapScratch: Int {
         wholeMapSpan * wholeMapRow + ceilDiv(channelTiles, channelChunks) * (wholePixelTiles * sumsPerPixelTile + sumsOfLastPixels)
@@ -66,7 +65,6 @@ extension ConvKernel {
         let planeSize = window.height * window.width
         let inputBase = e.address(e.argument(0), e.mul(e.add(e.mul(n, channels), e.mul(group, channelsPerGroup)), planeSize))
         let groupWeights = e.address(e.argument(2), e.mul(group, channelTiles * depth * channelTile))
-        let tilePixels = pixelVectors * lanes
         let mapVectors = window.pixelVectors(e, first: e.int(0), count: pixelTiles * pixelVectors)
         let patch = e.scratch!
         let sums = e.address(patch, e.int(wholeMapSpan * wholeMapRow))
@@ -74,23 +72,18 @@ extension ConvKernel {
         let first = e.mul(chunk, perChunk)
         let end = e.minimum(e.add(first, perChunk), e.int(channelTiles))
         let spans = ceilDiv(channelsPerGroup, wholeMapSpan)
-        let lastPixels = window.pixels % tilePixels
-        let fusedTiles = lastPixels > 0 ? filterLaneTiles : 1
+        let fusedTiles = lastTilePixels > 0 ? filterLaneTiles : 1
         let tilePatch = wholeMapSpan * tilePixels
 
         e.loop(kh * kw * spans) { spanIndex in
             let s = split(e, spanIndex, [kh, kw, spans])
             let firstChannel = e.mul(s[2], wholeMapSpan)
             let channelCount = e.sub(e.minimum(e.add(firstChannel, wholeMapSpan), e.int(channelsPerGroup)), firstChannel)
-            let tap = window.tap(e, mapVectors, ky: s[0], kx: s[1])
-            window.withTap(e, tap) { masked in
-                e.loop(e.int(0), channelCount) { i in
-                    let plane = e.address(inputBase, e.mul(e.add(firstChannel, i), planeSize))
-                    let row = e.address(patch, e.mul(i, tilePixels))
-                    for j in mapVectors.indices {
-                        let (t, v) = j.quotientAndRemainder(dividingBy: pixelVectors)
-                        e.storeVector(window.load(e, plane, tap, j, masked: masked, padding: 0), row, e.int(t * tilePatch + v * lanes))
-                    }
+            forEachChannel(e, inputBase: inputBase, vectors: mapVectors, ky: s[0], kx: s[1], first: firstChannel, count: channelCount) { i, x in
+                let row = e.address(patch, e.mul(i, tilePixels))
+                for (j, input) in x.enumerated() {
+                    let (t, v) = j.quotientAndRemainder(dividingBy: pixelVectors)
+                    e.storeVector(input, row, e.int(t * tilePatch + v * lanes))
                 }
             }
             let span = ReductionSpan(firstStep: e.add(e.mul(e.add(e.mul(s[0], kw), s[1]), channelsPerGroup), firstChannel), steps: channelCount)
@@ -111,10 +104,10 @@ extension ConvKernel {
                                          groupWeights: groupWeights, span: span, partials: partials)
                     }
                 }
-                if lastPixels > 0 {
+                if lastTilePixels > 0 {
                     let partials = PartialSums(isFirst: isFirst, isLast: isLast, base: sums, firstTile: first,
                                                offset: perChunk * tileStride, tileStride: sumsOfLastPixels, lanes: lanes)
-                    emitLastPixelsByFilterLanes(e, n: n, group: group, tiles: (groupStart, groupEnd), firstPixel: wholePixelTiles * tilePixels,
+                    emitLastPixelsByFilterLanes(e, n: n, group: group, tiles: (groupStart, groupEnd),
                                                 patch: e.address(patch, e.int(wholePixelTiles * tilePatch)), rowLength: tilePixels,
                                                 groupWeights: groupWeights, span: span, partials: partials)
                 }
