@@ -16,7 +16,7 @@ import LowpassTensor
 ///   borders and strides are paid once per patch, not once per filter.
 /// - `direct` (depthwise and other single-filter groups, where a patch would serve one filter): taps
 ///   load straight from the input.
-/// - `wholeMap` (3x3 convs on maps of a few tiles under weights larger than L2): `packed`'s loops
+/// - `wholeMap` (stride-1 convs on maps of a few tiles under weights larger than L2): `packed`'s loops
 ///   turned around so each weight is read once per image (ConvWholeMap.swift).
 ///
 /// A map's last pixel tile, when it holds a few pixels, runs with lanes over filters instead of pixels.
@@ -223,7 +223,7 @@ struct ConvKernel: Kernel {
             for (i, tileIndex) in tileIndices.enumerated() {
                 startSums(e, Array(accumulators[(i * perTile)..<((i + 1) * perTile)]), of: tileIndex, partials)
             }
-            let weights = tileIndices.map { e.address(groupWeights, e.mul(e.add(e.mul($0, depth), span.firstStep), channelTile)) }
+            let weights = tileIndices.map { span.weights(e, groupWeights, tile: $0, channelTiles: channelTiles, channelTile: channelTile) }
             e.loop(e.int(0), span.steps) { k in
                 let row = e.address(patch, e.mul(k, rowLength))
                 let x = vectors.indices.map { e.loadVector(row, e.int($0 * lanes)) }
@@ -272,7 +272,7 @@ struct ConvKernel: Kernel {
             for (t, tileIndex) in tileIndices.enumerated() {
                 startSums(e, Array(accumulators[(t * perTile)..<((t + 1) * perTile)]), of: tileIndex, partials)
             }
-            let weights = tileIndices.map { e.address(groupWeights, e.mul(e.add(e.mul($0, depth), span.firstStep), channelTile)) }
+            let weights = tileIndices.map { span.weights(e, groupWeights, tile: $0, channelTiles: channelTiles, channelTile: channelTile) }
             e.loop(e.int(0), span.steps) { k in
                 let row = e.address(patch, e.mul(k, rowLength))
                 let x = (0..<pixels).map { e.splat(e.load(row, e.int($0))) }
@@ -408,12 +408,26 @@ struct ConvKernel: Kernel {
         }
     }
 
-    /// Weights [M, C/g, kh, kw], scaled per filter, as [group][channel tile][ky][kx][c][filter in tile];
-    /// the tile is zero-padded past the group's last filter, and the whole by one vector (the filter-lane
-    /// loads of the last tile's last step read a vector from its last `channelTile` weights).
+    /// The reduction span packed step `step` (`tap * channelsPerGroup + channel`) lies in: the whole
+    /// reduction, or for `wholeMap` the span of `wholeMapSpan` channels under one tap that reads it.
+    private func packedSpan(of step: Int) -> (first: Int, steps: Int) {
+        guard strategy == .wholeMap else { return (0, depth) }
+        let (tap, channel) = step.quotientAndRemainder(dividingBy: channelsPerGroup)
+        let firstChannel = channel / wholeMapSpan * wholeMapSpan
+        return (tap * channelsPerGroup + firstChannel, min(wholeMapSpan, channelsPerGroup - firstChannel))
+    }
+
+    /// Weights [M, C/g, kh, kw], scaled per filter, as [group][span][channel tile][step in span][filter in
+    /// tile], a step being (ky, kx, c) in that order and a span the reduction's part a routine reads at
+    /// once (`ReductionSpan.weights`): the whole of it, so a tile's weights are one run, or for
+    /// `wholeMap` 256 channels under one tap, so one span's weights for consecutive tiles are one run that
+    /// the hardware prefetchers follow from tile to tile. The tile is zero-padded past the group's last
+    /// filter, and the whole by one vector (the filter-lane loads of the last tile's last step read a
+    /// vector from its last `channelTile` weights).
     func pack(_ weight: Tensor, scale: [Double]) -> Tensor {
         let (kh, kw) = (window.geometry.kernel[0], window.geometry.kernel[1])
         let cpg = channelsPerGroup, fpg = filtersPerGroup, tileSize = channelTile
+        let spans = (0..<depth).map(packedSpan)
         var packed = Tensor(zeros: [groups * channelTiles * taps * cpg * tileSize + lanes])
         packed.withUnsafeMutableBufferPointer { p in
             weight.withUnsafeBufferPointer { w in
@@ -425,7 +439,8 @@ struct ConvKernel: Kernel {
                                 for ky in 0..<kh {
                                     for kx in 0..<kw {
                                         let source = ((filter * cpg + ic) * kh + ky) * kw + kx
-                                        let target = ((((g * channelTiles + t) * kh + ky) * kw + kx) * cpg + ic) * tileSize + o
+                                        let step = (ky * kw + kx) * cpg + ic, span = spans[step]
+                                        let target = ((g * channelTiles * depth + span.first * channelTiles + t * span.steps + step - span.first)) * tileSize + o
                                         p[target] = Float(Double(w[source]) * scale[filter])
                                     }
                                 }

@@ -5,6 +5,12 @@ import CLLVM
 struct ReductionSpan {
     var firstStep: Value
     var steps: Value
+
+    /// Where channel tile `tile`'s weights for the span start in a group's packed weights: spans
+    /// follow each other, each holding every channel tile's `steps` x `channelTile` weights.
+    func weights(_ e: Emitter, _ groupWeights: Value, tile: Value, channelTiles: Int, channelTile: Int) -> Value {
+        e.address(groupWeights, e.mul(e.add(e.mul(firstStep, channelTiles), e.mul(tile, steps)), channelTile))
+    }
 }
 
 /// Where channel tiles keep their sums between spans of the reduction: the first span starts them at
@@ -22,7 +28,7 @@ struct PartialSums {
 }
 
 /// Convs on small maps under large weights, weights-stationary: the last stage of an ImageNet network
-/// runs 7x7 maps under 4-9 MB of weights a layer. Pixel tile by pixel tile (`packed`), a map of four
+/// runs 7x7 maps under 4-9 MB of weights a layer, 60 MB in all for ResNet-50's, more than L3 holds. Pixel tile by pixel tile (`packed`), a map of four
 /// tiles reads every weight four times, the first time from memory in a burst: at batch 1 the whole
 /// first pass waits on memory (a 3x3 512->512 conv on 7x7: 2.4 ms after four others like it, whose
 /// weights pushed its own out of cache, against 1.9 ms alone). Here a work item is (image, group,
@@ -32,16 +38,16 @@ struct PartialSums {
 /// memory once per image, at the pace of the arithmetic. Sums wait in scratch between spans (`PartialSums`). The map's last
 /// pixels, if a tile's worth is not left, run with lanes over filters (`emitLastPixelsByFilterLanes`).
 extension ConvKernel {
-    /// Whether the schedule pays: a stride-1 window of several taps over a map of a few pixel tiles (2 to 4),
-    /// weights larger than a core's L2 (512 KiB on Zen 3, so re-reading them per pixel tile goes to
-    /// L3 or memory), and a last tile that is whole or small enough for filter lanes. Measured in
-    /// antialiased ResNet-50 at batch 1 (kernel times against unchanged kernels of the same runs): the
-    /// 3x3 512->512 conv on 7x7 ran 7-11% faster; the 1x1 convs on 7x7, whose patch is not inflated by
-    /// taps, ran 0-15% slower (the 1024->2048 and 512->2048+add ones), so they stay `packed`. Strided
-    /// windows gather their taps, and every item gathering the whole map's patch made the baselines'
-    /// 3x3/s2 convs onto 7x7 maps 40-50% slower (62-67 GFLOP/s), so they stay `packed` too.
+    /// Whether the schedule pays: a stride-1 window over a map of a few pixel tiles (2 to 4), weights
+    /// larger than a core's L2 (512 KiB on Zen 3, so re-reading them per pixel tile goes to L3 or
+    /// memory), and a last tile that is whole or small enough for filter lanes. Measured in antialiased
+    /// ResNet-50 (kernel times against unchanged kernels of the same runs): the 3x3 512->512 conv on 7x7
+    /// ran 7-11% faster at batch 1; the 1x1 convs on 7x7 ran 0-15% slower until a span's weights for
+    /// consecutive channel tiles were packed as one run (`pack`), then 4-8% faster at batch 1 and 1-6%
+    /// at batch 8. Strided windows gather their taps, and every item gathering the whole map's patch
+    /// made the baselines' 3x3/s2 convs onto 7x7 maps 40-50% slower (62-67 GFLOP/s), so they stay `packed`.
     var wholeMapPays: Bool {
-        strategy == .packed && taps > 1 && window.contiguous && (2...4).contains(pixelTiles)
+        strategy == .packed && window.contiguous && (2...4).contains(pixelTiles)
             && depth * filtersPerGroup >= 256 * 1024 && (lastTilePixels == 0 || lastTileByFilterLanes)
     }
 

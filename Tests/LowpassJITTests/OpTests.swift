@@ -53,12 +53,14 @@ struct OpTests {
     }
 
     /// Small maps under large weights, weights-stationary: spans of the reduction with partial sums in
-    /// between (64 channels: one span per tap; 300: spans of 256 and 44), a last pixel by filter lanes
-    /// (7x7) or none (6x8), chunks past the last channel tile (100 filters), batch 2.
-    @Test(arguments: [(1, 64, 7, 7, 460), (2, 300, 7, 7, 100), (1, 64, 6, 8, 460)])
-    func wholeMapConv(batch: Int, channels: Int, height: Int, width: Int, filters: Int) throws {
-        let weight = randomTensor([filters, channels, 3, 3], seed: 60)
-        let (graph, weights) = oneNodeGraph(.conv, input: [batch, channels, height, width], ["pads": .ints([1, 1, 1, 1])],
+    /// between (64 channels: one span per tap; 300: spans of 256 and 44; 600 and 520 1x1: three spans,
+    /// the middle one neither first nor last), a last pixel by filter lanes (7x7) or none (6x8), chunks
+    /// past the last channel tile (100 filters), a partial channel tile (510 filters), batch 2.
+    @Test(arguments: [(1, 64, 7, 7, 460, 3), (2, 300, 7, 7, 100, 3), (1, 64, 6, 8, 460, 3), (1, 600, 7, 7, 460, 1), (2, 520, 6, 8, 510, 1)])
+    func wholeMapConv(batch: Int, channels: Int, height: Int, width: Int, filters: Int, kernel: Int) throws {
+        let weight = randomTensor([filters, channels, kernel, kernel], seed: 60)
+        let pad = kernel / 2
+        let (graph, weights) = oneNodeGraph(.conv, input: [batch, channels, height, width], ["pads": .ints([pad, pad, pad, pad])],
                                             parameters: [("w", weight), ("b", randomTensor([filters], seed: 61))])
         let model = try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([batch, channels, height, width], seed: 62)])
         #expect(model.kernels.first?.kind.contains("whole-map") == true)
