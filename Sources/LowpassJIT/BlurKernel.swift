@@ -18,7 +18,8 @@ struct BlurKernel: Kernel {
     var nodes: [String]
     var arguments: [Operand]
     var output: Int
-    var planes: Int
+    /// Maps, image by image (`images` of them, each with planes / images channels).
+    var images: Int, planes: Int
     /// The input map, and the map the blur reads (the max pool's output when fused; else the input).
     var height: Int, width: Int, sourceHeight: Int, sourceWidth: Int
     var outHeight: Int, outWidth: Int

@@ -85,6 +85,7 @@ struct ConvKernel: Kernel {
         return name + " [\(strategy.rawValue) \(channelTile)ch x \(pixelVectors)x\(lanes)px]"
     }
 
+    var images: Int { batch }
     var pixelTiles: Int { ceilDiv(window.pixels, tilePixels) }
     var tilePixels: Int { pixelVectors * lanes }
     /// Pixels in the map's last tile where it is partial; 0 where the map fills its tiles.

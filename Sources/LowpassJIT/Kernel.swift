@@ -28,12 +28,18 @@ protocol Kernel {
     var bytes: Double { get }
     /// Floats of per-thread working memory each work item may use (`Emitter.scratch`).
     var scratchFloats: Int { get }
+    /// The images (batch entries) the work items are ordered by: items `i * workItems / images ..<
+    /// (i + 1) * workItems / images` compute image `i` alone and touch only image `i` of every buffer
+    /// the kernel reads or writes, so the kernel can run image by image (`ImageSchedule`). 1 where
+    /// items mix images.
+    var images: Int { get }
     /// Emits the code that computes work item `item`.
     func emitItem(_ e: Emitter, _ item: Value)
 }
 
 extension Kernel {
     var scratchFloats: Int { 0 }
+    var images: Int { 1 }
 
     /// Everything the generated code depends on: the kernel without its graph nodes and buffers (which
     /// reach the code only as argument pointers). Kernels with equal keys share one function, so a

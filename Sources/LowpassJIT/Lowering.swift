@@ -313,7 +313,7 @@ struct Lowering {
             return BlurKernel.MaxPool(kernel: g.kernel, pads: g.pads)
         }
         return BlurKernel(nodes: [maxPool?.name, node.name].compactMap { $0 }, arguments: [try operand(input), .buffer(output)], output: output,
-                          planes: x[0] * x[1], height: x[2], width: x[3], sourceHeight: source[2], sourceWidth: source[3],
+                          images: x[0], planes: x[0] * x[1], height: x[2], width: x[3], sourceHeight: source[2], sourceWidth: source[3],
                           outHeight: y[2], outWidth: y[3], spec: spec, maxPool: pool, lanes: host.lanes)
     }
 
@@ -323,7 +323,7 @@ struct Lowering {
         let window = WindowAddressing(height: x[2], width: x[3], outHeight: y[2], outWidth: y[3], geometry: try node.poolGeometry())
         let includePad = node.op == .averagePool ? try node.int("count_include_pad") != 0 : false
         return PoolKernel(nodes: [node.name], arguments: [try operand(node.inputs[0]), .buffer(output)], output: output,
-                          planes: x[0] * x[1], window: window, isMax: node.op == .maxPool, countIncludePad: includePad,
+                          images: x[0], planes: x[0] * x[1], window: window, isMax: node.op == .maxPool, countIncludePad: includePad,
                           lanes: host.lanes)
     }
 

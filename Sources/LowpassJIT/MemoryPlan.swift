@@ -2,6 +2,10 @@
 /// (first write to last read, in kernel order) are disjoint. Greedy first fit in order of definition; a
 /// buffer a kernel reads is never the one it writes, because both are live at that kernel. Graph inputs
 /// and outputs are not placed: the caller's tensors are used in place.
+///
+/// Under an `ImageSchedule`, a per-image buffer takes one image's room, its kernel-order lifetime holding
+/// within each image's pass; a whole-batch buffer that the image-by-image kernels touch lives through all
+/// of them, since every image's pass reads or writes it.
 struct MemoryPlan {
     /// Offsets in floats, aligned to a cache line.
     var offsets: [Int]
@@ -16,7 +20,7 @@ struct MemoryPlan {
     /// `floats` rounded up to whole cache lines.
     static func aligned(_ floats: Int) -> Int { ceilDiv(floats, alignment) * alignment }
 
-    init(_ model: LoweredModel) {
+    init(_ model: LoweredModel, schedule: ImageSchedule) {
         let count = model.buffers.count
         var first = [Int](repeating: Int.max, count: count), last = [Int](repeating: -1, count: count)
         for (index, kernel) in model.kernels.enumerated() {
@@ -24,6 +28,14 @@ struct MemoryPlan {
             last[kernel.output] = max(last[kernel.output], index)
             for case .buffer(let b) in kernel.arguments { last[b] = max(last[b], index) }
         }
+        for index in schedule.kernels {
+            let kernel = model.kernels[index]
+            for case .buffer(let b) in kernel.arguments + [.buffer(kernel.output)] where !schedule.perImage.contains(b) {
+                first[b] = min(first[b], schedule.kernels.lowerBound)
+                last[b] = max(last[b], schedule.kernels.upperBound - 1)
+            }
+        }
+        let elements = model.buffers.indices.map { model.buffers[$0].elements / (schedule.perImage.contains($0) ? schedule.images : 1) }
 
         offsets = [Int](repeating: 0, count: count)
         size = 0
@@ -34,7 +46,7 @@ struct MemoryPlan {
         for b in (0..<count).sorted(by: { first[$0] < first[$1] }) where first[b] != Int.max && !external.contains(b) {
             live.removeAll { $0.last < first[b] }
             live.sort { $0.offset < $1.offset }
-            let needed = Self.aligned(max(model.buffers[b].elements, 1))
+            let needed = Self.aligned(max(elements[b], 1))
             var offset = 0
             for block in live {
                 if block.offset - offset >= needed { break }

@@ -10,7 +10,8 @@ struct PoolKernel: Kernel {
     var nodes: [String]
     var arguments: [Operand]
     var output: Int
-    var planes: Int
+    /// Maps, image by image (`images` of them, each with planes / images channels).
+    var images: Int, planes: Int
     var window: WindowAddressing
     var isMax: Bool
     var countIncludePad: Bool

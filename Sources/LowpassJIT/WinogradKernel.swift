@@ -69,6 +69,7 @@ struct WinogradKernel: Kernel {
     var tileGroups: Int { ceilDiv(vectorsInMap, tileVectors) }
     var channelTiles: Int { ceilDiv(filters, channelTile) }
     var workItems: Int { batch * tileGroups * channelChunks }
+    var images: Int { batch }
     var step: Int { tileVectors * lanes }
     /// The transformed input (16 x channels x step), then the 16 products of one channel tile.
     var scratchFloats: Int { 16 * channels * step + 16 * channelTile * step }

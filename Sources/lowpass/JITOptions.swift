@@ -38,8 +38,13 @@ func printKernels(_ model: CompiledModel) {
     let host = HostTarget.current
     print("\(model.kernels.count) kernels, \(host.lanes)-lane float vectors (\(host.triple), \(model.threads) threads), " +
           "arena \(scaled(model.arenaBytes))B (\(scaled(model.unplannedBytes))B without reuse), compiled in \(String(format: "%.2f", model.compileSeconds)) s")
-    for kernel in model.kernels {
+    let (imageByImage, images) = model.imageByImage
+    if !imageByImage.isEmpty {
+        print("kernels \(imageByImage.lowerBound)-\(imageByImage.upperBound - 1) (marked *) run image by image over the \(images) images, the rest over the whole batch")
+    }
+    for (index, kernel) in model.kernels.enumerated() {
+        let mark = imageByImage.contains(index) ? "*" : " "
         let nodes = kernel.nodes.count > 4 ? kernel.nodes.prefix(3).joined(separator: ", ") + ", ... (\(kernel.nodes.count))" : kernel.nodes.joined(separator: ", ")
-        print("  \(kernel.name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(kernel.kind.padding(toLength: 44, withPad: " ", startingAt: 0)) items \(String(kernel.workItems).padding(toLength: 7, withPad: " ", startingAt: 0)) \(nodes)")
+        print(" \(mark)\(kernel.name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(kernel.kind.padding(toLength: 44, withPad: " ", startingAt: 0)) items \(String(kernel.workItems).padding(toLength: 7, withPad: " ", startingAt: 0)) \(nodes)")
     }
 }
