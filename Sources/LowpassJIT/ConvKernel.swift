@@ -441,7 +441,7 @@ struct ConvKernel: Kernel {
                                     for kx in 0..<kw {
                                         let source = ((filter * cpg + ic) * kh + ky) * kw + kx
                                         let step = (ky * kw + kx) * cpg + ic, span = spans[step]
-                                        let target = ((g * channelTiles * depth + span.first * channelTiles + t * span.steps + step - span.first)) * tileSize + o
+                                        let target = (g * channelTiles * depth + span.first * channelTiles + t * span.steps + step - span.first) * tileSize + o
                                         p[target] = Float(Double(w[source]) * scale[filter])
                                     }
                                 }

@@ -28,15 +28,16 @@ struct PartialSums {
 }
 
 /// Convs on small maps under large weights, weights-stationary: the last stage of an ImageNet network
-/// runs 7x7 maps under 4-9 MB of weights a layer, 60 MB in all for ResNet-50's, more than L3 holds. Pixel tile by pixel tile (`packed`), a map of four
-/// tiles reads every weight four times, the first time from memory in a burst: at batch 1 the whole
-/// first pass waits on memory (a 3x3 512->512 conv on 7x7: 2.4 ms after four others like it, whose
-/// weights pushed its own out of cache, against 1.9 ms alone). Here a work item is (image, group,
-/// chunk of channel tiles); the reduction is cut into spans of at most `wholeMapSpan` input channels
-/// under one tap, each span's patch is packed for the whole map, and each channel tile's weights for
-/// the span serve every pixel tile before the next channel tile's are read, so each weight comes from
-/// memory once per image, at the pace of the arithmetic. Sums wait in scratch between spans (`PartialSums`). The map's last
-/// pixels, if a tile's worth is not left, run with lanes over filters (`emitLastPixelsByFilterLanes`).
+/// runs 7x7 maps under 4-9 MB of weights a layer (60 MB in all for ResNet-50's, more than L3 holds).
+/// Pixel tile by pixel tile (`packed`), a map of four tiles reads every weight four times, the first
+/// time from memory in a burst: at batch 1 the whole first pass waits on memory (a 3x3 512->512 conv on
+/// 7x7: 2.4 ms after four others like it, whose weights pushed its own out of cache, against 1.9 ms
+/// alone). Here a work item is (image, group, chunk of channel tiles); the reduction is cut into spans
+/// of at most `wholeMapSpan` input channels under one tap, each span's patch is packed for the whole
+/// map, and each channel tile's weights for the span serve every pixel tile before the next channel
+/// tile's are read, so each weight comes from memory once per image, at the pace of the arithmetic.
+/// Sums wait in scratch between spans (`PartialSums`). The map's last pixels, if a tile's worth is not
+/// left, run with lanes over filters (`emitLastPixelsByFilterLanes`).
 extension ConvKernel {
     /// Whether the schedule pays: a stride-1 window over a map of a few pixel tiles (2 to 4), weights
     /// larger than a core's L2 (512 KiB on Zen 3, so re-reading them per pixel tile goes to L3 or
