@@ -132,7 +132,7 @@ public final class CompiledModel: @unchecked Sendable {
                     case .buffer(let b) where schedule.perImage.contains(b):
                         // The kernel adds image * (one image's floats) itself: the table points that far
                         // before the slot, so every image lands in it.
-                        table[i] = arenaPointer + plan.offsets[b] - image * (lowered.buffers[b].elements / images)
+                        table[i] = arenaPointer + plan.offsets[b] - image * schedule.floats(of: b, in: lowered)
                     case .buffer(let b): table[i] = arenaPointer + plan.offsets[b]
                     case .constant(let c): table[i] = lowered.constants[c].buffer.pointer
                     case .weight(let name):

@@ -168,9 +168,10 @@ struct ConvKernel: Kernel {
             }
         }
 
+        let whole = ReductionSpan(firstStep: e.int(0), steps: e.int(depth))
         if strategy == .direct {
             let channelTileIndex = c[3]
-            let tileWeights = e.address(groupWeights, e.mul(channelTileIndex, depth * channelTile))
+            let tileWeights = whole.weights(e, groupWeights, tile: channelTileIndex, channelTiles: channelTiles, channelTile: channelTile)
             forEachStep { k, x in accumulate(x, e.address(tileWeights, e.mul(k, channelTile))) }
             storeTile(e, n: n, group: group, channelTileIndex: channelTileIndex, vectors: vectors, accumulators: accumulators)
         } else {
@@ -184,7 +185,6 @@ struct ConvKernel: Kernel {
             let end = e.minimum(e.add(first, perChunk), e.int(channelTiles))
             let remainderVectors = ceilDiv(lastTilePixels, lanes)
             let fusedTiles = accumulators.count / (channelTile * max(1, remainderVectors))
-            let whole = ReductionSpan(firstStep: e.int(0), steps: e.int(depth))
             let fullTiles = {
                 emitChannelTiles(e, n: n, group: group, tiles: (first, end), fusedTiles: 1, vectors: vectors, patch: patch, rowLength: step,
                                  groupWeights: groupWeights, span: whole)

@@ -34,8 +34,9 @@ struct ImageSchedule {
                 end += 1
             }
         }
-        images = end > 1 ? batch : 1
-        kernels = 0..<(end > 1 ? end : 0)
+        if end < 2 { end = 0 }  // one kernel alone keeps nothing in cache for a next one
+        images = end > 0 ? batch : 1
+        kernels = 0..<end
         var inside = Set<Int>(), outside = Set(model.inputs.map(\.buffer) + model.outputs.map(\.buffer))
         for (index, kernel) in model.kernels.enumerated() {
             for case .buffer(let b) in kernel.arguments + [.buffer(kernel.output)] {
@@ -44,6 +45,11 @@ struct ImageSchedule {
         }
         let images = images
         perImage = inside.subtracting(outside).filter { model.buffers[$0].shape.first == images }
+    }
+
+    /// Floats buffer `buffer` takes in the arena: one image's for a per-image buffer, else all of it.
+    func floats(of buffer: Int, in model: LoweredModel) -> Int {
+        model.buffers[buffer].elements / (perImage.contains(buffer) ? images : 1)
     }
 
     /// The work items, out of `workItems`, that compute image `image`.

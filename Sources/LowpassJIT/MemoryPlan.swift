@@ -35,7 +35,6 @@ struct MemoryPlan {
                 last[b] = max(last[b], schedule.kernels.upperBound - 1)
             }
         }
-        let elements = model.buffers.indices.map { model.buffers[$0].elements / (schedule.perImage.contains($0) ? schedule.images : 1) }
 
         offsets = [Int](repeating: 0, count: count)
         size = 0
@@ -46,7 +45,7 @@ struct MemoryPlan {
         for b in (0..<count).sorted(by: { first[$0] < first[$1] }) where first[b] != Int.max && !external.contains(b) {
             live.removeAll { $0.last < first[b] }
             live.sort { $0.offset < $1.offset }
-            let needed = Self.aligned(max(elements[b], 1))
+            let needed = Self.aligned(max(schedule.floats(of: b, in: model), 1))
             var offset = 0
             for block in live {
                 if block.offset - offset >= needed { break }

@@ -31,8 +31,9 @@ struct ImageScheduleTests {
     func endsAtAKernelThatMixesImages(batch: Int) throws {
         let (graph, weights, inputs) = graph(batch: batch, tail: [Node(name: "gap", op: .globalAveragePool, inputs: ["rb"], outputs: ["y"])], tailParameters: [])
         let model = try expectMatchesReference(graph, weights, inputs: inputs)
-        #expect(model.kernels.map(\.kind) == ["conv3x3+relu [packed 4ch x 3x8px]", "maxblurpool M=3 s=2 reflect",
-                                               "conv3x3+add+relu [packed 4ch x 3x8px]", "globalavgpool"])
+        // Families and fusions; the register tile in brackets depends on the host's vector width.
+        #expect(model.kernels.map { $0.kind.split(separator: " [").first.map(String.init) } == ["conv3x3+relu", "maxblurpool M=3 s=2 reflect",
+                                                                                              "conv3x3+add+relu", "globalavgpool"])
         #expect(model.imageByImage.kernels == (batch > 1 ? 0..<3 : 0..<0))
         #expect(model.imageByImage.images == batch)
     }
