@@ -10,7 +10,9 @@ public struct CompileOptions: Sendable {
     /// Where to write the optimized module (`model.ll`) and its assembly (`model.s`), if anywhere.
     public var emitLLVM: String?
     public var emitAssembly: String?
-    public var host: HostTarget = .current
+    /// The CPU and instruction set the code is generated for (`Target.named("avx2")` for 8-lane code on
+    /// an AVX-512 machine).
+    public var target: Target = .host
     /// Stride-1 3x3 convs on maps of 28x28 and more by Winograd F(2x2, 3x3) (2.25x fewer multiplies;
     /// float error about 1e-6 relative); off, every conv is direct.
     public var winograd = true
@@ -39,6 +41,7 @@ public final class CompiledModel: @unchecked Sendable {
     public let arenaBytes: Int
     public let unplannedBytes: Int
     public let threads: Int
+    public let target: Target
     /// The kernels (indices into `kernels`) that run image by image, and the images: see `ImageSchedule`.
     public var imageByImage: (kernels: Range<Int>, images: Int) { (schedule.kernels, schedule.images) }
 
@@ -66,7 +69,7 @@ public final class CompiledModel: @unchecked Sendable {
     /// Lowers, optimizes (LLVM -O3) and JIT-compiles `graph` for inputs of `inputShapes`.
     public init(graph: Graph, weights: Weights, inputShapes: [String: [Int]], options: CompileOptions = CompileOptions()) throws(Diagnostics) {
         let start = DispatchTime.now()
-        let lowered = try Lowering.lower(graph, weights: weights, inputShapes: inputShapes, host: options.host, winograd: options.winograd)
+        let lowered = try Lowering.lower(graph, weights: weights, inputShapes: inputShapes, target: options.target, winograd: options.winograd)
         schedule = ImageSchedule(lowered)
         let plan = MemoryPlan(lowered, schedule: schedule)
         // One function per distinct kernel code; kernels that differ only in their buffers share it.
@@ -82,7 +85,7 @@ public final class CompiledModel: @unchecked Sendable {
         let names = functionOfKernel.map { firstUses[$0].name }
         var listings: [(text: String, directory: String, file: String)] = []
         do throws(JITError) {
-            let module = try LLVMModule(name: graph.name, host: options.host)
+            let module = try LLVMModule(name: graph.name, target: options.target)
             let emitter = Emitter(module: module)
             for (kernel, name) in firstUses { kernel.emit(emitter, name: name) }
             try module.verify()
@@ -111,6 +114,7 @@ public final class CompiledModel: @unchecked Sendable {
 
         arena = TensorBuffer(count: max(plan.size, 1))
         threads = max(options.threads, 1)
+        target = options.target
         scratchFloats = MemoryPlan.aligned(lowered.kernels.map(\.scratchFloats).max() ?? 0)
         scratch = TensorBuffer(count: max(threads * scratchFloats, 1))
         constants = lowered.constants

@@ -46,7 +46,7 @@ struct ConvKernel: Kernel {
     var depth: Int { channelsPerGroup * taps }
 
     init(nodes: [String], input: Operand, output: Int, weights: Operand, bias: Operand, residual: Operand?,
-         batch: Int, channels: Int, filters: Int, groups: Int, window: WindowAddressing, activation: Activation?, host: HostTarget) {
+         batch: Int, channels: Int, filters: Int, groups: Int, window: WindowAddressing, activation: Activation?, target: Target) {
         self.nodes = nodes
         self.arguments = [input, .buffer(output), weights, bias] + (residual.map { [$0] } ?? [])
         self.output = output
@@ -54,17 +54,17 @@ struct ConvKernel: Kernel {
         self.window = window
         hasResidual = residual != nil
         self.activation = activation
-        lanes = host.lanes
+        lanes = target.lanes
         let filtersPerGroup = filters / groups
         strategy = filtersPerGroup >= 4 ? .packed : .direct
-        let vectorsInMap = ceilDiv(window.pixels, host.lanes)
+        let vectorsInMap = ceilDiv(window.pixels, target.lanes)
         if strategy == .direct {
             pixelVectors = min(vectorsInMap, 4)
-            channelTile = min(filtersPerGroup, max(1, RegisterTile.accumulators(host) / pixelVectors))
+            channelTile = min(filtersPerGroup, max(1, RegisterTile.accumulators(target) / pixelVectors))
         } else {
             // The patch holds the whole reduction (input channels x taps) for each of the tile's pixels.
             let tile = RegisterTile(vectorsInMap: vectorsInMap, floatsPerLane: (channels / groups) * window.geometry.kernel.reduce(1, *),
-                                    filters: filtersPerGroup, host: host)
+                                    filters: filtersPerGroup, target: target)
             (pixelVectors, channelTile) = (tile.vectors, tile.channels)
         }
         let tiles = batch * ceilDiv(window.pixels, pixelVectors * lanes) * groups

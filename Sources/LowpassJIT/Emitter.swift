@@ -27,7 +27,7 @@ final class Emitter {
 
     init(module: LLVMModule) {
         self.module = module
-        lanes = module.host.lanes
+        lanes = module.target.lanes
         builder = LLVMCreateBuilderInContext(module.context)
         localsBuilder = LLVMCreateBuilderInContext(module.context)
         let c = module.context
@@ -71,7 +71,7 @@ final class Emitter {
     private var attributes: [(String, String)] {
         let width = String(lanes * 32)
         return [("prefer-vector-width", width), ("min-legal-vector-width", width),
-                ("target-cpu", module.host.cpu), ("target-features", module.host.features)]
+                ("target-cpu", module.target.cpu), ("target-features", module.target.features)]
     }
 
     /// The pointer passed as argument `index` of the current kernel. It is loaded once, in the entry

@@ -82,14 +82,14 @@ enum Activation: Hashable, CustomStringConvertible {
 struct RegisterTile {
     var vectors: Int, channels: Int
 
-    init(vectorsInMap: Int, floatsPerLane: Int, filters: Int, host: HostTarget) {
-        var vectors = min(vectorsInMap, host.vectorRegisters == 32 ? 4 : 3)
-        while vectors > 1 && floatsPerLane * vectors * host.lanes > 96 * 1024 { vectors -= 1 }
+    init(vectorsInMap: Int, floatsPerLane: Int, filters: Int, target: Target) {
+        var vectors = min(vectorsInMap, target.vectorRegisters == 32 ? 4 : 3)
+        while vectors > 1 && floatsPerLane * vectors * target.lanes > 96 * 1024 { vectors -= 1 }
         self.vectors = vectors
-        channels = min(filters, Self.accumulators(host) / vectors)
+        channels = min(filters, Self.accumulators(target) / vectors)
     }
 
-    static func accumulators(_ host: HostTarget) -> Int { host.vectorRegisters == 32 ? 24 : 12 }
+    static func accumulators(_ target: Target) -> Int { target.vectorRegisters == 32 ? 24 : 12 }
 
     /// How many work items the channel tiles of one patch are split into: enough that the kernel has
     /// about 16 items, so every thread has work and the threads end together.

@@ -19,12 +19,25 @@ func check(_ error: LLVMErrorRef?, _ what: String) throws(JITError) {
     throw JITError("\(what): \(consume(LLVMGetErrorMessage(error)))")
 }
 
-/// The machine the code runs on. LLVM 14 does not know newer CPUs by name (it answers `generic` for
-/// this Zen 3), so the code is targeted by the host's feature list, which LLVM reads from CPUID.
-public struct HostTarget: Sendable {
+/// The vector instruction sets the kernels are written for: `--target` names them, and tests compile
+/// for each one the CPU has, so an AVX-512 machine checks the 8-lane code as well as the 16-lane code.
+public enum InstructionSet: String, CaseIterable, Sendable, CustomStringConvertible {
+    case avx2, avx512
+
+    /// The CPU features (LLVM's names) the generated code may use.
+    var required: [String] { self == .avx2 ? ["avx2", "fma"] : ["avx512f", "fma"] }
+    public var description: String { rawValue }
+}
+
+/// What the JIT generates code for: this machine's CPU, or that CPU restricted to a narrower
+/// instruction set. LLVM 14 does not know every CPU by name (it answers `generic` for Zen 3 and 4),
+/// so the code is targeted by a feature list, which LLVM reads from CPUID.
+public struct Target: Sendable, CustomStringConvertible {
     public let triple: String
     public let cpu: String
     public let features: String
+    /// The instruction set asked for, or nil for whatever the host has.
+    public let instructionSet: InstructionSet?
 
     /// Floats per vector register: what the kernels' explicit vector types are sized to.
     public var lanes: Int {
@@ -38,15 +51,48 @@ public struct HostTarget: Sendable {
 
     public func has(_ feature: String) -> Bool { features.split(separator: ",").contains { $0 == "+\(feature)" } }
 
-    public static let current: HostTarget = {
+    /// `avx512 (host)`, `avx2 (host has avx512)`: what the code is for, for listings and reports.
+    public var description: String {
+        let widest = InstructionSet.allCases.last { Target.host.supports($0) }
+        let name = lanes == 16 ? "avx512" : lanes == 8 ? "avx2" : "sse"
+        return instructionSet == nil || instructionSet == widest ? "\(name) (host)" : "\(name) (host has \(widest?.rawValue ?? "sse"))"
+    }
+
+    /// This machine's CPU with every feature it has.
+    public static let host: Target = {
         LLVMInitializeNativeTarget()
         LLVMInitializeNativeAsmPrinter()
-        return HostTarget(triple: consume(LLVMGetDefaultTargetTriple()),
-                          cpu: consume(LLVMGetHostCPUName()),
-                          features: consume(LLVMGetHostCPUFeatures()))
+        return Target(triple: consume(LLVMGetDefaultTargetTriple()), cpu: consume(LLVMGetHostCPUName()),
+                      features: consume(LLVMGetHostCPUFeatures()), instructionSet: nil)
     }()
 
-    /// A fresh target machine for this host at -O3 (LLJIT takes ownership of the one it is given).
+    /// Whether this target's CPU can run code for `set`.
+    public func supports(_ set: InstructionSet) -> Bool { set.required.allSatisfy(has) }
+
+    /// The host restricted to `set`: the same CPU, with the features past `set` switched off (for AVX2,
+    /// every AVX-512 and AMX feature), so the kernels are the ones an AVX2-only CPU gets.
+    public static func host(restrictedTo set: InstructionSet) throws(JITError) -> Target {
+        guard host.supports(set) else {
+            let missing = set.required.filter { !host.has($0) }.joined(separator: ", ")
+            throw JITError("this CPU cannot run \(set) code: it lacks \(missing)")
+        }
+        let features = host.features.split(separator: ",").map { feature -> String in
+            guard set == .avx2, feature.hasPrefix("+avx512") || feature.hasPrefix("+amx") else { return String(feature) }
+            return "-" + feature.dropFirst()
+        }
+        return Target(triple: host.triple, cpu: host.cpu, features: features.joined(separator: ","), instructionSet: set)
+    }
+
+    /// `host`, `avx2` or `avx512`, as `--target` takes them.
+    public static func named(_ name: String) throws(JITError) -> Target {
+        if name == "host" { return host }
+        guard let set = InstructionSet(rawValue: name) else {
+            throw JITError("unknown target '\(name)': expected host, \(InstructionSet.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return try host(restrictedTo: set)
+    }
+
+    /// A fresh target machine for this target at -O3 (LLJIT takes ownership of the one it is given).
     func makeTargetMachine() throws(JITError) -> LLVMTargetMachineRef {
         var target: LLVMTargetRef?
         var message: UnsafeMutablePointer<CChar>?
@@ -66,18 +112,18 @@ final class LLVMModule {
     let context: LLVMContextRef
     let module: LLVMModuleRef
     let threadSafeContext: LLVMOrcThreadSafeContextRef
-    let host: HostTarget
+    let target: Target
     /// Lays out, optimizes and prints the module (the JIT gets a machine of its own: it takes ownership).
     private let machine: LLVMTargetMachineRef
     private var handedToJIT = false
 
-    init(name: String, host: HostTarget) throws(JITError) {
-        self.host = host
-        machine = try host.makeTargetMachine()
+    init(name: String, target: Target) throws(JITError) {
+        self.target = target
+        machine = try target.makeTargetMachine()
         threadSafeContext = LLVMOrcCreateNewThreadSafeContext()
         context = LLVMOrcThreadSafeContextGetContext(threadSafeContext)
         module = LLVMModuleCreateWithNameInContext(name, context)
-        LLVMSetTarget(module, host.triple)
+        LLVMSetTarget(module, target.triple)
         let layout = LLVMCreateTargetDataLayout(machine)
         LLVMSetModuleDataLayout(module, layout)
         LLVMDisposeTargetData(layout)
@@ -120,7 +166,7 @@ final class LLVMModule {
 
     /// Gives the module to an ORC LLJIT; afterwards only `session` may use it.
     func compile() throws(JITError) -> JITSession {
-        let session = try JITSession(host: host)
+        let session = try JITSession(target: target)
         let owned = LLVMOrcCreateNewThreadSafeModule(module, threadSafeContext)
         handedToJIT = true
         try check(LLVMOrcLLJITAddLLVMIRModule(session.jit, LLVMOrcLLJITGetMainJITDylib(session.jit), owned), "adding the module to the JIT")
@@ -132,8 +178,8 @@ final class LLVMModule {
 final class JITSession: @unchecked Sendable {
     let jit: LLVMOrcLLJITRef
 
-    init(host: HostTarget) throws(JITError) {
-        let machine = try host.makeTargetMachine()
+    init(target: Target) throws(JITError) {
+        let machine = try target.makeTargetMachine()
         let builder = LLVMOrcCreateLLJITBuilder()
         LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(machine))
         var created: LLVMOrcLLJITRef?

@@ -29,7 +29,7 @@ struct LoweredModel {
 struct Lowering {
     let graph: Graph
     let weights: Weights
-    let host: HostTarget
+    let target: Target
     let winograd: Bool
 
     private var types: [String: [Int]] = [:]
@@ -38,9 +38,9 @@ struct Lowering {
     private var model: LoweredModel
     private var bufferOf: [String: Int] = [:]
 
-    init(graph: Graph, weights: Weights, host: HostTarget, winograd: Bool) {
+    init(graph: Graph, weights: Weights, target: Target, winograd: Bool) {
         self.graph = graph
-        self.host = host
+        self.target = target
         self.winograd = winograd
         var weights = weights
         weights.addInlineData(of: graph)
@@ -48,9 +48,9 @@ struct Lowering {
         model = LoweredModel(weights: weights, kernels: [], buffers: [], constants: [], inputs: [], outputs: [])
     }
 
-    static func lower(_ graph: Graph, weights: Weights, inputShapes: [String: [Int]], host: HostTarget,
+    static func lower(_ graph: Graph, weights: Weights, inputShapes: [String: [Int]], target: Target,
                       winograd: Bool = true) throws(Diagnostics) -> LoweredModel {
-        var lowering = Lowering(graph: graph, weights: weights, host: host, winograd: winograd)
+        var lowering = Lowering(graph: graph, weights: weights, target: target, winograd: winograd)
         return try lowering.run(inputShapes)
     }
 
@@ -194,12 +194,12 @@ struct Lowering {
 
     /// A graph output (or alias) that names a parameter gets an arena copy; returns its buffer.
     private mutating func copyIntoArena(_ value: String) throws(NodeError) -> Int {
-        let target = newBuffer(shape(value))
-        model.kernels.append(ElementwiseKernel(nodes: [value], arguments: [.buffer(target), try operand(value)], output: target,
+        let copy = newBuffer(shape(value))
+        model.kernels.append(ElementwiseKernel(nodes: [value], arguments: [.buffer(copy), try operand(value)], output: copy,
                                                shape: shape(value), operandStrides: [broadcastStrides(shape(value), to: shape(value))],
-                                               expression: .operand(0), lanes: host.lanes))
-        bufferOf[value] = target
-        return target
+                                               expression: .operand(0), lanes: target.lanes))
+        bufferOf[value] = copy
+        return copy
     }
 
     // MARK: Kernels
@@ -225,7 +225,7 @@ struct Lowering {
         case .globalAveragePool:
             let s = shape(first.inputs[0])
             kernel = GlobalAveragePoolKernel(nodes: names, arguments: [try operand(first.inputs[0]), .buffer(output)], output: output,
-                                             planes: s[0] * s[1], area: s[2...].reduce(1, *), lanes: host.lanes)
+                                             planes: s[0] * s[1], area: s[2...].reduce(1, *), lanes: target.lanes)
         case .adaptiveAveragePool:
             let s = shape(first.inputs[0]), o = shape(first.outputs[0])
             kernel = AdaptiveAveragePoolKernel(nodes: names, arguments: [try operand(first.inputs[0]), .buffer(output)], output: output,
@@ -284,14 +284,14 @@ struct Lowering {
         if winograd && WinogradKernel.applies(geometry, groups: groups, channels: x[1], filters: filters, outHeight: y[2], outWidth: y[3]) {
             var kernel = WinogradKernel(nodes: nodes.map(\.name), input: try operand(node.inputs[0]), output: output, weights: .constant(0),
                                         bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters, height: x[2],
-                                        width: x[3], outHeight: y[2], outWidth: y[3], pads: geometry.pads, activation: activation, host: host)
+                                        width: x[3], outHeight: y[2], outWidth: y[3], pads: geometry.pads, activation: activation, target: target)
             kernel.arguments[2] = constant(kernel.transformWeights(w, scale: scale))
             return kernel
         }
         let window = WindowAddressing(height: x[2], width: x[3], outHeight: y[2], outWidth: y[3], geometry: geometry)
         var kernel = ConvKernel(nodes: nodes.map(\.name), input: try operand(node.inputs[0]), output: output, weights: .constant(0),
                                 bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters,
-                                groups: groups, window: window, activation: activation, host: host)
+                                groups: groups, window: window, activation: activation, target: target)
         kernel.arguments[2] = constant(kernel.pack(w, scale: scale))
         return kernel
     }
@@ -314,7 +314,7 @@ struct Lowering {
         }
         return BlurKernel(nodes: [maxPool?.name, node.name].compactMap { $0 }, arguments: [try operand(input), .buffer(output)], output: output,
                           images: x[0], planes: x[0] * x[1], height: x[2], width: x[3], sourceHeight: source[2], sourceWidth: source[3],
-                          outHeight: y[2], outWidth: y[3], spec: spec, maxPool: pool, lanes: host.lanes)
+                          outHeight: y[2], outWidth: y[3], spec: spec, maxPool: pool, lanes: target.lanes)
     }
 
     private mutating func pool(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
@@ -324,7 +324,7 @@ struct Lowering {
         let includePad = node.op == .averagePool ? try node.int("count_include_pad") != 0 : false
         return PoolKernel(nodes: [node.name], arguments: [try operand(node.inputs[0]), .buffer(output)], output: output,
                           images: x[0], planes: x[0] * x[1], window: window, isMax: node.op == .maxPool, countIncludePad: includePad,
-                          lanes: host.lanes)
+                          lanes: target.lanes)
     }
 
     private mutating func gemm(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
@@ -348,7 +348,7 @@ struct Lowering {
         }
         return MatrixKernel(nodes: [node.name], arguments: arguments, output: output, batchShape: [], aBatchStrides: [],
                             bBatchStrides: [], m: m, n: n, k: k, aStrides: transA ? (1, m) : (k, 1), bStrides: bStrides,
-                            cStrides: cStrides, alpha: try node.float("alpha"), beta: try node.float("beta"), lanes: host.lanes)
+                            cStrides: cStrides, alpha: try node.float("alpha"), beta: try node.float("beta"), lanes: target.lanes)
     }
 
     private func matMul(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
@@ -359,14 +359,14 @@ struct Lowering {
                             output: output, batchShape: batchShape,
                             aBatchStrides: broadcastStrides(Array(a.dropLast(2)), to: batchShape).map { $0 * m * k },
                             bBatchStrides: broadcastStrides(Array(b.dropLast(2)), to: batchShape).map { $0 * k * n },
-                            m: m, n: n, k: k, aStrides: (k, 1), bStrides: (n, 1), cStrides: nil, alpha: 1, beta: 0, lanes: host.lanes)
+                            m: m, n: n, k: k, aStrides: (k, 1), bStrides: (n, 1), cStrides: nil, alpha: 1, beta: 0, lanes: target.lanes)
     }
 
     private mutating func concat(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
         let y = shape(node.outputs[0])
         let axis = try node.axis(rank: y.count)
         return ConcatKernel(nodes: [node.name], arguments: [.buffer(output)] + (try node.inputs.map { (value) throws(NodeError) in try operand(value) }), output: output,
-                            outer: y[..<axis].reduce(1, *), chunks: node.inputs.map { shape($0)[axis...].reduce(1, *) }, lanes: host.lanes)
+                            outer: y[..<axis].reduce(1, *), chunks: node.inputs.map { shape($0)[axis...].reduce(1, *) }, lanes: target.lanes)
     }
 
     private mutating func pad(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
@@ -418,6 +418,6 @@ struct Lowering {
             chainValue = node.outputs[0]
         }
         return ElementwiseKernel(nodes: nodes.map(\.name), arguments: arguments, output: output, shape: outShape,
-                                 operandStrides: strides, expression: expression!, lanes: host.lanes)
+                                 operandStrides: strides, expression: expression!, lanes: target.lanes)
     }
 }

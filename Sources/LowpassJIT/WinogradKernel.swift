@@ -29,7 +29,7 @@ struct WinogradKernel: Kernel {
 
     init(nodes: [String], input: Operand, output: Int, weights: Operand, bias: Operand, residual: Operand?,
          batch: Int, channels: Int, filters: Int, height: Int, width: Int, outHeight: Int, outWidth: Int, pads: [Int],
-         activation: Activation?, host: HostTarget) {
+         activation: Activation?, target: Target) {
         self.nodes = nodes
         arguments = [input, .buffer(output), weights, bias] + (residual.map { [$0] } ?? [])
         self.output = output
@@ -37,10 +37,10 @@ struct WinogradKernel: Kernel {
         (self.height, self.width, self.outHeight, self.outWidth, self.pads) = (height, width, outHeight, outWidth, pads)
         hasResidual = residual != nil
         self.activation = activation
-        lanes = host.lanes
-        let tileVectorsInMap = ceilDiv(outHeight, 2) * ceilDiv(ceilDiv(outWidth, 2), host.lanes)
+        lanes = target.lanes
+        let tileVectorsInMap = ceilDiv(outHeight, 2) * ceilDiv(ceilDiv(outWidth, 2), target.lanes)
         // The scratch holds the 16 transformed planes of every input channel for each lane's tile.
-        let tile = RegisterTile(vectorsInMap: tileVectorsInMap, floatsPerLane: 16 * channels, filters: filters, host: host)
+        let tile = RegisterTile(vectorsInMap: tileVectorsInMap, floatsPerLane: 16 * channels, filters: filters, target: target)
         (tileVectors, channelTile) = (tile.vectors, tile.channels)
         channelChunks = RegisterTile.chunks(channelTiles: ceilDiv(filters, channelTile), items: batch * ceilDiv(tileVectorsInMap, tileVectors))
     }

@@ -16,15 +16,21 @@ struct JITOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Run stride-1 3x3 convs on maps of 28x28 and more by Winograd F(2x2, 3x3) (2.25x fewer multiplies, float error about 1e-6 relative).")
     var winograd = true
 
+    @Option(help: ArgumentHelp("The code to generate: host (every vector feature this CPU has), avx2 (8-lane code, also on an AVX-512 CPU) or avx512 (16-lane code).", valueName: "TARGET"))
+    var target: String = "host"
+
     @Flag(help: "List the kernels the JIT generated and the graph nodes each one computes (its fusions).")
     var printKernels = false
 
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
+        do { _ = try Target.named(target) } catch { throw ValidationError("--target: \(error.message)") }
     }
 
+    /// Valid once `validate()` has passed.
     var compileOptions: CompileOptions {
         var options = CompileOptions()
+        options.target = (try? Target.named(target)) ?? .host
         options.threads = threads
         options.emitLLVM = emitLLVM
         options.emitAssembly = emitAsm
@@ -35,8 +41,8 @@ struct JITOptions: ParsableArguments {
 
 /// One line per kernel: its function, family and fusion, parallel work items, and the nodes it computes.
 func printKernels(_ model: CompiledModel) {
-    let host = HostTarget.current
-    print("\(model.kernels.count) kernels, \(host.lanes)-lane float vectors (\(host.triple), \(model.threads) threads), " +
+    let target = model.target
+    print("\(model.kernels.count) kernels, \(target.lanes)-lane float vectors (\(target), \(target.triple), \(model.threads) threads), " +
           "arena \(scaled(model.arenaBytes))B (\(scaled(model.unplannedBytes))B without reuse), compiled in \(String(format: "%.2f", model.compileSeconds)) s")
     let (imageByImage, images) = model.imageByImage
     if !imageByImage.isEmpty {

@@ -49,6 +49,26 @@ struct JITCommandTests {
         #expect(text.stdout.contains("maxblurpool"))
     }
 
+    /// `--target avx2` gives 8-lane code on any AVX2 CPU (an AVX-512 one too); `--target avx512` 16-lane
+    /// code where the CPU has AVX-512F and a clear refusal where it does not.
+    @Test func benchCompilesForTheTargetAsked() throws {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        for (target, lanes, supported) in [("avx2", 8, flags.contains("avx2")), ("avx512", 16, flags.contains("avx512f"))] {
+            let result = try CLI.run(["bench", graph, "--runs", "1", "--json", "--target", target])
+            if supported {
+                #expect(result.status == 0, "\(result.stderr)")
+                #expect(try JSONValue.parse(result.stdout)["lanes"] == .int(lanes))
+            } else {
+                #expect(result.status != 0)
+                #expect(result.stderr.contains("cannot run \(target) code"))
+            }
+        }
+        let unknown = try CLI.run(["bench", graph, "--target", "neon"])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("unknown target 'neon'"))
+    }
+
     @Test func benchRefusesABadBatch() throws {
         let result = try CLI.run(["bench", graph, "--batch", "0"])
         #expect(result.status != 0)

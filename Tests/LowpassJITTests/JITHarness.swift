@@ -19,23 +19,36 @@ func oneNodeGraph(_ op: OpKind, input shape: [Int], _ attributes: Attributes = [
     return (graph, Weights(tensors: Dictionary(uniqueKeysWithValues: parameters)))
 }
 
-/// Compiles `graph`, runs it and the reference interpreter on the same inputs, and checks every output
-/// to `tolerance` relative to the reference's largest magnitude. Returns the compiled model.
+/// The targets every JIT test compiles for: each instruction set this CPU runs, so an AVX-512 machine
+/// checks the 8-lane (AVX2) code as well as the 16-lane code; the host alone on a CPU with neither.
+let testedTargets: [Target] = {
+    let targets = InstructionSet.allCases.compactMap { try? Target.host(restrictedTo: $0) }
+    return targets.isEmpty ? [.host] : targets
+}()
+
+/// Compiles `graph` for every tested target (or `targets`), runs it and the reference interpreter on
+/// the same inputs, and checks every output to `tolerance` relative to the reference's largest
+/// magnitude. Returns the compiled models, one per target, in order: assertions on kernel choice read
+/// `model.target` so they say which vector width they are about.
 @discardableResult
 func expectMatchesReference(_ graph: Graph, _ weights: Weights, inputs: [String: Tensor], tolerance: Double = 1e-5,
-                            threads: Int = 2, winograd: Bool = false, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> CompiledModel {
-    var options = CompileOptions()
-    options.threads = threads
-    options.winograd = winograd
-    let model = try CompiledModel(graph: graph, weights: weights, inputShapes: inputs.mapValues(\.shape), options: options)
-    let jit = try model.run(inputs)
+                            threads: Int = 2, winograd: Bool = false, on targets: [Target] = testedTargets,
+                            sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> [CompiledModel] {
     let reference = try ReferenceInterpreter().run(graph, weights: weights, inputs: inputs)
-    for name in graph.outputs {
-        let expected = try #require(reference[name], sourceLocation: sourceLocation)
-        let actual = try #require(jit[name], sourceLocation: sourceLocation)
-        #expect(actual.shape == expected.shape, sourceLocation: sourceLocation)
-        let error = actual.difference(to: expected).relative
-        #expect(error <= tolerance, "output \(name): relative error \(error)", sourceLocation: sourceLocation)
+    return try targets.map { target in
+        var options = CompileOptions()
+        options.threads = threads
+        options.winograd = winograd
+        options.target = target
+        let model = try CompiledModel(graph: graph, weights: weights, inputShapes: inputs.mapValues(\.shape), options: options)
+        let jit = try model.run(inputs)
+        for name in graph.outputs {
+            let expected = try #require(reference[name], sourceLocation: sourceLocation)
+            let actual = try #require(jit[name], sourceLocation: sourceLocation)
+            #expect(actual.shape == expected.shape, "\(target)", sourceLocation: sourceLocation)
+            let error = actual.difference(to: expected).relative
+            #expect(error <= tolerance, "output \(name), \(target): relative error \(error)", sourceLocation: sourceLocation)
+        }
+        return model
     }
-    return model
 }
