@@ -69,9 +69,8 @@ struct ConvKernel: Kernel {
         }
         let tiles = batch * ceilDiv(window.pixels, pixelVectors * lanes) * groups
         channelChunks = strategy == .packed ? RegisterTile.chunks(channelTiles: ceilDiv(filtersPerGroup, channelTile), items: tiles) : 1
-        if wholeMapPays {
-            strategy = .wholeMap
-            channelChunks = RegisterTile.chunks(channelTiles: channelTiles, items: batch * groups)
+        if let wholeMap = wholeMapSchedule(accumulators: RegisterTile.accumulators(target), maxVectors: RegisterTile.maxVectors(target)) {
+            self = wholeMap
         }
     }
 

@@ -39,17 +39,38 @@ struct PartialSums {
 /// Sums wait in scratch between spans (`PartialSums`). The map's last pixels, if a tile's worth is not
 /// left, run with lanes over filters (`emitLastPixelsByFilterLanes`).
 extension ConvKernel {
-    /// Whether the schedule pays: a stride-1 window over a map of a few pixel tiles (2 to 4), weights
-    /// larger than a core's L2 (512 KiB on Zen 3, so re-reading them per pixel tile goes to L3 or
-    /// memory), and a last tile that is whole or small enough for filter lanes. Measured in antialiased
-    /// ResNet-50 (kernel times against unchanged kernels of the same runs): the 3x3 512->512 conv on 7x7
-    /// ran 7-11% faster at batch 1; the 1x1 convs on 7x7 ran 0-15% slower until a span's weights for
-    /// consecutive channel tiles were packed as one run (`pack`), then 4-8% faster at batch 1 and 1-6%
-    /// at batch 8. Strided windows gather their taps, and every item gathering the whole map's patch
-    /// made the baselines' 3x3/s2 convs onto 7x7 maps 40-50% slower (62-67 GFLOP/s), so they stay `packed`.
-    var wholeMapPays: Bool {
-        strategy == .packed && window.contiguous && (2...4).contains(pixelTiles)
-            && depth * filtersPerGroup >= 256 * 1024 && (lastTilePixels == 0 || lastTileByFilterLanes)
+    /// The conv run weights-stationary, if that pays: a stride-1 window over a map of a few pixel tiles
+    /// (2 to 4), weights of 4 MB or more (far past any core's L2, so re-reading them per pixel tile goes
+    /// to L3 or memory), and a last tile that is whole or small enough for filter lanes. The threshold
+    /// was 1 MB, tuned on Zen 3, where no map of 2-4 tiles had weights between 1 and 4 MB; with 16 lanes
+    /// the 14x14 maps have, and there every chunk packing the span's patch for the whole map cost more
+    /// than the re-read weights saved (antialiased ResNet-50, batch 1, Xeon with AVX-512: 1x1 convs
+    /// under 1-2 MB 0.74 -> 0.55 and 1.01 -> 0.93 ms back to `packed`, the 3x3 256->256 1.54 -> 1.24). Measured in
+    /// antialiased ResNet-50 (kernel times against unchanged kernels of the same runs): the 3x3 512->512
+    /// conv on 7x7 ran 7-11% faster at batch 1; the 1x1 convs on 7x7 ran 0-15% slower until a span's
+    /// weights for consecutive channel tiles were packed as one run (`pack`), then 4-8% faster at batch 1
+    /// and 1-6% at batch 8. Strided windows gather their taps, and every item gathering the whole map's
+    /// patch made the baselines' 3x3/s2 convs onto 7x7 maps 40-50% slower (62-67 GFLOP/s), so they stay
+    /// `packed`.
+    ///
+    /// The register tile is sized here, not by `RegisterTile`'s patch rule: the patch is one span (at
+    /// most 256 channels under one tap), so the widest tile of at least two vectors whose pixel tiles
+    /// the map fills 2-4 times is taken. With 16 lanes the full reduction's patch for a 3x3 conv over 512 channels allowed one
+    /// vector a tile (24 filters x 16 pixels: 24 broadcasts for 24 FMAs); spans give 7x7 maps 3 vectors
+    /// (48 pixels, the 49th by filter lanes) and 14x14 maps 4 (three tiles and 4 pixels).
+    func wholeMapSchedule(accumulators: Int, maxVectors: Int) -> ConvKernel? {
+        // A map that is one pixel tile already reads each weight once per image.
+        guard strategy == .packed, pixelTiles > 1, window.contiguous, depth * filtersPerGroup >= 1024 * 1024 else { return nil }
+        for vectors in stride(from: min(maxVectors, ceilDiv(window.pixels, lanes)), through: 2, by: -1) {
+            var candidate = self
+            candidate.pixelVectors = vectors
+            candidate.channelTile = min(filtersPerGroup, accumulators / vectors)
+            guard (2...4).contains(candidate.pixelTiles), candidate.lastTilePixels == 0 || candidate.lastTileByFilterLanes else { continue }
+            candidate.strategy = .wholeMap
+            candidate.channelChunks = RegisterTile.chunks(channelTiles: candidate.channelTiles, items: batch * groups)
+            return candidate
+        }
+        return nil
     }
 
     /// Input channels per span: the span's patch for a whole 7x7 map (256 x 72 floats, 72 KiB) stays in

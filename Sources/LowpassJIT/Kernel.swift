@@ -83,13 +83,14 @@ struct RegisterTile {
     var vectors: Int, channels: Int
 
     init(vectorsInMap: Int, floatsPerLane: Int, filters: Int, target: Target) {
-        var vectors = min(vectorsInMap, target.vectorRegisters == 32 ? 4 : 3)
+        var vectors = min(vectorsInMap, Self.maxVectors(target))
         while vectors > 1 && floatsPerLane * vectors * target.lanes > 96 * 1024 { vectors -= 1 }
         self.vectors = vectors
         channels = min(filters, Self.accumulators(target) / vectors)
     }
 
     static func accumulators(_ target: Target) -> Int { target.vectorRegisters == 32 ? 24 : 12 }
+    static func maxVectors(_ target: Target) -> Int { target.vectorRegisters == 32 ? 4 : 3 }
 
     /// How many work items the channel tiles of one patch are split into: enough that the kernel has
     /// about 16 items, so every thread has work and the threads end together.

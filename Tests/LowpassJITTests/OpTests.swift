@@ -52,23 +52,27 @@ struct OpTests {
         try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([c.batch, c.channels, c.size.0, c.size.1], seed: 3)])
     }
 
-    /// Small maps under large weights, weights-stationary: spans of the reduction with partial sums in
-    /// between (64 channels: one span per tap; 300: spans of 256 and 44; 600 and 520 1x1: three spans,
-    /// the middle one neither first nor last), a last pixel by filter lanes (7x7) or none (6x8), chunks
-    /// past the last channel tile (100 filters), a partial channel tile (510 filters), batch 2.
-    /// `wholeMapAt` is the vector widths that take the schedule: with 16 lanes a 7x7 or 6x8 map is one
-    /// pixel tile, whose weights are read once per image anyway, so only the deep 300-channel reduction
-    /// (two-vector tiles of 32 pixels) runs whole-map there.
+    /// Small maps under large weights (4 MB and more), weights-stationary: spans of the reduction with
+    /// partial sums in between (64 channels: one span per tap; 300: spans of 256 and 44; 600 and 520 1x1:
+    /// three spans, the middle one neither first nor last), a last pixel by filter lanes (7x7) or none
+    /// (6x8), chunks past the last channel tile (400 filters), a partial channel tile (2042 filters),
+    /// batch 2. `wholeMapAt` is the vector widths that take the schedule: with 16 lanes a 7x7 or 6x8 map
+    /// is one pixel tile of the packed conv, whose weights are read once per image anyway, except under
+    /// the deep 300-channel reduction (a patch of two-vector tiles); a 14x14 map is 9 tiles of 24 pixels
+    /// with 8 lanes, three of 64 and 4 pixels with 16.
     struct WholeMapCase: CustomTestStringConvertible, Sendable {
         var batch: Int, channels: Int, height: Int, width: Int, filters: Int, kernel: Int, wholeMapAt: Set<Int>
         var testDescription: String { "n\(batch) c\(channels) \(height)x\(width) m\(filters) k\(kernel)" }
     }
 
-    @Test(arguments: [WholeMapCase(batch: 1, channels: 64, height: 7, width: 7, filters: 460, kernel: 3, wholeMapAt: [8]),
-                      WholeMapCase(batch: 2, channels: 300, height: 7, width: 7, filters: 100, kernel: 3, wholeMapAt: [8, 16]),
-                      WholeMapCase(batch: 1, channels: 64, height: 6, width: 8, filters: 460, kernel: 3, wholeMapAt: [8]),
-                      WholeMapCase(batch: 1, channels: 600, height: 7, width: 7, filters: 460, kernel: 1, wholeMapAt: [8]),
-                      WholeMapCase(batch: 2, channels: 520, height: 6, width: 8, filters: 510, kernel: 1, wholeMapAt: [8])])
+    @Test(arguments: [WholeMapCase(batch: 1, channels: 64, height: 7, width: 7, filters: 1840, kernel: 3, wholeMapAt: [8]),
+                      WholeMapCase(batch: 2, channels: 300, height: 7, width: 7, filters: 400, kernel: 3, wholeMapAt: [8, 16]),
+                      WholeMapCase(batch: 1, channels: 64, height: 6, width: 8, filters: 1840, kernel: 3, wholeMapAt: [8]),
+                      WholeMapCase(batch: 1, channels: 600, height: 7, width: 7, filters: 1840, kernel: 1, wholeMapAt: [8]),
+                      WholeMapCase(batch: 2, channels: 520, height: 6, width: 8, filters: 2042, kernel: 1, wholeMapAt: [8]),
+                      WholeMapCase(batch: 1, channels: 512, height: 14, width: 14, filters: 232, kernel: 3, wholeMapAt: [16]),
+                      // Under 4 MB of weights the packed conv is faster on 14x14 maps, with either width.
+                      WholeMapCase(batch: 1, channels: 256, height: 14, width: 14, filters: 256, kernel: 3, wholeMapAt: [])])
     func wholeMapConv(_ c: WholeMapCase) throws {
         let weight = randomTensor([c.filters, c.channels, c.kernel, c.kernel], seed: 60)
         let pad = c.kernel / 2
