@@ -27,7 +27,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def median_time(fn, runs, warmup=3):
+def run_times(fn, runs, warmup=3):
     for _ in range(warmup):
         fn()
     times = []
@@ -35,7 +35,17 @@ def median_time(fn, runs, warmup=3):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def median_time(fn, runs, warmup=3):
+    return statistics.median(run_times(fn, runs, warmup))
+
+
+def p90(times):
+    """The 90th percentile as `lowpass bench` computes it (nearest rank)."""
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
 def machine():
@@ -194,7 +204,9 @@ def torch_model(name, antialiased):
 def bench_models(args, lowpass):
     print(f"machine: {machine()}; {args.threads} threads for every engine; fp32; 224x224; "
           f"median of {args.rounds} interleaved rounds of {args.runs} runs\n")
-    header = f"{'model':<22} {'batch':>5} {'Lowpass ms':>11} {'ORT ms':>9} {'OpenVINO ms':>12} {'PyTorch ms':>11} {'Lowpass/best peer':>18}"
+    print("spread: p90 / median of each engine's runs, the median over rounds (1.00 = every run alike)\n")
+    header = (f"{'model':<22} {'batch':>5} {'Lowpass ms':>11} {'ORT ms':>9} {'OpenVINO ms':>12} {'PyTorch ms':>11} {'Lowpass/best peer':>18}"
+              f" {'spread Lowpass':>15} {'ORT':>5} {'OpenVINO':>9}")
     print(header)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -219,14 +231,19 @@ def bench_models(args, lowpass):
                 # Rounds interleave the engines, so a noisy neighbour on a shared machine slows all of
                 # them alike; each engine's number is the median of its per-round medians.
                 samples = {batch: {} for batch in args.batches}
+                spreads = {batch: {} for batch in args.batches}
                 for _ in range(args.rounds):
                     for batch in args.batches:
-                        samples[batch].setdefault("Lowpass", []).append(lowpass.bench(graph, batch=batch, runs=args.runs)["median_ms"])
+                        report = lowpass.bench(graph, batch=batch, runs=args.runs)
+                        samples[batch].setdefault("Lowpass", []).append(report["median_ms"])
+                        spreads[batch].setdefault("Lowpass", []).append(report["p90_ms"] / report["median_ms"])
                     runners = peers(onnx_path, args.threads)
                     for batch in args.batches:
                         x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
                         for peer, run in runners.items():
-                            samples[batch].setdefault(peer, []).append(1000 * median_time(lambda: run(x), args.runs))
+                            times = run_times(lambda: run(x), args.runs)
+                            samples[batch].setdefault(peer, []).append(1000 * statistics.median(times))
+                            spreads[batch].setdefault(peer, []).append(p90(times) / statistics.median(times))
                         if module is not None:
                             tensor = torch.from_numpy(x)
                             with torch.inference_mode():
@@ -238,8 +255,12 @@ def bench_models(args, lowpass):
                     best = min((times[p] for p in ("ONNX Runtime", "OpenVINO") if p in times), default=None)
                     ratio = f"{ours / best:.2f}" if best else "-"
                     cells = [f"{times[p]:.1f}" if p in times else "-" for p in ("ONNX Runtime", "OpenVINO", "PyTorch")]
-                    print(f"{label:<22} {batch:>5} {ours:>11.1f} {cells[0]:>9} {cells[1]:>12} {cells[2]:>11} {ratio:>18}")
-                    rows.append({"model": label, "batch": batch, "lowpass_ms": ours, **times})
+                    spread = {engine: statistics.median(values) for engine, values in spreads[batch].items()}
+                    spread_cells = [f"{spread[p]:.2f}" if p in spread else "-" for p in ("Lowpass", "ONNX Runtime", "OpenVINO")]
+                    print(f"{label:<22} {batch:>5} {ours:>11.1f} {cells[0]:>9} {cells[1]:>12} {cells[2]:>11} {ratio:>18}"
+                          f" {spread_cells[0]:>15} {spread_cells[1]:>5} {spread_cells[2]:>9}")
+                    rows.append({"model": label, "batch": batch, "lowpass_ms": ours, **times,
+                                 "spread": spread})
     return rows
 
 

@@ -62,6 +62,8 @@ public final class CompiledModel: @unchecked Sendable {
     /// Argument slots that point at a graph input or output, filled in by each run.
     private let externalSlots: [(kernel: Int, argument: Int, buffer: Int)]
     private let lock = NSLock()
+    /// The threads beyond the caller's, started by the first run (under `lock`).
+    private var team: ThreadTeam?
     /// The buffers of the last run's outputs, reused when the caller no longer holds them: a fresh
     /// allocation of a large output costs page faults on every run.
     private var recycled: [Int: TensorBuffer] = [:]
@@ -162,7 +164,10 @@ public final class CompiledModel: @unchecked Sendable {
         compileSeconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
     }
 
-    deinit { for table in argumentTables.joined() { table.deallocate() } }
+    deinit {
+        team?.stop()
+        for table in argumentTables.joined() { table.deallocate() }
+    }
 
     /// Runs the model; `profile`, when given, receives each kernel's seconds.
     public func run(_ given: [String: Tensor], profile: ((Int, Double) -> Void)? = nil) throws(Diagnostics) -> [String: Tensor] {
@@ -182,6 +187,7 @@ public final class CompiledModel: @unchecked Sendable {
         guard findings.isEmpty else { throw Diagnostics(findings) }
         lock.lock()
         defer { lock.unlock() }
+        if team == nil && threads > 1 { team = ThreadTeam(helpers: threads - 1) }
         for output in outputs where tensors[output.buffer] == nil {
             if var buffer = recycled.removeValue(forKey: output.buffer), isKnownUniquelyReferenced(&buffer) {
                 tensors[output.buffer] = Tensor(shape: output.shape, buffer: buffer)
@@ -217,39 +223,16 @@ public final class CompiledModel: @unchecked Sendable {
         return results
     }
 
-    /// Splits a kernel's work items into contiguous chunks that the threads claim in turn. Many small
-    /// chunks (16 per thread) balance the threads when items cost unevenly or do not divide evenly:
-    /// antialiased ResNet-50 at batch 1 ran 8-15% faster than with 4 per thread.
+    /// Splits a kernel's work items into contiguous chunks that the team's threads claim in turn. Many
+    /// small chunks (16 per thread) balance the threads when items cost unevenly or do not divide
+    /// evenly, or a core is slow: antialiased ResNet-50 at batch 1 ran 8-15% faster than with 4 per thread.
     private func dispatch(_ function: KernelFunction, _ arguments: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>, _ range: Range<Int>) {
         let (first, items) = (range.lowerBound, range.count)
-        let workers = min(threads, items)
-        if workers <= 1 {
+        guard let team, min(threads, items) > 1 else {
             function(arguments, Int64(first), Int64(range.upperBound), scratch.pointer)
             return
         }
-        let chunks = min(items, workers * 16)
-        let counter = ChunkCounter()
-        let call = UncheckedCall(function: function, arguments: arguments, scratch: scratch.pointer, scratchFloats: scratchFloats)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let scratch = call.scratch + worker * call.scratchFloats
-            while true {
-                let chunk = counter.next.wrappingAdd(1, ordering: .relaxed).oldValue
-                guard chunk < chunks else { return }
-                call.function(call.arguments, Int64(first + chunk * items / chunks), Int64(first + (chunk + 1) * items / chunks), scratch)
-            }
-        }
+        team.run(ThreadTeam.Job(function: function, arguments: arguments, first: first, items: items, chunks: min(items, threads * 16),
+                                scratch: scratch.pointer, scratchFloats: scratchFloats))
     }
-}
-
-/// The kernel call handed to the worker threads; the arena regions it touches are disjoint per chunk.
-private struct UncheckedCall: @unchecked Sendable {
-    let function: KernelFunction
-    let arguments: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>
-    let scratch: UnsafeMutablePointer<Float>
-    let scratchFloats: Int
-}
-
-/// The next chunk to claim, shared by the worker threads.
-private final class ChunkCounter: Sendable {
-    let next = Atomic<Int>(0)
 }
