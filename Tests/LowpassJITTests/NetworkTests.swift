@@ -161,6 +161,27 @@ struct NetworkTests {
         #expect(throws: Diagnostics.self) { try engine.run(["x": randomTensor([2, 3, 5, 4], seed: 62)]) }
     }
 
+    /// Each model's helper threads end with it: compiling, running and dropping models leaves the
+    /// process with the threads it had (Swift Testing's own come and go, hence the margin).
+    @Test func helperThreadsEndWithTheirModel() throws {
+        func threadCount() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0 }
+        let (graph, weights) = oneNodeGraph(.relu, input: [1, 3, 64, 64])
+        let input = ["x": randomTensor([1, 3, 64, 64], seed: 63)]
+        var options = CompileOptions()
+        options.threads = 4
+        let before = threadCount()
+        for _ in 0..<12 {
+            let model = try CompiledModel(graph: graph, weights: weights, inputShapes: input.mapValues(\.shape), options: options)
+            #expect(try model.run(input)["y"]?.values == input["x"]?.values.map { max($0, 0) })
+        }
+        var after = threadCount()
+        for _ in 0..<100 where after > before + 6 {
+            Thread.sleep(forTimeInterval: 0.01)
+            after = threadCount()
+        }
+        #expect(after <= before + 6, "\(before) threads before, \(after) after 12 models of 3 helpers each")
+    }
+
     @Test func oneThreadAndTwoThreadsAgree() throws {
         let model = try #require(Zoo.model(named: "resnet18"))
         let graph = model.graph(height: 40, width: 40)
