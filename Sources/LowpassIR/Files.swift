@@ -1,17 +1,70 @@
 import Foundation
 
-/// Writes `data` to a temporary file beside `path` and renames it into place.
+/// Writes `data` to a temporary file beside `path` and renames it into place. Only a regular file is
+/// ever replaced: a folder, device, FIFO or socket at `path` is refused (run as root, `-o /dev/null`
+/// would otherwise replace the system's `/dev/null` with a file). A symbolic link is written through:
+/// the file it names is replaced and the link stays.
 public func writeAtomically(_ data: Data, to path: String) throws(Diagnostic) {
-    let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    let location = SourceLocation(file: path)
+    guard !path.isEmpty else { throw Diagnostic("write-failed", "cannot write the file: the output path is empty") }
+    var target = path
+    var info = stat()
+    if lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK {
+        guard let resolved = realpath(path, nil) else {
+            throw Diagnostic("write-failed", "cannot write the file: it is a symbolic link to nothing", at: location)
+        }
+        defer { free(resolved) }
+        target = String(cString: resolved)
+    }
+    if stat(target, &info) == 0, let kind = FileKind(mode: info.st_mode), kind != .regular {
+        throw Diagnostic("write-refused", "\(kind.rawValue) is there; only a regular file is ever replaced", at: location)
+    }
+    let folder = URL(fileURLWithPath: target).deletingLastPathComponent().path
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw Diagnostic("write-failed", "cannot write the file: the folder \(folder) does not exist", at: SourceLocation(file: path))
+        throw Diagnostic("write-failed", "cannot write the file: the folder \(folder) does not exist", at: location)
     }
     do {
-        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        try data.write(to: URL(fileURLWithPath: target), options: .atomic)
     } catch {
-        throw Diagnostic("write-failed", "cannot write the file: \(error.localizedDescription)", at: SourceLocation(file: path))
+        throw Diagnostic("write-failed", "cannot write the file: \(error.localizedDescription)", at: location)
     }
+}
+
+/// What a path names, in words for errors.
+public enum FileKind: String {
+    case regular = "a regular file", folder = "a folder", characterDevice = "a character device", blockDevice = "a block device"
+    case fifo = "a FIFO", socket = "a socket", link = "a symbolic link"
+
+    public init?(mode: mode_t) {
+        switch mode & S_IFMT {
+        case S_IFREG: self = .regular
+        case S_IFDIR: self = .folder
+        case S_IFCHR: self = .characterDevice
+        case S_IFBLK: self = .blockDevice
+        case S_IFIFO: self = .fifo
+        case S_IFSOCK: self = .socket
+        case S_IFLNK: self = .link
+        default: return nil
+        }
+    }
+}
+
+/// Opens `path` for reading if it is a regular file, and returns the descriptor and the file's size.
+/// The open does not block (a FIFO would wait for a writer forever); anything but a regular file is
+/// refused before a byte is read.
+public func openRegularFile(_ path: String) throws(Diagnostic) -> (descriptor: Int32, size: Int) {
+    let location = SourceLocation(file: path)
+    let fd = open(path, O_RDONLY | O_NONBLOCK)
+    guard fd >= 0 else { throw Diagnostic("unreadable-file", "cannot open the file: \(String(cString: strerror(errno)))", at: location) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+        close(fd)
+        let kind = FileKind(mode: info.st_mode).map { " (\($0.rawValue))" } ?? ""
+        throw Diagnostic("unreadable-file", "not a regular file\(kind)", at: location)
+    }
+    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+    return (fd, Int(info.st_size))
 }
 
 /// Creates folder `path` and any missing parents; `purpose` names it in the error ("output folder").
@@ -31,14 +84,8 @@ public func writeAtomically(_ text: String, to path: String) throws(Diagnostic) 
 /// `FileManager.contents`, which leaks a buffer on empty files) clean under LeakSanitizer.
 public func readFileBytes(_ path: String, limit: Int = 1 << 34) throws(Diagnostic) -> [UInt8] {
     let location = SourceLocation(file: path)
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw Diagnostic("unreadable-file", "cannot open the file: \(String(cString: strerror(errno)))", at: location) }
+    let (fd, size) = try openRegularFile(path)
     defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-        throw Diagnostic("unreadable-file", "not a regular file", at: location)
-    }
-    let size = Int(info.st_size)
     guard size <= limit else { throw Diagnostic("file-too-large", "the file has \(size) bytes; the limit is \(limit)", at: location) }
     var bytes = [UInt8](repeating: 0, count: size)
     var filled = 0

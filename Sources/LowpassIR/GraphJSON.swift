@@ -153,7 +153,14 @@ private struct GraphDecoder {
             }
         case let other?: fail("$.metadata", "expected an object of strings, found \(other.kindName)")
         }
-        if let weights = root["weights"] { graph.weightsFile = string(weights, "$.weights") }
+        if let weights = root["weights"], let file = string(weights, "$.weights") {
+            // The system would read the path only up to a NUL ("a\u0000b.safetensors" as "a").
+            if file.isEmpty || file.utf8.contains(0) {
+                fail("$.weights", "expected a file name, found \(file.isEmpty ? "an empty string" : "one with a NUL character")")
+            } else {
+                graph.weightsFile = file
+            }
+        }
 
         for (i, input) in (array(root["inputs"], "$.inputs") ?? []).enumerated() {
             let path = "$.inputs[\(i)]"

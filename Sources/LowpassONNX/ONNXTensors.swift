@@ -89,20 +89,31 @@ extension Onnx_TensorProto {
         let path = (directory as NSString).appendingPathComponent(location)
         let offset = Int(entries["offset"] ?? "0") ?? -1
         let length = Int(entries["length"] ?? String(count)) ?? -1
-        guard offset >= 0, length == count, let handle = FileHandle(forReadingAtPath: path) else {
-            throw Diagnostic("bad-onnx", "cannot read \(count) bytes of external data for tensor '\(name)' from \(location)", at: SourceLocation(file: path))
+        guard offset >= 0, length == count else {
+            throw Diagnostic("bad-onnx", "cannot read \(count) bytes of external data for tensor '\(name)' from \(location): offset \(entries["offset"] ?? "0"), length \(entries["length"] ?? "none")", at: SourceLocation(file: path))
         }
-        defer { try? handle.close() }
-        do {
-            try handle.seek(toOffset: UInt64(offset))
-            let data = try handle.read(upToCount: length) ?? Data()
-            guard data.count == length else { throw Diagnostic("bad-onnx", "external data file is truncated", at: SourceLocation(file: path)) }
-            return data
-        } catch let error as Diagnostic {
-            throw error
-        } catch {
-            throw Diagnostic("bad-onnx", "cannot read external data: \(error.localizedDescription)", at: SourceLocation(file: path))
+        // A symbolic link inside the folder may point anywhere (/etc/passwd): the file's real path must
+        // be inside the folder's.
+        guard let real = realPath(path), let folder = realPath(directory), real.hasPrefix(folder == "/" ? "/" : folder + "/") else {
+            throw Diagnostic("bad-onnx", "tensor '\(name)' names external data \(location), which is missing or (through a link) outside the model's folder", at: SourceLocation(file: path))
         }
+        let (fd, size) = try openRegularFile(real)
+        defer { close(fd) }
+        guard offset <= size, length <= size - offset else {
+            throw Diagnostic("bad-onnx", "external data file is truncated: tensor '\(name)' needs bytes \(offset)..<\(offset + length) of \(size)", at: SourceLocation(file: path))
+        }
+        var data = Data(count: length)
+        var filled = 0
+        while filled < length {
+            let got = data.withUnsafeMutableBytes { buffer -> Int in
+                guard let base = buffer.baseAddress else { return -1 }
+                return pread(fd, base + filled, length - filled, off_t(offset + filled))
+            }
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else { throw Diagnostic("bad-onnx", "cannot read external data: \(got < 0 ? String(cString: strerror(errno)) : "it ended early")", at: SourceLocation(file: path)) }
+            filled += got
+        }
+        return data
     }
 
     /// An f32 initializer holding `tensor`.
@@ -122,4 +133,11 @@ extension Onnx_TensorProto {
         dataType = ONNXDataType.int64.rawValue
         int64Data = ints.map(Int64.init)
     }
+}
+
+/// `path` with every symbolic link and `..` resolved, or nil where it does not exist.
+func realPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
 }

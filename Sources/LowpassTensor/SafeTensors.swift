@@ -7,16 +7,9 @@ final class MappedFile: @unchecked Sendable {
     let size: Int
 
     init(path: String) throws(Diagnostic) {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else {
-            throw Diagnostic("unreadable-file", "cannot open the file: \(String(cString: strerror(errno)))", at: SourceLocation(file: path))
-        }
+        let (fd, size) = try openRegularFile(path)
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            throw Diagnostic("unreadable-file", "not a regular file", at: SourceLocation(file: path))
-        }
-        size = Int(info.st_size)
+        self.size = size
         guard size > 0 else {
             base = UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1))
             return

@@ -21,10 +21,15 @@ struct ImportCommand: ParsableCommand {
     var output: String
 
     func run() throws {
+        let weightsPath = (output as NSString).deletingPathExtension + ".safetensors"
+        do {
+            try refuseOverwriting(inputs: [(model, "ONNX model")], outputs: [(output, "graph"), (weightsPath, "weight file")])
+        } catch {
+            throw fail(error)
+        }
         let imported: ImportedModel
         do { imported = try ONNXImporter.importModel(contentsOf: model) } catch { throw fail(error) }
         var graph = imported.graph
-        let weightsPath = (output as NSString).deletingPathExtension + ".safetensors"
         if !imported.weights.isEmpty { graph.weightsFile = (weightsPath as NSString).lastPathComponent }
         do {
             if !imported.weights.isEmpty { try SafeTensorsFile(tensors: imported.weights).write(to: weightsPath) }
@@ -58,6 +63,8 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         let graph: Graph
         do { graph = try Graph.load(contentsOf: model) } catch { throw fail(error.inFile(model)) }
+        let weightFiles = [weights, graph.weightsFile.map { resolve($0, relativeTo: model) }].compactMap { $0.map { (path: $0, what: "weight file") } }
+        do { try refuseOverwriting(inputs: [(model, "graph")] + weightFiles, outputs: [(output, "ONNX file")]) } catch { throw fail(error) }
         let loaded: Weights
         do { loaded = try Weights.load(for: graph, graphPath: model, weightsPath: weights) } catch { throw fail(error) }
         loaded.warnings.forEach(warn)

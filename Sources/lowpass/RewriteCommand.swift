@@ -58,6 +58,7 @@ struct RewriteCommand: ParsableCommand {
 
     func validate() throws {
         if output == nil && !inPlace { throw ValidationError("give -o OUT.json, or --in-place to overwrite the input") }
+        if output != nil && inPlace { throw ValidationError("give either -o OUT.json or --in-place, not both") }
     }
 
     func run() throws {
@@ -71,6 +72,8 @@ struct RewriteCommand: ParsableCommand {
         // (--dump-dir) still find it; the output gets a path relative to its own folder.
         let weightsPath = graph.weightsFile.map { resolve($0, relativeTo: input) }
         graph.weightsFile = weightsPath
+        let weightInputs = [weights, weightsPath].compactMap { $0.map { (path: $0, what: "weight file") } }
+        do { try refuseOverwriting(inputs: weightInputs, outputs: [(destination, "output graph")]) } catch { throw fail(error) }
 
         let registry = makeRegistry(pluginPaths: pluginPaths, timeout: pluginTimeout)
         let passes: [ConfiguredPass]
@@ -120,6 +123,7 @@ struct RewriteCommand: ParsableCommand {
             if let weightsPath, !inPlace, samePath(file, weightsPath) {
                 throw fail(Diagnostic("would-overwrite-input", "the new weights would replace the input's weight file \(file); choose another output name or give --in-place"))
             }
+            do { try refuseOverwriting(inputs: [(input, "input graph")], outputs: [(destination, "output graph"), (file, "new weight file")]) } catch { throw fail(error) }
             var kept: [String: Tensor] = [:]
             for parameter in result.graph.parameters where parameter.inlineData == nil { kept[parameter.name] = newWeights[parameter.name] }
             do { try SafeTensorsFile(tensors: kept).write(to: file) } catch { throw fail(error) }
@@ -138,8 +142,27 @@ func absoluteURL(_ path: String) -> URL {
     URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL
 }
 
+/// Whether `a` and `b` name one file: the same path once links are resolved, or (both existing) the
+/// same inode, which also catches hard links.
 func samePath(_ a: String, _ b: String) -> Bool {
-    absoluteURL(a).resolvingSymlinksInPath().path == absoluteURL(b).resolvingSymlinksInPath().path
+    if absoluteURL(a).resolvingSymlinksInPath().path == absoluteURL(b).resolvingSymlinksInPath().path { return true }
+    var first = stat(), second = stat()
+    return stat(a, &first) == 0 && stat(b, &second) == 0 && first.st_dev == second.st_dev && first.st_ino == second.st_ino
+}
+
+/// Refuses a command whose outputs would replace one of its inputs, or each other (an import to
+/// `m.safetensors` would write the graph and its weights to one file).
+func refuseOverwriting(inputs: [(path: String, what: String)], outputs: [(path: String, what: String)]) throws(Diagnostic) {
+    for (i, output) in outputs.enumerated() {
+        if let input = inputs.first(where: { samePath($0.path, output.path) }) {
+            throw Diagnostic("would-overwrite-input", "the \(output.what) would replace the \(input.what) \(input.path); choose another output name",
+                             at: SourceLocation(file: output.path))
+        }
+        if let other = outputs[..<i].first(where: { samePath($0.path, output.path) }) {
+            throw Diagnostic("would-overwrite-input", "the \(output.what) and the \(other.what) would be one file; choose another output name",
+                             at: SourceLocation(file: output.path))
+        }
+    }
 }
 
 /// `file` as written in the graph at `graphPath`: relative to the graph's folder unless absolute.

@@ -25,7 +25,9 @@ enum CLI {
 
     static func fixture(_ name: String) -> String { repository + "/Tests/Fixtures/" + name }
 
-    static func run(_ arguments: [String], program: URL = executable) throws -> Result {
+    /// Runs `lowpass` with `arguments`; past `timeout` seconds the process is terminated (a test of
+    /// something that must not block fails instead of hanging the suite).
+    static func run(_ arguments: [String], program: URL = executable, timeout: Double? = nil) throws -> Result {
         let process = Process()
         process.executableURL = program
         process.arguments = arguments
@@ -34,6 +36,10 @@ enum CLI {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        if let timeout {
+            let watched = UncheckedProcess(process: process)
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { if watched.process.isRunning { watched.process.terminate() } }
+        }
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -55,4 +61,8 @@ enum CLI {
     static func write(_ text: String, to path: String) throws {
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
     }
+}
+
+private struct UncheckedProcess: @unchecked Sendable {
+    let process: Process
 }
