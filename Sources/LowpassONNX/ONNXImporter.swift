@@ -62,7 +62,14 @@ struct GraphImporter {
     }
 
     mutating func run(_ onnx: Onnx_GraphProto) throws(Diagnostics) -> ImportedModel {
+        var initializerNames = Set<String>()
         for initializer in onnx.initializer {
+            // ONNX Runtime takes the first of two initializers with one name, other readers the last:
+            // the model means nothing definite.
+            guard initializerNames.insert(initializer.name).inserted else {
+                findings.append(Diagnostic("bad-onnx", "two initializers are named '\(initializer.name)'", at: SourceLocation(path: "initializer '\(initializer.name)'")))
+                continue
+            }
             do { constants[initializer.name] = try initializer.constant(directory: directory) } catch { findings.append(error) }
         }
         for input in onnx.input where constants[input.name] == nil {

@@ -55,9 +55,12 @@ public struct ReferenceInterpreter: Sendable {
             }
             let mismatch = Diagnostic("input-shape", "input '\(declared.name)' has shape \(shape), but the graph declares \(declared.type)")
             guard shape.count == declared.type.rank else { findings.append(mismatch); continue }
+            // One finding per input, however many of its dimensions differ.
+            if zip(declared.type.shape, shape).contains(where: { if case .fixed(let expected) = $0.0 { expected != $0.1 } else { false } }) {
+                findings.append(mismatch)
+            }
             for (dim, n) in zip(declared.type.shape, shape) {
                 switch dim {
-                case .fixed(let expected) where expected != n: findings.append(mismatch)
                 case .symbol(let s):
                     if let bound = binding[s], bound != n {
                         findings.append(Diagnostic("input-shape", "input '\(declared.name)' gives '\(s)' = \(n), but another input gave \(bound)"))

@@ -74,6 +74,7 @@ public struct SafeTensorsFile: Sendable {
         let dataStart = 8 + Int(headerSize)
         let dataSize = bytes.count - dataStart
         var result = SafeTensorsFile(tensors: [:])
+        var ranges: [(begin: Int, end: Int, name: String)] = []
         for (name, entry) in entries {
             if name == "__metadata__" {
                 guard case .object(let members) = entry else { throw fail("__metadata__ must be an object of strings") }
@@ -97,6 +98,7 @@ public struct SafeTensorsFile: Sendable {
             guard end <= dataSize else {
                 throw fail("data range [\(begin), \(end)) runs past the end of the file (\(dataSize) data bytes); the file is truncated", name)
             }
+            ranges.append((begin, end, name))
             let count: Int
             do { count = try Tensor.elementCount(of: shape) } catch { throw fail(error.message, name) }
             let elementSize: Int
@@ -132,6 +134,19 @@ public struct SafeTensorsFile: Sendable {
                 result.tensors[name] = tensor
             }
         }
+        // As the format's own library requires: the tensors' bytes tile the data exactly. With an
+        // overlap, one tensor's values would silently change with another's.
+        var covered = 0
+        for range in ranges.sorted(by: { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }) {
+            guard range.begin >= covered else {
+                throw fail("data range [\(range.begin), \(range.end)) overlaps another tensor's, which ends at \(covered)", range.name)
+            }
+            guard range.begin == covered else {
+                throw fail("data range [\(range.begin), \(range.end)) leaves bytes [\(covered), \(range.begin)) to no tensor", range.name)
+            }
+            covered = range.end
+        }
+        guard covered == dataSize else { throw fail("\(dataSize - covered) bytes after the last tensor's data belong to no tensor") }
         return result
     }
 

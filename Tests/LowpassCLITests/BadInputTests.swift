@@ -32,6 +32,15 @@ struct BadInputTests {
         #expect(written.isEmpty, "no partial output: \(written)", sourceLocation: sourceLocation)
     }
 
+    /// An input wrong in two dimensions is one finding, printed once (it was one per dimension).
+    @Test func anInputOfTheWrongShapeIsReportedOnce() throws {
+        let (folder, graph) = try brokenFixture { $0 }
+        try NPY.write(Tensor(zeros: [2, 3, 13, 11]), to: folder + "/wrong.npy")
+        try expectFailure(folder, graph: graph, input: folder + "/wrong.npy", ["has shape [2, 3, 13, 11]", "[input-shape]"])
+        let result = try CLI.run(["run", graph, "--input", "x=" + folder + "/wrong.npy", "--output-dir", folder + "/out"])
+        #expect(result.stderr.components(separatedBy: "[input-shape]").count == 2, "\(result.stderr)")
+    }
+
     @Test func malformedJSON() throws {
         let (folder, graph) = try brokenFixture { $0.replacingOccurrences(of: "\"outputs\": [", with: "\"outputs\" [") }
         try expectFailure(folder, graph: graph, ["graph.json: not valid JSON: line", "expected ':' after key", "[malformed-json]"])

@@ -75,4 +75,21 @@ struct SafeTensorsTests {
         #expect(error(reading: withHeader(#"{"w": {"dtype": "F32", "shape": [4], "data_offsets": [8, 4]}}"#))?.message.contains("data_offsets") == true)
         #expect(error(reading: withHeader(#"{"w": "#))?.message.contains("not valid JSON") == true)
     }
+
+    /// The data must be tiled exactly, as the reference library checks: overlapping ranges (one
+    /// tensor's values silently another's), gaps and trailing bytes are refused.
+    @Test func rejectsOverlapsGapsAndTrailingBytes() throws {
+        func file(_ json: String, dataBytes: Int) -> [UInt8] {
+            let header = Array(json.utf8)
+            return withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + [UInt8](repeating: 0, count: dataBytes)
+        }
+        let overlap = file(#"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}"#, dataBytes: 12)
+        #expect(error(reading: overlap)?.description.contains("b: data range [4, 12) overlaps another tensor's, which ends at 8") == true)
+        let gap = file(#"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}"#, dataBytes: 12)
+        #expect(error(reading: gap)?.message.contains("leaves bytes [4, 8) to no tensor") == true)
+        let trailing = file(#"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}"#, dataBytes: 9)
+        #expect(error(reading: trailing)?.message.contains("5 bytes after the last tensor's data") == true)
+        let tiled = file(#"{"b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}, "e": {"dtype": "F32", "shape": [0], "data_offsets": [8, 8]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}"#, dataBytes: 8)
+        #expect(error(reading: tiled) == nil)
+    }
 }

@@ -124,6 +124,15 @@ case("safetensors", "missing-parameters", st({"conv1.weigth": {"dtype": "F32", "
      "parameter 'conv1.weight' is not in the weight file (closest name in the file: 'conv1.weigth')", "[missing-parameter]")
 case("safetensors", "integer-parameter", st({"conv1.weight": {"dtype": "I64", "shape": [8, 3, 3, 3], "data_offsets": [0, 1728]}}, bytes(1728)),
      "parameter 'conv1.weight' has dtype I64", "[unsupported-dtype]")
+# The data must tile exactly (as the safetensors library checks): overlaps, gaps and trailing bytes.
+case("safetensors", "overlapping-ranges", st({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                                             "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, bytes(12)),
+     "b: data range [4, 12) overlaps another tensor's", "[bad-safetensors]")
+case("safetensors", "gap-between-ranges", st({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                                             "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}, bytes(12)),
+     "leaves bytes [4, 8) to no tensor", "[bad-safetensors]")
+case("safetensors", "trailing-bytes", st({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, bytes(7)),
+     "3 bytes after the last tensor's data belong to no tensor", "[bad-safetensors]")
 
 # --- pipelines (lowpass rewrite GRAPH -o OUT --passes "$(cat FILE)") ---
 case("pipeline", "empty", "", "the pipeline is empty", "[bad-pipeline]")
@@ -176,6 +185,10 @@ def onnx_cases():
     huge = helper.make_tensor("pads", TensorProto.INT64, [8], [0, 0, 0, 0, 0, 0, 2**62, 2**62])
     case("onnx", "pads-overflow", model([helper.make_node("Pad", ["x", "pads"], ["y"], name="pad")], inits=(huge,)),
          "node 'pad'", "attribute 'pads' holds a value beyond", "[bad-attribute]", ext="onnx")
+    first = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    second = numpy_helper.from_array(np.zeros((4, 3, 3, 3), np.float32), "w")
+    case("onnx", "duplicate-initializer", model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], inits=(first, second)),
+         "two initializers are named 'w'", "[bad-onnx]", ext="onnx")
     return True
 
 def main():
