@@ -47,6 +47,7 @@ struct RunCommand: ParsableCommand {
         } catch {
             throw fail(error.inFile(model))
         }
+        let outputFiles = try outputFiles(for: graph)
         let tensors = try readInputs(for: graph)
         let loaded: Weights
         do { loaded = try Weights.load(for: graph, graphPath: model, weightsPath: weights) } catch { throw fail(error) }
@@ -67,14 +68,50 @@ struct RunCommand: ParsableCommand {
         }
 
         do { try createFolder(outputDir, purpose: "output folder") } catch { throw fail(error) }
-        for name in graph.outputs {
+        // All or none: a failed write removes the files this run wrote before it.
+        var written: [String] = []
+        for (name, file) in zip(graph.outputs, outputFiles) {
             guard let tensor = outputs[name] else { continue }
-            let file = (outputDir as NSString).appendingPathComponent(name.replacingOccurrences(of: "/", with: "_") + ".npy")
-            do { try NPY.write(tensor, to: file) } catch { throw fail(error) }
+            do {
+                try NPY.write(tensor, to: file)
+            } catch {
+                for file in written { try? FileManager.default.removeItem(atPath: file) }
+                throw fail(error)
+            }
+            written.append(file)
+        }
+        for (name, file) in zip(graph.outputs, outputFiles) {
+            guard let tensor = outputs[name] else { continue }
             print("\(name): \(tensor.shape) -> \(file)")
             if tensor.rank == 2, tensor.shape[1] > 1 { printTopClasses(tensor) }
         }
     }
+
+    /// `DIR/<output>.npy` for each graph output, `/` and NUL written `_`; refused before anything runs
+    /// when two outputs would share a file, a name is too long for one, or a file is one of the inputs.
+    func outputFiles(for graph: Graph) throws(ExitCode) -> [String] {
+        var owner: [String: String] = [:]
+        var files: [String] = []
+        for name in graph.outputs {
+            let fileName = name.map { $0 == "/" || $0 == "\0" ? "_" : String($0) }.joined() + ".npy"
+            let file = (outputDir as NSString).appendingPathComponent(fileName)
+            guard fileName.utf8.count <= 255 else {
+                throw fail(Diagnostic("bad-output-name", "output '\(name.prefix(40))...' is \(name.utf8.count) bytes long; a file name holds at most 251 and '.npy'"))
+            }
+            if let other = owner[fileName] {
+                throw fail(Diagnostic("bad-output-name", "outputs '\(other)' and '\(name)' would both be written to \(file)"))
+            }
+            if let input = inputPaths.first(where: { samePath($0, file) }) {
+                throw fail(Diagnostic("would-overwrite-input", "output '\(name)' would replace the input \(input); choose another --output-dir", at: SourceLocation(file: file)))
+            }
+            owner[fileName] = name
+            files.append(file)
+        }
+        return files
+    }
+
+    /// The files given with --input.
+    var inputPaths: [String] { inputs.map { argument in argument.firstIndex(of: "=").map { String(argument[argument.index(after: $0)...]) } ?? argument } }
 
     func readInputs(for graph: Graph) throws(ExitCode) -> [String: Tensor] {
         var tensors: [String: Tensor] = [:]
@@ -87,6 +124,7 @@ struct RunCommand: ParsableCommand {
             } else {
                 throw fail(Diagnostic("bad-option", "--input \(argument): give NAME=FILE.npy; the graph's inputs are: \(graph.inputs.map(\.name).joined(separator: ", "))"))
             }
+            guard tensors[name] == nil else { throw fail(Diagnostic("bad-option", "--input \(name) is given twice")) }
             do { tensors[name] = try NPY.read(contentsOf: path) } catch { throw fail(error) }
         }
         return tensors

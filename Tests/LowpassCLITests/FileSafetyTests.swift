@@ -1,4 +1,5 @@
 import Foundation
+import LowpassTensor
 import Testing
 
 /// What commands refuse to read or replace (issue 24's file defects): each case failed before its fix.
@@ -121,5 +122,51 @@ struct FileSafetyTests {
         #expect(result.status == 1)
         #expect(result.stderr.contains("$.weights"), "\(result.stderr)")
         #expect(result.stderr.contains("NUL"), "\(result.stderr)")
+    }
+}
+
+/// `run` writes all its outputs or none, never two to one file, never over an input.
+@Suite("Files: run's outputs")
+struct RunOutputTests {
+    /// A graph computing `outputs` as Relus of its one input `x` [1, 4].
+    func graph(outputs: [String]) throws -> (folder: String, graph: String, input: String) {
+        let folder = CLI.temporaryDirectory()
+        let nodes: [[String: Any]] = outputs.enumerated().map { i, name in ["name": "n\(i)", "op": "Relu", "inputs": ["x"], "outputs": [name]] }
+        let graph: [String: Any] = ["format": "lowpass-graph", "version": 1, "name": "outputs", "outputs": outputs, "parameters": [Any](),
+                                    "inputs": [["name": "x", "dtype": "f32", "shape": [1, 4]]], "nodes": nodes]
+        try JSONSerialization.data(withJSONObject: graph).write(to: URL(fileURLWithPath: folder + "/graph.json"))
+        try NPY.write(Tensor(shape: [1, 4], values: [1, -2, 3, -4]), to: folder + "/x.npy")
+        return (folder, folder + "/graph.json", folder + "/x.npy")
+    }
+
+    func written(_ folder: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted() }
+
+    @Test func twoOutputsOneFileAreRefused() throws {
+        let (folder, graph, input) = try graph(outputs: ["sub/dir", "sub_dir"])
+        let result = try CLI.run(["run", graph, "--input", "x=" + input, "--output-dir", folder + "/out"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("outputs 'sub/dir' and 'sub_dir' would both be written to"), "\(result.stderr)")
+        #expect(written(folder + "/out").isEmpty)
+    }
+
+    /// A name too long for a file fails before any output is written (`y.npy` was left behind).
+    @Test func allOrNone() throws {
+        let (folder, graph, input) = try graph(outputs: ["y", String(repeating: "z", count: 300)])
+        let result = try CLI.run(["run", graph, "--input", "x=" + input, "--output-dir", folder + "/out"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("[bad-output-name]"), "\(result.stderr)")
+        #expect(written(folder + "/out").isEmpty)
+    }
+
+    @Test func anOutputNeverReplacesAnInput() throws {
+        let (folder, graph, _) = try graph(outputs: ["x2"])
+        try NPY.write(Tensor(shape: [1, 4], values: [1, -2, 3, -4]), to: folder + "/x2.npy")
+        let result = try CLI.run(["run", graph, "--input", "x=" + folder + "/x2.npy", "--output-dir", folder])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("[would-overwrite-input]"), "\(result.stderr)")
+        #expect(try NPY.read(contentsOf: folder + "/x2.npy").values == [1, -2, 3, -4])
+        let twice = try CLI.run(["run", graph, "--input", "x=" + folder + "/x2.npy", "--input", "x=" + folder + "/x2.npy", "--output-dir", folder + "/out"])
+        #expect(twice.status == 1)
+        #expect(twice.stderr.contains("--input x is given twice"), "\(twice.stderr)")
     }
 }
