@@ -50,8 +50,15 @@ struct BlurKernel: Kernel {
     }
     private var rowsPerBand: Int { (band - 1) * strideY + size }
     var bands: Int { ceilDiv(outHeight, band) }
-    var workItems: Int { planes * bands }
-    var scratchFloats: Int { rowsPerBand * (filteredStride + paddedRow) }
+    var workItems: Int { direct ? planes * outHeight : planes * bands }
+    var scratchFloats: Int { direct ? 0 : rowsPerBand * (filteredStride + paddedRow) }
+
+    /// Geometry far from any antialiasing layer's (strides past 4, padding past the filter, a max pool
+    /// window past 8) runs output by output (`emitDirectItem`): the laid-out rows grow with stride x
+    /// lanes and the border columns are unrolled, which for strides or pads of 2^20 and more took
+    /// gigabytes or never finished compiling. Output by output the work is bounded by the output's size
+    /// times the filter's (and the max pool window's part inside the input).
+    var direct: Bool { max(strideX, strideY) > 4 || spec.pads.contains { $0 > size } || poolKernel.contains { $0 > 8 } }
 
     /// A blur row or column resolved against the border: the source index to read and its tap.
     private func resolve(_ e: Emitter, _ index: Value, extent: Int, tap: Double) -> (index: Value, weight: Value) {
@@ -76,6 +83,7 @@ struct BlurKernel: Kernel {
 
 
     func emitItem(_ e: Emitter, _ item: Value) {
+        guard !direct else { return emitDirectItem(e, item) }
         let c = split(e, item, [planes, bands])
         let (plane, bandIndex) = (c[0], c[1])
         let input = e.address(e.argument(0), e.mul(plane, height * width))
@@ -120,6 +128,40 @@ struct BlurKernel: Kernel {
                 combine(e.int(whole), e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(outWidth - whole)))
             }
         }
+    }
+
+    /// One output row of one plane, output by output: each tap's source row and column resolved at the
+    /// border, the max pool (when fused) over the part of its window inside the input.
+    private func emitDirectItem(_ e: Emitter, _ item: Value) {
+        let c = split(e, item, [planes, outHeight])
+        let (plane, oy) = (c[0], c[1])
+        let input = e.address(e.argument(0), e.mul(plane, height * width))
+        let outRow = e.address(e.argument(1), e.add(e.mul(plane, outHeight * outWidth), e.mul(oy, outWidth)))
+        let rows = (0..<size).map { ky in resolve(e, e.add(e.mul(oy, strideY), ky - spec.pads[0]), extent: sourceHeight, tap: taps[ky]) }
+        e.loop(e.int(0), e.int(outWidth)) { ox in
+            let sum = e.local(e.float(0))
+            for kx in 0..<size {
+                let column = resolve(e, e.add(e.mul(ox, strideX), kx - spec.pads[1]), extent: sourceWidth, tap: taps[kx])
+                for row in rows {
+                    let value = source(e, input, y: row.index, x: column.index)
+                    e.set(sum, e.fadd(e.get(sum), e.fmul(e.fmul(row.weight, column.weight), value)))
+                }
+            }
+            e.store(e.get(sum), outRow, ox)
+        }
+    }
+
+    /// The blur's source at (y, x): the input, or the max over the pool window's part inside it.
+    private func source(_ e: Emitter, _ input: Value, y: Value, x: Value) -> Value {
+        guard maxPool != nil else { return e.load(input, e.add(e.mul(y, width), x)) }
+        let top = e.add(y, -poolPads[0]), left = e.add(x, -poolPads[1])
+        let best = e.local(e.float(-.infinity))
+        e.loop(e.clamp(top, 0, height), e.clamp(e.add(top, poolKernel[0]), 0, height)) { iy in
+            e.loop(e.clamp(left, 0, width), e.clamp(e.add(left, poolKernel[1]), 0, width)) { ix in
+                e.set(best, e.fmax(e.get(best), e.load(input, e.add(e.mul(iy, width), ix))))
+            }
+        }
+        return e.get(best)
     }
 
     /// Length of the padded source row: every column the taps read, plus the slack the last vector's

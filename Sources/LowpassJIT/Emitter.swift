@@ -177,6 +177,7 @@ final class Emitter {
     func vdiv(_ a: Value, _ b: Int) -> Value { b == 1 ? a : LLVMBuildUDiv(builder, a, intVectorConstant(b), "") }
     func vrem(_ a: Value, _ b: Int) -> Value { LLVMBuildURem(builder, a, intVectorConstant(b), "") }
     func vtoFloat(_ v: Value) -> Value { LLVMBuildSIToFP(builder, v, floatVector, "") }
+    func toFloat(_ v: Value) -> Value { LLVMBuildSIToFP(builder, v, f32, "") }
     /// Lanes where `low <= v < high`.
     func vinside(_ v: Value, _ low: Int, _ high: Int) -> Value {
         and(vcompare(LLVMIntSGE, v, intVectorConstant(low)), vcompare(LLVMIntSLT, v, intVectorConstant(high)))

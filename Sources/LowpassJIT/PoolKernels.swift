@@ -20,11 +20,20 @@ struct PoolKernel: Kernel {
     var vectorsPerItem: Int { 2 }
     var kind: String { (isMax ? "maxpool" : "avgpool") + "\(window.geometry.kernel[0])x\(window.geometry.kernel[1])/s\(window.geometry.strides[0])" }
     var tiles: Int { ceilDiv(window.pixels, vectorsPerItem * lanes) }
-    var workItems: Int { planes * tiles }
+    var workItems: Int { direct ? planes * window.outHeight : planes * tiles }
+
+    /// A window much larger than the input (more cells than 4 inputs' worth, or strides past 64) runs
+    /// output by output over the window's part inside the input (`emitDirectItem`): looping over the
+    /// whole window, a 2^20 x 2^20 max pool on an 8x8 map never finished.
+    var direct: Bool {
+        let g = window.geometry
+        return g.dilations == [1, 1] && (g.kernel[0] * g.kernel[1] > 4 * window.height * window.width || g.strides.contains { $0 > 64 })
+    }
     var flops: Double { Double(planes * window.pixels * window.geometry.kernel.reduce(1, *)) }
     var bytes: Double { 4 * Double(planes * (window.height * window.width + window.pixels)) }
 
     func emitItem(_ e: Emitter, _ item: Value) {
+        guard !direct else { return emitDirectItem(e, item) }
         let c = split(e, item, [planes, tiles])
         let (plane, tile) = (c[0], c[1])
         let input = e.address(e.argument(0), e.mul(plane, window.height * window.width))
@@ -64,6 +73,41 @@ struct PoolKernel: Kernel {
                 result = e.fdiv(result, divisor)
             }
             e.storeVector(result, out, v.first, mask: v.valid)
+        }
+    }
+}
+
+extension PoolKernel {
+    /// One output row of one plane, output by output, each window clipped to the input.
+    func emitDirectItem(_ e: Emitter, _ item: Value) {
+        let c = split(e, item, [planes, window.outHeight])
+        let (plane, oy) = (c[0], c[1])
+        let g = window.geometry
+        let (height, width) = (window.height, window.width)
+        let input = e.address(e.argument(0), e.mul(plane, height * width))
+        let outRow = e.address(e.argument(1), e.add(e.mul(plane, window.pixels), e.mul(oy, window.outWidth)))
+        let top = e.add(e.mul(oy, g.strides[0]), -g.pads[0])
+        let (rowStart, rowEnd) = (e.clamp(top, 0, height), e.clamp(e.add(top, g.kernel[0]), 0, height))
+        e.loop(e.int(0), e.int(window.outWidth)) { ox in
+            let left = e.add(e.mul(ox, g.strides[1]), -g.pads[1])
+            let (columnStart, columnEnd) = (e.clamp(left, 0, width), e.clamp(e.add(left, g.kernel[1]), 0, width))
+            let result = e.local(e.float(isMax ? -.infinity : 0))
+            e.loop(rowStart, rowEnd) { y in
+                e.loop(columnStart, columnEnd) { x in
+                    let v = e.load(input, e.add(e.mul(y, width), x))
+                    e.set(result, isMax ? e.fmax(e.get(result), v) : e.fadd(e.get(result), v))
+                }
+            }
+            var value = e.get(result)
+            if !isMax {
+                // Cells inside the input, or with `countIncludePad` inside the padded input.
+                let cells = countIncludePad
+                    ? e.mul(e.sub(e.minimum(e.add(top, g.kernel[0]), e.int(height + g.pads[2])), top),
+                            e.sub(e.minimum(e.add(left, g.kernel[1]), e.int(width + g.pads[3])), left))
+                    : e.mul(e.sub(rowEnd, rowStart), e.sub(columnEnd, columnStart))
+                value = e.fdiv(value, e.toFloat(e.maximum(cells, e.int(1))))
+            }
+            e.store(value, outRow, ox)
         }
     }
 }

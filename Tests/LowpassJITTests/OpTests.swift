@@ -116,6 +116,37 @@ struct OpTests {
         }
     }
 
+    /// Windows, strides and pads far past the map (hostile graphs; no antialiasing layer has them) run
+    /// output by output, bounded by the output's size: strides of 2^31-1 and 2^24 took 1 TB and 6.5 GB,
+    /// pads of 2^20 never finished compiling, a 2^20 x 2^20 max pool never finished running.
+    @Test func windowsFarLargerThanTheMap() throws {
+        let shape = [1, 2, 8, 8]
+        let x = randomTensor(shape, seed: 80)
+        let huge = 1 << 20
+        let cases: [(OpKind, Attributes)] = [
+            (.blurPool, ["filter_size": .int(4), "strides": .ints([2147483647, 2147483647])]),
+            (.blurPool, ["filter_size": .int(4), "strides": .ints([1 << 24, 1 << 24])]),
+            (.blurPool, ["filter_size": .int(4), "strides": .ints([huge, huge]), "pads": .ints([huge, huge, huge, huge]), "pad_mode": .string("zero")]),
+            (.blurPool, ["filter_size": .int(5), "strides": .ints([7, 3]), "pads": .ints([9, 1, 2, 30]), "pad_mode": .string("replicate")]),
+            (.maxPool, ["kernel_shape": .ints([huge, huge]), "strides": .ints([huge, huge]), "pads": .ints([huge - 1, huge - 1, huge - 1, huge - 1])]),
+            (.averagePool, ["kernel_shape": .ints([huge, huge]), "strides": .ints([huge, huge]), "pads": .ints([huge - 1, huge - 1, huge - 1, huge - 1])]),
+            (.averagePool, ["kernel_shape": .ints([30, 20]), "strides": .ints([70, 3]), "pads": .ints([29, 2, 5, 19]),
+                            "count_include_pad": .int(1), "ceil_mode": .int(1)]),
+            (.averagePool, ["kernel_shape": .ints([30, 20]), "strides": .ints([70, 3]), "pads": .ints([29, 2, 5, 19])]),
+        ]
+        for (op, attributes) in cases {
+            let (graph, weights) = oneNodeGraph(op, input: shape, attributes)
+            try expectMatchesReference(graph, weights, inputs: ["x": x])
+        }
+        let maxBlur = Graph(
+            name: "maxblur", inputs: [ValueInfo(name: "x", type: TensorType(fixed: shape))], outputs: ["y"],
+            nodes: [Node(name: "max", op: .maxPool, inputs: ["x"], outputs: ["m"],
+                         attributes: ["kernel_shape": .ints([20, 20]), "strides": .ints([1, 1]), "pads": .ints([19, 19, 19, 19])]),
+                    Node(name: "blur", op: .blurPool, inputs: ["m"], outputs: ["y"],
+                         attributes: ["filter_size": .int(3), "strides": .ints([5, 5]), "pad_mode": .string("replicate")])])
+        for model in try expectMatchesReference(maxBlur, Weights(), inputs: ["x": x]) { #expect(model.kernels.count == 1) }
+    }
+
     struct PoolCase: Sendable, CustomTestStringConvertible {
         var op: OpKind, kernel: Int, stride: Int, pad: Int, ceil = false, includePad = false, shape = [2, 3, 11, 10]
         var testDescription: String { "\(op.rawValue) k\(kernel) s\(stride) p\(pad)\(ceil ? " ceil" : "")\(includePad ? " include-pad" : "") \(shape)" }
