@@ -195,10 +195,11 @@ struct Lowering {
     /// A graph output (or alias) that names a parameter gets an arena copy; returns its buffer.
     private mutating func copyIntoArena(_ value: String) throws(NodeError) -> Int {
         let copy = newBuffer(shape(value))
+        bufferOf[value] = copy
+        if shape(value).contains(0) { return copy }
         model.kernels.append(ElementwiseKernel(nodes: [value], arguments: [.buffer(copy), try operand(value)], output: copy,
                                                shape: shape(value), operandStrides: [broadcastStrides(shape(value), to: shape(value))],
                                                expression: .operand(0), lanes: target.lanes))
-        bufferOf[value] = copy
         return copy
     }
 
@@ -216,6 +217,15 @@ struct Lowering {
         default: break
         }
         let output = newBuffer(shape(last.outputs[0]))
+        // An empty result needs no kernel. A result computed from an empty operand is refused: the
+        // kernels size their work by their operands (a batch of 0, a conv of 0 filters trapped).
+        if shape(last.outputs[0]).contains(0) {
+            bufferOf[last.outputs[0]] = output
+            return
+        }
+        if let empty = nodes.flatMap(\.inputs).first(where: { !$0.isEmpty && types[$0]?.contains(0) == true }) {
+            throw NodeError("jit-unsupported", "input '\(empty)' is empty (shape \(shape(empty))) but the result is not; the JIT does not compute that (--engine reference does)")
+        }
         let kernel: any Kernel
         switch first.op {
         case .conv: kernel = try conv(nodes, output)

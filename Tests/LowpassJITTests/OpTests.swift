@@ -147,6 +147,27 @@ struct OpTests {
         for model in try expectMatchesReference(maxBlur, Weights(), inputs: ["x": x]) { #expect(model.kernels.count == 1) }
     }
 
+    /// Empty tensors (a batch of 0, a conv of 0 filters, a Gemm of 0 columns) give empty results, as
+    /// in the reference; they trapped on a division by zero. A non-empty result of an empty operand is
+    /// refused with a reason.
+    @Test func emptyTensors() throws {
+        let conv = oneNodeGraph(.conv, input: [0, 3, 8, 8], ["pads": .ints([1, 1, 1, 1])], parameters: [("w", randomTensor([4, 3, 3, 3], seed: 81))])
+        try expectMatchesReference(conv.0, conv.1, inputs: ["x": Tensor(zeros: [0, 3, 8, 8])])
+        let noFilters = oneNodeGraph(.conv, input: [1, 3, 8, 8], parameters: [("w", Tensor(zeros: [0, 3, 3, 3]))])
+        for model in try expectMatchesReference(noFilters.0, noFilters.1, inputs: ["x": randomTensor([1, 3, 8, 8], seed: 82)]) {
+            #expect(model.kernels.isEmpty)
+        }
+        let noColumns = oneNodeGraph(.gemm, input: [2, 3], parameters: [("B", Tensor(zeros: [3, 0]))])
+        try expectMatchesReference(noColumns.0, noColumns.1, inputs: ["x": randomTensor([2, 3], seed: 83)])
+        let blur = oneNodeGraph(.blurPool, input: [0, 2, 9, 9], ["filter_size": .int(4), "strides": .ints([2, 2])])
+        try expectMatchesReference(blur.0, blur.1, inputs: ["x": Tensor(zeros: [0, 2, 9, 9])])
+
+        let noDepth = oneNodeGraph(.gemm, input: [2, 0], parameters: [("B", Tensor(zeros: [0, 3]))])
+        #expect(throws: Diagnostics.self) {
+            _ = try CompiledModel(graph: noDepth.0, weights: noDepth.1, inputShapes: ["x": [2, 0]])
+        }
+    }
+
     struct PoolCase: Sendable, CustomTestStringConvertible {
         var op: OpKind, kernel: Int, stride: Int, pad: Int, ceil = false, includePad = false, shape = [2, 3, 11, 10]
         var testDescription: String { "\(op.rawValue) k\(kernel) s\(stride) p\(pad)\(ceil ? " ceil" : "")\(includePad ? " include-pad" : "") \(shape)" }
