@@ -16,6 +16,8 @@ struct ChildProcess {
         case exited(Int32)
         case signaled(Int32)
         case timedOut
+        /// It wrote more than the limit on the stream (`standard output` or `standard error`).
+        case outputTooLarge(String)
     }
 
     struct Outcome {
@@ -28,7 +30,10 @@ struct ChildProcess {
         var message: String
     }
 
-    static func run(_ executable: String, arguments: [String] = [], input: Data, timeout: Double) throws(LaunchError) -> Outcome {
+    /// Runs `executable`; past `timeout` seconds, or once it has written more than `outputLimit` bytes
+    /// on standard output or on standard error, its process group is stopped.
+    static func run(_ executable: String, arguments: [String] = [], input: Data, timeout: Double,
+                    outputLimit: Int = 256 << 20) throws(LaunchError) -> Outcome {
         var stdinPipe: [Int32] = [-1, -1], stdoutPipe: [Int32] = [-1, -1], stderrPipe: [Int32] = [-1, -1]
         guard pipe(&stdinPipe) == 0, pipe(&stdoutPipe) == 0, pipe(&stderrPipe) == 0 else {
             throw LaunchError(message: "cannot create pipes: \(String(cString: strerror(errno)))")
@@ -76,6 +81,7 @@ struct ChildProcess {
         var buffer = [UInt8](repeating: 0, count: 65536)
         var status: Int32 = 0
         var reaped = false
+        var overflow: String?
 
         while open.stdout >= 0 || open.stderr >= 0 || !reaped {
             let remaining = deadline.timeIntervalSinceNow
@@ -117,9 +123,16 @@ struct ChildProcess {
                     if slot == 1 { open.stdout = -1 } else { open.stderr = -1 }
                 }
             }
+            if stdout.count > outputLimit { overflow = "standard output" } else if stderr.count > outputLimit { overflow = "standard error" }
+            if overflow != nil { break }
         }
         for fd in [open.stdin, open.stdout, open.stderr] where fd >= 0 { close(fd) }
 
+        if let overflow {
+            kill(-pid, SIGKILL)
+            if !reaped { waitpid(pid, &status, 0) }
+            return Outcome(termination: .outputTooLarge(overflow), stdout: Data(), stderr: stderr.suffix(4096))
+        }
         if !reaped {
             kill(-pid, SIGTERM)
             for _ in 0..<100 where !reaped {

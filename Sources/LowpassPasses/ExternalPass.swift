@@ -14,12 +14,15 @@ public struct ExternalPass: GraphRewrite {
     public var executable: String
     public var options: PassOptions
     public var timeout: Double
+    /// Bytes the plugin may write on standard output (its graph), and on standard error.
+    public var outputLimit: Int
 
-    public init(name: String, executable: String, options: PassOptions, timeout: Double) {
+    public init(name: String, executable: String, options: PassOptions, timeout: Double, outputLimit: Int = 256 << 20) {
         self.name = name
         self.executable = executable
         self.options = options
         self.timeout = timeout
+        self.outputLimit = outputLimit
     }
 
     public static func find(_ name: String, in searchPath: [String]) -> String? {
@@ -92,7 +95,7 @@ public struct ExternalPass: GraphRewrite {
         signal(SIGPIPE, SIG_IGN)
         let outcome: ChildProcess.Outcome
         do {
-            outcome = try ChildProcess.run(executable, input: input, timeout: timeout)
+            outcome = try ChildProcess.run(executable, input: input, timeout: timeout, outputLimit: outputLimit)
         } catch {
             throw failure("could not be started: \(error.message)")
         }
@@ -100,6 +103,8 @@ public struct ExternalPass: GraphRewrite {
         let logNote = log.isEmpty ? "" : "; its standard error ends: \(log)"
         switch outcome.termination {
         case .timedOut: throw failure("did not answer within \(timeout) seconds and was stopped")
+        case .outputTooLarge(let stream):
+            throw failure("wrote more than \(outputLimit) bytes on its \(stream) and was stopped (--plugin-output-limit)\(logNote)")
         case .signaled(let signal): throw failure("crashed (signal \(signal))\(logNote)")
         case .exited(let status) where status != 0: throw failure("exited with status \(status)\(logNote)")
         case .exited: return outcome.stdout

@@ -27,6 +27,8 @@ public struct PassRegistry: Sendable {
     public var pluginSearchPath: [String] = []
     /// How long an out-of-process pass may run.
     public var externalTimeout: Double = 60
+    /// Bytes an out-of-process pass may write on standard output, and on standard error.
+    public var externalOutputLimit = 256 << 20
 
     public init(plugins: [any PassPlugin.Type] = []) {
         for plugin in plugins { plugin.register(into: &self) }
@@ -41,10 +43,10 @@ public struct PassRegistry: Sendable {
     public func entry(named name: String) -> Entry? {
         if let entry = entries[name] { return entry }
         guard let executable = ExternalPass.find(name, in: pluginSearchPath) else { return nil }
-        let timeout = externalTimeout
+        let (timeout, outputLimit) = (externalTimeout, externalOutputLimit)
         return Entry(name: name, summary: "out-of-process pass (\(executable))", options: [], origin: executable,
                      acceptsAnyOption: true,
-                     make: { options in ExternalPass(name: name, executable: executable, options: options, timeout: timeout) })
+                     make: { options in ExternalPass(name: name, executable: executable, options: options, timeout: timeout, outputLimit: outputLimit) })
     }
 
     /// Names of every pass, in-process and found on the search path, sorted.

@@ -50,6 +50,9 @@ struct RewriteCommand: ParsableCommand {
     @Option(help: "Seconds an out-of-process pass may run before it is stopped.")
     var pluginTimeout: Double = 60
 
+    @Option(help: "Megabytes an out-of-process pass may write on standard output (its graph), and on standard error, before it is stopped.")
+    var pluginOutputLimit: Int = 256
+
     @Flag(help: "Print what each pass reports it did.")
     var remarks = false
 
@@ -59,6 +62,7 @@ struct RewriteCommand: ParsableCommand {
     func validate() throws {
         if output == nil && !inPlace { throw ValidationError("give -o OUT.json, or --in-place to overwrite the input") }
         if output != nil && inPlace { throw ValidationError("give either -o OUT.json or --in-place, not both") }
+        guard (1...65536).contains(pluginOutputLimit) else { throw ValidationError("--plugin-output-limit must be between 1 and 65536 (MB), got \(pluginOutputLimit)") }
     }
 
     func run() throws {
@@ -75,7 +79,7 @@ struct RewriteCommand: ParsableCommand {
         let weightInputs = [weights, weightsPath].compactMap { $0.map { (path: $0, what: "weight file") } }
         do { try refuseOverwriting(inputs: weightInputs, outputs: [(destination, "output graph")]) } catch { throw fail(error) }
 
-        let registry = makeRegistry(pluginPaths: pluginPaths, timeout: pluginTimeout)
+        let registry = makeRegistry(pluginPaths: pluginPaths, timeout: pluginTimeout, outputLimit: pluginOutputLimit << 20)
         let passes: [ConfiguredPass]
         do {
             passes = try registry.configure(Pipeline(parsing: pipeline), text: pipeline)

@@ -132,13 +132,13 @@ struct RewriteCommandTests {
     }
 
     /// Runs a misbehaving plugin and checks the error names it, and that nothing was written or changed.
-    func expectPluginFailure(_ name: String, _ body: String, timeout: String = "60", _ expected: String,
+    func expectPluginFailure(_ name: String, _ body: String, timeout: String = "60", outputLimit: String = "256", _ expected: String,
                              sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
         let (folder, graph) = try workspace()
         let before = contents(graph)
         let plugins = try plugin(name, body)
         let result = try CLI.run(["rewrite", graph, "-o", folder + "/out.json", "--plugin-path", plugins,
-                                  "--plugin-timeout", timeout, "--passes", "dce,\(name)"])
+                                  "--plugin-timeout", timeout, "--plugin-output-limit", outputLimit, "--passes", "dce,\(name)"])
         #expect(result.exitedNormally, sourceLocation: sourceLocation)
         #expect(result.status == 1, sourceLocation: sourceLocation)
         #expect(result.stderr.contains("pass '\(name)': plugin \(plugins)/lowpass-pass-\(name) \(expected)"), "\(result.stderr)", sourceLocation: sourceLocation)
@@ -158,6 +158,15 @@ struct RewriteCommandTests {
         let start = Date()
         try expectPluginFailure("hang", "sleep 30", timeout: "1", "did not answer within 1.0 seconds and was stopped")
         #expect(Date().timeIntervalSince(start) < 20)
+    }
+
+    /// A plugin printing without end is stopped at the output limit, not at the timeout (`yes` grew
+    /// Lowpass to 1.1 GB in 3 s), on either stream.
+    @Test func aFloodingPluginIsStopped() throws {
+        let start = Date()
+        try expectPluginFailure("flood", "cat > /dev/null; yes", outputLimit: "1", "wrote more than 1048576 bytes on its standard output and was stopped")
+        try expectPluginFailure("floodlog", "cat > /dev/null; yes >&2", outputLimit: "1", "wrote more than 1048576 bytes on its standard error and was stopped")
+        #expect(Date().timeIntervalSince(start) < 30)
     }
 
     @Test func garbageIsRejected() throws {
