@@ -85,6 +85,24 @@ final class Emitter {
         return loaded
     }
 
+    /// The pointer passed as argument `index`, an index known only at run time (a loop over arguments).
+    func argument(at index: Value) -> Value {
+        LLVMBuildLoad2(builder, floatPointer, gep(floatPointer, arguments!, index), "")
+    }
+
+    /// A constant table of integers in the module; `table(t, i)` reads entry `i`.
+    func integerTable(_ values: [Int]) -> Value {
+        var constants: [Value?] = values.map { int($0) }
+        let array = constants.withUnsafeMutableBufferPointer { LLVMConstArray(i64, $0.baseAddress, UInt32(values.count)) }
+        let global = LLVMAddGlobal(module.module, LLVMArrayType(i64, UInt32(values.count)), "table")!
+        LLVMSetInitializer(global, array)
+        LLVMSetGlobalConstant(global, 1)
+        LLVMSetLinkage(global, LLVMPrivateLinkage)
+        return LLVMBuildBitCast(builder, global, LLVMPointerType(i64, 0), "")
+    }
+
+    func table(_ table: Value, _ index: Value) -> Value { LLVMBuildLoad2(builder, i64, gep(i64, table, index), "") }
+
     // MARK: Integers
 
     func int(_ v: Int) -> Value { LLVMConstInt(i64, UInt64(bitPattern: Int64(v)), 1) }

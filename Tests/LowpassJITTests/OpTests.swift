@@ -277,6 +277,20 @@ struct OpTests {
         try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 22)])
     }
 
+    /// A Concat of more inputs than are unrolled (`ConcatKernel.unrolledInputs`) copies through a table
+    /// of sizes: 100 inputs of 1-3 channels, along channels and along the last axis.
+    @Test(arguments: [1, 3])
+    func wideConcat(axis: Int) throws {
+        let shape = [2, 2, 3, 5]
+        let parameters = (0..<99).map { i -> (String, Tensor) in
+            var other = shape
+            other[axis] = 1 + i % 3
+            return ("p\(i)", randomTensor(other, seed: 100 + UInt64(i)))
+        }
+        let (graph, weights) = oneNodeGraph(.concat, input: shape, ["axis": .int(axis)], parameters: parameters)
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 99)])
+    }
+
     @Test(arguments: ["constant", "reflect", "edge"])
     func pad(mode: String) throws {
         let (graph, weights) = oneNodeGraph(.pad, input: [1, 2, 5, 6], [
