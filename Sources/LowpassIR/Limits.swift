@@ -6,7 +6,9 @@ public enum Limits {
     /// The most elements one tensor may have: 2^32 (16 GiB of f32) unless the environment variable
     /// `LOWPASS_MAX_TENSOR_ELEMENTS` says otherwise.
     public static let maximumElementCount: Int = {
-        if let text = ProcessInfo.processInfo.environment["LOWPASS_MAX_TENSOR_ELEMENTS"], let n = Int(text), n > 0 { return n }
+        guard let text = ProcessInfo.processInfo.environment["LOWPASS_MAX_TENSOR_ELEMENTS"] else { return 1 << 32 }
+        if let n = Int(text), n > 0 { return n }
+        FileHandle.standardError.write(Data("warning: LOWPASS_MAX_TENSOR_ELEMENTS='\(text.prefix(40))' is not a positive integer; the limit stays 2^32\n".utf8))
         return 1 << 32
     }()
 
@@ -16,6 +18,8 @@ public enum Limits {
 
     /// The element count of `shape`, or nil if it overflows or exceeds `maximumElementCount`.
     public static func elementCount(_ shape: [Int]) -> Int? {
+        // A zero anywhere makes an empty tensor, wherever it stands among huge dimensions.
+        if shape.contains(0) && shape.allSatisfy({ $0 >= 0 }) { return 0 }
         var total = 1
         for n in shape {
             guard n >= 0 else { return nil }

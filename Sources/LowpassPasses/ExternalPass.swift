@@ -29,9 +29,15 @@ public struct ExternalPass: GraphRewrite {
         guard !name.contains("/") else { return nil }
         for directory in searchPath {
             let candidate = (directory as NSString).appendingPathComponent(executablePrefix + name)
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            if isProgram(candidate) { return candidate }
         }
         return nil
+    }
+
+    /// An executable regular file (a folder is "executable" too: it can be searched).
+    static func isProgram(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && FileManager.default.isExecutableFile(atPath: path)
     }
 
     public static func all(in searchPath: [String]) -> [(name: String, path: String)] {
@@ -40,7 +46,7 @@ public struct ExternalPass: GraphRewrite {
             let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             for file in files.sorted() where file.hasPrefix(executablePrefix) {
                 let path = (directory as NSString).appendingPathComponent(file)
-                if FileManager.default.isExecutableFile(atPath: path) { found.append((String(file.dropFirst(executablePrefix.count)), path)) }
+                if isProgram(path) { found.append((String(file.dropFirst(executablePrefix.count)), path)) }
             }
         }
         return found
@@ -99,7 +105,10 @@ public struct ExternalPass: GraphRewrite {
         } catch {
             throw failure("could not be started: \(error.message)")
         }
-        let log = String(decoding: outcome.stderr.suffix(2000), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        // Control characters (a plugin's colour escapes) would act on the user's terminal: shown as '?'.
+        let log = String(String(decoding: outcome.stderr.suffix(2000), as: UTF8.self).unicodeScalars.map { scalar -> Character in
+            (scalar.value < 0x20 && scalar != "\n" && scalar != "\t") || (0x7f...0x9f).contains(scalar.value) ? "?" : Character(scalar)
+        }).trimmingCharacters(in: .whitespacesAndNewlines)
         let logNote = log.isEmpty ? "" : "; its standard error ends: \(log)"
         switch outcome.termination {
         case .timedOut: throw failure("did not answer within \(timeout) seconds and was stopped")

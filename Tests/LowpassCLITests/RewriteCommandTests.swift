@@ -169,6 +169,22 @@ struct RewriteCommandTests {
         #expect(Date().timeIntervalSince(start) < 30)
     }
 
+    /// A plugin's terminal escapes are shown, not obeyed.
+    @Test func aPluginsControlCharactersAreNotPrinted() throws {
+        try expectPluginFailure("colour", #"printf '\033[31mred\033[0m\n' >&2; exit 3"#, "exited with status 3; its standard error ends: ?[31mred?[0m")
+    }
+
+    /// Only an executable regular file is a plugin: a folder named like one is not.
+    @Test func aFolderIsNotAPlugin() throws {
+        let (folder, graph) = try workspace()
+        let plugins = CLI.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: plugins + "/lowpass-pass-folder", withIntermediateDirectories: true)
+        let result = try CLI.run(["rewrite", graph, "-o", folder + "/out.json", "--plugin-path", plugins, "--passes", "folder"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("unknown pass 'folder'"), "\(result.stderr)")
+        #expect(!(try CLI.run(["passes", "--plugin-path", plugins]).stdout.contains("lowpass-pass-folder")))
+    }
+
     @Test func garbageIsRejected() throws {
         try expectPluginFailure("garbage", "cat > /dev/null; echo 'this is not json'", "answered something that is not JSON")
     }

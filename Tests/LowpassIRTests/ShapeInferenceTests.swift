@@ -20,6 +20,14 @@ struct ShapeInferenceTests {
     func t(_ dims: Dim...) -> TensorType { TensorType(.f32, dims) }
     func f(_ dims: Int...) -> TensorType { TensorType(fixed: dims) }
 
+    /// A zero anywhere empties a tensor, whatever precedes it (huge dimensions first overflowed).
+    @Test func elementCountWithAZeroDimension() {
+        #expect(Limits.elementCount([1 << 40, 1 << 40, 0]) == 0)
+        #expect(Limits.elementCount([0, 1 << 40, 1 << 40]) == 0)
+        #expect(Limits.elementCount([1 << 40, 1 << 40]) == nil)
+        #expect(Limits.elementCount([2, -1, 0]) == nil)
+    }
+
     @Test func conv() throws {
         #expect(try infer(.conv, [t(n, 3, 224, 224), f(64, 3, 7, 7)], ["strides": .ints([2, 2]), "pads": .ints([3, 3, 3, 3])], parameters: [1])
                 == t(n, 64, 112, 112))
