@@ -12,6 +12,17 @@ public enum Limits {
         return 1 << 32
     }()
 
+    /// Bytes a run may allocate for parameters and intermediates together: the machine's physical
+    /// memory, or `LOWPASS_MEMORY_BUDGET_MB` megabytes.
+    public static let memoryBudget: Int = {
+        if let text = ProcessInfo.processInfo.environment["LOWPASS_MEMORY_BUDGET_MB"] {
+            if let n = Int(text), n > 0, n < 1 << 40 { return n << 20 }
+            FileHandle.standardError.write(Data("warning: LOWPASS_MEMORY_BUDGET_MB='\(text.prefix(40))' is not a positive integer; the budget is the machine's memory\n".utf8))
+        }
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        return pages > 0 && pageSize > 0 ? pages.multipliedReportingOverflow(by: pageSize).partialValue : 1 << 40
+    }()
+
     /// The largest dimension, attribute integer or pad a graph may contain (2^31 - 1): larger values
     /// cannot describe a real network, and bounding them keeps all shape arithmetic free of overflow.
     public static let maximumDimension = Int(Int32.max)

@@ -114,10 +114,14 @@ public final class CompiledModel: @unchecked Sendable {
             }
         }
 
-        arena = TensorBuffer(count: max(plan.size, 1))
         threads = max(options.threads, 1)
         target = options.target
         scratchFloats = MemoryPlan.aligned(lowered.kernels.map(\.scratchFloats).max() ?? 0)
+        let floats = plan.size.addingReportingOverflow(threads.multipliedReportingOverflow(by: scratchFloats).partialValue)
+        guard !floats.overflow, floats.partialValue <= Limits.memoryBudget / 4 else {
+            throw Diagnostics([Diagnostic("memory-budget", "the intermediates need \(String(format: "%.1f", Double(plan.size) / 262_144)) MiB, more than this machine's memory (\(Limits.memoryBudget >> 20) MiB, LOWPASS_MEMORY_BUDGET_MB)")])
+        }
+        arena = TensorBuffer(count: max(plan.size, 1))
         scratch = TensorBuffer(count: max(threads * scratchFloats, 1))
         constants = lowered.constants
         // The lowering's weights: the caller's plus the graph's inline constants.

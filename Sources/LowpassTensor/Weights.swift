@@ -72,11 +72,22 @@ public enum WeightInitializer {
             for (i, input) in node.inputs.enumerated() where role[input] == nil { role[input] = (node.op, i) }
         }
         var tensors: [String: Tensor] = [:]
+        // All together within the machine's memory, checked before the first is made: a 1 KB graph
+        // declaring a few tensors under the per-tensor limit asked for tens of gigabytes.
+        var sizes: [(name: String, elements: Int)] = []
         for parameter in graph.parameters where parameter.inlineData == nil {
             guard let shape = parameter.type.fixedShape else {
                 throw Diagnostics([Diagnostic("symbolic-parameter", "parameter '\(parameter.name)' has a symbolic shape")])
             }
-            do { _ = try Tensor.elementCount(of: shape) } catch { throw Diagnostics([error]) }
+            do { sizes.append((parameter.name, try Tensor.elementCount(of: shape))) } catch { throw Diagnostics([error]) }
+        }
+        let total = sizes.reduce(0) { $0 &+ $1.elements }
+        if total > Limits.memoryBudget / 4 {
+            let largest = sizes.sorted { $0.elements > $1.elements }.prefix(3).map { "'\($0.name)' (\($0.elements) elements)" }
+            throw Diagnostics([Diagnostic("memory-budget", "the parameters to seed hold \(total) floats (\(String(format: "%.1f", Double(total) / 262_144)) MiB), more than this machine's memory (\(Limits.memoryBudget >> 20) MiB, LOWPASS_MEMORY_BUDGET_MB); the largest: \(largest.joined(separator: ", "))")])
+        }
+        for parameter in graph.parameters where parameter.inlineData == nil {
+            guard let shape = parameter.type.fixedShape else { continue }
             var random = SplitMix64(seed: SeededRecipe.fnv1a(parameter.name))
             let fill: () -> Float
             switch role[parameter.name] {

@@ -27,10 +27,11 @@ enum CLI {
 
     /// Runs `lowpass` with `arguments`; past `timeout` seconds the process is terminated (a test of
     /// something that must not block fails instead of hanging the suite).
-    static func run(_ arguments: [String], program: URL = executable, timeout: Double? = nil) throws -> Result {
+    static func run(_ arguments: [String], program: URL = executable, timeout: Double? = nil, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = program
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.currentDirectoryURL = URL(fileURLWithPath: repository)
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

@@ -29,4 +29,27 @@ struct ResourceBoundTests {
         #expect(result.status == 1)
         #expect(result.stderr.contains("[tensor-too-large]"))
     }
+
+    /// Parameters to seed and intermediates are checked against the machine's memory before anything
+    /// is allocated: a 6 KB graph declaring 100 unused tensors of 2^32 elements each (1.6 TB) is
+    /// refused at once, naming the largest; a JIT arena over `LOWPASS_MEMORY_BUDGET_MB` likewise.
+    @Test func totalMemoryIsBounded() throws {
+        let folder = CLI.temporaryDirectory()
+        let bombs = (0..<100).map { #"{"name": "bomb\#($0)", "dtype": "f32", "shape": [65536, 65536]}"# }
+        try CLI.write(#"{"format": "lowpass-graph", "version": 1, "name": "bomb", "inputs": [{"name": "x", "dtype": "f32", "shape": [1, 1, 2, 2]}], "outputs": ["y"], "parameters": [{"name": "w", "dtype": "f32", "shape": [4, 1, 1, 1]}, \#(bombs.joined(separator: ", "))], "nodes": [{"name": "c", "op": "Conv", "inputs": ["x", "w"], "outputs": ["y"]}]}"#,
+                      to: folder + "/bomb.json")
+        try NPY.write(Tensor(zeros: [1, 1, 2, 2]), to: folder + "/x.npy")
+        let bomb = try CLI.run(["run", folder + "/bomb.json", "--input", folder + "/x.npy", "--output-dir", folder + "/out"], timeout: 60)
+        #expect(bomb.status == 1)
+        #expect(bomb.stderr.contains("[memory-budget]") && bomb.stderr.contains("'bomb0' (4294967296 elements)"), "\(bomb.stderr)")
+
+        try CLI.write(#"{"format": "lowpass-graph", "version": 1, "name": "arena", "inputs": [{"name": "x", "dtype": "f32", "shape": [1, 1, 1024, 1024]}], "outputs": ["y"], "parameters": [], "nodes": [{"name": "p", "op": "MaxPool", "inputs": ["x"], "outputs": ["m"], "attributes": {"kernel_shape": [1, 1]}}, {"name": "r", "op": "Relu", "inputs": ["m"], "outputs": ["y"]}]}"#,
+                      to: folder + "/arena.json")
+        try NPY.write(Tensor(zeros: [1, 1, 1024, 1024]), to: folder + "/big.npy")
+        let arguments = ["run", folder + "/arena.json", "--input", folder + "/big.npy", "--output-dir", folder + "/out"]
+        let refused = try CLI.run(arguments, environment: ["LOWPASS_MEMORY_BUDGET_MB": "2"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("the intermediates need 4.0 MiB") && refused.stderr.contains("[memory-budget]"), "\(refused.stderr)")
+        #expect(try CLI.run(arguments, environment: ["LOWPASS_MEMORY_BUDGET_MB": "64"]).status == 0)
+    }
 }
