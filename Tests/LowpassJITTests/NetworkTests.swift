@@ -218,7 +218,8 @@ struct TargetTests {
     @Test func everyInstructionSetTheCPUHasIsTested() {
         let tested = testedTargets.map(\.description).joined(separator: " and ")
         print("JIT tests compile for \(tested) on this CPU (\(Target.host.cpu), \(Target.host.lanes)-lane host)")
-        #expect(testedTargets.map(\.lanes) == InstructionSet.allCases.filter(Target.host.supports).map { $0 == .avx512 ? 16 : 8 })
+        let supported = InstructionSet.allCases.filter(Target.host.supports).map { $0 == .avx512 ? 16 : 8 }
+        #expect(testedTargets.map(\.lanes) == (supported.isEmpty ? [Target.host.lanes] : supported))
     }
 
     @Test(.enabled(if: Target.host.supports(.avx512), "the AVX-512 half of the JIT tests was skipped: this CPU lacks avx512f"))
