@@ -1,6 +1,7 @@
 import Foundation
 
-/// Writes `data` to a temporary file beside `path` and renames it into place. Only a regular file is
+/// Writes `data` to a temporary file beside `path` and renames it into place (`TemporaryFiles`: a signal
+/// mid-write leaves no temporary file behind). Only a regular file is
 /// ever replaced: a folder, device, FIFO or socket at `path` is refused (run as root, `-o /dev/null`
 /// would otherwise replace the system's `/dev/null` with a file). A symbolic link is written through:
 /// the file it names is replaced and the link stays.
@@ -24,11 +25,7 @@ public func writeAtomically(_ data: Data, to path: String) throws(Diagnostic) {
     guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
         throw Diagnostic("write-failed", "cannot write the file: the folder \(folder) does not exist", at: location)
     }
-    do {
-        try data.write(to: URL(fileURLWithPath: target), options: .atomic)
-    } catch {
-        throw Diagnostic("write-failed", "cannot write the file: \(error.localizedDescription)", at: location)
-    }
+    try TemporaryFiles.write(data, to: target)
 }
 
 /// What a path names, in words for errors.

@@ -102,6 +102,25 @@ struct FileSafetyTests {
         #expect(accepted.status == 0, "\(accepted.stderr)")
     }
 
+    /// A temporary file left by a writer that died (its process gone) is removed by the next write to
+    /// the same target; one of a live process is not.
+    @Test func staleTemporaryFilesAreRemoved() throws {
+        let (folder, graph) = try fixtureCopy()
+        let finished = Process()
+        finished.executableURL = URL(fileURLWithPath: "/bin/true")
+        try finished.run()
+        finished.waitUntilExit()
+        let stale = folder + "/.out.json.lowpass-tmp-\(finished.processIdentifier)-0"
+        let live = folder + "/.out.json.lowpass-tmp-\(getpid())-0"
+        for path in [stale, live] { try CLI.write("partial", to: path) }
+        let result = try CLI.run(["rewrite", graph, "-o", folder + "/out.json", "--passes", "dce"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(FileManager.default.fileExists(atPath: live))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.contains("lowpass-tmp") && !$0.hasSuffix("\(getpid())-0") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
     @Test func outputAndInPlaceTogetherAreRefused() throws {
         let (folder, graph) = try fixtureCopy()
         let result = try CLI.run(["rewrite", graph, "-o", folder + "/b.json", "--in-place", "--passes", "dce"])
