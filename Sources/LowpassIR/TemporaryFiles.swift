@@ -26,7 +26,9 @@ enum TemporaryFiles {
         _ = handlersInstalled
         let location = SourceLocation(file: target)
         let folder = (target as NSString).deletingLastPathComponent, name = (target as NSString).lastPathComponent
-        let prefix = ".\(name).lowpass-tmp-"
+        // Within a file name's 255 bytes whatever the target's length.
+        let stem = name.utf8.count > 200 ? String(decoding: name.utf8.prefix(200), as: UTF8.self) : name
+        let prefix = ".\(stem).lowpass-tmp-"
         removeStale(in: folder.isEmpty ? "." : folder, prefix: prefix)
         let temporary = (folder as NSString).appendingPathComponent(prefix + "\(getpid())-\(counter.wrappingAdd(1, ordering: .relaxed).oldValue)")
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)

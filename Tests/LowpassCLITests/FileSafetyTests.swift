@@ -177,6 +177,15 @@ struct RunOutputTests {
         #expect(written(folder + "/out").isEmpty)
     }
 
+    /// The longest name a file can have still writes (its temporary file's name is shortened).
+    @Test func theLongestOutputNameWrites() throws {
+        let name = String(repeating: "z", count: 251)
+        let (folder, graph, input) = try graph(outputs: [name])
+        let result = try CLI.run(["run", graph, "--input", "x=" + input, "--output-dir", folder + "/out"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(written(folder + "/out") == [name + ".npy"])
+    }
+
     @Test func anOutputNeverReplacesAnInput() throws {
         let (folder, graph, _) = try graph(outputs: ["x2"])
         try NPY.write(Tensor(shape: [1, 4], values: [1, -2, 3, -4]), to: folder + "/x2.npy")
