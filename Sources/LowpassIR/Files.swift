@@ -11,11 +11,10 @@ public func writeAtomically(_ data: Data, to path: String) throws(Diagnostic) {
     var target = path
     var info = stat()
     if lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK {
-        guard let resolved = realpath(path, nil) else {
+        guard let resolved = realPath(path) else {
             throw Diagnostic("write-failed", "cannot write the file: it is a symbolic link to nothing", at: location)
         }
-        defer { free(resolved) }
-        target = String(cString: resolved)
+        target = resolved
     }
     if stat(target, &info) == 0, let kind = FileKind(mode: info.st_mode), kind != .regular {
         throw Diagnostic("write-refused", "\(kind.rawValue) is there; only a regular file is ever replaced", at: location)
@@ -26,6 +25,13 @@ public func writeAtomically(_ data: Data, to path: String) throws(Diagnostic) {
         throw Diagnostic("write-failed", "cannot write the file: the folder \(folder) does not exist", at: location)
     }
     try TemporaryFiles.write(data, to: target)
+}
+
+/// `path` with every symbolic link and `..` resolved, or nil where it does not exist.
+public func realPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
 }
 
 /// What a path names, in words for errors.

@@ -134,10 +134,3 @@ extension Onnx_TensorProto {
         int64Data = ints.map(Int64.init)
     }
 }
-
-/// `path` with every symbolic link and `..` resolved, or nil where it does not exist.
-func realPath(_ path: String) -> String? {
-    guard let resolved = realpath(path, nil) else { return nil }
-    defer { free(resolved) }
-    return String(cString: resolved)
-}

@@ -67,45 +67,44 @@ public struct Weights: Sendable {
 /// does not change the others.
 public enum WeightInitializer {
     public static func initialize(_ graph: Graph) throws(Diagnostics) -> [String: Tensor] {
-        var role: [String: (op: OpKind, input: Int)] = [:]
+        // Each value's first use: the op, the input position and the node.
+        var role: [String: (op: OpKind, input: Int, node: Node)] = [:]
         for node in graph.nodes {
-            for (i, input) in node.inputs.enumerated() where role[input] == nil { role[input] = (node.op, i) }
+            for (i, input) in node.inputs.enumerated() where role[input] == nil { role[input] = (node.op, i, node) }
         }
         var tensors: [String: Tensor] = [:]
         // All together within the machine's memory, checked before the first is made: a 1 KB graph
         // declaring a few tensors under the per-tensor limit asked for tens of gigabytes.
-        var sizes: [(name: String, elements: Int)] = []
+        var sizes: [(name: String, shape: [Int], elements: Int)] = []
         for parameter in graph.parameters where parameter.inlineData == nil {
             guard let shape = parameter.type.fixedShape else {
                 throw Diagnostics([Diagnostic("symbolic-parameter", "parameter '\(parameter.name)' has a symbolic shape")])
             }
-            do { sizes.append((parameter.name, try Tensor.elementCount(of: shape))) } catch { throw Diagnostics([error]) }
+            do { sizes.append((parameter.name, shape, try Tensor.elementCount(of: shape))) } catch { throw Diagnostics([error]) }
         }
         let total = sizes.reduce(0) { $0 &+ $1.elements }
         if total > Limits.memoryBudget / 4 {
             let largest = sizes.sorted { $0.elements > $1.elements }.prefix(3).map { "'\($0.name)' (\($0.elements) elements)" }
             throw Diagnostics([Diagnostic("memory-budget", "the parameters to seed hold \(total) floats (\(String(format: "%.1f", Double(total) / 262_144)) MiB), more than this machine's memory (\(Limits.memoryBudget >> 20) MiB, LOWPASS_MEMORY_BUDGET_MB); the largest: \(largest.joined(separator: ", "))")])
         }
-        for parameter in graph.parameters where parameter.inlineData == nil {
-            guard let shape = parameter.type.fixedShape else { continue }
-            var random = SplitMix64(seed: SeededRecipe.fnv1a(parameter.name))
+        for (name, shape, _) in sizes {
+            var random = SplitMix64(seed: SeededRecipe.fnv1a(name))
             let fill: () -> Float
-            switch role[parameter.name] {
-            case (.conv, 1)?:
+            switch role[name] {
+            case (.conv, 1, _)?:
                 let fanOut = shape.count == 4 ? shape[0] * shape[2] * shape[3] : max(shape.first ?? 1, 1)
                 let std = (2.0 / Double(max(fanOut, 1))).squareRoot()
                 fill = { Float(random.nextGaussian() * std) }
-            case (.batchNormalization, 1)?, (.batchNormalization, 4)?:
+            case (.batchNormalization, 1, _)?, (.batchNormalization, 4, _)?:
                 fill = { 1 }
-            case (.gemm, 1)?, (.matMul, 1)?:
-                let fanIn = shape.count == 2 ? (graph.nodes.first { $0.inputs.count > 1 && $0.inputs[1] == parameter.name }
-                    .map { (try? $0.int("transB")) == 1 ? shape[1] : shape[0] } ?? shape[0]) : max(shape.last ?? 1, 1)
+            case (.gemm, 1, let node)?, (.matMul, 1, let node)?:
+                let fanIn = shape.count == 2 ? ((try? node.int("transB")) == 1 ? shape[1] : shape[0]) : max(shape.last ?? 1, 1)
                 let bound = 1 / Double(max(fanIn, 1)).squareRoot()
                 fill = { Float((random.nextUniform() * 2 - 1) * bound) }
             default:
                 fill = { 0 }
             }
-            tensors[parameter.name] = Tensor(shape: shape) { _ in fill() }
+            tensors[name] = Tensor(shape: shape) { _ in fill() }
         }
         return tensors
     }
