@@ -23,6 +23,8 @@ extension Graph {
             findings.append(Diagnostic(id, message, at: SourceLocation(path: path, node: node)))
         }
 
+        checkSpellings(report: report)
+
         var defined: [String: String] = [:]  // value -> what defines it, for duplicate messages
         func define(_ value: String, by owner: String, node: String? = nil) {
             if value.isEmpty { report("empty-name", "\(owner) defines a value with an empty name", node); return }
@@ -194,5 +196,25 @@ extension Graph {
             }
         }
         return order
+    }
+}
+
+extension Graph {
+    /// Reports names equal as text but not as bytes (see `NameSpelling`): value names among themselves,
+    /// node names among themselves.
+    func checkSpellings(report: (String, String, String?) -> Void) {
+        var values = SpellingTable(), nodeNames = SpellingTable()
+        func check(_ name: String, in table: inout SpellingTable, _ node: String?) {
+            if case .respelled(let earlier) = table.record(name) {
+                report("ambiguous-name", NameSpelling.describeConflict(earlier, name), node)
+            }
+        }
+        for input in inputs { check(input.name, in: &values, nil) }
+        for parameter in parameters { check(parameter.name, in: &values, nil) }
+        for node in nodes {
+            check(node.name, in: &nodeNames, node.name)
+            for value in node.inputs + node.outputs { check(value, in: &values, node.name) }
+        }
+        for output in outputs { check(output, in: &values, nil) }
     }
 }

@@ -30,7 +30,11 @@ extension GraphImporter {
             return .ints(data.values, shape: shape)
         case "Squeeze":
             guard let data = ints(0) else { return nil }
-            return .ints(data.values, shape: data.shape.filter { $0 != 1 })
+            guard let axes = ints(1)?.values ?? a.ints("axes") else { return .ints(data.values, shape: data.shape.filter { $0 != 1 }) }
+            let rank = data.shape.count
+            let dropped = Set(axes.map { $0 < 0 ? $0 + rank : $0 })
+            guard dropped.allSatisfy({ data.shape.indices.contains($0) && data.shape[$0] == 1 }) else { return nil }
+            return .ints(data.values, shape: data.shape.enumerated().filter { !dropped.contains($0.offset) }.map(\.element))
         case "Cast":
             guard let data = ints(0) else { return nil }
             if a.int("to") == Int(ONNXDataType.float.rawValue) {

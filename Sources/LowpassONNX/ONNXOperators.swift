@@ -13,12 +13,60 @@ struct ONNXAttributes {
     func ints(_ name: String) -> [Int]? { values[name].map { $0.ints.map { Int(clamping: $0) } } }
     func float(_ name: String) -> Double? { values[name].map { Double($0.f) } }
     func string(_ name: String) -> String? { values[name].map { String(decoding: $0.s, as: UTF8.self) } }
+
+    /// The attributes ONNX defines for each op Lowpass translates, over every opset (older spellings
+    /// included). An attribute outside its op's list is refused as ONNX Runtime refuses it: ignoring it
+    /// would compute something other than what the file says.
+    static let defined: [String: Set<String>] = [
+        "Constant": ["value", "value_float", "value_floats", "value_int", "value_ints", "value_string", "value_strings", "sparse_value"],
+        "Conv": ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
+        "MaxPool": ["auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"],
+        "AveragePool": ["auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"],
+        "GlobalAveragePool": [], "Relu": ["consumed_inputs"], "Sigmoid": ["consumed_inputs"], "HardSwish": [], "Identity": [],
+        "Dropout": ["ratio", "seed", "is_test", "consumed_inputs"],
+        "HardSigmoid": ["alpha", "beta", "consumed_inputs"],
+        "Softmax": ["axis"], "Flatten": ["axis"],
+        "BatchNormalization": ["epsilon", "momentum", "training_mode", "spatial", "is_test", "consumed_inputs"],
+        "Add": ["consumed_inputs", "broadcast", "axis"], "Mul": ["consumed_inputs", "broadcast", "axis"],
+        "Gemm": ["alpha", "beta", "transA", "transB", "broadcast"], "MatMul": [],
+        "Concat": ["axis"], "Clip": ["min", "max", "consumed_inputs"], "Pad": ["mode", "pads", "value"],
+        "Reshape": ["allowzero", "shape", "consumed_inputs"], "Shape": ["start", "end"],
+        "Gather": ["axis"], "Unsqueeze": ["axes"], "Squeeze": ["axes"], "Cast": ["to", "saturate"],
+        "ConstantOfShape": ["value"], "Transpose": ["perm"], "Slice": ["axes", "ends", "starts"],
+    ]
+
+    /// Throws for an attribute the op does not define, or one Lowpass would have to ignore.
+    static func check(_ node: Onnx_NodeProto, name: String) throws(Diagnostic) {
+        guard let defined = defined[node.opType] else { return }
+        var seen = Set<String>()
+        for attribute in node.attribute {
+            guard defined.contains(attribute.name) else {
+                let list = defined.isEmpty ? "none" : defined.sorted().joined(separator: ", ")
+                throw Diagnostic("unknown-attribute", "\(node.opType) has no attribute '\(attribute.name)' (ONNX defines: \(list))", at: .node(name))
+            }
+            guard seen.insert(attribute.name).inserted else {
+                throw Diagnostic("bad-attribute", "attribute '\(attribute.name)' is given twice", at: .node(name))
+            }
+        }
+        let a = ONNXAttributes(node)
+        // Attributes ONNX defines whose non-default values change the result in ways Lowpass does not compute.
+        if node.opType == "BatchNormalization", let training = a.int("training_mode"), training != 0 {
+            throw Diagnostic("unsupported-attribute", "BatchNormalization with training_mode=1 (batch statistics) is not imported; export the model in eval mode", at: .node(name))
+        }
+        if node.opType == "BatchNormalization", let spatial = a.int("spatial"), spatial == 0 {
+            throw Diagnostic("unsupported-attribute", "BatchNormalization with spatial=0 (per-element statistics) is not imported", at: .node(name))
+        }
+        if ["Add", "Mul"].contains(node.opType), a.values["axis"] != nil {
+            throw Diagnostic("unsupported-attribute", "\(node.opType) with the pre-opset-7 broadcast axis is not imported; re-export with opset 7 or later", at: .node(name))
+        }
+    }
 }
 
 extension GraphImporter {
     /// Translates one ONNX node; false if Lowpass has no translation for its op.
     mutating func translate(_ node: Onnx_NodeProto, name: String) throws(Diagnostic) -> Bool {
         guard node.domain.isEmpty || node.domain == "ai.onnx" else { return false }
+        try ONNXAttributes.check(node, name: name)
         let a = ONNXAttributes(node)
         let inputs = node.input
         let output = node.output.first ?? name
@@ -179,12 +227,16 @@ extension GraphImporter {
             guard let type = types[inputs.first ?? ""] else {
                 throw Diagnostic("dynamic-constant", "Shape of '\(inputs.first ?? "")', whose type is unknown", at: .node(name))
             }
-            let dims = type.shape.map { dim -> Int in
+            let all = type.shape.map { dim -> Int in
                 switch dim {
                 case .fixed(let n): return n
                 case .symbol(let s): return symbolPlaceholder(s)
                 }
             }
+            // Opset 15's start and end slice the shape, negative ones counting from the back, both clamped.
+            func clamped(_ i: Int) -> Int { min(max(i < 0 ? i + all.count : i, 0), all.count) }
+            let start = clamped(a.int("start") ?? 0), end = clamped(a.int("end") ?? all.count)
+            let dims = start < end ? Array(all[start..<end]) : []
             constants[output] = .ints(dims, shape: [dims.count])
         case "Gather", "Unsqueeze", "Squeeze", "Cast", "ConstantOfShape", "Transpose", "Slice":
             guard let folded = foldIntegers(node, a) else { return false }

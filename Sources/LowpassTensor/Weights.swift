@@ -32,6 +32,11 @@ public struct Weights: Sendable {
                     findings.append(Diagnostic("unsupported-dtype", "parameter '\(parameter.name)' has dtype \(dtype); Lowpass reads F32, F64, F16 and BF16", at: location))
                     continue
                 }
+                if let index = file.tensors.index(forKey: parameter.name), !NameSpelling.sameBytes(file.tensors[index].key, parameter.name) {
+                    findings.append(Diagnostic("ambiguous-name", "the graph's parameter and the weight file's tensor: " +
+                        NameSpelling.describeConflict(parameter.name, file.tensors[index].key), at: location))
+                    continue
+                }
                 guard let tensor = file.tensors[parameter.name] else {
                     let hint = closestName(to: parameter.name, in: Array(file.tensors.keys)).map { " (closest name in the file: '\($0)')" } ?? ""
                     findings.append(Diagnostic("missing-parameter", "parameter '\(parameter.name)' is not in the weight file\(hint)", at: location))

@@ -92,4 +92,25 @@ struct SafeTensorsTests {
         let tiled = file(#"{"b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}, "e": {"dtype": "F32", "shape": [0], "data_offsets": [8, 8]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}"#, dataBytes: 8)
         #expect(error(reading: tiled) == nil)
     }
+
+    /// Names are bytes: a parameter spelled "é" (U+00E9) is not the file's "e" + U+0301, though Swift's
+    /// `String ==` says they are equal; and a header holding both spellings is refused, not merged.
+    @Test func namesEqualOnlyAsUnicodeTextAreNotTheSameName() throws {
+        let composed = "conv.\u{E9}", decomposed = "conv.e\u{301}"
+        #expect(composed == decomposed && !NameSpelling.sameBytes(composed, decomposed), "the premise: Swift equates them")
+        let path = Fixtures.temporaryDirectory() + "/w.safetensors"
+        try SafeTensorsFile(tensors: [decomposed: Tensor(shape: [1], values: [2])], metadata: [:]).write(to: path)
+        let graph = Graph(name: "g", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [1]))], outputs: ["y"],
+                          parameters: [Parameter(name: composed, type: TensorType(fixed: [1]))],
+                          nodes: [Node(name: "add", op: .add, inputs: ["x", composed], outputs: ["y"])])
+        do {
+            _ = try Weights.load(for: graph, graphPath: nil, weightsPath: path)
+            Issue.record("a parameter bound to a differently spelled tensor")
+        } catch {
+            #expect(error.description.contains("[ambiguous-name]") && error.description.contains("differ only in Unicode normalization"), "\(error)")
+        }
+        let both = Array(#"{"\#(composed)": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "\#(decomposed)": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}"#.utf8)
+        let bytes = withUnsafeBytes(of: UInt64(both.count).littleEndian, Array.init) + both + [UInt8](repeating: 0, count: 8)
+        #expect(error(reading: bytes)?.message.contains("differ only in Unicode normalization") == true)
+    }
 }

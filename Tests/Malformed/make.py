@@ -50,6 +50,8 @@ case("graph", "duplicate-node-names", graph(outputs=["z"], nodes=[node("a", "Rel
      "node name 'a' is used twice", "[duplicate-name]")
 case("graph", "value-defined-twice", graph(nodes=[node("a", "Relu", ["x"], ["y"]), node("b", "Sigmoid", ["x"], ["y"])]),
      "value 'y' is defined by node 'b' and already by node 'a'", "[duplicate-name]")
+case("graph", "respelled-value-names", graph(nodes=[node("a", "Relu", ["x"], ["\u00e9"]), node("b", "Sigmoid", ["e\u0301"], ["y"])]),
+     "differ only in Unicode normalization", "[ambiguous-name]")
 case("graph", "undefined-input", graph(nodes=[node("relu", "Relu", ["nowhere"], ["y"])]), "node 'relu': input 'nowhere' is not a graph input", "[undefined-value]")
 case("graph", "cycle", graph(outputs=["b"], nodes=[node("a", "Relu", ["b"], ["a"]), node("b", "Relu", ["a"], ["b"])]), "[cycle]", "node 'a'")
 case("graph", "wrong-arity", graph(nodes=[node("add", "Add", ["x"], ["y"])]), "Add takes 2 inputs (A, B), got 1", "[arity]")
@@ -131,6 +133,10 @@ case("safetensors", "overlapping-ranges", st({"a": {"dtype": "F32", "shape": [2]
 case("safetensors", "gap-between-ranges", st({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
                                              "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}, bytes(12)),
      "leaves bytes [4, 8) to no tensor", "[bad-safetensors]")
+# Names equal as Unicode text but not as bytes (NFC and NFD spellings of "e acute").
+case("safetensors", "respelled-names", st({"\u00e9": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                                          "e\u0301": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, bytes(8)),
+     "differ only in Unicode normalization", "[bad-safetensors]")
 case("safetensors", "trailing-bytes", st({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, bytes(7)),
      "3 bytes after the last tensor's data belong to no tensor", "[bad-safetensors]")
 
@@ -189,6 +195,11 @@ def onnx_cases():
     second = numpy_helper.from_array(np.zeros((4, 3, 3, 3), np.float32), "w")
     case("onnx", "duplicate-initializer", model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], inits=(first, second)),
          "two initializers are named 'w'", "[bad-onnx]", ext="onnx")
+    case("onnx", "unknown-attribute", model([helper.make_node("Relu", ["x"], ["y"], name="r", alpha=0.1)], inits=()),
+         "node 'r': Relu has no attribute 'alpha'", "[unknown-attribute]", ext="onnx")
+    stats = [numpy_helper.from_array(np.ones(3, np.float32), n) for n in ("s", "b", "m", "v")]
+    case("onnx", "training-mode-batchnorm", model([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn", training_mode=1)], inits=stats),
+         "node 'bn': BatchNormalization with training_mode=1", "[unsupported-attribute]", ext="onnx")
     return True
 
 def main():
