@@ -26,7 +26,7 @@ public struct FoldBatchNorm: Pass {
             guard let conv = graph.node(named: convName), let bn = graph.node(named: bnName) else { continue }
             do throws(NodeError) {
                 guard var w = try convWeights(conv, weights) else { continue }
-                w.fold(try BatchNormWeights(bn, weights: weights))
+                w.fold(try BatchNormAffine(bn, weights: weights))
                 try replace(conv: conv, removing: bn, with: w, output: bn.outputs[0], in: &graph, weights: &weights)
                 folded.append(bn.name)
                 changed = true
@@ -43,7 +43,7 @@ public struct FoldBatchNorm: Pass {
                     continue
                 }
                 guard var w = try convWeights(conv, weights) else { continue }
-                let affine = try BatchNormWeights(bn, weights: weights)
+                let affine = try BatchNormAffine(bn, weights: weights)
                 let group = try conv.int("group")
                 let perGroup = w.shape[1], window = w.shape[2] * w.shape[3]
                 for o in 0..<w.outputs {

@@ -122,7 +122,7 @@ public struct FuseBranches: Pass {
                 guard var w = try convWeights(conv, weights), w.shape[0] == total.shape[0], w.shape[1] == total.shape[1] else {
                     throw NodeError("not-fused", "'\(conv.name)' has other channel counts or no weight data")
                 }
-                if let bn = branch.bn { w.fold(try BatchNormWeights(bn, weights: weights)) }
+                if let bn = branch.bn { w.fold(try BatchNormAffine(bn, weights: weights)) }
                 let placed = w.embedded(in: size)
                 for i in total.kernel.indices { total.kernel[i] += placed.kernel[i] }
                 for o in total.bias.indices { total.bias[o] += placed.bias[o] }
@@ -133,7 +133,7 @@ public struct FuseBranches: Pass {
                       perGroup * groups[0] == total.outputs else {
                     throw NodeError("not-fused", "an identity branch needs stride 1, 'same' padding and as many outputs as inputs")
                 }
-                let affine = try branch.bn.map { bn throws(NodeError) in try BatchNormWeights(bn, weights: weights) }
+                let affine = try branch.bn.map { bn throws(NodeError) in try BatchNormAffine(bn, weights: weights) }
                 for o in 0..<total.outputs {
                     let centre = ((o * perGroup + o % perGroup) * size[0] + size[0] / 2) * size[1] + size[1] / 2
                     total.kernel[centre] += affine?.scale[o] ?? 1

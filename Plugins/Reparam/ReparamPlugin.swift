@@ -30,11 +30,11 @@ struct ConvWeights {
 
     /// Folds an inference-form BatchNormalization that follows: w' = w * g / sqrt(v + eps),
     /// b' = beta + (b - mean) * g / sqrt(v + eps).
-    mutating func fold(_ bn: BatchNormWeights) {
+    mutating func fold(_ bn: BatchNormAffine) {
         for o in 0..<outputs {
             let scale = bn.scale[o]
             for i in 0..<perOutput { kernel[o * perOutput + i] *= scale }
-            bias[o] = bn.shift[o] + (bias[o] - bn.mean[o]) * scale
+            bias[o] = bn.offset[o] + bias[o] * scale
         }
     }
 
@@ -54,25 +54,16 @@ struct ConvWeights {
     }
 }
 
-/// BatchNormalization as a per-channel affine map y = x * scale + shift, with its statistics kept for folding.
-struct BatchNormWeights {
-    var scale: [Double]
-    var shift: [Double]
-    var mean: [Double]
-
+extension BatchNormAffine {
+    /// The affine map of `node`, whose statistics must be parameters with data.
     init(_ node: Node, weights: [String: Tensor]) throws(NodeError) {
-        let epsilon = try node.float("epsilon")
-        guard let gamma = weights[node.inputs[1]], let beta = weights[node.inputs[2]], let mean = weights[node.inputs[3]],
-              let variance = weights[node.inputs[4]] else {
-            throw NodeError("missing-parameter", "BatchNormalization's statistics must be parameters with data")
+        try self.init(node) { i throws(NodeError) in
+            guard let tensor = weights[node.inputs[i]] else {
+                throw NodeError("missing-parameter", "BatchNormalization's statistics must be parameters with data")
+            }
+            return tensor
         }
-        scale = (0..<gamma.count).map { Double(gamma[$0]) / (Double(variance[$0]) + epsilon).squareRoot() }
-        shift = (0..<beta.count).map { Double(beta[$0]) }
-        self.mean = (0..<mean.count).map { Double(mean[$0]) }
     }
-
-    /// shift - mean * scale: the constant the map adds, once the mean is folded in.
-    var offset: [Double] { (0..<scale.count).map { shift[$0] - mean[$0] * scale[$0] } }
 }
 
 extension PassContext {

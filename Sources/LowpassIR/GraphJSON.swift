@@ -178,7 +178,8 @@ private struct GraphDecoder {
                 let numbers = (array(data, "\(path).data") ?? []).enumerated().compactMap { j, v -> Float? in
                     switch v {
                     case .int(let n): return Float(n)
-                    case .double(let d): return Float(d)
+                    case .double(let d) where Float(d).isFinite: return Float(d)
+                    case .double(let d): fail("\(path).data[\(j)]", "\(d) is beyond f32's range (+-3.4e38); JSON has no infinities, and Lowpass does not make one up"); return nil
                     default: fail("\(path).data[\(j)]", "expected a number, found \(v.kindName)"); return nil
                     }
                 }

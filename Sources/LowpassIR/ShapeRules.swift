@@ -7,6 +7,13 @@ enum ShapeRules {
         }
     }
 
+    /// A mean over no pixels has no value (PyTorch's gives NaN, Lowpass's reference gave 0): every engine refuses it.
+    static func requireNonEmptyMap(_ type: TensorType, _ op: String) throws(NodeError) {
+        if type.shape[2] == .fixed(0) || type.shape[3] == .fixed(0) {
+            throw NodeError("empty-window", "\(op) averages over an empty \(type.shape[2])x\(type.shape[3]) map, which has no mean")
+        }
+    }
+
     static func fixed(_ dim: Dim, _ what: String) throws(NodeError) -> Int {
         guard let n = dim.value else { throw NodeError("symbolic-dimension", "\(what) must be a fixed size, is '\(dim)'") }
         return n
@@ -62,6 +69,7 @@ enum ShapeRules {
     static let globalPool: ShapeRule = { _, inputs throws(NodeError) in
         let x = inputs[0]
         try requireRank(x, 4, "GlobalAveragePool input")
+        try requireNonEmptyMap(x, "GlobalAveragePool")
         return [TensorType(x.dtype, [x.shape[0], x.shape[1], .fixed(1), .fixed(1)])]
     }
 
@@ -71,6 +79,7 @@ enum ShapeRules {
         let size = try node.ints("output_size", count: 2, minimum: 1)
         _ = try fixed(x.shape[2], "input height")
         _ = try fixed(x.shape[3], "input width")
+        try requireNonEmptyMap(x, "AdaptiveAveragePool")
         return [TensorType(x.dtype, [x.shape[0], x.shape[1], .fixed(size[0]), .fixed(size[1])])]
     }
 

@@ -255,13 +255,8 @@ struct Lowering {
         bufferOf[last.outputs[0]] = output
     }
 
-    /// Per-channel scale and shift of a BatchNormalization, in double.
-    private func batchNormAffine(_ node: Node) throws(NodeError) -> (scale: [Double], shift: [Double]) {
-        let epsilon = try node.float("epsilon")
-        let (gamma, beta, mean, variance) = (try tensor(node.inputs[1]), try tensor(node.inputs[2]), try tensor(node.inputs[3]), try tensor(node.inputs[4]))
-        let scale = (0..<gamma.count).map { Double(gamma[$0]) / (Double(variance[$0]) + epsilon).squareRoot() }
-        let shift = (0..<gamma.count).map { Double(beta[$0]) - Double(mean[$0]) * scale[$0] }
-        return (scale, shift)
+    private func batchNormAffine(_ node: Node) throws(NodeError) -> BatchNormAffine {
+        try BatchNormAffine(node) { i throws(NodeError) in try tensor(node.inputs[i]) }
     }
 
     private mutating func conv(_ nodes: [Node], _ output: Int) throws(NodeError) -> any Kernel {
@@ -279,7 +274,7 @@ struct Lowering {
             case .batchNormalization:
                 let bn = try batchNormAffine(next)
                 scale = bn.scale
-                shift = (0..<filters).map { shift[$0] * bn.scale[$0] + bn.shift[$0] }
+                shift = (0..<filters).map { shift[$0] * bn.scale[$0] + bn.offset[$0] }
             case .add: residual = try operand(next.inputs.first { $0 != chainValue } ?? next.inputs[0])
             case .relu: activation = .relu
             case .clip: activation = .clip(try next.float("min"), try next.float("max"))
@@ -416,7 +411,8 @@ struct Lowering {
             case .mul: expression = .mul(x, try input(node.inputs[1]))
             case .identity, .dropout: expression = x
             case .batchNormalization:
-                let (scale, shift) = try batchNormAffine(node)
+                let affine = try batchNormAffine(node)
+                let (scale, shift) = (affine.scale, affine.offset)
                 let rank = shape(node.inputs[0]).count
                 let perChannel = [1, scale.count] + [Int](repeating: 1, count: max(rank - 2, 0))
                 let s = operandExpression(constant(Tensor(shape: perChannel, values: scale.map(Float.init))), shape: perChannel)

@@ -17,6 +17,13 @@ public struct ImportedModel {
 public enum ONNXImporter {
     public static let supportedOpsets = 11...25
 
+    /// The folder holding `path`; "." for a bare file name (whose folder would otherwise be "", which
+    /// no path resolves to).
+    static func folder(of path: String) -> String {
+        let folder = (path as NSString).deletingLastPathComponent
+        return folder.isEmpty ? "." : folder
+    }
+
     public static func importModel(contentsOf path: String, name: String? = nil) throws(Diagnostics) -> ImportedModel {
         let location = SourceLocation(file: path)
         let data: [UInt8]
@@ -34,7 +41,7 @@ public enum ONNXImporter {
         guard supportedOpsets.contains(opset) else {
             throw Diagnostics([Diagnostic("unsupported-opset", "the model uses ONNX opset \(opset); Lowpass reads opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound)", at: location)])
         }
-        var importer = GraphImporter(opset: opset, directory: (path as NSString).deletingLastPathComponent,
+        var importer = GraphImporter(opset: opset, directory: Self.folder(of: path),
                                      name: name ?? ((path as NSString).lastPathComponent as NSString).deletingPathExtension)
         do {
             return try importer.run(model.graph)

@@ -34,9 +34,14 @@ public enum NPY {
             throw fail("header is not text")
         }
         let dictionary = try parseHeader(header)
-        guard let descr = dictionary["descr"] else { throw fail("header has no 'descr'") }
-        guard dictionary["fortran_order"] == "False" else {
-            throw fail("Fortran-order arrays are not supported; save with numpy.ascontiguousarray")
+        guard let descrLiteral = dictionary["descr"] else { throw fail("header has no 'descr'") }
+        guard let descr = unquoted(descrLiteral) else {
+            throw fail("structured dtype \(descrLiteral.prefix(80)) is not supported; Lowpass reads plain float32, float64 and float16 arrays")
+        }
+        switch dictionary["fortran_order"] {
+        case "False": break
+        case "True": throw fail("Fortran-order arrays are not supported; save with numpy.ascontiguousarray")
+        case let other: throw fail("'fortran_order' must be True or False, found \(other ?? "nothing")")
         }
         guard let shapeText = dictionary["shape"] else { throw fail("header has no 'shape'") }
         let shape = try parseShape(shapeText)
@@ -55,62 +60,97 @@ public enum NPY {
             throw fail("data holds \(bytes.count - dataStart) bytes, but shape \(shape) of '\(descr)' needs \(expected)")
         }
         var tensor = Tensor(zeros: shape)
-        tensor.withUnsafeMutableBufferPointer { out in
+        let overflow = tensor.withUnsafeMutableBufferPointer { out in
             bytes.withUnsafeBytes { raw in
-                let data = UnsafeRawBufferPointer(rebasing: raw[dataStart...])
-                convert(data, elementSize: elementSize, into: out)
+                convert(UnsafeRawBufferPointer(rebasing: raw[dataStart...]), elementSize: elementSize, into: out)
             }
         }
+        if let overflow { throw fail(overflowMessage(overflow)) }
         return tensor
     }
 
-    /// Decodes little-endian floats of 2, 4 or 8 bytes into f32.
-    static func convert(_ data: UnsafeRawBufferPointer, elementSize: Int, into out: UnsafeMutableBufferPointer<Float>) {
+    /// Decodes little-endian floats of 2, 4 or 8 bytes into f32. Returns the first f64 element that is
+    /// finite but beyond f32's range, with its value: it would become an infinity the file does not hold.
+    @discardableResult
+    static func convert(_ data: UnsafeRawBufferPointer, elementSize: Int, into out: UnsafeMutableBufferPointer<Float>) -> (index: Int, value: Double)? {
+        var overflow: (index: Int, value: Double)?
         for i in 0..<out.count {
             switch elementSize {
             case 2: out[i] = Float(Float16(bitPattern: UInt16(littleEndian: data.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
-            case 8: out[i] = Float(Double(bitPattern: UInt64(littleEndian: data.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+            case 8:
+                let wide = Double(bitPattern: UInt64(littleEndian: data.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))
+                out[i] = Float(wide)
+                if overflow == nil, wide.isFinite, !out[i].isFinite { overflow = (i, wide) }
             default: out[i] = Float(bitPattern: UInt32(littleEndian: data.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
             }
         }
+        return overflow
+    }
+
+    /// The message for an f64 value that f32 cannot hold.
+    static func overflowMessage(_ overflow: (index: Int, value: Double)) -> String {
+        "element \(overflow.index) holds \(overflow.value), beyond f32's range (+-3.4e38); Lowpass computes in f32 and would turn it into an infinity"
     }
 
     /// The header is a Python dict literal: `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`.
+    /// Values keep their Python spelling (quotes, brackets), so a string 'False' is not the literal False.
     static func parseHeader(_ header: String) throws(Diagnostic) -> [String: String] {
-        var result: [String: String] = [:]
-        let body = header.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard body.hasPrefix("{"), body.hasSuffix("}") else { throw Diagnostic("bad-npy", "header is not a dictionary: \(body.prefix(80))") }
-        var rest = Substring(body.dropFirst().dropLast())
-        while let keyStart = rest.firstIndex(of: "'") {
-            guard let keyEnd = rest[rest.index(after: keyStart)...].firstIndex(of: "'"),
-                  let colon = rest[keyEnd...].firstIndex(of: ":") else { break }
-            let key = String(rest[rest.index(after: keyStart)..<keyEnd])
-            var value = rest[rest.index(after: colon)...].drop { $0 == " " }
-            let end: String.Index
-            if value.first == "(" {
-                guard let close = value.firstIndex(of: ")") else { throw Diagnostic("bad-npy", "unterminated shape tuple") }
-                end = value.index(after: close)
-            } else if value.first == "'" {
-                guard let close = value.dropFirst().firstIndex(of: "'") else { throw Diagnostic("bad-npy", "unterminated string in header") }
-                end = value.index(after: close)
-            } else {
-                end = value.firstIndex(of: ",") ?? value.endIndex
+        func fail(_ message: String) -> Diagnostic { Diagnostic("bad-npy", message) }
+        let text = Array(header.trimmingCharacters(in: .whitespacesAndNewlines).unicodeScalars)
+        guard text.first == "{", text.last == "}" else { throw fail("header is not a dictionary: \(header.prefix(80))") }
+        var i = 1
+        func skip(_ characters: String) { while i < text.count - 1, characters.unicodeScalars.contains(text[i]) { i += 1 } }
+        /// One Python literal from i: a quoted string, a bracketed group (nesting and quotes respected), or a bare word.
+        func literal() throws(Diagnostic) -> String {
+            let start = i
+            var depth = 0, quote: Unicode.Scalar?
+            while i < text.count - 1 {
+                let c = text[i]
+                if let q = quote { if c == q { quote = nil; if depth == 0 { i += 1; break } } }
+                else if c == "'" || c == "\"" { quote = c }
+                else if "([{".unicodeScalars.contains(c) { depth += 1 }
+                else if ")]}".unicodeScalars.contains(c) { depth -= 1; if depth == 0 { i += 1; break } }
+                else if depth == 0, c == "," || c == ":" { break }
+                i += 1
             }
-            result[key] = String(value[..<end]).trimmingCharacters(in: CharacterSet(charactersIn: "' "))
-            value = value[end...]
-            rest = value
+            guard quote == nil, depth == 0 else { throw fail("unterminated \(quote != nil ? "string" : "bracket") in header: \(header.prefix(120))") }
+            return String(String.UnicodeScalarView(text[start..<i])).trimmingCharacters(in: .whitespaces)
         }
+        var result: [String: String] = [:]
+        while true {
+            skip(" \n\t,")
+            if i >= text.count - 1 { break }
+            let key = try literal()
+            guard key.count >= 2, key.first == "'" || key.first == "\"", key.last == key.first else { throw fail("header key \(key) is not a quoted string") }
+            skip(" ")
+            guard i < text.count - 1, text[i] == ":" else { throw fail("expected ':' after key \(key) in header") }
+            i += 1
+            skip(" ")
+            let name = String(key.dropFirst().dropLast())
+            guard result.updateValue(try literal(), forKey: name) == nil else { throw fail("header gives '\(name)' twice") }
+        }
+        let unknown = Set(result.keys).subtracting(["descr", "fortran_order", "shape"])
+        guard unknown.isEmpty else { throw fail("header has keys \(unknown.sorted()) besides 'descr', 'fortran_order' and 'shape'") }
         return result
     }
 
+    /// The quoted string's content, or nil for any other literal.
+    static func unquoted(_ literal: String) -> String? {
+        guard literal.count >= 2, let first = literal.first, first == "'" || first == "\"", literal.last == first else { return nil }
+        return String(literal.dropFirst().dropLast())
+    }
+
     static func parseShape(_ text: String) throws(Diagnostic) -> [Int] {
-        let inner = text.trimmingCharacters(in: CharacterSet(charactersIn: "() "))
+        guard text.hasPrefix("("), text.hasSuffix(")") else {
+            throw Diagnostic("bad-npy", "'shape' must be a tuple of integers such as (1, 3, 224, 224), found \(text)")
+        }
+        let inner = text.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
         if inner.isEmpty { return [] }
+        var parts = inner.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        if parts.count > 1, parts.last == "" { parts.removeLast() }  // (3,) is a one-element tuple
         var shape: [Int] = []
-        for part in inner.split(separator: ",") {
-            let trimmed = part.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty { continue }
-            guard let n = Int(trimmed), n >= 0 else { throw Diagnostic("bad-npy", "invalid shape \(text)") }
+        for part in parts {
+            guard let n = Int(part), n >= 0 else { throw Diagnostic("bad-npy", "invalid shape \(text): '\(part)' is not a non-negative integer") }
             shape.append(n)
         }
         return shape

@@ -196,13 +196,12 @@ enum ReferenceKernels {
     }
 
     static func batchNorm(_ node: Node, _ x: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {
-        let epsilon = try node.float("epsilon")
+        let affine = try BatchNormAffine(node) { i throws(NodeError) in x[i] }
         let channels = outShape[1]
         let inner = outShape[2...].reduce(1, *)
-        let scale = (0..<channels).map { Double(x[1][$0]) / (Double(x[4][$0]) + epsilon).squareRoot() }
         return Tensor(shape: outShape) { i in
             let c = (i / inner) % channels
-            return Float((Double(x[0][i]) - Double(x[3][c])) * scale[c] + Double(x[2][c]))
+            return Float(Double(x[0][i]) * affine.scale[c] + affine.offset[c])
         }
     }
 

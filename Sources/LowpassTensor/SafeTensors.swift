@@ -122,15 +122,16 @@ public struct SafeTensorsFile: Sendable {
             } else {
                 var tensor = Tensor(zeros: shape)
                 let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<dataStart + end])
-                tensor.withUnsafeMutableBufferPointer { out in
-                    if dtype == "BF16" {
+                let overflow = tensor.withUnsafeMutableBufferPointer { out -> (index: Int, value: Double)? in
+                    guard dtype != "BF16" else {
                         for i in 0..<count {
                             out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
                         }
-                    } else {
-                        NPY.convert(raw, elementSize: elementSize, into: out)
+                        return nil
                     }
+                    return NPY.convert(raw, elementSize: elementSize, into: out)
                 }
+                if let overflow { throw fail(NPY.overflowMessage(overflow), name) }
                 result.tensors[name] = tensor
             }
         }

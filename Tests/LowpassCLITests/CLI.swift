@@ -27,12 +27,13 @@ enum CLI {
 
     /// Runs `lowpass` with `arguments`; past `timeout` seconds the process is terminated (a test of
     /// something that must not block fails instead of hanging the suite).
-    static func run(_ arguments: [String], program: URL = executable, timeout: Double? = nil, environment: [String: String] = [:]) throws -> Result {
+    static func run(_ arguments: [String], program: URL = executable, timeout: Double? = nil, environment: [String: String] = [:],
+                    directory: String = repository) throws -> Result {
         let process = Process()
         process.executableURL = program
         process.arguments = arguments
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        process.currentDirectoryURL = URL(fileURLWithPath: repository)
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

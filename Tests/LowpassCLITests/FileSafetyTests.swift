@@ -100,6 +100,10 @@ struct FileSafetyTests {
         try FileManager.default.createSymbolicLink(atPath: folder + "/external-data.bin", withDestinationPath: "real.bin")
         let accepted = try CLI.run(["import", folder + "/m.onnx", "-o", folder + "/m.json"])
         #expect(accepted.status == 0, "\(accepted.stderr)")
+        // Named by a bare file name, the model's folder is the working directory (it was "", which
+        // resolved nowhere, and every model with external data failed to import).
+        let bare = try CLI.run(["import", "m.onnx", "-o", "bare.json"], directory: folder)
+        #expect(bare.status == 0, "\(bare.stderr)")
     }
 
     /// A temporary file left by a writer that died (its process gone) is removed by the next write to

@@ -166,6 +166,32 @@ struct OpTests {
         #expect(throws: Diagnostics.self) {
             _ = try CompiledModel(graph: noDepth.0, weights: noDepth.1, inputShapes: ["x": [2, 0]])
         }
+        // A mean over no pixels: the JIT gave NaN, the reference 0. Both refuse it now, at verification.
+        let emptyMap = oneNodeGraph(.globalAveragePool, input: [1, 2, 0, 5])
+        #expect(throws: Diagnostics.self) { _ = try ReferenceInterpreter().run(emptyMap.0, weights: emptyMap.1, inputs: ["x": Tensor(zeros: [1, 2, 0, 5])]) }
+        #expect(throws: Diagnostics.self) { _ = try CompiledModel(graph: emptyMap.0, weights: emptyMap.1, inputShapes: ["x": [1, 2, 0, 5]]) }
+    }
+
+    /// BatchNormalization with variance + epsilon = 0 divides by zero. The JIT gave NaN where the
+    /// reference gave inf; both now evaluate PyTorch's x * scale + offset (`BatchNormAffine`) and agree
+    /// bit for bit on the infinities and NaNs, while the healthy channel stays exact.
+    @Test func batchNormWithZeroVarianceAgreesEverywhere() throws {
+        let statistics: [(String, Tensor)] = [("scale", Tensor(shape: [3], values: [1, 1, 2])), ("B", Tensor(shape: [3], values: [0, 0.5, 1])),
+                                              ("mean", Tensor(shape: [3], values: [0, 1, 0.25])), ("var", Tensor(shape: [3], values: [0, 0, 1]))]
+        let (graph, weights) = oneNodeGraph(.batchNormalization, input: [1, 3, 4, 4], ["epsilon": .float(0)], parameters: statistics)
+        let x = Tensor(shape: [1, 3, 4, 4]) { i in i == 16 ? 0 : Float((i * 37) % 11) - 5 }
+        let reference = try #require(try ReferenceInterpreter().run(graph, weights: weights, inputs: ["x": x])["y"])
+        #expect(reference.values.prefix(32).allSatisfy { !$0.isFinite }, "channels 0 and 1 divide by zero")
+        #expect(reference.values.suffix(16).allSatisfy { $0.isFinite })
+        for target in testedTargets {
+            var options = CompileOptions()
+            options.target = target
+            let jit = try #require(try CompiledModel(graph: graph, weights: weights, inputShapes: ["x": x.shape], options: options).run(["x": x])["y"])
+            for i in 0..<reference.count {
+                let (a, b) = (jit[i], reference[i])
+                #expect(a.isNaN && b.isNaN || abs(a - b) <= 1e-5 * max(1, abs(b)) || a == b, "element \(i) on \(target): JIT \(a), reference \(b)")
+            }
+        }
     }
 
     struct PoolCase: Sendable, CustomTestStringConvertible {

@@ -52,6 +52,9 @@ case("graph", "value-defined-twice", graph(nodes=[node("a", "Relu", ["x"], ["y"]
      "value 'y' is defined by node 'b' and already by node 'a'", "[duplicate-name]")
 case("graph", "respelled-value-names", graph(nodes=[node("a", "Relu", ["x"], ["\u00e9"]), node("b", "Sigmoid", ["e\u0301"], ["y"])]),
      "differ only in Unicode normalization", "[ambiguous-name]")
+case("graph", "inline-data-beyond-f32", graph(parameters=[{"name": "k", "shape": [1], "data": [1e39]}],
+                                          nodes=[node("add", "Add", ["x", "k"], ["y"])]),
+     "$.parameters[0].data[0]: 1e+39 is beyond f32's range")
 case("graph", "undefined-input", graph(nodes=[node("relu", "Relu", ["nowhere"], ["y"])]), "node 'relu': input 'nowhere' is not a graph input", "[undefined-value]")
 case("graph", "cycle", graph(outputs=["b"], nodes=[node("a", "Relu", ["b"], ["a"]), node("b", "Relu", ["a"], ["b"])]), "[cycle]", "node 'a'")
 case("graph", "wrong-arity", graph(nodes=[node("add", "Add", ["x"], ["y"])]), "Add takes 2 inputs (A, B), got 1", "[arity]")
@@ -103,6 +106,14 @@ case("npy", "two-gib-declared", npy("{'descr': '<f4', 'fortran_order': False, 's
 case("npy", "wrong-shape", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 8, 9), }", bytes(4 * 216)),
      "input 'x' has shape [1, 3, 8, 9], but the graph declares f32[N,3,9,8]", "[input-shape]")
 case("npy", "unknown-version", npy(good, bytes(4 * 216), version=(9, 0)), "unsupported .npy version 9", "[bad-npy]")
+case("npy", "structured-dtype", npy("{'descr': [('a', '<f4'), ('b', '<f4')], 'fortran_order': False, 'shape': (1, 3, 9, 8), }", bytes(8 * 216)),
+     "structured dtype [('a', '<f4'), ('b', '<f4')] is not supported", "[bad-npy]")
+case("npy", "fortran-order-as-string", npy(good.replace("False", "'False'"), bytes(4 * 216)),
+     "'fortran_order' must be True or False, found 'False'", "[bad-npy]")
+case("npy", "shape-as-list", npy(good.replace("(1, 3, 9, 8)", "[1, 3, 9, 8]"), bytes(4 * 216)),
+     "'shape' must be a tuple of integers such as (1, 3, 224, 224), found [1, 3, 9, 8]", "[bad-npy]")
+case("npy", "f64-beyond-f32", npy(good.replace("<f4", "<f8"), struct.pack("<d", 1e300) + bytes(8 * 215)),
+     "element 0 holds 1e+300, beyond f32's range", "[bad-npy]")
 case("npy", "bad-shape-text", npy(good.replace("(1, 3, 9, 8)", "(1, three, 9, 8)"), bytes(4 * 216)), "invalid shape", "[bad-npy]")
 
 # --- .safetensors weights (lowpass run small-convnet --weights FILE) ---
@@ -133,6 +144,9 @@ case("safetensors", "overlapping-ranges", st({"a": {"dtype": "F32", "shape": [2]
 case("safetensors", "gap-between-ranges", st({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
                                              "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}, bytes(12)),
      "leaves bytes [4, 8) to no tensor", "[bad-safetensors]")
+case("safetensors", "f64-beyond-f32", st({"conv1.weight": {"dtype": "F64", "shape": [8, 3, 3, 3], "data_offsets": [0, 1728]}},
+                                        bytes(8 * 5) + struct.pack("<d", -1e300) + bytes(1728 - 48)),
+     "conv1.weight: element 5 holds -1e+300, beyond f32's range", "[bad-safetensors]")
 # Names equal as Unicode text but not as bytes (NFC and NFD spellings of "e acute").
 case("safetensors", "respelled-names", st({"\u00e9": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
                                           "e\u0301": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, bytes(8)),
