@@ -59,7 +59,7 @@ case("graph", "inline-data-beyond-f32", graph(parameters=[{"name": "k", "shape":
 case("graph", "memory-bomb", graph(inputs=[{"name": "x", "dtype": "f32", "shape": ["N", 3, 9, 8]}], outputs=["y%d" % i for i in range(16)],
                                    parameters=[{"name": "B%d" % i, "shape": [216, 16777216]} for i in range(16)],
                                    nodes=[node("flat", "Flatten", ["x"], ["f"])] + [node("fc%d" % i, "Gemm", ["f", "B%d" % i], ["y%d" % i]) for i in range(16)]),
-     "[memory-budget]", "the parameters to seed hold", "the largest: B")
+     "[memory-budget]", "the parameters to seed hold", "the largest: 'B")
 case("graph", "undefined-input", graph(nodes=[node("relu", "Relu", ["nowhere"], ["y"])]), "node 'relu': input 'nowhere' is not a graph input", "[undefined-value]")
 case("graph", "cycle", graph(outputs=["b"], nodes=[node("a", "Relu", ["b"], ["a"]), node("b", "Relu", ["a"], ["b"])]), "[cycle]", "node 'a'")
 case("graph", "wrong-arity", graph(nodes=[node("add", "Add", ["x"], ["y"])]), "Add takes 2 inputs (A, B), got 1", "[arity]")
