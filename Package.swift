@@ -53,6 +53,8 @@ let package = Package(
         .testTarget(name: "LowpassJITTests", dependencies: ["LowpassJIT", "LowpassIR", "LowpassTensor", "LowpassZoo", "Antialias", "Reparam", "LowpassPasses"],
                     swiftSettings: llvmFlags),
         .testTarget(name: "LowpassTensorTests", dependencies: ["LowpassIR", "LowpassTensor"]),
+        // How the modules fit: import directions, and passes that stay near-linear in graph size.
+        .testTarget(name: "ArchitectureTests", dependencies: ["LowpassIR", "LowpassPasses", "LowpassTensor", "Cleanup", "Antialias", "Reparam"]),
         // Runs the built `lowpass` executable as a user would.
         .testTarget(name: "LowpassCLITests", dependencies: ["lowpass", "LowpassIR", "LowpassTensor"]),
     ],

@@ -72,6 +72,7 @@ public struct Antialias: Pass {
         for name in candidates where settings.selects(name) {
             try rewriter.rewrite(nodeNamed: name)
         }
+        rewriter.graph.settleOrder()
         let rewritten = rewriter.graph
         let after: VerifiedGraph
         do { after = try rewritten.verify() } catch {

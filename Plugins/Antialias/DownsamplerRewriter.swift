@@ -45,8 +45,7 @@ struct DownsamplerRewriter {
     // MARK: The rules
 
     mutating func rewrite(nodeNamed name: String) throws(PassError) {
-        guard let index = graph.nodes.firstIndex(where: { $0.name == name }) else { return }
-        let node = graph.nodes[index]
+        guard let node = graph.node(named: name) else { return }
         do throws(NodeError) {
             switch node.op {
             case .maxPool: try rewriteMaxPool(node)
@@ -264,15 +263,17 @@ struct DownsamplerRewriter {
     mutating func appendBlur(_ plan: BlurPlan, after value: String, named base: String) {
         guard let producer = graph.producerIndex(of: value), let slot = graph.nodes[producer].outputs.firstIndex(of: value) else { return }
         let unblurred = graph.freshName("\(value).unblurred")
-        graph.nodes[producer].outputs[slot] = unblurred
+        var writer = graph.nodes[producer]
+        writer.outputs[slot] = unblurred
+        graph.replaceNode(at: producer, with: [writer])
         let blurName = graph.freshName(base, avoiding: [unblurred])
-        graph.insert(blurNode(plan, name: blurName, input: unblurred, output: value), after: producer)
+        graph.append(blurNode(plan, name: blurName, input: unblurred, output: value), placed: writer.name)
     }
 
-    /// Puts `nodes` where `original` stood.
+    /// Puts `nodes` where `original` stood (in order once the pass settles the graph's order).
     mutating func replace(_ original: Node, with nodes: [Node]) {
-        guard let index = graph.nodes.firstIndex(where: { $0.name == original.name }) else { return }
-        graph.nodes.replaceSubrange(index...index, with: nodes)
+        guard let index = graph.index(ofNodeNamed: original.name) else { return }
+        graph.replaceNode(at: index, with: nodes)
     }
 
     mutating func record(_ node: Node, rule: String, blur: BlurPlan, addedMACs: Int) {

@@ -40,24 +40,31 @@ public struct RemoveIdentity: Pass {
     public init(options: PassOptions) {}
 
     public func run(on graph: inout Graph, context: inout PassContext) throws(PassError) -> Bool {
-        var changed = false
-        // By name: each removal rewires later nodes, so the node is read afresh from the graph.
+        // Each node is bypassed at once (through the use-def index) and all are removed in one sweep.
+        var bypassed = Set<String>()
         for name in graph.nodes.filter({ [.identity, .dropout].contains($0.op) }).map(\.name) {
-            guard let node = graph.node(named: name), let input = node.inputs.first, let output = node.outputs.first else { continue }
+            guard let index = graph.index(ofNodeNamed: name), let input = graph.nodes[index].inputs.first,
+                  let output = graph.nodes[index].outputs.first else { continue }
+            let node = graph.nodes[index]
             // A graph output keeps its name: then the producer of the input is renamed instead, unless
             // the input is itself a graph input or parameter (nothing to rename: keep the node).
-            if graph.outputs.contains(output) {
-                guard let producer = graph.producerIndex(of: input), !graph.outputs.contains(input) else { continue }
+            if graph.isGraphOutput(output) {
+                guard let producer = graph.producerIndex(of: input), !graph.isGraphOutput(input),
+                      let slot = graph.nodes[producer].outputs.firstIndex(of: input) else { continue }
                 graph.replaceAllUses(of: input, with: output, except: [node.name])
-                if let slot = graph.nodes[producer].outputs.firstIndex(of: input) { graph.nodes[producer].outputs[slot] = output }
-                graph.nodes.removeAll { $0.name == node.name }
+                var writer = graph.nodes[producer]
+                writer.outputs[slot] = output
+                graph.replaceNode(at: producer, with: [writer])
+                // The node now reads a value nobody writes and writes one its producer writes: detach it.
+                graph.replaceNode(at: index, with: [Node(name: node.name, op: node.op, inputs: [], outputs: [])])
             } else {
                 graph.replaceAllUses(of: output, with: input)
-                do { try graph.erase(nodeNamed: node.name) } catch { throw PassError(pass: Self.name, error.description, node: node.name) }
             }
+            bypassed.insert(node.name)
             context.remark("removed \(node.op.rawValue)", node: node.name)
-            changed = true
         }
-        return changed
+        guard !bypassed.isEmpty else { return false }
+        do { try graph.erase(nodesNamed: bypassed) } catch { throw PassError(pass: Self.name, error.description, node: error.node) }
+        return true
     }
 }

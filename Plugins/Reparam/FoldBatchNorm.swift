@@ -17,7 +17,7 @@ public struct FoldBatchNorm: Pass {
     public init(options: PassOptions) {}
 
     public func run(on graph: inout Graph, context: inout PassContext) throws(PassError) -> Bool {
-        var weights = try context.requireWeights(Self.name)
+        var folding = ConvFolding(weights: try context.requireWeights(Self.name))
         var changed = false
         var folded: [String] = []
         // By name: each fold removes a node, which shifts the indices `chains` returned.
@@ -25,9 +25,9 @@ public struct FoldBatchNorm: Pass {
         for (convName, bnName) in after {
             guard let conv = graph.node(named: convName), let bn = graph.node(named: bnName) else { continue }
             do throws(NodeError) {
-                guard var w = try convWeights(conv, weights) else { continue }
-                w.fold(try BatchNormAffine(bn, weights: weights))
-                try replace(conv: conv, removing: bn, with: w, output: bn.outputs[0], in: &graph, weights: &weights)
+                guard var w = try convWeights(conv, folding.weights) else { continue }
+                w.fold(try BatchNormAffine(bn, weights: folding.weights))
+                folding.replace(conv: conv, removing: [bn], with: w, output: bn.outputs[0], in: &graph)
                 folded.append(bn.name)
                 changed = true
             } catch {
@@ -42,8 +42,8 @@ public struct FoldBatchNorm: Pass {
                     context.remark("BN before a padded conv is not folded: the padded border would differ", node: bn.name, id: "not-folded")
                     continue
                 }
-                guard var w = try convWeights(conv, weights) else { continue }
-                let affine = try BatchNormAffine(bn, weights: weights)
+                guard var w = try convWeights(conv, folding.weights) else { continue }
+                let affine = try BatchNormAffine(bn, weights: folding.weights)
                 let group = try conv.int("group")
                 let perGroup = w.shape[1], window = w.shape[2] * w.shape[3]
                 for o in 0..<w.outputs {
@@ -58,7 +58,7 @@ public struct FoldBatchNorm: Pass {
                 }
                 var rewired = conv
                 rewired.inputs[0] = bn.inputs[0]
-                try replace(conv: rewired, removing: bn, with: w, output: conv.outputs[0], in: &graph, weights: &weights)
+                folding.replace(conv: rewired, removing: [bn], with: w, output: conv.outputs[0], in: &graph)
                 folded.append(bn.name)
                 changed = true
             } catch {
@@ -66,8 +66,9 @@ public struct FoldBatchNorm: Pass {
             }
         }
         if changed {
+            folding.finish(&graph)
             graph.eliminateDeadCode()
-            context.weights = weights
+            context.weights = folding.weights
             context.weightsChanged = true
             context.remark("folded \(folded.count) BatchNormalization node(s); their parameters left the graph: \(folded.prefix(8).joined(separator: ", "))\(folded.count > 8 ? ", ..." : "")")
         }
@@ -81,28 +82,4 @@ func convWeights(_ conv: Node, _ weights: [String: Tensor]) throws(NodeError) ->
     let bias = conv.inputs.count > 2 ? weights[conv.inputs[2]].map { b in (0..<b.count).map { Double(b[$0]) } } : nil
     if conv.inputs.count > 2 && bias == nil { return nil }
     return ConvWeights(shape: kernel.shape, kernel: (0..<kernel.count).map { Double(kernel[$0]) }, bias: bias)
-}
-
-/// Replaces `conv` (and erases `removing`) by one conv with weights `w` writing `output`. The kernel keeps
-/// its parameter name; the bias is the conv's own, or `<kernel prefix>.bias`.
-func replace(conv: Node, removing other: Node, with w: ConvWeights, output: String, in graph: inout Graph,
-             weights: inout [String: Tensor]) throws(NodeError) {
-    let kernelName = conv.inputs[1]
-    let biasName = conv.inputs.count > 2 ? conv.inputs[2]
-        : graph.freshName(kernelName.hasSuffix(".weight") ? String(kernelName.dropLast(".weight".count)) + ".bias" : kernelName + ".bias")
-    let (kernel, bias) = w.tensors()
-    weights[kernelName] = kernel
-    weights[biasName] = bias
-    if let i = graph.parameters.firstIndex(where: { $0.name == kernelName }) { graph.parameters[i].type = TensorType(fixed: w.shape) }
-    if !graph.parameters.contains(where: { $0.name == biasName }) {
-        let at = (graph.parameters.firstIndex { $0.name == kernelName } ?? graph.parameters.count - 1) + 1
-        graph.parameters.insert(Parameter(name: biasName, type: TensorType(fixed: [w.outputs])), at: at)
-    }
-    var fused = conv
-    fused.inputs = [conv.inputs[0], kernelName, biasName]
-    fused.outputs = [output]
-    if fused.attributes["kernel_shape"] != nil { fused.attributes["kernel_shape"] = .ints([w.shape[2], w.shape[3]]) }
-    guard let index = graph.nodes.firstIndex(where: { $0.name == conv.name }) else { return }
-    graph.nodes[index] = fused
-    graph.nodes.removeAll { $0.name == other.name }
 }

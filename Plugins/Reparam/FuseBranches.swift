@@ -25,7 +25,7 @@ public struct FuseBranches: Pass {
     }
 
     public func run(on graph: inout Graph, context: inout PassContext) throws(PassError) -> Bool {
-        var weights = try context.requireWeights(Self.name)
+        var folding = ConvFolding(weights: try context.requireWeights(Self.name))
         var fusedCount = 0
         // Roots: Add nodes whose output is not itself summed further.
         let roots = graph.nodes.filter { node in
@@ -34,28 +34,29 @@ public struct FuseBranches: Pass {
         for rootName in roots {
             guard let root = graph.node(named: rootName) else { continue }
             do throws(NodeError) {
-                if let result = try fuse(root, graph: graph, weights: weights) {
-                    graph = result.graph
-                    weights = result.weights
+                if let summary = try fuse(root, graph: &graph, folding: &folding) {
                     fusedCount += 1
-                    context.remark(result.summary, node: rootName)
+                    context.remark(summary, node: rootName)
                 }
             } catch {
                 context.remark("not fused: \(error.message)", node: rootName, id: "not-fused")
             }
         }
         if fusedCount > 0 {
+            folding.finish(&graph)
             let removed = graph.eliminateDeadCode()
-            context.weights = weights
+            context.weights = folding.weights
             context.weightsChanged = true
             context.remark("fused \(fusedCount) branch group(s); \(removed.count) nodes and parameters left the graph")
         }
         return fusedCount > 0
     }
 
-    /// The fused graph for the Add tree at `root`, nil when it is not a branch sum (no conv among the leaves).
-    func fuse(_ root: Node, graph: Graph, weights: [String: Tensor]) throws(NodeError) -> (graph: Graph, weights: [String: Tensor], summary: String)? {
-        var graph = graph, weights = weights
+    /// Fuses the Add tree at `root` and says what it did; nil when it is not a branch sum (no conv among
+    /// the leaves). Everything is checked before the graph is touched: a refusal leaves it as it was.
+    func fuse(_ root: Node, graph: inout Graph, folding: inout ConvFolding) throws(NodeError) -> String? {
+        // `folding.weights` is read in place: a local copy alive across `folding.replace` would copy
+        // every tensor entry per fusion.
         // Collect the leaves of the Add tree whose inner sums have no other readers.
         var adds: [Node] = []
         var leaves: [String] = []
@@ -96,7 +97,7 @@ public struct FuseBranches: Pass {
         }
         // Geometry: equal strides, groups and dilation 1; kernels centred in the largest.
         let geometries = try convs.map { conv throws(NodeError) in
-            try conv.convGeometry(weightShape: (weights[conv.inputs[1]]?.shape ?? []).map(Dim.fixed))
+            try conv.convGeometry(weightShape: (folding.weights[conv.inputs[1]]?.shape ?? []).map(Dim.fixed))
         }
         let groups = try convs.map { conv throws(NodeError) in try conv.int("group") }
         guard Set(geometries.map(\.strides)).count == 1 else { throw NodeError("not-fused", "the convs' strides differ") }
@@ -113,16 +114,16 @@ public struct FuseBranches: Pass {
             throw NodeError("not-fused", "kernels are not aligned: padding \(g.pads) for \(g.kernel) does not match \(pads) in \(size)")
         }
         // The sum, in double.
-        guard let largest = convs.max(by: { (weights[$0.inputs[1]]?.count ?? 0) < (weights[$1.inputs[1]]?.count ?? 0) }),
-              let shapeOfLargest = weights[largest.inputs[1]]?.shape else { throw NodeError("missing-parameter", "conv weights have no data") }
+        guard let largest = convs.max(by: { (folding.weights[$0.inputs[1]]?.count ?? 0) < (folding.weights[$1.inputs[1]]?.count ?? 0) }),
+              let shapeOfLargest = folding.weights[largest.inputs[1]]?.shape else { throw NodeError("missing-parameter", "conv weights have no data") }
         var total = ConvWeights(shape: [shapeOfLargest[0], shapeOfLargest[1], size[0], size[1]],
                                 kernel: Array(repeating: 0, count: shapeOfLargest[0] * shapeOfLargest[1] * size[0] * size[1]), bias: nil)
         for branch in branches {
             if let conv = branch.conv {
-                guard var w = try convWeights(conv, weights), w.shape[0] == total.shape[0], w.shape[1] == total.shape[1] else {
+                guard var w = try convWeights(conv, folding.weights), w.shape[0] == total.shape[0], w.shape[1] == total.shape[1] else {
                     throw NodeError("not-fused", "'\(conv.name)' has other channel counts or no weight data")
                 }
-                if let bn = branch.bn { w.fold(try BatchNormAffine(bn, weights: weights)) }
+                if let bn = branch.bn { w.fold(try BatchNormAffine(bn, weights: folding.weights)) }
                 let placed = w.embedded(in: size)
                 for i in total.kernel.indices { total.kernel[i] += placed.kernel[i] }
                 for o in total.bias.indices { total.bias[o] += placed.bias[o] }
@@ -133,7 +134,7 @@ public struct FuseBranches: Pass {
                       perGroup * groups[0] == total.outputs else {
                     throw NodeError("not-fused", "an identity branch needs stride 1, 'same' padding and as many outputs as inputs")
                 }
-                let affine = try branch.bn.map { bn throws(NodeError) in try BatchNormAffine(bn, weights: weights) }
+                let affine = try branch.bn.map { bn throws(NodeError) in try BatchNormAffine(bn, weights: folding.weights) }
                 for o in 0..<total.outputs {
                     let centre = ((o * perGroup + o % perGroup) * size[0] + size[0] / 2) * size[1] + size[1] / 2
                     total.kernel[centre] += affine?.scale[o] ?? 1
@@ -147,7 +148,7 @@ public struct FuseBranches: Pass {
         if graph.hasSingleUse(output), let m = graph.consumers(of: output).first, graph.nodes[m].op == .mul {
             let mul = graph.nodes[m]
             let other = mul.inputs[0] == output ? mul.inputs[1] : mul.inputs[0]
-            let constant = graph.parameter(named: other).flatMap { $0.inlineData.map { Tensor(shape: [$0.count], values: $0) } } ?? weights[other]
+            let constant = graph.parameter(named: other).flatMap { $0.inlineData.map { Tensor(shape: [$0.count], values: $0) } } ?? folding.weights[other]
             if let constant, constant.count == 1 {
                 let c = Double(constant[0])
                 for i in total.kernel.indices { total.kernel[i] *= c }
@@ -158,10 +159,9 @@ public struct FuseBranches: Pass {
         }
         var fused = largest
         if pads == [0, 0, 0, 0] { fused.attributes["pads"] = nil } else { fused.attributes["pads"] = .ints(pads) }
-        try replace(conv: fused, removing: root, with: total, output: output, in: &graph, weights: &weights)
-        let gone = Set((adds + [scaleNode].compactMap { $0 } + branches.compactMap(\.bn) + convs.filter { $0.name != largest.name }).map(\.name))
-        graph.nodes.removeAll { gone.contains($0.name) && $0.name != largest.name }
-        let kinds = branches.map { b in b.conv.map { c in (weights[c.inputs[1]]?.shape.suffix(2).map(String.init).joined(separator: "x")) ?? "conv" } ?? "identity" }
-        return (graph, weights, "fused \(branches.count) branches (\(kinds.joined(separator: " + ")))\(scaleNode == nil ? "" : " and a scale") into '\(largest.name)'")
+        let absorbed = adds + [scaleNode].compactMap { $0 } + branches.compactMap(\.bn) + convs.filter { $0.name != largest.name }
+        folding.replace(conv: fused, removing: absorbed, with: total, output: output, in: &graph)
+        let kinds = branches.map { b in b.conv.map { c in (folding.weights[c.inputs[1]]?.shape.suffix(2).map(String.init).joined(separator: "x")) ?? "conv" } ?? "identity" }
+        return "fused \(branches.count) branches (\(kinds.joined(separator: " + ")))\(scaleNode == nil ? "" : " and a scale") into '\(largest.name)'"
     }
 }

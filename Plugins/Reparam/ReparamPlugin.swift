@@ -66,6 +66,66 @@ extension BatchNormAffine {
     }
 }
 
+/// The edits of fold-bn and fuse-branches, made so that n folds cost O(n): each fold swaps one node
+/// through the use-def index and detaches the ones it absorbs; the detached nodes and the parameter
+/// changes are applied to the graph once, by `finish`. (Erasing a node or inserting a parameter per
+/// fold moves the whole array each time.)
+struct ConvFolding {
+    var weights: [String: Tensor]
+    private var absorbed = Set<String>()
+    private var kernelShapes: [String: [Int]] = [:]
+    /// New bias parameters, each to follow its kernel's parameter.
+    private var biases: [(name: String, kernel: String, channels: Int)] = []
+    private var biasNames = Set<String>()
+
+    init(weights: [String: Tensor]) { self.weights = weights }
+
+    /// Makes `conv` (keeping its name and its kernel's parameter name) compute `w` into `output`, and
+    /// detaches `absorbed`, whose work it now does. The bias is the conv's own, or `<kernel prefix>.bias`.
+    mutating func replace(conv: Node, removing absorbed: [Node], with w: ConvWeights, output: String, in graph: inout Graph) {
+        let kernelName = conv.inputs[1]
+        let biasName: String
+        if conv.inputs.count > 2 {
+            biasName = conv.inputs[2]
+        } else {
+            let base = kernelName.hasSuffix(".weight") ? String(kernelName.dropLast(".weight".count)) + ".bias" : kernelName + ".bias"
+            biasName = graph.freshName(base, avoiding: biasNames)
+            biases.append((biasName, kernelName, w.outputs))
+            biasNames.insert(biasName)
+        }
+        (weights[kernelName], weights[biasName]) = w.tensors()
+        kernelShapes[kernelName] = w.shape
+        var fused = conv
+        fused.inputs = [conv.inputs[0], kernelName, biasName]
+        fused.outputs = [output]
+        if fused.attributes["kernel_shape"] != nil { fused.attributes["kernel_shape"] = .ints([w.shape[2], w.shape[3]]) }
+        // Detach first, so that `output`, which an absorbed node wrote, is recorded as the conv's.
+        for node in absorbed where node.name != conv.name {
+            guard let index = graph.index(ofNodeNamed: node.name) else { continue }
+            graph.replaceNode(at: index, with: [Node(name: node.name, op: node.op, inputs: [], outputs: [])])
+            self.absorbed.insert(node.name)
+        }
+        guard let index = graph.index(ofNodeNamed: conv.name) else { return }
+        graph.replaceNode(at: index, with: [fused])
+    }
+
+    /// Removes the absorbed nodes and updates the parameters, in one sweep each.
+    mutating func finish(_ graph: inout Graph) {
+        if !absorbed.isEmpty { graph.nodes.removeAll { absorbed.contains($0.name) } }
+        guard !kernelShapes.isEmpty || !biases.isEmpty else { return }
+        let biasesAfter = Dictionary(grouping: biases, by: \.kernel)
+        var parameters: [Parameter] = []
+        parameters.reserveCapacity(graph.parameters.count + biases.count)
+        for var parameter in graph.parameters {
+            if let shape = kernelShapes[parameter.name] { parameter.type = TensorType(fixed: shape) }
+            parameters.append(parameter)
+            for bias in biasesAfter[parameter.name] ?? [] { parameters.append(Parameter(name: bias.name, type: TensorType(fixed: [bias.channels]))) }
+        }
+        graph.parameters = parameters
+        absorbed = []; kernelShapes = [:]; biases = []; biasNames = []
+    }
+}
+
 extension PassContext {
     /// The weights, or an error naming the pass that needs them.
     func requireWeights(_ pass: String) throws(PassError) -> [String: Tensor] {

@@ -107,28 +107,67 @@ public struct Graph: Hashable, Sendable {
     public var metadata: [String: String]
     /// The `.safetensors` file holding the parameters, relative to the graph file.
     public var weightsFile: String?
-    public var inputs: [ValueInfo]
-    public var outputs: [String]
-    public var parameters: [Parameter]
-    public var nodes: [Node]
+    // The four parts the use-def index describes: any change drops it. `_modify` lets callers mutate
+    // in place (a `didSet` observer made every `graph.nodes.append` from another module copy the array).
+    public var inputs: [ValueInfo] {
+        get { storedInputs }
+        set { storedInputs = newValue; dropIndex() }
+        _modify { defer { dropIndex() }; yield &storedInputs }
+    }
+    public var outputs: [String] {
+        get { storedOutputs }
+        set { storedOutputs = newValue; dropIndex() }
+        _modify { defer { dropIndex() }; yield &storedOutputs }
+    }
+    public var parameters: [Parameter] {
+        get { storedParameters }
+        set { storedParameters = newValue; dropIndex() }
+        _modify { defer { dropIndex() }; yield &storedParameters }
+    }
+    public var nodes: [Node] {
+        get { storedNodes }
+        set { storedNodes = newValue; dropIndex() }
+        _modify { defer { dropIndex() }; yield &storedNodes }
+    }
+    private var storedInputs: [ValueInfo]
+    private var storedOutputs: [String]
+    private var storedParameters: [Parameter]
+    private var storedNodes: [Node]
+    /// The use-def index (UseDefIndex.swift), built on demand; not part of the graph's value.
+    var indexCache = UseDefCache()
+    /// Nodes appended by `append(_:placed:)` that `settleOrder()` will move next to their anchors.
+    var placements: [Placement] = []
+
+    struct Placement: Sendable {
+        var node: String
+        var anchor: String
+        var before: Bool
+    }
 
     public init(name: String, metadata: [String: String] = [:], weightsFile: String? = nil,
                 inputs: [ValueInfo] = [], outputs: [String] = [], parameters: [Parameter] = [], nodes: [Node] = []) {
         self.name = name
         self.metadata = metadata
         self.weightsFile = weightsFile
-        self.inputs = inputs
-        self.outputs = outputs
-        self.parameters = parameters
-        self.nodes = nodes
+        self.storedInputs = inputs
+        self.storedOutputs = outputs
+        self.storedParameters = parameters
+        self.storedNodes = nodes
     }
 
     public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
 
-    public func node(named name: String) -> Node? { nodes.first { $0.name == name } }
+    public static func == (a: Graph, b: Graph) -> Bool {
+        a.name == b.name && a.metadata == b.metadata && a.weightsFile == b.weightsFile && a.inputs == b.inputs
+            && a.outputs == b.outputs && a.parameters == b.parameters && a.nodes == b.nodes
+    }
 
-    /// The node whose outputs include `value`, by index.
-    public func producerIndex(of value: String) -> Int? { nodes.firstIndex { $0.outputs.contains(value) } }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(inputs)
+        hasher.combine(outputs)
+        hasher.combine(nodes)
+    }
 }
 
 extension Dim: ExpressibleByIntegerLiteral, ExpressibleByStringLiteral {

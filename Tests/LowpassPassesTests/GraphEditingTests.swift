@@ -31,12 +31,42 @@ struct GraphEditingTests {
     @Test func replaceAllUsesRewiresNodesAndOutputs() throws {
         var g = graph()
         let blur = Node(name: g.freshName("blur"), op: .blurPool, inputs: ["y"], outputs: [g.freshName("y_blurred")])
-        g.insertAfterProducer(blur)
+        g.append(blur, placed: "relu")
         #expect(g.replaceAllUses(of: "y", with: "y_blurred", except: ["blur"]) == 2)
         #expect(g.outputs == ["y_blurred", "z"])
-        #expect(g.nodes[3].name == "blur", "inserted right after relu")
+        #expect(g.nodes.last?.name == "blur", "appended until the order settles")
+        g.settleOrder()
+        #expect(g.nodes[3].name == "blur", "right after relu")
         #expect(g.node(named: "sigmoid")?.inputs == ["y_blurred"])
         _ = try g.verify()
+    }
+
+    /// The verbs keep the use-def index in step: after a run of edits its answers are those of an
+    /// index built afresh from the edited graph; and a copy of a graph keeps answering for itself.
+    @Test func theIndexFollowsEveryEdit() throws {
+        var g = graph()
+        let original = g
+        _ = g.uses(of: "c")  // build it
+        g.replaceNode(at: 4, with: [Node(name: "dead", op: .sigmoid, inputs: ["n"], outputs: ["d"]),
+                                    Node(name: "dead2", op: .relu, inputs: ["d"], outputs: ["d2"])])
+        g.append(Node(name: "extra", op: .relu, inputs: ["c"], outputs: ["e"]), placed: "conv")
+        g.append(Node(name: "first", op: .relu, inputs: ["x"], outputs: ["f"]), placed: "conv", before: true)
+        #expect(g.replaceAllUses(of: "n", with: "c", except: ["relu"]) == 1)
+        let fresh = Graph(name: g.name, inputs: g.inputs, outputs: g.outputs, parameters: g.parameters, nodes: g.nodes)
+        for value in ["x", "c", "n", "y", "d", "d2", "e", "f", "w"] {
+            #expect(g.uses(of: value) == fresh.uses(of: value), "uses of \(value)")
+            #expect(g.producerIndex(of: value) == fresh.producerIndex(of: value), "producer of \(value)")
+        }
+        for name in ["conv", "dead", "dead2", "extra", "first"] { #expect(g.index(ofNodeNamed: name) == fresh.index(ofNodeNamed: name)) }
+        #expect(g.freshName("extra") == "extra_1")
+        #expect(original.uses(of: "c") == [.node(index: 1, slot: 0), .node(index: 4, slot: 0)], "the copy is untouched")
+        #expect(original.node(named: "extra") == nil)
+        g.settleOrder()
+        #expect(g.nodes.map(\.name) == ["first", "conv", "extra", "bn", "relu", "sigmoid", "dead", "dead2"])
+        #expect(g.uses(of: "c") == [.node(index: 2, slot: 0), .node(index: 3, slot: 0), .node(index: 6, slot: 0)], "rebuilt after the sweep")
+        try g.erase(nodesNamed: ["dead", "dead2", "extra", "first"])
+        #expect(g.nodes.map(\.name) == ["conv", "bn", "relu", "sigmoid"])
+        #expect(throws: Graph.StillUsed.self) { try g.erase(nodesNamed: ["bn"]) }
     }
 
     @Test func eraseIsRefusedWhileUsed() throws {
