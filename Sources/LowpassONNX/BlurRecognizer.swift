@@ -9,8 +9,10 @@ import LowpassTensor
 enum BlurRecognizer {
     static func raise(_ graph: inout Graph, weights: inout [String: Tensor], remarks: inout [String]) {
         var raised = 0
+        // Pads and filters leave in one sweep at the end; node swaps go through the use-def index.
+        var absorbedPads = Set<String>(), filters = Set<String>()
         for name in graph.nodes.filter({ $0.op == .conv }).map(\.name) {
-            guard let index = graph.nodes.firstIndex(where: { $0.name == name }) else { continue }
+            guard let index = graph.index(ofNodeNamed: name) else { continue }
             let conv = graph.nodes[index]
             guard conv.inputs.count == 2, let weight = weights[conv.inputs[1]], weight.rank == 4, weight.shape[1] == 1,
                   weight.shape[2] == weight.shape[3], let group = try? conv.int("group"), group == weight.shape[0],
@@ -41,13 +43,15 @@ enum BlurRecognizer {
             if strides != [2, 2] { attributes["strides"] = .ints(strides) }
             if mode != "reflect" { attributes["pad_mode"] = .string(mode) }
             if pads != BlurPoolSpec.defaultPads(filterSize: size, padOff: 0) { attributes["pads"] = .ints(pads) }
-            graph.nodes[index] = Node(name: conv.name, op: .blurPool, inputs: [input], outputs: conv.outputs, attributes: attributes)
-            if let padNode { graph.nodes.removeAll { $0.name == padNode } }
-            graph.parameters.removeAll { $0.name == conv.inputs[1] }
+            graph.replaceNode(at: index, with: [Node(name: conv.name, op: .blurPool, inputs: [input], outputs: conv.outputs, attributes: attributes)])
+            if let padNode { absorbedPads.insert(padNode) }
+            filters.insert(conv.inputs[1])
             weights[conv.inputs[1]] = nil
             raised += 1
         }
         if raised > 0 {
+            graph.nodes.removeAll { absorbedPads.contains($0.name) }
+            graph.parameters.removeAll { filters.contains($0.name) }
             remarks.append("raised \(raised) blur(s) (Pad + depthwise binomial Conv) to BlurPool; their fixed filter weights are dropped")
         }
     }
