@@ -35,7 +35,7 @@ public struct Antialias: Pass {
     public static let summary = "blur before every strided MaxPool, Conv and AveragePool (Zhang 2019); weights are unchanged: fine-tune before trusting accuracy"
     public static let options: [PassOption] = [
         PassOption("filter", .int(1...64), default: .int(4), help: "binomial filter size M (1 = plain subsampling, 2 = box, 3 = [1,2,1], 4 = [1,3,3,1], ...)"),
-        PassOption("pad", .choice(["reflect", "replicate", "zero"]), default: .string("reflect"), help: "how the blur pads the border (zero suits runtimes without reflect padding)"),
+        PassOption("pad", .choice(BlurPadMode.allCases.map(\.rawValue)), default: .string("reflect"), help: "how the blur pads the border (zero suits runtimes without reflect padding)"),
         PassOption("pad-off", .int(0...16), default: .int(0), help: "extra blur padding on every side (changes feature-map sizes)"),
         PassOption("stem", .choice(["keep", "include"]), default: .string("keep"),
                    help: "strided convs reading a map of the graph input's size: keep them (antialiased_cnns' pool_only=True) or antialias them too; pools are always antialiased"),
@@ -45,7 +45,7 @@ public struct Antialias: Pass {
                    help: "a stride s > 2: blur with stride s after a stride-1 conv, or split it into a stride s/2 conv and a stride-2 blur (the reference's AlexNet)"),
         PassOption("max-pool-kernel", .int(0...32), default: .int(0),
                    help: "kernel of rewritten max pools, with padding 0; 0 keeps theirs (2 reproduces antialiased_cnns' ResNet stem)"),
-        PassOption("small-maps", .choice(["error", "replicate", "skip"]), default: .string("error"),
+        PassOption("small-maps", .choice(SmallMaps.allCases.map(\.rawValue)), default: .string("error"),
                    help: "when a map is too small for reflect padding: fail naming the node, pad by replication there, or leave that layer as it is"),
         PassOption("include", .string, default: .string(""), help: "only rewrite nodes whose name matches one of these glob patterns, separated by '|'"),
         PassOption("exclude", .string, default: .string(""), help: "never rewrite nodes whose name matches one of these glob patterns, separated by '|'"),
@@ -92,28 +92,33 @@ public struct Antialias: Pass {
     }
 }
 
+/// What to do where a map is too small to reflect-pad.
+enum SmallMaps: String, Sendable, CaseIterable {
+    case error, replicate, skip
+}
+
 /// The pass's options, typed.
 struct AntialiasSettings: Sendable {
     var filter: Int
-    var padMode: String
+    var padMode: BlurPadMode
     var padOff: Int
     var includeStem: Bool
     var blurBeforeConv: Bool
     var splitLargeStrides: Bool
     var maxPoolKernel: Int
-    var smallMaps: String
+    var smallMaps: SmallMaps
     var include: [String]
     var exclude: [String]
 
     init(_ options: PassOptions) {
         filter = options.int("filter")
-        padMode = options.string("pad")
+        padMode = options.choice("pad", as: BlurPadMode.self) ?? .reflect
         padOff = options.int("pad-off")
         includeStem = options.string("stem") == "include"
         blurBeforeConv = options.string("placement") == "before"
         splitLargeStrides = options.string("large-stride") == "split"
         maxPoolKernel = options.int("max-pool-kernel")
-        smallMaps = options.string("small-maps")
+        smallMaps = options.choice("small-maps", as: SmallMaps.self) ?? .error
         include = options.string("include").split(separator: "|").map(String.init)
         exclude = options.string("exclude").split(separator: "|").map(String.init)
     }

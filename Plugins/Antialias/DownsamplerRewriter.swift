@@ -190,7 +190,7 @@ struct DownsamplerRewriter {
         var map: [Int]
         var strides: [Int]
         var pads: [Int]
-        var mode: String
+        var mode: BlurPadMode
         var output: [Int]
         /// Whether the pads differ from the filter's default (to keep the map size the layer had).
         var padsAdjusted: Bool
@@ -210,19 +210,19 @@ struct DownsamplerRewriter {
         var plan = BlurPlan(channels: channels, map: map, strides: strides, pads: pads, mode: settings.padMode, output: output,
                             padsAdjusted: pads != settings.blurPads)
         let fits = (0..<2).allSatisfy { max(pads[$0], pads[$0 + 2]) < map[$0] }
-        guard settings.padMode == "reflect" && !fits else { return plan }
+        guard settings.padMode == .reflect && !fits else { return plan }
         switch settings.smallMaps {
-        case "replicate":
+        case .replicate:
             remarks.append(Diagnostic("small-map", "map \(dims(map)) is too small to reflect-pad by \(pads); the blur pads by replication",
                                       at: .node(node.name), severity: .warning))
-            plan.mode = "replicate"
+            plan.mode = .replicate
             return plan
-        case "skip":
+        case .skip:
             remarks.append(Diagnostic("small-map", "map \(dims(map)) is too small to reflect-pad by \(pads); left as it is",
                                       at: .node(node.name), severity: .warning))
             rows.append([node.name, "skipped: map too small for reflect padding", dims(map), "0"])
             return nil
-        default:
+        case .error:
             throw NodeError("small-map", "its blur would reflect-pad a \(dims(map)) map by \(pads), which reflection cannot do; use pad=replicate or zero, or small-maps=replicate or skip")
         }
     }
@@ -248,7 +248,7 @@ struct DownsamplerRewriter {
     func blurNode(_ plan: BlurPlan, name: String, input: String, output: String) -> Node {
         var attributes: Attributes = ["filter_size": .int(settings.filter)]
         if plan.strides != [2, 2] { attributes["strides"] = .ints(plan.strides) }
-        if plan.mode != "reflect" { attributes["pad_mode"] = .string(plan.mode) }
+        if plan.mode != .reflect { attributes["pad_mode"] = .string(plan.mode.rawValue) }
         if settings.padOff != 0 { attributes["pad_off"] = .int(settings.padOff) }
         if plan.padsAdjusted { attributes["pads"] = .ints(plan.pads) }
         return Node(name: name, op: .blurPool, inputs: [input], outputs: [output], attributes: attributes)

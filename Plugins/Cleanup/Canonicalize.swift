@@ -14,8 +14,7 @@ public struct Canonicalize: Pass {
     public init(options: PassOptions) {}
 
     public func run(on graph: inout Graph, context: inout PassContext) throws(PassError) -> Bool {
-        let types: [String: TensorType]
-        do { types = try graph.verify().types } catch { return false }
+        let types = try graph.verified(for: Self.name).types
         let parameterShapes = Dictionary(uniqueKeysWithValues: graph.parameters.compactMap { p in p.type.fixedShape.map { (p.name, $0) } })
         var changed = dropDefaultAttributes(&graph, types: types)
         let patterns: [any RewritePattern] = [
@@ -23,8 +22,11 @@ public struct Canonicalize: Pass {
             MatMulAddToGemm(types: types, parameterShapes: parameterShapes),
             ClipToRelu(),
         ]
-        changed = try applyPatternsGreedily(patterns, to: &graph, context: &context) || changed
-        return changed
+        let result = try applyPatternsGreedily(patterns, to: &graph, context: &context)
+        guard result.converged else {
+            throw PassError(pass: Self.name, "its patterns did not reach a fixed point after \(result.rewrites) rewrites (a pattern undoes another)")
+        }
+        return result.changed || changed
     }
 
     func dropDefaultAttributes(_ graph: inout Graph, types: [String: TensorType]) -> Bool {

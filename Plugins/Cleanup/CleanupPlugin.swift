@@ -22,7 +22,8 @@ public struct DeadCodeElimination: Pass {
 
     public init(options: PassOptions) {}
 
-    public func run(on graph: inout Graph, context: inout PassContext) -> Bool {
+    public func run(on graph: inout Graph, context: inout PassContext) throws(PassError) -> Bool {
+        _ = try graph.verified(for: Self.name)
         let removed = graph.eliminateDeadCode()
         if !removed.isEmpty { context.remark("removed \(removed.count): \(removed.prefix(10).joined(separator: ", "))\(removed.count > 10 ? ", ..." : "")") }
         return !removed.isEmpty
@@ -40,6 +41,7 @@ public struct RemoveIdentity: Pass {
     public init(options: PassOptions) {}
 
     public func run(on graph: inout Graph, context: inout PassContext) throws(PassError) -> Bool {
+        _ = try graph.verified(for: Self.name)
         // Each node is bypassed at once (through the use-def index) and all are removed in one sweep.
         var bypassed = Set<String>()
         for name in graph.nodes.filter({ [.identity, .dropout].contains($0.op) }).map(\.name) {

@@ -17,6 +17,7 @@ public struct FoldBatchNorm: Pass {
     public init(options: PassOptions) {}
 
     public func run(on graph: inout Graph, context: inout PassContext) throws(PassError) -> Bool {
+        _ = try graph.verified(for: Self.name)
         var folding = ConvFolding(weights: try context.requireWeights(Self.name))
         var changed = false
         var folded: [String] = []

@@ -25,6 +25,7 @@ public struct FuseBranches: Pass {
     }
 
     public func run(on graph: inout Graph, context: inout PassContext) throws(PassError) -> Bool {
+        _ = try graph.verified(for: Self.name)
         var folding = ConvFolding(weights: try context.requireWeights(Self.name))
         var fusedCount = 0
         // Roots: Add nodes whose output is not itself summed further.

@@ -57,3 +57,13 @@ public struct PassError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "pass '\(pass)'" + (node.map { ": node '\($0)'" } ?? "") + ": \(message)" }
 }
+
+extension Graph {
+    /// The pass contract: every pass refuses a graph that does not verify, naming itself and the first
+    /// finding (the pass manager verifies before the first pass; a pass run on its own checks here).
+    public func verified(for pass: String) throws(PassError) -> VerifiedGraph {
+        do { return try verify() } catch {
+            throw PassError(pass: pass, "the input graph does not verify: \(error.items.first?.description ?? "")")
+        }
+    }
+}

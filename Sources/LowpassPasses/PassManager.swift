@@ -7,6 +7,15 @@ public struct ConfiguredPass: Sendable {
     public var name: String
     public var options: PassOptions
     public var pass: any GraphRewrite
+    /// The step as the pipeline gave it, options included (`antialias{filter=3}`): what banners print.
+    public var text: String
+
+    public init(name: String, options: PassOptions, pass: any GraphRewrite, text: String? = nil) {
+        self.name = name
+        self.options = options
+        self.pass = pass
+        self.text = text ?? name
+    }
 }
 
 extension PassRegistry {
@@ -39,7 +48,8 @@ extension PassRegistry {
             }
             let options = PassOptions(defaults: entry.options, given: given)
             do {
-                configured.append(ConfiguredPass(name: step.name, options: options, pass: try entry.make(options)))
+                configured.append(ConfiguredPass(name: step.name, options: options, pass: try entry.make(options),
+                                                 text: Pipeline(steps: [step]).description))
             } catch {
                 throw PipelineError(text: source, column: step.column, message: error.message)
             }
@@ -161,7 +171,11 @@ public struct PassManager: Sendable {
             var context = PassContext(weights: weights)
             let start = DispatchTime.now().uptimeNanoseconds
             let changed: Bool
-            do { changed = try configured.pass.run(on: &graph, context: &context) } catch { throw .passFailed(error) }
+            do { changed = try configured.pass.run(on: &graph, context: &context) } catch {
+                showFailure(graph, of: configured, step: index + 1)
+                throw .passFailed(error)
+            }
+            graph.settleOrder()
             // Verification below checks declared shapes against the data the passes now hold.
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             report.passes.append(.init(name: configured.name, changed: changed, seconds: seconds, report: context.report))
@@ -176,23 +190,37 @@ public struct PassManager: Sendable {
                 do {
                     types = try graph.verify().types
                 } catch {
-                    if instrumentation.verifyEach { throw .brokeTheGraph(pass: configured.name, error) }
+                    if instrumentation.verifyEach {
+                        showFailure(graph, of: configured, step: index + 1)
+                        throw .brokeTheGraph(pass: configured.name, error)
+                    }
                     types = [:]
                 }
             }
             if instrumentation.printAfterAll || instrumentation.printAfter.contains(configured.name) {
-                log("// -----// Graph after \(configured.name) //----- //\n" + graph.text(types: types)
+                log("// -----// Graph after \(configured.text) //----- //\n" + graph.text(types: types)
                     + (context.report.isEmpty ? "" : "// \(configured.name) report:\n" + context.report))
             }
             if instrumentation.printChanged && (changed || graph != before) {
                 let diff = unifiedDiff(from: beforeText, to: graph.text(types: types),
                                        oldName: "before \(configured.name)", newName: "after \(configured.name)")
-                log("// -----// Changed by \(configured.name) //----- //\n" + diff)
+                log("// -----// Changed by \(configured.text) //----- //\n" + diff)
             }
             try dump(graph, types: types, step: index + 1, name: configured.name)
         }
         if instrumentation.timePasses { log(report.timingTable) }
         return (graph, report, weights, weightsChanged)
+    }
+
+    /// MLIR's print-after-failure: the graph as the failing pass left it, where the user asked to see
+    /// that pass's output, and in the dump folder as `NN-<pass>-failed`. A pass that throws may leave a
+    /// half-edited graph: that is the point of showing it. (The caller's graph is never changed.)
+    func showFailure(_ graph: Graph, of configured: ConfiguredPass, step: Int) {
+        let types = (try? graph.verify().types) ?? [:]
+        if instrumentation.printAfterAll || instrumentation.printAfter.contains(configured.name) {
+            log("// -----// Graph after \(configured.text) failed //----- //\n" + graph.text(types: types))
+        }
+        try? dump(graph, types: types, step: step, name: configured.name + "-failed")
     }
 
     func dump(_ graph: Graph, types: [String: TensorType], step: Int, name: String) throws(PipelineFailure) {

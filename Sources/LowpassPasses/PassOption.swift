@@ -92,13 +92,25 @@ public struct PassOptions: Sendable, Equatable {
         self.values = values
     }
 
+    // Option names here are the pass's own constants, never user text: a name the pass did not
+    // declare is a bug in the pass, caught by the assertion in debug builds and tests.
+    private func declared(_ name: String) -> Value? {
+        assert(values[name] != nil, "option '\(name)' is not declared by this pass")
+        return values[name]
+    }
+
     public func int(_ name: String) -> Int {
-        if case .int(let n)? = values[name] { return n }
+        if case .int(let n)? = declared(name) { return n }
         return 0
     }
 
+    /// A `.choice` option as the enum whose raw values are its words.
+    public func choice<Choice: RawRepresentable>(_ name: String, as type: Choice.Type) -> Choice? where Choice.RawValue == String {
+        Choice(rawValue: string(name))
+    }
+
     public func float(_ name: String) -> Double {
-        switch values[name] {
+        switch declared(name) {
         case .float(let x)?: return x
         case .int(let n)?: return Double(n)
         default: return 0
@@ -106,12 +118,12 @@ public struct PassOptions: Sendable, Equatable {
     }
 
     public func bool(_ name: String) -> Bool {
-        if case .bool(let b)? = values[name] { return b }
+        if case .bool(let b)? = declared(name) { return b }
         return false
     }
 
     public func string(_ name: String) -> String {
-        if case .string(let s)? = values[name] { return s }
+        if case .string(let s)? = declared(name) { return s }
         return values[name]?.description ?? ""
     }
 }

@@ -38,33 +38,49 @@ public protocol RewritePattern: Sendable {
     func matchAndRewrite(nodeAt index: Int, in graph: inout Graph, context: inout PassContext) throws(PassError) -> Bool
 }
 
-/// Applies `patterns` wherever they match until none does (a fixed point), sweeping the graph at most
-/// `maximumSweeps` times, with a bounded number of rewrites, so that patterns that undo each other
-/// cannot loop forever.
-/// Returns true if anything changed.
+/// What a greedy rewrite did.
+public struct GreedyRewriteResult: Sendable {
+    /// Whether any pattern rewrote anything.
+    public var changed: Bool
+    /// False when the rewrite budget ran out with work still queued: the patterns may undo each other.
+    public var converged: Bool
+    public var rewrites: Int
+}
+
+/// Applies `patterns` wherever they match until none does (a fixed point), as MLIR's greedy driver:
+/// a worklist starts with every node; after a rewrite at a node, the node now standing there, the
+/// readers of its outputs and the writers of its inputs are queued again, since a rewrite there may
+/// have made new matches. The number of rewrites is bounded by `maximumSweeps` times the graph's size,
+/// so that patterns that undo each other stop, and say so (`converged` false).
 public func applyPatternsGreedily(_ patterns: [any RewritePattern], to graph: inout Graph, context: inout PassContext,
-                                  maximumSweeps: Int = 10) throws(PassError) -> Bool {
-    var changedAny = false
-    // Patterns that keep rewriting the same spot would never finish a sweep: bound the total work.
-    var budget = maximumSweeps * 2 * (graph.nodes.count + 1)
-    for _ in 0..<maximumSweeps {
-        var changed = false
-        var i = 0
-        while i < graph.nodes.count && budget > 0 {
-            budget -= 1
-            let op = graph.nodes[i].op
-            var rewrote = false
-            for pattern in patterns where pattern.root == op {
-                if try pattern.matchAndRewrite(nodeAt: i, in: &graph, context: &context) {
-                    rewrote = true
-                    break
-                }
-            }
-            // After a rewrite, look at the same position again: a new node may stand there.
-            if rewrote { changed = true } else { i += 1 }
+                                  maximumSweeps: Int = 10) throws(PassError) -> GreedyRewriteResult {
+    var byRoot: [OpKind: [any RewritePattern]] = [:]
+    for pattern in patterns { byRoot[pattern.root, default: []].append(pattern) }
+    // By name, since rewrites move nodes; popped from the end, so queued in reverse to start at the top.
+    var worklist = graph.nodes.reversed().map(\.name)
+    var queued = Set(worklist)
+    var budget = maximumSweeps * (graph.nodes.count + 1)
+    var rewrites = 0
+    while let name = worklist.popLast() {
+        queued.remove(name)
+        guard let index = graph.index(ofNodeNamed: name), let candidates = byRoot[graph.nodes[index].op] else { continue }
+        guard budget > 0 else {
+            return GreedyRewriteResult(changed: rewrites > 0, converged: false, rewrites: rewrites)
         }
-        changedAny = changedAny || changed
-        if !changed { break }
+        for pattern in candidates {
+            guard try pattern.matchAndRewrite(nodeAt: index, in: &graph, context: &context) else { continue }
+            budget -= 1
+            rewrites += 1
+            var neighbours: [String] = []
+            if graph.nodes.indices.contains(index) {
+                let node = graph.nodes[index]
+                neighbours.append(node.name)
+                for output in node.outputs { neighbours += graph.consumers(of: output).map { graph.nodes[$0].name } }
+                for input in node.inputs { if let p = graph.producerIndex(of: input) { neighbours.append(graph.nodes[p].name) } }
+            }
+            for neighbour in neighbours where queued.insert(neighbour).inserted { worklist.append(neighbour) }
+            break
+        }
     }
-    return changedAny
+    return GreedyRewriteResult(changed: rewrites > 0, converged: true, rewrites: rewrites)
 }

@@ -120,7 +120,40 @@ struct GraphEditingTests {
     @Test func greedyDriverHasAnIterationCap() throws {
         var g = graph()
         var context = PassContext()
-        let changed = try applyPatternsGreedily([ReluToSigmoid(), SigmoidToRelu()], to: &g, context: &context, maximumSweeps: 3)
-        #expect(changed)
+        let result = try applyPatternsGreedily([ReluToSigmoid(), SigmoidToRelu()], to: &g, context: &context, maximumSweeps: 3)
+        #expect(result.changed)
+        #expect(!result.converged, "said, not silent")
+        #expect(result.rewrites <= 3 * (g.nodes.count + 1))
+    }
+
+    /// Each rewrite makes a new match at the same node and the next one down: the worklist queues the
+    /// rewritten node and its neighbours again, and stops at the fixed point.
+    struct FoldReluPairs: RewritePattern {
+        let root = OpKind.relu
+        func matchAndRewrite(nodeAt index: Int, in graph: inout Graph, context: inout PassContext) -> Bool {
+            // Relu(Relu(x)) -> Relu(x): the outer one reads the inner one's input.
+            let node = graph.nodes[index]
+            guard let p = graph.producerIndex(of: node.inputs[0]), graph.nodes[p].op == .relu else { return false }
+            graph.replaceNode(at: index, with: [Node(name: node.name, op: .identity, inputs: graph.nodes[p].inputs, outputs: node.outputs)])
+            return true
+        }
+    }
+
+    struct IdentityToRelu: RewritePattern {
+        let root = OpKind.identity
+        func matchAndRewrite(nodeAt index: Int, in graph: inout Graph, context: inout PassContext) -> Bool {
+            graph.replaceNode(at: index, with: [Node(name: graph.nodes[index].name, op: .relu, inputs: graph.nodes[index].inputs, outputs: graph.nodes[index].outputs)])
+            return true
+        }
+    }
+
+    @Test func theWorklistRevisitsNeighboursAndConverges() throws {
+        var g = Graph(name: "g", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [4]))], outputs: ["r3"],
+                      nodes: (0..<4).map { Node(name: "r\($0)", op: .relu, inputs: [$0 == 0 ? "x" : "r\($0 - 1)"], outputs: ["r\($0)"]) })
+        var context = PassContext()
+        let result = try applyPatternsGreedily([FoldReluPairs(), IdentityToRelu()], to: &g, context: &context, maximumSweeps: 10)
+        #expect(result.converged && result.changed)
+        #expect(g.nodes.map(\.op) == [.relu, .relu, .relu, .relu])
+        #expect(g.nodes.map { $0.inputs[0] } == ["x", "x", "x", "x"], "every relu now reads x")
     }
 }

@@ -47,6 +47,21 @@ struct InstrumentationTests {
         guard case .success = unchecked else { Issue.record("without verify-each the pipeline completes"); return }
     }
 
+    /// MLIR's print-after-failure: the graph as the failing pass left it is printed where the user
+    /// asked for that pass's output, and dumped as `NN-<pass>-failed`; banners carry the options given.
+    @Test func aFailingPassShowsTheGraphItLeft() throws {
+        let folder = NSTemporaryDirectory() + "lowpass-failed-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (log, result) = try run("kitchen-sink{filter=3},breaker") { $0.printAfterAll = true; $0.dumpDirectory = folder }
+        guard case .failure(.brokeTheGraph) = result else { Issue.record("expected a failure, got \(result)"); return }
+        #expect(log.contains("// -----// Graph after kitchen-sink{filter=3} //----- //"))
+        #expect(log.contains("// -----// Graph after breaker failed //----- //"))
+        #expect(log.contains("no-such-value"), "the broken graph as it was left")
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        #expect(files.contains("02-breaker-failed.txt"), "\(files)")
+        #expect(files.contains("02-breaker-failed.json"))
+    }
+
     @Test func printAfterNamedPasses() throws {
         let (log, _) = try run("remove-identity,canonicalize,dce") { $0.printAfter = ["canonicalize"] }
         #expect(log.components(separatedBy: "// -----// Graph after").count == 2)
