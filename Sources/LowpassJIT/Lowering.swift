@@ -55,7 +55,7 @@ struct Lowering {
     }
 
     private mutating func run(_ inputShapes: [String: [Int]]) throws(Diagnostics) -> LoweredModel {
-        let binding = try ReferenceInterpreter.bindInputs(graph, shapes: inputShapes)
+        let binding = try graph.bindInputs(shapes: inputShapes)
         let verified = try graph.verify(parameterDataShapes: weights.tensors.mapValues(\.shape), binding: binding)
         for (name, type) in verified.types {
             guard let shape = type.fixedShape else {

@@ -106,6 +106,14 @@ public struct PipelineReport: Sendable {
     }
 }
 
+/// A pipeline's result: the rewritten model and what each pass did.
+public struct PipelineRun: Sendable {
+    public var model: Model
+    public var report: PipelineReport
+
+    public var graph: Graph { model.graph }
+}
+
 /// Why a pipeline stopped. The input graph is never modified: the caller's copy stays as it was.
 public enum PipelineFailure: Error, Sendable, CustomStringConvertible {
     case invalidInput(Diagnostics)
@@ -149,17 +157,16 @@ public struct PassManager: Sendable {
         self.log = log
     }
 
-    public func run(_ passes: [ConfiguredPass], on input: Graph) throws(PipelineFailure) -> (graph: Graph, report: PipelineReport) {
-        let result = try run(passes, on: input, weights: nil)
-        return (result.graph, result.report)
+    /// Runs the passes over a graph without weights (passes that compute weights refuse it).
+    public func run(_ passes: [ConfiguredPass], on input: Graph) throws(PipelineFailure) -> PipelineRun {
+        try run(passes, on: Model(graph: input))
     }
 
-    /// Runs the passes with the parameters' data at hand; returns the new data when a pass changed it.
-    public func run(_ passes: [ConfiguredPass], on input: Graph, weights initialWeights: [String: Tensor]?)
-        throws(PipelineFailure) -> (graph: Graph, report: PipelineReport, weights: [String: Tensor]?, weightsChanged: Bool) {
-        var graph = input
-        var weights = initialWeights
-        var weightsChanged = false
+    /// Runs the passes over the model; the result carries the new weights when a pass computed them.
+    public func run(_ passes: [ConfiguredPass], on input: Model) throws(PipelineFailure) -> PipelineRun {
+        var graph = input.graph
+        var weights = input.weights
+        var weightsChanged = input.weightsChanged
         var report = PipelineReport()
         var types: [String: TensorType]
         do { types = try graph.verify().types } catch { throw .invalidInput(error) }
@@ -209,7 +216,9 @@ public struct PassManager: Sendable {
             try dump(graph, types: types, step: index + 1, name: configured.name)
         }
         if instrumentation.timePasses { log(report.timingTable) }
-        return (graph, report, weights, weightsChanged)
+        var output = Model(graph: graph, weights: weights)
+        output.weightsChanged = weightsChanged
+        return PipelineRun(model: output, report: report)
     }
 
     /// MLIR's print-after-failure: the graph as the failing pass left it, where the user asked to see

@@ -104,9 +104,9 @@ struct RewriteCommand: ParsableCommand {
         if weights != nil || graph.weightsFile != nil {
             do { data = try Weights.load(for: graph, graphPath: input, weightsPath: weights).tensors } catch { throw fail(error) }
         }
-        var result: (graph: Graph, report: PipelineReport, weights: [String: Tensor]?, weightsChanged: Bool)
+        var result: PipelineRun
         do {
-            result = try manager.run(passes, on: graph, weights: data)
+            result = try manager.run(passes, on: Model(graph: graph, weights: data))
         } catch {
             throw fail(error.diagnostics.inFile(input))
         }
@@ -117,11 +117,11 @@ struct RewriteCommand: ParsableCommand {
 
         // Even without --verify-each, an invalid graph is never written.
         if !verifyEach {
-            do { _ = try result.graph.verify() } catch {
+            do { _ = try result.model.graph.verify() } catch {
                 throw fail(Diagnostics([Diagnostic("invalid-result", "the pipeline produced an invalid graph; rerun with --verify-each to find the pass")] + error.items))
             }
         }
-        if result.weightsChanged, let newWeights = result.weights {
+        if result.model.weightsChanged, let newWeights = result.model.weights {
             // New weights: the output gets a weight file of its own with exactly its parameters.
             let file = (destination as NSString).deletingPathExtension + ".safetensors"
             if let weightsPath, !inPlace, samePath(file, weightsPath) {
@@ -129,12 +129,12 @@ struct RewriteCommand: ParsableCommand {
             }
             do { try refuseOverwriting(inputs: [(input, "input graph")], outputs: [(destination, "output graph"), (file, "new weight file")]) } catch { throw fail(error) }
             var kept: [String: Tensor] = [:]
-            for parameter in result.graph.parameters where parameter.inlineData == nil { kept[parameter.name] = newWeights[parameter.name] }
+            for parameter in result.model.graph.parameters where parameter.inlineData == nil { kept[parameter.name] = newWeights[parameter.name] }
             do { try SafeTensorsFile(tensors: kept).write(to: file) } catch { throw fail(error) }
-            result.graph.weightsFile = (file as NSString).lastPathComponent
-        } else if let weightsPath, result.graph.weightsFile == weightsPath {
+            result.model.graph.weightsFile = (file as NSString).lastPathComponent
+        } else if let weightsPath, result.model.graph.weightsFile == weightsPath {
             // The output refers to the same weight file as the input, seen from the output's folder.
-            result.graph.weightsFile = relativePath(to: weightsPath, from: absoluteURL(destination).deletingLastPathComponent().path)
+            result.model.graph.weightsFile = relativePath(to: weightsPath, from: absoluteURL(destination).deletingLastPathComponent().path)
         }
         do { try writeAtomically(result.graph.jsonText(), to: destination) } catch { throw fail(error) }
         let summary = result.report.passes.map { "\($0.name)\($0.changed ? "" : " (no change)")" }.joined(separator: ", ")

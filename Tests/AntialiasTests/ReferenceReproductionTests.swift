@@ -13,7 +13,8 @@ enum AntialiasFixtures {
 
     static func antialias(_ graph: Graph, _ pipeline: String = "antialias") throws -> (graph: Graph, report: PipelineReport) {
         let passes = try registry.configure(try Pipeline(parsing: pipeline))
-        return try PassManager(log: { _ in }).run(passes, on: graph)
+        let run = try PassManager(log: { _ in }).run(passes, on: graph)
+        return (run.graph, run.report)
     }
 
     /// The pipeline that reproduces antialiased_cnns 0.3 (filter_size=4, default arguments) for a torchvision model.

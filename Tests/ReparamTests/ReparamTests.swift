@@ -13,8 +13,8 @@ struct ReparamTests {
 
     func run(_ pipeline: String, _ graph: Graph, _ weights: [String: Tensor]) throws -> (graph: Graph, weights: [String: Tensor], report: PipelineReport) {
         let passes = try Self.registry.configure(try Pipeline(parsing: pipeline))
-        let result = try PassManager(log: { _ in }).run(passes, on: graph, weights: weights)
-        return (result.graph, result.weights ?? weights, result.report)
+        let result = try PassManager(log: { _ in }).run(passes, on: Model(graph: graph, weights: weights))
+        return (result.graph, result.model.weights ?? weights, result.report)
     }
 
     /// Random weights, with BN statistics away from the identity so that folding matters.
@@ -179,7 +179,7 @@ struct ReparamTests {
         // No weights at all.
         let seed = try #require(Zoo.model(named: "seed-mnist-net")).graph()
         #expect(throws: PipelineFailure.self) {
-            _ = try PassManager(log: { _ in }).run(try Self.registry.configure(try Pipeline(parsing: "fold-bn")), on: seed, weights: nil)
+            _ = try PassManager(log: { _ in }).run(try Self.registry.configure(try Pipeline(parsing: "fold-bn")), on: Model(graph: seed))
         }
     }
 }
