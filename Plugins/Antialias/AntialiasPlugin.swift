@@ -85,7 +85,7 @@ public struct Antialias: Pass {
         context.remarks += rewriter.remarks
         let changed = rewritten != graph
         if changed {
-            context.remark("the antialiased graph carries the original weights unchanged; fine-tune it before trusting its accuracy", id: "fine-tune")
+            context.remark("the antialiased graph carries the original weights unchanged; fine-tune it before trusting its accuracy", id: .fineTune)
         }
         graph = rewritten
         return changed

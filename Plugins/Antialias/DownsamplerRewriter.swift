@@ -35,7 +35,7 @@ struct DownsamplerRewriter {
     func spatial(_ value: String) throws(NodeError) -> [Int] {
         let size = types[value].map { $0.rank == 4 ? $0.shape.suffix(2).compactMap(\.value) : [] } ?? []
         guard size.count == 2 else {
-            throw NodeError("not-a-map", "'\(value)' is not a 4-D feature map with a known height and width")
+            throw NodeError(.notAMap, "'\(value)' is not a 4-D feature map with a known height and width")
         }
         return size
     }
@@ -114,7 +114,7 @@ struct DownsamplerRewriter {
         let g = try node.convGeometry(weightShape: weight.map(Dim.fixed))
         let input = try spatial(node.inputs[0])
         if inputSizes.contains(input) && !settings.includeStem {
-            remarks.append(Diagnostic("stem-kept", "stem conv kept strided (input is the graph input's size; stem=include rewrites it)",
+            remarks.append(Diagnostic(.stemKept, "stem conv kept strided (input is the graph input's size; stem=include rewrites it)",
                                       at: .node(node.name), severity: .note))
             return
         }
@@ -204,7 +204,7 @@ struct DownsamplerRewriter {
         let goal: [Int]
         if let target { goal = target } else { goal = try spatial(node.outputs[0]) }
         guard let pads = fittedPads(map: map, strides: strides, goal: goal) else {
-            throw NodeError("shape-change", "no blur padding turns its \(dims(map)) map into the \(dims(goal)) map it made")
+            throw NodeError(.shapeChange, "no blur padding turns its \(dims(map)) map into the \(dims(goal)) map it made")
         }
         let output = (0..<2).map { (map[$0] + pads[$0] + pads[$0 + 2] - settings.filter) / strides[$0] + 1 }
         var plan = BlurPlan(channels: channels, map: map, strides: strides, pads: pads, mode: settings.padMode, output: output,
@@ -213,17 +213,17 @@ struct DownsamplerRewriter {
         guard settings.padMode == .reflect && !fits else { return plan }
         switch settings.smallMaps {
         case .replicate:
-            remarks.append(Diagnostic("small-map", "map \(dims(map)) is too small to reflect-pad by \(pads); the blur pads by replication",
+            remarks.append(Diagnostic(.smallMap, "map \(dims(map)) is too small to reflect-pad by \(pads); the blur pads by replication",
                                       at: .node(node.name), severity: .warning))
             plan.mode = .replicate
             return plan
         case .skip:
-            remarks.append(Diagnostic("small-map", "map \(dims(map)) is too small to reflect-pad by \(pads); left as it is",
+            remarks.append(Diagnostic(.smallMap, "map \(dims(map)) is too small to reflect-pad by \(pads); left as it is",
                                       at: .node(node.name), severity: .warning))
             rows.append([node.name, "skipped: map too small for reflect padding", dims(map), "0"])
             return nil
         case .error:
-            throw NodeError("small-map", "its blur would reflect-pad a \(dims(map)) map by \(pads), which reflection cannot do; use pad=replicate or zero, or small-maps=replicate or skip")
+            throw NodeError(.smallMap, "its blur would reflect-pad a \(dims(map)) map by \(pads), which reflection cannot do; use pad=replicate or zero, or small-maps=replicate or skip")
         }
     }
 

@@ -32,7 +32,7 @@ public struct FoldBatchNorm: Pass {
                 folded.append(bn.name)
                 changed = true
             } catch {
-                context.remark("not folded: \(error.message)", node: bn.name, id: "not-folded")
+                context.remark("not folded: \(error.message)", node: bn.name, id: .notFolded)
             }
         }
         let before = graph.chains([.batchNormalization, .conv]).map { (graph.nodes[$0[0]].name, graph.nodes[$0[1]].name) }
@@ -40,7 +40,7 @@ public struct FoldBatchNorm: Pass {
             guard let bn = graph.node(named: bnName), let conv = graph.node(named: convName) else { continue }
             do throws(NodeError) {
                 guard (try conv.ints("pads")) == [0, 0, 0, 0] else {
-                    context.remark("BN before a padded conv is not folded: the padded border would differ", node: bn.name, id: "not-folded")
+                    context.remark("BN before a padded conv is not folded: the padded border would differ", node: bn.name, id: .notFolded)
                     continue
                 }
                 guard var w = try convWeights(conv, folding.weights) else { continue }
@@ -63,7 +63,7 @@ public struct FoldBatchNorm: Pass {
                 folded.append(bn.name)
                 changed = true
             } catch {
-                context.remark("not folded: \(error.message)", node: bn.name, id: "not-folded")
+                context.remark("not folded: \(error.message)", node: bn.name, id: .notFolded)
             }
         }
         if changed {

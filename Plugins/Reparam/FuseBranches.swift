@@ -40,7 +40,7 @@ public struct FuseBranches: Pass {
                     context.remark(summary, node: rootName)
                 }
             } catch {
-                context.remark("not fused: \(error.message)", node: rootName, id: "not-fused")
+                context.remark("not fused: \(error.message)", node: rootName, id: .notFused)
             }
         }
         if fusedCount > 0 {
@@ -91,9 +91,9 @@ public struct FuseBranches: Pass {
         let input = first.inputs[0]
         for (branch, leaf) in zip(branches, leaves) {
             let source = branch.conv?.inputs[0] ?? branch.bn?.inputs[0] ?? leaf
-            guard source == input else { throw NodeError("not-fused", "the branches read different inputs ('\(source)' and '\(input)')") }
+            guard source == input else { throw NodeError(.notFused, "the branches read different inputs ('\(source)' and '\(input)')") }
             for node in [branch.conv, branch.bn].compactMap({ $0 }) where !graph.hasSingleUse(node.outputs[0]) {
-                throw NodeError("not-fused", "'\(node.name)' is read outside the sum")
+                throw NodeError(.notFused, "'\(node.name)' is read outside the sum")
             }
         }
         // Geometry: equal strides, groups and dilation 1; kernels centred in the largest.
@@ -101,28 +101,28 @@ public struct FuseBranches: Pass {
             try conv.convGeometry(weightShape: (folding.weights[conv.inputs[1]]?.shape ?? []).map(Dim.fixed))
         }
         let groups = try convs.map { conv throws(NodeError) in try conv.int("group") }
-        guard Set(geometries.map(\.strides)).count == 1 else { throw NodeError("not-fused", "the convs' strides differ") }
-        guard Set(groups).count == 1 else { throw NodeError("not-fused", "the convs' groups differ") }
-        guard geometries.allSatisfy({ $0.dilations == [1, 1] }) else { throw NodeError("not-fused", "dilated convs are not fused") }
+        guard Set(geometries.map(\.strides)).count == 1 else { throw NodeError(.notFused, "the convs' strides differ") }
+        guard Set(groups).count == 1 else { throw NodeError(.notFused, "the convs' groups differ") }
+        guard geometries.allSatisfy({ $0.dilations == [1, 1] }) else { throw NodeError(.notFused, "dilated convs are not fused") }
         let size = [geometries.map { $0.kernel[0] }.max() ?? 1, geometries.map { $0.kernel[1] }.max() ?? 1]
         func centredPads(_ g: WindowGeometry) throws(NodeError) -> [Int] {
             let (dh, dw) = (size[0] - g.kernel[0], size[1] - g.kernel[1])
-            guard dh % 2 == 0, dw % 2 == 0 else { throw NodeError("not-fused", "a \(g.kernel) kernel has no centre in \(size)") }
+            guard dh % 2 == 0, dw % 2 == 0 else { throw NodeError(.notFused, "a \(g.kernel) kernel has no centre in \(size)") }
             return [g.pads[0] + dh / 2, g.pads[1] + dw / 2, g.pads[2] + dh / 2, g.pads[3] + dw / 2]
         }
         let pads = try centredPads(geometries[0])
         for g in geometries.dropFirst() where try centredPads(g) != pads {
-            throw NodeError("not-fused", "kernels are not aligned: padding \(g.pads) for \(g.kernel) does not match \(pads) in \(size)")
+            throw NodeError(.notFused, "kernels are not aligned: padding \(g.pads) for \(g.kernel) does not match \(pads) in \(size)")
         }
         // The sum, in double.
         guard let largest = convs.max(by: { (folding.weights[$0.inputs[1]]?.count ?? 0) < (folding.weights[$1.inputs[1]]?.count ?? 0) }),
-              let shapeOfLargest = folding.weights[largest.inputs[1]]?.shape else { throw NodeError("missing-parameter", "conv weights have no data") }
+              let shapeOfLargest = folding.weights[largest.inputs[1]]?.shape else { throw NodeError(.missingParameter, "conv weights have no data") }
         var total = ConvWeights(shape: [shapeOfLargest[0], shapeOfLargest[1], size[0], size[1]],
                                 kernel: Array(repeating: 0, count: shapeOfLargest[0] * shapeOfLargest[1] * size[0] * size[1]), bias: nil)
         for branch in branches {
             if let conv = branch.conv {
                 guard var w = try convWeights(conv, folding.weights), w.shape[0] == total.shape[0], w.shape[1] == total.shape[1] else {
-                    throw NodeError("not-fused", "'\(conv.name)' has other channel counts or no weight data")
+                    throw NodeError(.notFused, "'\(conv.name)' has other channel counts or no weight data")
                 }
                 if let bn = branch.bn { w.fold(try BatchNormAffine(bn, weights: folding.weights)) }
                 let placed = w.embedded(in: size)
@@ -133,7 +133,7 @@ public struct FuseBranches: Pass {
                 let perGroup = total.shape[1]
                 guard geometries[0].strides == [1, 1], pads == [(size[0] - 1) / 2, (size[1] - 1) / 2, size[0] / 2, size[1] / 2] || size == [1, 1] && pads == [0, 0, 0, 0],
                       perGroup * groups[0] == total.outputs else {
-                    throw NodeError("not-fused", "an identity branch needs stride 1, 'same' padding and as many outputs as inputs")
+                    throw NodeError(.notFused, "an identity branch needs stride 1, 'same' padding and as many outputs as inputs")
                 }
                 let affine = try branch.bn.map { bn throws(NodeError) in try BatchNormAffine(bn, weights: folding.weights) }
                 for o in 0..<total.outputs {

@@ -59,7 +59,7 @@ extension BatchNormAffine {
     init(_ node: Node, weights: [String: Tensor]) throws(NodeError) {
         try self.init(node) { i throws(NodeError) in
             guard let tensor = weights[node.inputs[i]] else {
-                throw NodeError("missing-parameter", "BatchNormalization's statistics must be parameters with data")
+                throw NodeError(.missingParameter, "BatchNormalization's statistics must be parameters with data")
             }
             return tensor
         }

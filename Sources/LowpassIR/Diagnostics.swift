@@ -25,12 +25,12 @@ public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
 public struct Diagnostic: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Severity: String, Sendable { case error, warning, note }
 
-    public var id: String
+    public var id: DiagnosticID
     public var severity: Severity
     public var location: SourceLocation
     public var message: String
 
-    public init(_ id: String, _ message: String, at location: SourceLocation = SourceLocation(), severity: Severity = .error) {
+    public init(_ id: DiagnosticID, _ message: String, at location: SourceLocation = SourceLocation(), severity: Severity = .error) {
         self.id = id
         self.severity = severity
         self.location = location

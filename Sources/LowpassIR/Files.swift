@@ -7,22 +7,22 @@ import Foundation
 /// the file it names is replaced and the link stays.
 public func writeAtomically(_ data: Data, to path: String) throws(Diagnostic) {
     let location = SourceLocation(file: path)
-    guard !path.isEmpty else { throw Diagnostic("write-failed", "cannot write the file: the output path is empty") }
+    guard !path.isEmpty else { throw Diagnostic(.writeFailed, "cannot write the file: the output path is empty") }
     var target = path
     var info = stat()
     if lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK {
         guard let resolved = realPath(path) else {
-            throw Diagnostic("write-failed", "cannot write the file: it is a symbolic link to nothing", at: location)
+            throw Diagnostic(.writeFailed, "cannot write the file: it is a symbolic link to nothing", at: location)
         }
         target = resolved
     }
     if stat(target, &info) == 0, let kind = FileKind(mode: info.st_mode), kind != .regular {
-        throw Diagnostic("write-refused", "\(kind.rawValue) is there; only a regular file is ever replaced", at: location)
+        throw Diagnostic(.writeRefused, "\(kind.rawValue) is there; only a regular file is ever replaced", at: location)
     }
     let folder = URL(fileURLWithPath: target).deletingLastPathComponent().path
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw Diagnostic("write-failed", "cannot write the file: the folder \(folder) does not exist", at: location)
+        throw Diagnostic(.writeFailed, "cannot write the file: the folder \(folder) does not exist", at: location)
     }
     try TemporaryFiles.write(data, to: target)
 }
@@ -59,12 +59,12 @@ public enum FileKind: String {
 public func openRegularFile(_ path: String) throws(Diagnostic) -> (descriptor: Int32, size: Int) {
     let location = SourceLocation(file: path)
     let fd = open(path, O_RDONLY | O_NONBLOCK)
-    guard fd >= 0 else { throw Diagnostic("unreadable-file", "cannot open the file: \(String(cString: strerror(errno)))", at: location) }
+    guard fd >= 0 else { throw Diagnostic(.unreadableFile, "cannot open the file: \(String(cString: strerror(errno)))", at: location) }
     var info = stat()
     guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
         close(fd)
         let kind = FileKind(mode: info.st_mode).map { " (\($0.rawValue))" } ?? ""
-        throw Diagnostic("unreadable-file", "not a regular file\(kind)", at: location)
+        throw Diagnostic(.unreadableFile, "not a regular file\(kind)", at: location)
     }
     _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
     return (fd, Int(info.st_size))
@@ -75,7 +75,7 @@ public func createFolder(_ path: String, purpose: String) throws(Diagnostic) {
     do {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     } catch {
-        throw Diagnostic("write-failed", "cannot create the \(purpose): \(error.localizedDescription)", at: SourceLocation(file: path))
+        throw Diagnostic(.writeFailed, "cannot create the \(purpose): \(error.localizedDescription)", at: SourceLocation(file: path))
     }
 }
 
@@ -89,7 +89,7 @@ public func readFileBytes(_ path: String, limit: Int = 1 << 34) throws(Diagnosti
     let location = SourceLocation(file: path)
     let (fd, size) = try openRegularFile(path)
     defer { close(fd) }
-    guard size <= limit else { throw Diagnostic("file-too-large", "the file has \(size) bytes; the limit is \(limit)", at: location) }
+    guard size <= limit else { throw Diagnostic(.fileTooLarge, "the file has \(size) bytes; the limit is \(limit)", at: location) }
     var bytes = [UInt8](repeating: 0, count: size)
     var filled = 0
     while filled < size {
@@ -98,7 +98,7 @@ public func readFileBytes(_ path: String, limit: Int = 1 << 34) throws(Diagnosti
             return read(fd, base + filled, size - filled)
         }
         if count < 0 && errno == EINTR { continue }
-        guard count > 0 else { throw Diagnostic("unreadable-file", "cannot read the file: \(count < 0 ? String(cString: strerror(errno)) : "it ended early")", at: location) }
+        guard count > 0 else { throw Diagnostic(.unreadableFile, "cannot read the file: \(count < 0 ? String(cString: strerror(errno)) : "it ended early")", at: location) }
         filled += count
     }
     return bytes

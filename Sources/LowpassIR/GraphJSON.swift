@@ -8,7 +8,7 @@ extension Graph {
         do {
             root = try JSONValue.parse(bytes)
         } catch {
-            throw Diagnostics([Diagnostic("malformed-json", "not valid JSON: \(error)", at: SourceLocation(file: file))])
+            throw Diagnostics([Diagnostic(.malformedJson, "not valid JSON: \(error)", at: SourceLocation(file: file))])
         }
         var decoder = GraphDecoder(file: file)
         let graph = decoder.graph(from: root)
@@ -83,7 +83,7 @@ private struct GraphDecoder {
     let file: String?
     var findings: [Diagnostic] = []
 
-    mutating func fail(_ path: String, _ message: String, id: String = "bad-graph-file", node: String? = nil) {
+    mutating func fail(_ path: String, _ message: String, id: DiagnosticID = .badGraphFile, node: String? = nil) {
         findings.append(Diagnostic(id, message, at: SourceLocation(file: file, path: path, node: node)))
     }
 
@@ -200,7 +200,7 @@ private struct GraphDecoder {
         guard let op = OpKind(rawValue: opName) else {
             let known = OpKind.allCases.map(\.rawValue)
             let hint = closestName(to: opName, in: known).map { " (did you mean '\($0)'?)" } ?? ""
-            fail("\(path).op", "unknown op '\(opName)'\(hint); known ops: \(known.joined(separator: ", "))", id: "unknown-op", node: name)
+            fail("\(path).op", "unknown op '\(opName)'\(hint); known ops: \(known.joined(separator: ", "))", id: .unknownOp, node: name)
             return nil
         }
         let inputs = strings(value["inputs"], "\(path).inputs")
@@ -264,7 +264,7 @@ private struct GraphDecoder {
             case .string?: "a string"
             case nil: "an integer, number, string or array of them"
             }
-            fail(path, "expected \(what), found \(value.kindName)", id: "bad-attribute", node: node)
+            fail(path, "expected \(what), found \(value.kindName)", id: .badAttribute, node: node)
         }
         return result
     }

@@ -5,14 +5,14 @@ extension Graph {
         var findings: [Diagnostic] = []
         var binding: [String: Int] = [:]
         for name in inputs.keys.sorted() where !self.inputs.contains(where: { $0.name == name }) {
-            findings.append(Diagnostic("unknown-input", "the graph has no input '\(name)'; its inputs are: \(self.inputs.map(\.name).joined(separator: ", "))"))
+            findings.append(Diagnostic(.unknownInput, "the graph has no input '\(name)'; its inputs are: \(self.inputs.map(\.name).joined(separator: ", "))"))
         }
         for declared in self.inputs {
             guard let shape = inputs[declared.name] else {
-                findings.append(Diagnostic("missing-input", "no tensor given for graph input '\(declared.name)' of type \(declared.type)"))
+                findings.append(Diagnostic(.missingInput, "no tensor given for graph input '\(declared.name)' of type \(declared.type)"))
                 continue
             }
-            let mismatch = Diagnostic("input-shape", "input '\(declared.name)' has shape \(shape), but the graph declares \(declared.type)")
+            let mismatch = Diagnostic(.inputShape, "input '\(declared.name)' has shape \(shape), but the graph declares \(declared.type)")
             guard shape.count == declared.type.rank else { findings.append(mismatch); continue }
             // One finding per input, however many of its dimensions differ.
             if zip(declared.type.shape, shape).contains(where: { if case .fixed(let expected) = $0.0 { expected != $0.1 } else { false } }) {
@@ -22,7 +22,7 @@ extension Graph {
                 switch dim {
                 case .symbol(let s):
                     if let bound = binding[s], bound != n {
-                        findings.append(Diagnostic("input-shape", "input '\(declared.name)' gives '\(s)' = \(n), but another input gave \(bound)"))
+                        findings.append(Diagnostic(.inputShape, "input '\(declared.name)' gives '\(s)' = \(n), but another input gave \(bound)"))
                     }
                     binding[s] = n
                 default: break

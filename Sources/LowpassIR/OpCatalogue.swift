@@ -54,9 +54,9 @@ public typealias ShapeRule = @Sendable (Node, [TensorType]) throws(NodeError) ->
 
 /// A problem with one node's attributes or input types, found by shape inference or a typed view.
 public struct NodeError: Error, Sendable, CustomStringConvertible {
-    public var id: String
+    public var id: DiagnosticID
     public var message: String
-    public init(_ id: String, _ message: String) {
+    public init(_ id: DiagnosticID, _ message: String) {
         self.id = id
         self.message = message
     }

@@ -6,7 +6,7 @@ extension Node {
     public func attribute(_ name: String) throws(NodeError) -> AttributeValue {
         if let value = attributes[name] { return value }
         if let spec = schema.attribute(name), let value = spec.defaultValue { return value }
-        throw NodeError("missing-attribute", "\(op.rawValue) needs attribute '\(name)'")
+        throw NodeError(.missingAttribute, "\(op.rawValue) needs attribute '\(name)'")
     }
 
     /// Integer reads are bounded by `Limits.maximumDimension`, here where every shape rule and kernel
@@ -45,20 +45,20 @@ extension Node {
     public func ints(_ name: String, count: Int, minimum: Int) throws(NodeError) -> [Int] {
         let v = try ints(name)
         guard v.count == count else {
-            throw NodeError("bad-attribute", "attribute '\(name)' must have \(count) entries, has \(v.count)")
+            throw NodeError(.badAttribute, "attribute '\(name)' must have \(count) entries, has \(v.count)")
         }
         guard v.allSatisfy({ $0 >= minimum }) else {
-            throw NodeError("bad-attribute", "attribute '\(name)' entries must be >= \(minimum), got \(v)")
+            throw NodeError(.badAttribute, "attribute '\(name)' entries must be >= \(minimum), got \(v)")
         }
         return v
     }
 
     private func outOfRange(_ name: String) -> NodeError {
-        NodeError("bad-attribute", "attribute '\(name)' holds a value beyond +-\(Limits.maximumDimension)")
+        NodeError(.badAttribute, "attribute '\(name)' holds a value beyond +-\(Limits.maximumDimension)")
     }
 
     private func wrongType(_ name: String, _ expected: String) -> NodeError {
-        NodeError("bad-attribute", "attribute '\(name)' must be \(expected)")
+        NodeError(.badAttribute, "attribute '\(name)' must be \(expected)")
     }
 }
 
@@ -80,7 +80,7 @@ public struct WindowGeometry: Hashable, Sendable {
         let padded = size + pads[axis] + pads[axis + 2]
         let span = dilations[axis] * (kernel[axis] - 1) + 1
         guard padded >= span else {
-            throw NodeError("window-too-large",
+            throw NodeError(.windowTooLarge,
                             "window of \(span) does not fit the padded input of \(padded) on axis \(axis == 0 ? "H" : "W")")
         }
         if !ceilMode { return (padded - span) / strides[axis] + 1 }
@@ -98,12 +98,12 @@ extension Node {
         if attributes["kernel_shape"] != nil {
             let declared = try ints("kernel_shape", count: 2, minimum: 1)
             if kernel.count == 2 && declared != kernel {
-                throw NodeError("shape-mismatch", "kernel_shape \(declared) disagrees with the weight's \(kernel)")
+                throw NodeError(.shapeMismatch, "kernel_shape \(declared) disagrees with the weight's \(kernel)")
             }
             kernel = declared
         }
         guard kernel.count == 2, kernel.allSatisfy({ $0 >= 1 }) else {
-            throw NodeError("shape-mismatch", "Conv weight must be [M, C/group, kH, kW] with fixed sizes")
+            throw NodeError(.shapeMismatch, "Conv weight must be [M, C/group, kH, kW] with fixed sizes")
         }
         return WindowGeometry(kernel: kernel, strides: try ints("strides", count: 2, minimum: 1),
                               pads: try ints("pads", count: 4, minimum: 0),
@@ -117,7 +117,7 @@ extension Node {
                                       pads: try ints("pads", count: 4, minimum: 0),
                                       dilations: dilations, ceilMode: try int("ceil_mode") != 0)
         for axis in 0..<2 where geometry.pads[axis] >= geometry.kernel[axis] || geometry.pads[axis + 2] >= geometry.kernel[axis] {
-            throw NodeError("bad-attribute", "pool padding \(geometry.pads) must be smaller than the kernel \(geometry.kernel)")
+            throw NodeError(.badAttribute, "pool padding \(geometry.pads) must be smaller than the kernel \(geometry.kernel)")
         }
         return geometry
     }
@@ -161,14 +161,14 @@ extension Node {
     public func blurPoolSpec() throws(NodeError) -> BlurPoolSpec {
         let size = try int("filter_size")
         guard (1...64).contains(size) else {
-            throw NodeError("bad-attribute", "filter_size must be between 1 and 64, got \(size)")
+            throw NodeError(.badAttribute, "filter_size must be between 1 and 64, got \(size)")
         }
         let modeName = try string("pad_mode")
         guard let mode = BlurPadMode(rawValue: modeName) else {
-            throw NodeError("bad-attribute", "pad_mode must be one of reflect, replicate, zero; got '\(modeName)'")
+            throw NodeError(.badAttribute, "pad_mode must be one of reflect, replicate, zero; got '\(modeName)'")
         }
         let padOff = try int("pad_off")
-        guard padOff >= 0 else { throw NodeError("bad-attribute", "pad_off must be >= 0, got \(padOff)") }
+        guard padOff >= 0 else { throw NodeError(.badAttribute, "pad_off must be >= 0, got \(padOff)") }
         let pads = attributes["pads"] != nil
             ? try ints("pads", count: 4, minimum: 0)
             : BlurPoolSpec.defaultPads(filterSize: size, padOff: padOff)

@@ -3,19 +3,19 @@
 enum ShapeRules {
     static func requireRank(_ type: TensorType, _ rank: Int, _ what: String) throws(NodeError) {
         guard type.rank == rank else {
-            throw NodeError("shape-mismatch", "\(what) must have rank \(rank), has shape \(type)")
+            throw NodeError(.shapeMismatch, "\(what) must have rank \(rank), has shape \(type)")
         }
     }
 
     /// A mean over no pixels has no value (PyTorch's gives NaN, Lowpass's reference gave 0): every engine refuses it.
     static func requireNonEmptyMap(_ type: TensorType, _ op: String) throws(NodeError) {
         if type.shape[2] == .fixed(0) || type.shape[3] == .fixed(0) {
-            throw NodeError("empty-window", "\(op) averages over an empty \(type.shape[2])x\(type.shape[3]) map, which has no mean")
+            throw NodeError(.emptyWindow, "\(op) averages over an empty \(type.shape[2])x\(type.shape[3]) map, which has no mean")
         }
     }
 
     static func fixed(_ dim: Dim, _ what: String) throws(NodeError) -> Int {
-        guard let n = dim.value else { throw NodeError("symbolic-dimension", "\(what) must be a fixed size, is '\(dim)'") }
+        guard let n = dim.value else { throw NodeError(.symbolicDimension, "\(what) must be a fixed size, is '\(dim)'") }
         return n
     }
 
@@ -23,7 +23,7 @@ enum ShapeRules {
         // Negative axes count from the end as in ONNX (axis + rank); Flatten may also name the end itself.
         let limit = allowEnd ? rank + 1 : rank
         let a = axis < 0 ? axis + rank : axis
-        guard a >= 0 && a < limit else { throw NodeError("bad-attribute", "axis \(axis) is out of range for rank \(rank)") }
+        guard a >= 0 && a < limit else { throw NodeError(.badAttribute, "axis \(axis) is out of range for rank \(rank)") }
         return a
     }
 
@@ -44,13 +44,13 @@ enum ShapeRules {
         let filters = try fixed(w.shape[0], "Conv output channels")
         let perGroup = try fixed(w.shape[1], "Conv weight's input channels")
         guard group >= 1, channels % group == 0, filters % group == 0 else {
-            throw NodeError("shape-mismatch", "group \(group) must divide both \(channels) input and \(filters) output channels")
+            throw NodeError(.shapeMismatch, "group \(group) must divide both \(channels) input and \(filters) output channels")
         }
         guard perGroup * group == channels else {
-            throw NodeError("shape-mismatch", "weight expects \(perGroup * group) input channels (\(perGroup) x group \(group)), input has \(channels)")
+            throw NodeError(.shapeMismatch, "weight expects \(perGroup * group) input channels (\(perGroup) x group \(group)), input has \(channels)")
         }
         if inputs.count > 2 && inputs[2].shape != [.fixed(filters)] {
-            throw NodeError("shape-mismatch", "bias must have shape [\(filters)], has \(inputs[2].shape)")
+            throw NodeError(.shapeMismatch, "bias must have shape [\(filters)], has \(inputs[2].shape)")
         }
         let h = try geometry.outputSize(try fixed(x.shape[2], "Conv input height"), axis: 0)
         let wOut = try geometry.outputSize(try fixed(x.shape[3], "Conv input width"), axis: 1)
@@ -85,9 +85,9 @@ enum ShapeRules {
 
     static let batchNorm: ShapeRule = { _, inputs throws(NodeError) in
         let x = inputs[0]
-        guard x.rank >= 2 else { throw NodeError("shape-mismatch", "BatchNormalization input needs a channel axis, has shape \(x)") }
+        guard x.rank >= 2 else { throw NodeError(.shapeMismatch, "BatchNormalization input needs a channel axis, has shape \(x)") }
         for (i, name) in ["scale", "B", "mean", "var"].enumerated() where inputs[i + 1].shape != [x.shape[1]] {
-            throw NodeError("shape-mismatch", "\(name) must have shape [\(x.shape[1])], has \(inputs[i + 1].shape)")
+            throw NodeError(.shapeMismatch, "\(name) must have shape [\(x.shape[1])], has \(inputs[i + 1].shape)")
         }
         return [x]
     }
@@ -105,7 +105,7 @@ enum ShapeRules {
             case (_, .fixed(1)): out.append(x)
             case (.symbol, .fixed): out.append(y)
             case (.fixed, .symbol): out.append(x)
-            default: throw NodeError("shape-mismatch", "shapes \(a) and \(b) do not broadcast")
+            default: throw NodeError(.shapeMismatch, "shapes \(a) and \(b) do not broadcast")
             }
         }
         return out
@@ -122,19 +122,19 @@ enum ShapeRules {
         let transA = try node.int("transA") != 0, transB = try node.int("transB") != 0
         let (m, ka) = transA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
         let (kb, n) = transB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
-        guard ka == kb else { throw NodeError("shape-mismatch", "Gemm inner dimensions differ: A gives \(ka), B gives \(kb)") }
+        guard ka == kb else { throw NodeError(.shapeMismatch, "Gemm inner dimensions differ: A gives \(ka), B gives \(kb)") }
         if inputs.count > 2 {
             let c = try broadcast([m, n], inputs[2].shape)
-            guard c == [m, n] else { throw NodeError("shape-mismatch", "Gemm C of shape \(inputs[2].shape) does not broadcast to [\(m),\(n)]") }
+            guard c == [m, n] else { throw NodeError(.shapeMismatch, "Gemm C of shape \(inputs[2].shape) does not broadcast to [\(m),\(n)]") }
         }
         return [TensorType(a.dtype, [m, n])]
     }
 
     static let matMul: ShapeRule = { _, inputs throws(NodeError) in
         let a = inputs[0], b = inputs[1]
-        guard a.rank >= 2, b.rank >= 2 else { throw NodeError("shape-mismatch", "MatMul inputs need rank >= 2, have \(a) and \(b)") }
+        guard a.rank >= 2, b.rank >= 2 else { throw NodeError(.shapeMismatch, "MatMul inputs need rank >= 2, have \(a) and \(b)") }
         guard a.shape[a.rank - 1] == b.shape[b.rank - 2] else {
-            throw NodeError("shape-mismatch", "MatMul inner dimensions differ: \(a.shape[a.rank - 1]) and \(b.shape[b.rank - 2])")
+            throw NodeError(.shapeMismatch, "MatMul inner dimensions differ: \(a.shape[a.rank - 1]) and \(b.shape[b.rank - 2])")
         }
         let batch = try broadcast(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)))
         return [TensorType(a.dtype, batch + [a.shape[a.rank - 2], b.shape[b.rank - 1]])]
@@ -163,7 +163,7 @@ enum ShapeRules {
         let x = inputs[0]
         let axis = try normalizedAxis(try node.int("axis"), rank: x.rank, allowEnd: true)
         guard let outer = Product(x.shape[..<axis]).dim, let inner = Product(x.shape[axis...]).dim else {
-            throw NodeError("symbolic-dimension", "Flatten at axis \(axis) of \(x) would multiply a symbolic dimension")
+            throw NodeError(.symbolicDimension, "Flatten at axis \(axis) of \(x) would multiply a symbolic dimension")
         }
         return [TensorType(x.dtype, [outer, inner])]
     }
@@ -177,31 +177,31 @@ enum ShapeRules {
             switch n {
             case -1: out.append(nil)
             case 0 where !allowZero:
-                guard i < x.rank else { throw NodeError("bad-attribute", "shape entry \(i) is 0 but the input has rank \(x.rank)") }
+                guard i < x.rank else { throw NodeError(.badAttribute, "shape entry \(i) is 0 but the input has rank \(x.rank)") }
                 out.append(x.shape[i])
             case let n where n >= 0: out.append(.fixed(n))
-            default: throw NodeError("bad-attribute", "shape entry \(n) is invalid; use -1 to infer a dimension")
+            default: throw NodeError(.badAttribute, "shape entry \(n) is invalid; use -1 to infer a dimension")
             }
         }
-        guard out.filter({ $0 == nil }).count <= 1 else { throw NodeError("bad-attribute", "shape \(target) has more than one -1") }
+        guard out.filter({ $0 == nil }).count <= 1 else { throw NodeError(.badAttribute, "shape \(target) has more than one -1") }
         var total = Product(x.shape)
         let known = Product(out.compactMap { $0 })
         for s in known.symbols {
             guard let i = total.symbols.firstIndex(of: s) else {
-                throw NodeError("shape-mismatch", "reshape of \(x) to \(target) invents the symbolic dimension '\(s)'")
+                throw NodeError(.shapeMismatch, "reshape of \(x) to \(target) invents the symbolic dimension '\(s)'")
             }
             total.symbols.remove(at: i)
         }
         if let hole = out.firstIndex(where: { $0 == nil }) {
             guard known.number > 0, total.number % known.number == 0 else {
-                throw NodeError("shape-mismatch", "cannot reshape \(x) to \(target): sizes do not divide")
+                throw NodeError(.shapeMismatch, "cannot reshape \(x) to \(target): sizes do not divide")
             }
             var rest = total
             rest.number /= known.number
-            guard let dim = rest.dim else { throw NodeError("symbolic-dimension", "cannot infer the -1 of \(target) from \(x)") }
+            guard let dim = rest.dim else { throw NodeError(.symbolicDimension, "cannot infer the -1 of \(target) from \(x)") }
             out[hole] = dim
         } else if !(total.symbols.isEmpty && total.number == known.number) {
-            throw NodeError("shape-mismatch", "cannot reshape \(x) to \(target): element counts differ")
+            throw NodeError(.shapeMismatch, "cannot reshape \(x) to \(target): element counts differ")
         }
         return [TensorType(x.dtype, out.compactMap { $0 })]
     }
@@ -211,9 +211,9 @@ enum ShapeRules {
         let axis = try normalizedAxis(try node.int("axis"), rank: first.rank)
         var sum = 0
         for (i, t) in inputs.enumerated() {
-            guard t.rank == first.rank else { throw NodeError("shape-mismatch", "Concat input \(i) has rank \(t.rank), input 0 has \(first.rank)") }
+            guard t.rank == first.rank else { throw NodeError(.shapeMismatch, "Concat input \(i) has rank \(t.rank), input 0 has \(first.rank)") }
             for d in 0..<t.rank where d != axis && t.shape[d] != first.shape[d] {
-                throw NodeError("shape-mismatch", "Concat input \(i) has shape \(t), which differs from \(first) off the axis \(axis)")
+                throw NodeError(.shapeMismatch, "Concat input \(i) has shape \(t), which differs from \(first) off the axis \(axis)")
             }
             sum += try fixed(t.shape[axis], "Concat input \(i)'s extent along the axis")
         }
@@ -226,7 +226,7 @@ enum ShapeRules {
         let x = inputs[0]
         let pads = try node.ints("pads")
         guard pads.count == 2 * x.rank else {
-            throw NodeError("bad-attribute", "pads must have \(2 * x.rank) entries for rank \(x.rank), has \(pads.count)")
+            throw NodeError(.badAttribute, "pads must have \(2 * x.rank) entries for rank \(x.rank), has \(pads.count)")
         }
         let mode = try node.string("mode")
         var shape = x.shape
@@ -234,9 +234,9 @@ enum ShapeRules {
             let n = try fixed(x.shape[axis], "padded axis \(axis)")
             let (before, after) = (pads[axis], pads[axis + x.rank])
             if mode == "reflect" && (before >= n || after >= n || before < 0 || after < 0) {
-                throw NodeError("bad-attribute", "reflect padding (\(before), \(after)) must be smaller than the axis size \(n)")
+                throw NodeError(.badAttribute, "reflect padding (\(before), \(after)) must be smaller than the axis size \(n)")
             }
-            guard n + before + after >= 0 else { throw NodeError("bad-attribute", "pads \(pads) crop axis \(axis) below zero") }
+            guard n + before + after >= 0 else { throw NodeError(.badAttribute, "pads \(pads) crop axis \(axis) below zero") }
             shape[axis] = .fixed(n + before + after)
         }
         return [TensorType(x.dtype, shape)]
@@ -250,7 +250,7 @@ enum ShapeRules {
         for axis in 0..<2 {
             let n = try fixed(x.shape[axis + 2], "BlurPool input spatial size")
             if spec.padMode == .reflect && max(spec.pads[axis], spec.pads[axis + 2]) >= n {
-                throw NodeError("bad-attribute", "reflect padding \(spec.pads) needs an input larger than the pad, input is \(n) on axis \(axis == 0 ? "H" : "W")")
+                throw NodeError(.badAttribute, "reflect padding \(spec.pads) needs an input larger than the pad, input is \(n) on axis \(axis == 0 ? "H" : "W")")
             }
             shape[axis + 2] = .fixed(try spec.geometry.outputSize(n, axis: axis))
         }

@@ -32,7 +32,7 @@ enum TemporaryFiles {
         removeStale(in: folder.isEmpty ? "." : folder, prefix: prefix)
         let temporary = (folder as NSString).appendingPathComponent(prefix + "\(getpid())-\(counter.wrappingAdd(1, ordering: .relaxed).oldValue)")
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Diagnostic("write-failed", "cannot write the file: \(String(cString: strerror(errno)))", at: location) }
+        guard fd >= 0 else { throw Diagnostic(.writeFailed, "cannot write the file: \(String(cString: strerror(errno)))", at: location) }
         setPending(temporary)
         defer { setPending(nil) }
         var written = 0
@@ -49,12 +49,12 @@ enum TemporaryFiles {
         close(fd)
         if let failure {
             unlink(temporary)
-            throw Diagnostic("write-failed", "cannot write the file: \(failure)", at: location)
+            throw Diagnostic(.writeFailed, "cannot write the file: \(failure)", at: location)
         }
         guard rename(temporary, target) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
-            throw Diagnostic("write-failed", "cannot write the file: \(reason)", at: location)
+            throw Diagnostic(.writeFailed, "cannot write the file: \(reason)", at: location)
         }
     }
 

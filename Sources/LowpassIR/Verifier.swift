@@ -17,7 +17,7 @@ extension Graph {
         var findings: [Diagnostic] = []
         var nodeIndex: [String: Int] = [:]
         for (i, node) in nodes.enumerated() where nodeIndex[node.name] == nil { nodeIndex[node.name] = i }
-        func report(_ id: String, _ message: String, _ node: String? = nil) {
+        func report(_ id: DiagnosticID, _ message: String, _ node: String? = nil) {
             // The JSON path lets a user find the node in the file even where names repeat.
             let path = node.flatMap { nodeIndex[$0] }.map { "$.nodes[\($0)]" }
             findings.append(Diagnostic(id, message, at: SourceLocation(path: path, node: node)))
@@ -27,9 +27,9 @@ extension Graph {
 
         var defined: [String: String] = [:]  // value -> what defines it, for duplicate messages
         func define(_ value: String, by owner: String, node: String? = nil) {
-            if value.isEmpty { report("empty-name", "\(owner) defines a value with an empty name", node); return }
+            if value.isEmpty { report(.emptyName, "\(owner) defines a value with an empty name", node); return }
             if let previous = defined[value] {
-                report("duplicate-name", "value '\(value)' is defined by \(owner) and already by \(previous)", node)
+                report(.duplicateName, "value '\(value)' is defined by \(owner) and already by \(previous)", node)
             } else {
                 defined[value] = owner
             }
@@ -38,49 +38,49 @@ extension Graph {
         for parameter in parameters {
             define(parameter.name, by: "a parameter")
             if parameter.type.fixedShape == nil {
-                report("symbolic-parameter", "parameter '\(parameter.name)' has symbolic shape \(parameter.type); parameters need fixed shapes")
+                report(.symbolicParameter, "parameter '\(parameter.name)' has symbolic shape \(parameter.type); parameters need fixed shapes")
             } else if Limits.elementCount(parameter.type.fixedShape ?? []) == nil {
-                report("tensor-too-large", "parameter '\(parameter.name)' of type \(parameter.type) has more than \(Limits.maximumElementCount) elements (LOWPASS_MAX_TENSOR_ELEMENTS)")
+                report(.tensorTooLarge, "parameter '\(parameter.name)' of type \(parameter.type) has more than \(Limits.maximumElementCount) elements (LOWPASS_MAX_TENSOR_ELEMENTS)")
             }
             if let data = parameter.inlineData, let shape = parameter.type.fixedShape,
                data.count != shape.reduce(1, *) {
-                report("parameter-shape", "parameter '\(parameter.name)' declares \(parameter.type) but carries \(data.count) inline values")
+                report(.parameterShape, "parameter '\(parameter.name)' declares \(parameter.type) but carries \(data.count) inline values")
             }
             if let dataShapes = parameterDataShapes, parameter.inlineData == nil {
                 if let found = dataShapes[parameter.name] {
                     if let declared = parameter.type.fixedShape, found != declared {
-                        report("parameter-shape", "parameter '\(parameter.name)' is declared \(declared) but its data has shape \(found)")
+                        report(.parameterShape, "parameter '\(parameter.name)' is declared \(declared) but its data has shape \(found)")
                     }
                 } else {
-                    report("missing-parameter", "parameter '\(parameter.name)' has no data in the weight file")
+                    report(.missingParameter, "parameter '\(parameter.name)' has no data in the weight file")
                 }
             }
         }
 
         var nodeNames = Set<String>()
         for node in nodes {
-            if node.name.isEmpty { report("empty-name", "a \(node.op.rawValue) node has an empty name") }
-            if !nodeNames.insert(node.name).inserted { report("duplicate-name", "node name '\(node.name)' is used twice", node.name) }
+            if node.name.isEmpty { report(.emptyName, "a \(node.op.rawValue) node has an empty name") }
+            if !nodeNames.insert(node.name).inserted { report(.duplicateName, "node name '\(node.name)' is used twice", node.name) }
             for output in node.outputs { define(output, by: "node '\(node.name)'", node: node.name) }
             checkSignature(of: node, report: { report($0, $1, node.name) })
         }
 
         for node in nodes {
             for input in node.inputs where defined[input] == nil {
-                report("undefined-value", "input '\(input)' is not a graph input, parameter or node output", node.name)
+                report(.undefinedValue, "input '\(input)' is not a graph input, parameter or node output", node.name)
             }
         }
         for output in outputs where defined[output] == nil {
-            report("undefined-value", "graph output '\(output)' is never defined")
+            report(.undefinedValue, "graph output '\(output)' is never defined")
         }
-        if outputs.isEmpty { report("no-outputs", "the graph declares no outputs") }
+        if outputs.isEmpty { report(.noOutputs, "the graph declares no outputs") }
 
         let order = topologicalOrder()
         if order.count < nodes.count {
             let ordered = Set(order)
             let stuck = nodes.indices.filter { !ordered.contains($0) && nodes[$0].inputs.allSatisfy { defined[$0] != nil } }
             for i in stuck.prefix(8) {
-                report("cycle", "node is part of, or depends on, a cycle", nodes[i].name)
+                report(.cycle, "node is part of, or depends on, a cycle", nodes[i].name)
             }
         }
 
@@ -89,7 +89,7 @@ extension Graph {
         for input in inputs {
             types[input.name] = input.type.binding(binding)
             if Limits.elementCount(input.type.binding(binding).shape.map { $0.value ?? 1 }) == nil {
-                report("tensor-too-large", "graph input '\(input.name)' of type \(input.type) has more than \(Limits.maximumElementCount) elements (LOWPASS_MAX_TENSOR_ELEMENTS)")
+                report(.tensorTooLarge, "graph input '\(input.name)' of type \(input.type) has more than \(Limits.maximumElementCount) elements (LOWPASS_MAX_TENSOR_ELEMENTS)")
             }
         }
         for parameter in parameters { types[parameter.name] = parameter.type }
@@ -104,7 +104,7 @@ extension Graph {
                     for (name, type) in zip(node.outputs, outputTypes) {
                         // Symbolic dimensions count as 1: the bound is on what the graph itself fixes.
                         guard Limits.elementCount(type.shape.map { $0.value ?? 1 }) != nil else {
-                            throw NodeError("tensor-too-large", "output '\(name)' of type \(type) has more than \(Limits.maximumElementCount) elements, the limit for one tensor (LOWPASS_MAX_TENSOR_ELEMENTS)")
+                            throw NodeError(.tensorTooLarge, "output '\(name)' of type \(type) has more than \(Limits.maximumElementCount) elements, the limit for one tensor (LOWPASS_MAX_TENSOR_ELEMENTS)")
                         }
                         types[name] = type
                     }
@@ -118,22 +118,22 @@ extension Graph {
         return VerifiedGraph(graph: self, order: order, types: types)
     }
 
-    private func checkSignature(of node: Node, report: (String, String) -> Void) {
+    private func checkSignature(of node: Node, report: (DiagnosticID, String) -> Void) {
         let schema = node.schema
         let arity = node.op == .concat ? 1...Int.max : schema.minimumInputs...schema.inputs.count
         if !arity.contains(node.inputs.count) {
             let expected = arity.upperBound == Int.max ? "at least \(arity.lowerBound)"
                 : arity.count == 1 ? "\(arity.lowerBound)" : "\(arity.lowerBound) to \(arity.upperBound)"
             let names = schema.inputs.map { $0.isOptional ? "[\($0.name)]" : $0.name }.joined(separator: ", ")
-            report("arity", "\(node.op.rawValue) takes \(expected) inputs (\(names)), got \(node.inputs.count)")
+            report(.arity, "\(node.op.rawValue) takes \(expected) inputs (\(names)), got \(node.inputs.count)")
         }
         if node.outputs.count != schema.outputCount {
-            report("arity", "\(node.op.rawValue) has \(schema.outputCount) output(s), got \(node.outputs.count)")
+            report(.arity, "\(node.op.rawValue) has \(schema.outputCount) output(s), got \(node.outputs.count)")
         }
         for (name, value) in node.attributes {
             guard let spec = schema.attribute(name) else {
                 let known = schema.attributes.map(\.name)
-                report("unknown-attribute", "\(node.op.rawValue) has no attribute '\(name)'" +
+                report(.unknownAttribute, "\(node.op.rawValue) has no attribute '\(name)'" +
                        (known.isEmpty ? "" : "; it has: \(known.joined(separator: ", "))"))
                 continue
             }
@@ -143,18 +143,18 @@ extension Graph {
             default: []
             }
             if integers.contains(where: { abs($0) > Limits.maximumDimension }) {
-                report("bad-attribute", "attribute '\(name)' holds a value beyond +-\(Limits.maximumDimension)")
+                report(.badAttribute, "attribute '\(name)' holds a value beyond +-\(Limits.maximumDimension)")
                 continue
             }
             let compatible = value.type == spec.type || (spec.type == .float && value.type == .int)
             if !compatible {
-                report("bad-attribute", "attribute '\(name)' must be of type \(spec.type.rawValue), got \(value.type.rawValue)")
+                report(.badAttribute, "attribute '\(name)' must be of type \(spec.type.rawValue), got \(value.type.rawValue)")
             } else if case .string(let s) = value, !spec.allowedValues.isEmpty, !spec.allowedValues.contains(s) {
-                report("bad-attribute", "attribute '\(name)' must be one of \(spec.allowedValues.joined(separator: ", ")); got '\(s)'")
+                report(.badAttribute, "attribute '\(name)' must be one of \(spec.allowedValues.joined(separator: ", ")); got '\(s)'")
             }
         }
         for spec in schema.attributes where spec.defaultValue == nil && !spec.isOptional && node.attributes[spec.name] == nil {
-            report("missing-attribute", "\(node.op.rawValue) needs attribute '\(spec.name)' (\(spec.type.rawValue): \(spec.help))")
+            report(.missingAttribute, "\(node.op.rawValue) needs attribute '\(spec.name)' (\(spec.type.rawValue): \(spec.help))")
         }
     }
 
@@ -202,11 +202,11 @@ extension Graph {
 extension Graph {
     /// Reports names equal as text but not as bytes (see `NameSpelling`): value names among themselves,
     /// node names among themselves.
-    func checkSpellings(report: (String, String, String?) -> Void) {
+    func checkSpellings(report: (DiagnosticID, String, String?) -> Void) {
         var values = SpellingTable(), nodeNames = SpellingTable()
         func check(_ name: String, in table: inout SpellingTable, _ node: String?) {
             if case .respelled(let earlier) = table.record(name) {
-                report("ambiguous-name", NameSpelling.describeConflict(earlier, name), node)
+                report(.ambiguousName, NameSpelling.describeConflict(earlier, name), node)
             }
         }
         for input in inputs { check(input.name, in: &values, nil) }

@@ -103,7 +103,7 @@ public final class CompiledModel: @unchecked Sendable {
             }
             functions = functionOfKernel.map { compiledFunctions[$0] }
         } catch {
-            throw Diagnostics([Diagnostic("jit", error.message)])
+            throw Diagnostics([Diagnostic(.jitError, error.message)])
         }
         for listing in listings {
             do throws(Diagnostic) {
@@ -119,7 +119,7 @@ public final class CompiledModel: @unchecked Sendable {
         scratchFloats = MemoryPlan.aligned(lowered.kernels.map(\.scratchFloats).max() ?? 0)
         let floats = plan.size.addingReportingOverflow(threads.multipliedReportingOverflow(by: scratchFloats).partialValue)
         guard !floats.overflow, floats.partialValue <= Limits.memoryBudget / 4 else {
-            throw Diagnostics([Diagnostic("memory-budget", "the intermediates need \(String(format: "%.1f", Double(plan.size) / 262_144)) MiB, more than this machine's memory (\(Limits.memoryBudget >> 20) MiB, LOWPASS_MEMORY_BUDGET_MB)")])
+            throw Diagnostics([Diagnostic(.memoryBudget, "the intermediates need \(String(format: "%.1f", Double(plan.size) / 262_144)) MiB, more than this machine's memory (\(Limits.memoryBudget >> 20) MiB, LOWPASS_MEMORY_BUDGET_MB)")])
         }
         arena = TensorBuffer(count: max(plan.size, 1))
         scratch = TensorBuffer(count: max(threads * scratchFloats, 1))
@@ -148,7 +148,7 @@ public final class CompiledModel: @unchecked Sendable {
                     case .weight(let name):
                         guard let tensor = lowered.weights.tensors[name] else {
                             tables.joined().forEach { $0.deallocate() }
-                            throw Diagnostics([Diagnostic("jit-internal", "kernel \(names[k]) reads parameter '\(name)', which has no data")])
+                            throw Diagnostics([Diagnostic(.jitInternal, "kernel \(names[k]) reads parameter '\(name)', which has no data")])
                         }
                         table[i] = tensor.buffer.pointer
                     }
@@ -181,10 +181,10 @@ public final class CompiledModel: @unchecked Sendable {
         var findings: [Diagnostic] = []
         for input in inputs {
             guard let tensor = given[input.name] else {
-                findings.append(Diagnostic("missing-input", "no tensor given for graph input '\(input.name)'")); continue
+                findings.append(Diagnostic(.missingInput, "no tensor given for graph input '\(input.name)'")); continue
             }
             if tensor.shape != input.shape {
-                findings.append(Diagnostic("input-shape", "input '\(input.name)' has shape \(tensor.shape); this compiled model takes \(input.shape)"))
+                findings.append(Diagnostic(.inputShape, "input '\(input.name)' has shape \(tensor.shape); this compiled model takes \(input.shape)"))
             }
             tensors[input.buffer] = tensor
         }

@@ -59,7 +59,7 @@ struct Lowering {
         let verified = try graph.verify(parameterDataShapes: weights.tensors.mapValues(\.shape), binding: binding)
         for (name, type) in verified.types {
             guard let shape = type.fixedShape else {
-                throw Diagnostics([Diagnostic("unresolved-shape", "value '\(name)' has no concrete shape (\(type))")])
+                throw Diagnostics([Diagnostic(.unresolvedShape, "value '\(name)' has no concrete shape (\(type))")])
             }
             types[name] = shape
         }
@@ -177,7 +177,7 @@ struct Lowering {
     /// one output, which is materialized unless fused away inside its group.
     private func buffer(of value: String) throws(NodeError) -> Int {
         guard let buffer = bufferOf[value] else {
-            throw NodeError("jit-internal", "value '\(value)' is read before any kernel computes it")
+            throw NodeError(.jitInternal, "value '\(value)' is read before any kernel computes it")
         }
         return buffer
     }
@@ -187,7 +187,7 @@ struct Lowering {
     /// A parameter's data; the kernels that fold or repack an operand at compile time need it constant.
     private func tensor(_ value: String) throws(NodeError) -> Tensor {
         guard let tensor = weights.tensors[value] else {
-            throw NodeError("jit-unsupported", "the JIT needs '\(value)' to be a parameter: it is folded into the kernel at compile time")
+            throw NodeError(.jitUnsupported, "the JIT needs '\(value)' to be a parameter: it is folded into the kernel at compile time")
         }
         return tensor
     }
@@ -224,7 +224,7 @@ struct Lowering {
             return
         }
         if let empty = nodes.flatMap(\.inputs).first(where: { !$0.isEmpty && types[$0]?.contains(0) == true }) {
-            throw NodeError("jit-unsupported", "input '\(empty)' is empty (shape \(shape(empty))) but the result is not; the JIT does not compute that (--engine reference does)")
+            throw NodeError(.jitUnsupported, "input '\(empty)' is empty (shape \(shape(empty))) but the result is not; the JIT does not compute that (--engine reference does)")
         }
         let kernel: any Kernel
         switch first.op {
@@ -304,7 +304,7 @@ struct Lowering {
     /// Vector lane indices are 32-bit: refuse planes that do not fit.
     private func checkPlane(_ shapes: [Int]...) throws(NodeError) {
         for s in shapes where s.count == 4 && s[2] * s[3] >= Int(Int32.max) - 4096 {
-            throw NodeError("jit-limit", "the JIT handles maps of fewer than 2^31 pixels; this one is \(s[2])x\(s[3])")
+            throw NodeError(.jitLimit, "the JIT handles maps of fewer than 2^31 pixels; this one is \(s[2])x\(s[3])")
         }
     }
 
@@ -377,7 +377,7 @@ struct Lowering {
     private mutating func pad(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
         let x = shape(node.inputs[0]), y = shape(node.outputs[0])
         let modeName = try node.string("mode")
-        guard let mode = PadKernel.Mode(rawValue: modeName) else { throw NodeError("bad-attribute", "Pad mode '\(modeName)' is not supported") }
+        guard let mode = PadKernel.Mode(rawValue: modeName) else { throw NodeError(.badAttribute, "Pad mode '\(modeName)' is not supported") }
         let pads = try node.ints("pads")
         return PadKernel(nodes: [node.name], arguments: [.buffer(output), try operand(node.inputs[0])], output: output,
                          inputShape: x, outputShape: y, before: Array(pads.prefix(x.count)), mode: mode, value: try node.float("value"))
@@ -419,7 +419,7 @@ struct Lowering {
                 let t = operandExpression(constant(Tensor(shape: perChannel, values: shift.map(Float.init))), shape: perChannel)
                 expression = .add(.mul(x, s), t)
             default:
-                throw NodeError("jit-unsupported", "the JIT has no kernel for \(node.op.rawValue)")
+                throw NodeError(.jitUnsupported, "the JIT has no kernel for \(node.op.rawValue)")
             }
             chainValue = node.outputs[0]
         }

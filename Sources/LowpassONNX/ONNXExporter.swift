@@ -24,7 +24,7 @@ public enum ONNXExporter {
         var initializers: [Onnx_TensorProto] = []
         for parameter in graph.parameters {
             guard let tensor = weights[parameter.name] else {
-                findings.append(Diagnostic("missing-parameter", "no data for parameter '\(parameter.name)'"))
+                findings.append(Diagnostic(.missingParameter, "no data for parameter '\(parameter.name)'"))
                 continue
             }
             initializers.append(Onnx_TensorProto(name: parameter.name, tensor: tensor))
@@ -54,7 +54,7 @@ public enum ONNXExporter {
         do {
             return try model.serializedBytes()
         } catch {
-            throw Diagnostics([Diagnostic("write-failed", "cannot encode the ONNX model: \(error)")])
+            throw Diagnostics([Diagnostic(.writeFailed, "cannot encode the ONNX model: \(error)")])
         }
     }
 
@@ -131,11 +131,11 @@ public enum ONNXExporter {
         case .adaptiveAveragePool:
             // Exact only when the output size divides the input size: then it is a plain average pool.
             guard let input = types[node.inputs[0]]?.shape.suffix(2).compactMap(\.value), input.count == 2 else {
-                throw NodeError("unsupported-export", "AdaptiveAveragePool needs a fixed input size")
+                throw NodeError(.unsupportedExport, "AdaptiveAveragePool needs a fixed input size")
             }
             let size = try node.ints("output_size")
             guard input[0] % size[0] == 0, input[1] % size[1] == 0 else {
-                throw NodeError("unsupported-export", "AdaptiveAveragePool from \(input) to \(size) has no exact ONNX form (the output size must divide the input size)")
+                throw NodeError(.unsupportedExport, "AdaptiveAveragePool from \(input) to \(size) has no exact ONNX form (the output size must divide the input size)")
             }
             let kernel = [input[0] / size[0], input[1] / size[1]]
             return ([onnxNode("AveragePool", node.name, node.inputs, out, [attribute("kernel_shape", .ints(kernel)), attribute("strides", .ints(kernel))])], [])
@@ -148,7 +148,7 @@ public enum ONNXExporter {
     static func lowerBlur(_ node: Node, types: [String: TensorType], options: Options) throws(NodeError) -> ([Onnx_NodeProto], [Onnx_TensorProto]) {
         let spec = try node.blurPoolSpec()
         guard let channels = types[node.inputs[0]]?.shape.dropFirst().first?.value else {
-            throw NodeError("unsupported-export", "BlurPool needs a fixed channel count")
+            throw NodeError(.unsupportedExport, "BlurPool needs a fixed channel count")
         }
         let m = spec.filterSize, taps = spec.taps
         let filterName = node.name + ".filter"

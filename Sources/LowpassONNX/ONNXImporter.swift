@@ -32,14 +32,14 @@ public enum ONNXImporter {
         do {
             model = try Onnx_ModelProto(serializedBytes: data)
         } catch {
-            throw Diagnostics([Diagnostic("bad-onnx", "not an ONNX model: the protobuf does not decode (\(error))", at: location)])
+            throw Diagnostics([Diagnostic(.badOnnx, "not an ONNX model: the protobuf does not decode (\(error))", at: location)])
         }
         guard model.hasGraph, !model.graph.node.isEmpty || !model.graph.output.isEmpty else {
-            throw Diagnostics([Diagnostic("bad-onnx", "not an ONNX model: it holds no graph", at: location)])
+            throw Diagnostics([Diagnostic(.badOnnx, "not an ONNX model: it holds no graph", at: location)])
         }
         let opset = Int(model.opsetImport.first { $0.domain.isEmpty || $0.domain == "ai.onnx" }?.version ?? 0)
         guard supportedOpsets.contains(opset) else {
-            throw Diagnostics([Diagnostic("unsupported-opset", "the model uses ONNX opset \(opset); Lowpass reads opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound)", at: location)])
+            throw Diagnostics([Diagnostic(.unsupportedOpset, "the model uses ONNX opset \(opset); Lowpass reads opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound)", at: location)])
         }
         var importer = GraphImporter(opset: opset, directory: Self.folder(of: path),
                                      name: name ?? ((path as NSString).lastPathComponent as NSString).deletingPathExtension)
@@ -74,14 +74,14 @@ struct GraphImporter {
             // ONNX Runtime takes the first of two initializers with one name, other readers the last:
             // the model means nothing definite.
             guard initializerNames.insert(initializer.name).inserted else {
-                findings.append(Diagnostic("bad-onnx", "two initializers are named '\(initializer.name)'", at: SourceLocation(path: "initializer '\(initializer.name)'")))
+                findings.append(Diagnostic(.badOnnx, "two initializers are named '\(initializer.name)'", at: SourceLocation(path: "initializer '\(initializer.name)'")))
                 continue
             }
             do { constants[initializer.name] = try initializer.constant(directory: directory) } catch { findings.append(error) }
         }
         for input in onnx.input where constants[input.name] == nil {
             guard let type = tensorType(input.type, name: input.name) else {
-                findings.append(Diagnostic("unsupported-input", "graph input '\(input.name)' must be a float tensor with dimensions from 0 to \(Limits.maximumDimension) (or symbolic)"))
+                findings.append(Diagnostic(.unsupportedInput, "graph input '\(input.name)' must be a float tensor with dimensions from 0 to \(Limits.maximumDimension) (or symbolic)"))
                 continue
             }
             graph.inputs.append(ValueInfo(name: input.name, type: type))
@@ -101,7 +101,7 @@ struct GraphImporter {
             }
         }
         if !unsupported.isEmpty {
-            findings.append(Diagnostic("unsupported-op", "\(unsupported.count) node(s) use ops Lowpass does not import: " + unsupported.joined(separator: ", ")))
+            findings.append(Diagnostic(.unsupportedOp, "\(unsupported.count) node(s) use ops Lowpass does not import: " + unsupported.joined(separator: ", ")))
         }
         for output in onnx.output {
             if let constant = constants[output.name], types[output.name] == nil, let tensor = constant.floatTensor {
@@ -152,17 +152,17 @@ struct GraphImporter {
             addParameter(name, tensor)
             return name
         }
-        throw Diagnostic("undefined-value", "input '\(name)' is neither a graph input, an initializer nor an earlier node's output", at: .node(node))
+        throw Diagnostic(.undefinedValue, "input '\(name)' is neither a graph input, an initializer nor an earlier node's output", at: .node(node))
     }
 
     /// An integer constant input. Values that stand for a symbolic dimension are refused unless the
     /// caller can express them (`allowSymbolic`: Reshape's "copy this dimension").
     func intConstant(_ name: String, _ what: String, of node: String, allowSymbolic: Bool = false) throws(Diagnostic) -> [Int] {
         guard let values = constants[name]?.ints else {
-            throw Diagnostic("dynamic-constant", "\(what) ('\(name)') must be a constant integer tensor, known when the model is imported", at: .node(node))
+            throw Diagnostic(.dynamicConstant, "\(what) ('\(name)') must be a constant integer tensor, known when the model is imported", at: .node(node))
         }
         if !allowSymbolic && values.contains(where: { $0 <= Self.placeholderBase }) {
-            throw Diagnostic("dynamic-constant", "\(what) ('\(name)') depends on a symbolic dimension, so it is not known when the model is imported", at: .node(node))
+            throw Diagnostic(.dynamicConstant, "\(what) ('\(name)') depends on a symbolic dimension, so it is not known when the model is imported", at: .node(node))
         }
         return values
     }
@@ -170,7 +170,7 @@ struct GraphImporter {
     func floatScalar(_ name: String, of node: String) throws(Diagnostic) -> Double? {
         guard !name.isEmpty else { return nil }
         guard let tensor = constants[name]?.floatTensor, tensor.count == 1 else {
-            throw Diagnostic("dynamic-constant", "input '\(name)' must be a constant scalar", at: .node(node))
+            throw Diagnostic(.dynamicConstant, "input '\(name)' must be a constant scalar", at: .node(node))
         }
         return Double(tensor[0])
     }
@@ -180,7 +180,7 @@ struct GraphImporter {
         let node = Node(name: name, op: op, inputs: inputs, outputs: [output], attributes: attributes)
         let inputTypes = inputs.compactMap { types[$0] }
         guard inputTypes.count == inputs.count else {
-            throw Diagnostic("undefined-value", "an input of the node has no known type", at: .node(name))
+            throw Diagnostic(.undefinedValue, "an input of the node has no known type", at: .node(name))
         }
         do {
             let outputTypes = try node.schema.shape(node, inputTypes)

@@ -42,22 +42,22 @@ struct ONNXAttributes {
         for attribute in node.attribute {
             guard defined.contains(attribute.name) else {
                 let list = defined.isEmpty ? "none" : defined.sorted().joined(separator: ", ")
-                throw Diagnostic("unknown-attribute", "\(node.opType) has no attribute '\(attribute.name)' (ONNX defines: \(list))", at: .node(name))
+                throw Diagnostic(.unknownAttribute, "\(node.opType) has no attribute '\(attribute.name)' (ONNX defines: \(list))", at: .node(name))
             }
             guard seen.insert(attribute.name).inserted else {
-                throw Diagnostic("bad-attribute", "attribute '\(attribute.name)' is given twice", at: .node(name))
+                throw Diagnostic(.badAttribute, "attribute '\(attribute.name)' is given twice", at: .node(name))
             }
         }
         let a = ONNXAttributes(node)
         // Attributes ONNX defines whose non-default values change the result in ways Lowpass does not compute.
         if node.opType == "BatchNormalization", let training = a.int("training_mode"), training != 0 {
-            throw Diagnostic("unsupported-attribute", "BatchNormalization with training_mode=1 (batch statistics) is not imported; export the model in eval mode", at: .node(name))
+            throw Diagnostic(.unsupportedAttribute, "BatchNormalization with training_mode=1 (batch statistics) is not imported; export the model in eval mode", at: .node(name))
         }
         if node.opType == "BatchNormalization", let spatial = a.int("spatial"), spatial == 0 {
-            throw Diagnostic("unsupported-attribute", "BatchNormalization with spatial=0 (per-element statistics) is not imported", at: .node(name))
+            throw Diagnostic(.unsupportedAttribute, "BatchNormalization with spatial=0 (per-element statistics) is not imported", at: .node(name))
         }
         if ["Add", "Mul"].contains(node.opType), a.values["axis"] != nil {
-            throw Diagnostic("unsupported-attribute", "\(node.opType) with the pre-opset-7 broadcast axis is not imported; re-export with opset 7 or later", at: .node(name))
+            throw Diagnostic(.unsupportedAttribute, "\(node.opType) with the pre-opset-7 broadcast axis is not imported; re-export with opset 7 or later", at: .node(name))
         }
     }
 }
@@ -72,12 +72,12 @@ extension GraphImporter {
         let output = node.output.first ?? name
         func input(_ i: Int) throws(Diagnostic) -> String {
             guard i < inputs.count, !inputs[i].isEmpty else {
-                throw Diagnostic("arity", "\(node.opType) needs input \(i + 1), the node has \(inputs.count)", at: .node(name))
+                throw Diagnostic(.arity, "\(node.opType) needs input \(i + 1), the node has \(inputs.count)", at: .node(name))
             }
             return try value(inputs[i], of: name)
         }
         func require(_ count: Int) throws(Diagnostic) {
-            guard inputs.count >= count else { throw Diagnostic("arity", "\(node.opType) needs \(count) inputs, has \(inputs.count)", at: .node(name)) }
+            guard inputs.count >= count else { throw Diagnostic(.arity, "\(node.opType) needs \(count) inputs, has \(inputs.count)", at: .node(name)) }
         }
         func onlyFirstOutputUsed() throws(Diagnostic) {
             // Extra outputs (Dropout's mask, BatchNormalization's training statistics) must be unused.
@@ -106,16 +106,16 @@ extension GraphImporter {
             let x = try input(0)
             let weight = node.opType == "Conv" ? try input(1) : nil
             let kernel = a.ints("kernel_shape") ?? weight.flatMap { types[$0]?.fixedShape.map { Array($0.suffix(2)) } } ?? []
-            guard kernel.count == 2 else { throw Diagnostic("unsupported-op", "only 2-D \(node.opType) is imported", at: .node(name)) }
+            guard kernel.count == 2 else { throw Diagnostic(.unsupportedOp, "only 2-D \(node.opType) is imported", at: .node(name)) }
             if node.opType != "Conv" || a.ints("kernel_shape") != nil { attributes["kernel_shape"] = .ints(kernel) }
             let strides = a.ints("strides") ?? [1, 1]
             let dilations = a.ints("dilations") ?? [1, 1]
             guard strides.count == 2, dilations.count == 2, strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }) else {
-                throw Diagnostic("bad-attribute", "strides and dilations must be two positive integers", at: .node(name))
+                throw Diagnostic(.badAttribute, "strides and dilations must be two positive integers", at: .node(name))
             }
             if strides != [1, 1] { attributes["strides"] = .ints(strides) }
             if dilations != [1, 1] {
-                guard node.opType != "AveragePool" else { throw Diagnostic("unsupported-attribute", "AveragePool with dilations is not imported", at: .node(name)) }
+                guard node.opType != "AveragePool" else { throw Diagnostic(.unsupportedAttribute, "AveragePool with dilations is not imported", at: .node(name)) }
                 attributes["dilations"] = .ints(dilations)
             }
             let pads = try explicitPads(a, input: x, kernel: kernel, strides: strides, dilations: dilations, node: name)
@@ -126,7 +126,7 @@ extension GraphImporter {
             let op: OpKind = node.opType == "Conv" ? .conv : node.opType == "MaxPool" ? .maxPool : .averagePool
             let operands = try op == .conv ? [x, try input(1)] + (inputs.count > 2 && !inputs[2].isEmpty ? [try input(2)] : []) : [x]
             if node.output.count > 1 && !node.output[1].isEmpty {
-                throw Diagnostic("unsupported-op", "MaxPool's Indices output is not imported", at: .node(name))
+                throw Diagnostic(.unsupportedOp, "MaxPool's Indices output is not imported", at: .node(name))
             }
             try emit(op, name, operands, output, attributes)
         case "GlobalAveragePool": try emit(.globalAveragePool, name, [try input(0)], output)
@@ -145,7 +145,7 @@ extension GraphImporter {
             let x = try input(0)
             let axis = a.int("axis") ?? (opset < 13 ? 1 : -1)
             if opset < 13, let rank = types[x]?.rank, axis != rank - 1 && axis != -1 {
-                throw Diagnostic("unsupported-attribute", "Softmax before opset 13 over axis \(axis) of a rank-\(rank) tensor is not imported", at: .node(name))
+                throw Diagnostic(.unsupportedAttribute, "Softmax before opset 13 over axis \(axis) of a rank-\(rank) tensor is not imported", at: .node(name))
             }
             try emit(.softmax, name, [x], output, ["axis": .int(axis)])
         case "Flatten": try emit(.flatten, name, [try input(0)], output, ["axis": .int(a.int("axis") ?? 1)])
@@ -187,11 +187,11 @@ extension GraphImporter {
         case "Pad":
             let x = try input(0)
             let pads = inputs.count > 1 ? try intConstant(inputs[1], "Pad's pads", of: name) : (a.ints("pads") ?? [])
-            if inputs.count > 3 && !inputs[3].isEmpty { throw Diagnostic("unsupported-attribute", "Pad with an axes input is not imported", at: .node(name)) }
+            if inputs.count > 3 && !inputs[3].isEmpty { throw Diagnostic(.unsupportedAttribute, "Pad with an axes input is not imported", at: .node(name)) }
             let value = inputs.count > 2 ? try floatScalar(inputs[2], of: name) ?? 0 : (a.float("value") ?? 0)
             let mode = a.string("mode") ?? "constant"
             guard ["constant", "reflect", "edge"].contains(mode) else {
-                throw Diagnostic("unsupported-attribute", "Pad mode '\(mode)' is not imported (constant, reflect and edge are)", at: .node(name))
+                throw Diagnostic(.unsupportedAttribute, "Pad mode '\(mode)' is not imported (constant, reflect and edge are)", at: .node(name))
             }
             var attributes: Attributes = ["pads": .ints(pads), "mode": .string(mode)]
             if value != 0 { attributes["value"] = .float(value) }
@@ -206,14 +206,14 @@ extension GraphImporter {
             for (i, entry) in shape.enumerated() where entry <= Self.placeholderBase {
                 guard let symbol = symbol(forPlaceholder: entry), types[inputs[0]]?.shape.indices.contains(i) == true,
                       types[inputs[0]]?.shape[i] == .symbol(symbol) else {
-                    throw Diagnostic("dynamic-constant", "Reshape's shape uses the symbolic dimension at a position where the input does not have it", at: .node(name))
+                    throw Diagnostic(.dynamicConstant, "Reshape's shape uses the symbolic dimension at a position where the input does not have it", at: .node(name))
                 }
                 shape[i] = 0
             }
             if let constant = constants[inputs[0]], types[inputs[0]] == nil, let tensor = constant.floatTensor {
                 let target = resolveReshape(shape, tensor.shape)
                 guard target.allSatisfy({ $0 >= 0 }), Limits.elementCount(target) == tensor.count else {
-                    throw Diagnostic("shape-mismatch", "cannot reshape constant '\(inputs[0])' of shape \(tensor.shape) to \(shape)", at: .node(name))
+                    throw Diagnostic(.shapeMismatch, "cannot reshape constant '\(inputs[0])' of shape \(tensor.shape) to \(shape)", at: .node(name))
                 }
                 constants[output] = .floats(tensor.reshaped(target))
                 return true
@@ -225,7 +225,7 @@ extension GraphImporter {
             // A symbolic dimension (the batch) folds to a placeholder that Reshape turns back into
             // "copy this dimension": the `x.view(x.size(0), -1)` that exporters spell with Shape and Gather.
             guard let type = types[inputs.first ?? ""] else {
-                throw Diagnostic("dynamic-constant", "Shape of '\(inputs.first ?? "")', whose type is unknown", at: .node(name))
+                throw Diagnostic(.dynamicConstant, "Shape of '\(inputs.first ?? "")', whose type is unknown", at: .node(name))
             }
             let all = type.shape.map { dim -> Int in
                 switch dim {
@@ -268,13 +268,13 @@ extension GraphImporter {
         switch autoPad {
         case "NOTSET", "":
             let pads = a.ints("pads") ?? [0, 0, 0, 0]
-            guard pads.count == 4 else { throw Diagnostic("bad-attribute", "pads must have 4 entries for a 2-D op", at: .node(node)) }
+            guard pads.count == 4 else { throw Diagnostic(.badAttribute, "pads must have 4 entries for a 2-D op", at: .node(node)) }
             return pads
         case "VALID":
             return [0, 0, 0, 0]
         case "SAME_UPPER", "SAME_LOWER":
             guard let size = types[input]?.shape.suffix(2).compactMap(\.value), size.count == 2 else {
-                throw Diagnostic("bad-attribute", "auto_pad \(autoPad) needs the input's height and width", at: .node(node))
+                throw Diagnostic(.badAttribute, "auto_pad \(autoPad) needs the input's height and width", at: .node(node))
             }
             var pads = [0, 0, 0, 0]
             for axis in 0..<2 {
@@ -285,7 +285,7 @@ extension GraphImporter {
             }
             return pads
         default:
-            throw Diagnostic("bad-attribute", "unknown auto_pad '\(autoPad)'", at: .node(node))
+            throw Diagnostic(.badAttribute, "unknown auto_pad '\(autoPad)'", at: .node(node))
         }
     }
 

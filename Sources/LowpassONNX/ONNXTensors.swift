@@ -36,10 +36,10 @@ extension Onnx_TensorProto {
     func constant(directory: String) throws(Diagnostic) -> ONNXConstant {
         let where_ = SourceLocation(path: "initializer '\(name)'")
         guard let type = ONNXDataType(rawValue: dataType) else {
-            throw Diagnostic("unsupported-dtype", "tensor '\(name)' has ONNX data type \(dataType); Lowpass reads float, float16, double, int32 and int64", at: where_)
+            throw Diagnostic(.unsupportedDtype, "tensor '\(name)' has ONNX data type \(dataType); Lowpass reads float, float16, double, int32 and int64", at: where_)
         }
         let shape = dims.map { Int(clamping: $0) }
-        guard shape.allSatisfy({ $0 >= 0 }) else { throw Diagnostic("bad-onnx", "tensor '\(name)' has a negative dimension", at: where_) }
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw Diagnostic(.badOnnx, "tensor '\(name)' has a negative dimension", at: where_) }
         let count = try Tensor.elementCount(of: shape)
         var raw = rawData
         if dataLocation == .external {
@@ -47,7 +47,7 @@ extension Onnx_TensorProto {
         }
         if !raw.isEmpty || dataLocation == .external {
             guard raw.count == count * type.size else {
-                throw Diagnostic("bad-onnx", "tensor '\(name)' holds \(raw.count) bytes but shape \(shape) needs \(count * type.size)", at: where_)
+                throw Diagnostic(.badOnnx, "tensor '\(name)' holds \(raw.count) bytes but shape \(shape) needs \(count * type.size)", at: where_)
             }
             return raw.withUnsafeBytes { bytes in
                 func load<T: FixedWidthInteger>(_: T.Type, _ i: Int) -> T { T(littleEndian: bytes.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self)) }
@@ -68,7 +68,7 @@ extension Onnx_TensorProto {
         case .int32, .float16: typed = int32Data.count
         }
         guard typed == count else {
-            throw Diagnostic("bad-onnx", "tensor '\(name)' has \(typed) values but shape \(shape) needs \(count)", at: where_)
+            throw Diagnostic(.badOnnx, "tensor '\(name)' has \(typed) values but shape \(shape) needs \(count)", at: where_)
         }
         switch type {
         case .float: return .floats(Tensor(shape: shape, values: floatData))
@@ -84,23 +84,23 @@ extension Onnx_TensorProto {
         var entries: [String: String] = [:]
         for entry in externalData { entries[entry.key] = entry.value }
         guard let location = entries["location"], !location.hasPrefix("/"), !location.split(separator: "/").contains("..") else {
-            throw Diagnostic("bad-onnx", "tensor '\(name)' names external data outside the model's folder, or none", at: SourceLocation(path: "initializer '\(name)'"))
+            throw Diagnostic(.badOnnx, "tensor '\(name)' names external data outside the model's folder, or none", at: SourceLocation(path: "initializer '\(name)'"))
         }
         let path = (directory as NSString).appendingPathComponent(location)
         let offset = Int(entries["offset"] ?? "0") ?? -1
         let length = Int(entries["length"] ?? String(count)) ?? -1
         guard offset >= 0, length == count else {
-            throw Diagnostic("bad-onnx", "cannot read \(count) bytes of external data for tensor '\(name)' from \(location): offset \(entries["offset"] ?? "0"), length \(entries["length"] ?? "none")", at: SourceLocation(file: path))
+            throw Diagnostic(.badOnnx, "cannot read \(count) bytes of external data for tensor '\(name)' from \(location): offset \(entries["offset"] ?? "0"), length \(entries["length"] ?? "none")", at: SourceLocation(file: path))
         }
         // A symbolic link inside the folder may point anywhere (/etc/passwd): the file's real path must
         // be inside the folder's.
         guard let real = realPath(path), let folder = realPath(directory), real.hasPrefix(folder == "/" ? "/" : folder + "/") else {
-            throw Diagnostic("bad-onnx", "tensor '\(name)' names external data \(location), which is missing or (through a link) outside the model's folder", at: SourceLocation(file: path))
+            throw Diagnostic(.badOnnx, "tensor '\(name)' names external data \(location), which is missing or (through a link) outside the model's folder", at: SourceLocation(file: path))
         }
         let (fd, size) = try openRegularFile(real)
         defer { close(fd) }
         guard offset <= size, length <= size - offset else {
-            throw Diagnostic("bad-onnx", "external data file is truncated: tensor '\(name)' needs bytes \(offset)..<\(offset + length) of \(size)", at: SourceLocation(file: path))
+            throw Diagnostic(.badOnnx, "external data file is truncated: tensor '\(name)' needs bytes \(offset)..<\(offset + length) of \(size)", at: SourceLocation(file: path))
         }
         var data = Data(count: length)
         var filled = 0
@@ -110,7 +110,7 @@ extension Onnx_TensorProto {
                 return pread(fd, base + filled, length - filled, off_t(offset + filled))
             }
             if got < 0 && errno == EINTR { continue }
-            guard got > 0 else { throw Diagnostic("bad-onnx", "cannot read external data: \(got < 0 ? String(cString: strerror(errno)) : "it ended early")", at: SourceLocation(file: path)) }
+            guard got > 0 else { throw Diagnostic(.badOnnx, "cannot read external data: \(got < 0 ? String(cString: strerror(errno)) : "it ended early")", at: SourceLocation(file: path)) }
             filled += got
         }
         return data

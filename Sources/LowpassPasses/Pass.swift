@@ -38,7 +38,7 @@ public struct PassContext: Sendable {
 
     public init(weights: [String: Tensor]? = nil) { self.weights = weights }
 
-    public mutating func remark(_ message: String, node: String? = nil, id: String = "remark") {
+    public mutating func remark(_ message: String, node: String? = nil, id: DiagnosticID = .remark) {
         remarks.append(Diagnostic(id, message, at: SourceLocation(node: node), severity: .note))
     }
 }

@@ -126,11 +126,11 @@ public enum PipelineFailure: Error, Sendable, CustomStringConvertible {
     public var diagnostics: Diagnostics {
         switch self {
         case .invalidInput(let d):
-            return Diagnostics([Diagnostic("invalid-input", "the input graph does not verify")] + d.items)
+            return Diagnostics([Diagnostic(.invalidInput, "the input graph does not verify")] + d.items)
         case .passFailed(let e):
-            return Diagnostics([Diagnostic("pass-failed", "pass '\(e.pass)': \(e.message)", at: SourceLocation(node: e.node))])
+            return Diagnostics([Diagnostic(.passFailed, "pass '\(e.pass)': \(e.message)", at: SourceLocation(node: e.node))])
         case .brokeTheGraph(let pass, let d):
-            return Diagnostics([Diagnostic("pass-broke-graph", "pass '\(pass)' produced an invalid graph:")] + d.items)
+            return Diagnostics([Diagnostic(.passBrokeGraph, "pass '\(pass)' produced an invalid graph:")] + d.items)
         case .dumpFailed(let d):
             return Diagnostics([d])
         }

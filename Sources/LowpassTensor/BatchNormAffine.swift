@@ -12,11 +12,11 @@ public struct BatchNormAffine: Sendable {
     /// `statistic(i)` is the node's input i (1: gamma, 2: beta, 3: mean, 4: variance).
     public init(_ node: Node, statistic: (Int) throws(NodeError) -> Tensor) throws(NodeError) {
         let epsilon = try node.float("epsilon")
-        guard node.inputs.count == 5 else { throw NodeError("arity", "BatchNormalization takes 5 inputs, got \(node.inputs.count)") }
+        guard node.inputs.count == 5 else { throw NodeError(.arity, "BatchNormalization takes 5 inputs, got \(node.inputs.count)") }
         let (gamma, beta, mean, variance) = (try statistic(1), try statistic(2), try statistic(3), try statistic(4))
         let channels = gamma.count
         guard beta.count == channels, mean.count == channels, variance.count == channels else {
-            throw NodeError("shape-mismatch", "BatchNormalization's scale, bias, mean and variance must have one value per channel")
+            throw NodeError(.shapeMismatch, "BatchNormalization's scale, bias, mean and variance must have one value per channel")
         }
         scale = (0..<channels).map { Double(gamma[$0]) / (Double(variance[$0]) + epsilon).squareRoot() }
         offset = (0..<channels).map { [scale] in Double(beta[$0]) - Double(mean[$0]) * scale[$0] }

@@ -15,7 +15,7 @@ public enum NPY {
     }
 
     public static func decode(_ bytes: [UInt8]) throws(Diagnostic) -> Tensor {
-        func fail(_ message: String) -> Diagnostic { Diagnostic("bad-npy", message) }
+        func fail(_ message: String) -> Diagnostic { Diagnostic(.badNpy, message) }
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw fail("not a .npy file (the magic string \\x93NUMPY is missing)") }
         let major = bytes[6]
         let headerLength: Int, headerStart: Int
@@ -95,7 +95,7 @@ public enum NPY {
     /// The header is a Python dict literal: `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`.
     /// Values keep their Python spelling (quotes, brackets), so a string 'False' is not the literal False.
     static func parseHeader(_ header: String) throws(Diagnostic) -> [String: String] {
-        func fail(_ message: String) -> Diagnostic { Diagnostic("bad-npy", message) }
+        func fail(_ message: String) -> Diagnostic { Diagnostic(.badNpy, message) }
         let text = Array(header.trimmingCharacters(in: .whitespacesAndNewlines).unicodeScalars)
         guard text.first == "{", text.last == "}" else { throw fail("header is not a dictionary: \(header.prefix(80))") }
         var i = 1
@@ -142,7 +142,7 @@ public enum NPY {
 
     static func parseShape(_ text: String) throws(Diagnostic) -> [Int] {
         guard text.hasPrefix("("), text.hasSuffix(")") else {
-            throw Diagnostic("bad-npy", "'shape' must be a tuple of integers such as (1, 3, 224, 224), found \(text)")
+            throw Diagnostic(.badNpy, "'shape' must be a tuple of integers such as (1, 3, 224, 224), found \(text)")
         }
         let inner = text.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
         if inner.isEmpty { return [] }
@@ -150,7 +150,7 @@ public enum NPY {
         if parts.count > 1, parts.last == "" { parts.removeLast() }  // (3,) is a one-element tuple
         var shape: [Int] = []
         for part in parts {
-            guard let n = Int(part), n >= 0 else { throw Diagnostic("bad-npy", "invalid shape \(text): '\(part)' is not a non-negative integer") }
+            guard let n = Int(part), n >= 0 else { throw Diagnostic(.badNpy, "invalid shape \(text): '\(part)' is not a non-negative integer") }
             shape.append(n)
         }
         return shape

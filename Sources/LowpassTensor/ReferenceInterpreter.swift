@@ -22,7 +22,7 @@ public struct ReferenceInterpreter: Sendable {
             let arguments = node.inputs.compactMap { values[$0] }
             let outputShapes = node.outputs.compactMap { verified.types[$0]?.fixedShape }
             guard arguments.count == node.inputs.count, outputShapes.count == node.outputs.count else {
-                throw Diagnostics([Diagnostic("unresolved-shape", "an input or output has no concrete shape", at: .node(node.name))])
+                throw Diagnostics([Diagnostic(.unresolvedShape, "an input or output has no concrete shape", at: .node(node.name))])
             }
             do throws(NodeError) {
                 let result = try ReferenceKernels.evaluate(node, arguments, outputShape: outputShapes[0])

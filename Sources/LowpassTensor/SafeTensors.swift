@@ -15,7 +15,7 @@ final class MappedFile: @unchecked Sendable {
             return
         }
         guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
-            throw Diagnostic("unreadable-file", "cannot map the file: \(String(cString: strerror(errno)))", at: SourceLocation(file: path))
+            throw Diagnostic(.unreadableFile, "cannot map the file: \(String(cString: strerror(errno)))", at: SourceLocation(file: path))
         }
         base = UnsafeRawPointer(mapped)
     }
@@ -55,7 +55,7 @@ public struct SafeTensorsFile: Sendable {
 
     static func decode(_ file: MappedFile) throws(Diagnostic) -> SafeTensorsFile {
         func fail(_ message: String, _ path: String? = nil) -> Diagnostic {
-            Diagnostic("bad-safetensors", message, at: SourceLocation(path: path))
+            Diagnostic(.badSafetensors, message, at: SourceLocation(path: path))
         }
         let bytes = file.bytes
         guard bytes.count >= 8 else { throw fail("file is \(bytes.count) bytes, too short for the 8-byte header length") }

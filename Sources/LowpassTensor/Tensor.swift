@@ -44,9 +44,9 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// The element count of `shape`, or an error if it overflows or passes `Limits.maximumElementCount`.
     public static func elementCount(of shape: [Int]) throws(Diagnostic) -> Int {
-        guard shape.allSatisfy({ $0 >= 0 }) else { throw Diagnostic("bad-shape", "negative dimension in shape \(shape)") }
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw Diagnostic(.badShape, "negative dimension in shape \(shape)") }
         guard let count = Limits.elementCount(shape) else {
-            throw Diagnostic("tensor-too-large", "shape \(shape) has more than \(Limits.maximumElementCount) elements, the limit for one tensor (LOWPASS_MAX_TENSOR_ELEMENTS)")
+            throw Diagnostic(.tensorTooLarge, "shape \(shape) has more than \(Limits.maximumElementCount) elements, the limit for one tensor (LOWPASS_MAX_TENSOR_ELEMENTS)")
         }
         return count
     }

@@ -29,21 +29,21 @@ public struct Weights: Sendable {
             for parameter in graph.parameters where parameter.inlineData == nil {
                 let location = SourceLocation(file: path, path: parameter.name)
                 if let dtype = file.unsupported[parameter.name] {
-                    findings.append(Diagnostic("unsupported-dtype", "parameter '\(parameter.name)' has dtype \(dtype); Lowpass reads F32, F64, F16 and BF16", at: location))
+                    findings.append(Diagnostic(.unsupportedDtype, "parameter '\(parameter.name)' has dtype \(dtype); Lowpass reads F32, F64, F16 and BF16", at: location))
                     continue
                 }
                 if let index = file.tensors.index(forKey: parameter.name), !NameSpelling.sameBytes(file.tensors[index].key, parameter.name) {
-                    findings.append(Diagnostic("ambiguous-name", "the graph's parameter and the weight file's tensor: " +
+                    findings.append(Diagnostic(.ambiguousName, "the graph's parameter and the weight file's tensor: " +
                         NameSpelling.describeConflict(parameter.name, file.tensors[index].key), at: location))
                     continue
                 }
                 guard let tensor = file.tensors[parameter.name] else {
                     let hint = closestName(to: parameter.name, in: Array(file.tensors.keys)).map { " (closest name in the file: '\($0)')" } ?? ""
-                    findings.append(Diagnostic("missing-parameter", "parameter '\(parameter.name)' is not in the weight file\(hint)", at: location))
+                    findings.append(Diagnostic(.missingParameter, "parameter '\(parameter.name)' is not in the weight file\(hint)", at: location))
                     continue
                 }
                 if let declared = parameter.type.fixedShape, declared != tensor.shape {
-                    findings.append(Diagnostic("parameter-shape",
+                    findings.append(Diagnostic(.parameterShape,
                         "parameter '\(parameter.name)' is declared \(declared) in the graph but has shape \(tensor.shape) in the weight file", at: location))
                 }
             }
@@ -83,14 +83,14 @@ public enum WeightInitializer {
         var sizes: [(name: String, shape: [Int], elements: Int)] = []
         for parameter in graph.parameters where parameter.inlineData == nil {
             guard let shape = parameter.type.fixedShape else {
-                throw Diagnostics([Diagnostic("symbolic-parameter", "parameter '\(parameter.name)' has a symbolic shape")])
+                throw Diagnostics([Diagnostic(.symbolicParameter, "parameter '\(parameter.name)' has a symbolic shape")])
             }
             do { sizes.append((parameter.name, shape, try Tensor.elementCount(of: shape))) } catch { throw Diagnostics([error]) }
         }
         let total = sizes.reduce(0) { $0 &+ $1.elements }
         if total > Limits.memoryBudget / 4 {
             let largest = sizes.sorted { $0.elements > $1.elements }.prefix(3).map { "'\($0.name)' (\($0.elements) elements)" }
-            throw Diagnostics([Diagnostic("memory-budget", "the parameters to seed hold \(total) floats (\(String(format: "%.1f", Double(total) / 262_144)) MiB), more than this machine's memory (\(Limits.memoryBudget >> 20) MiB, LOWPASS_MEMORY_BUDGET_MB); the largest: \(largest.joined(separator: ", "))")])
+            throw Diagnostics([Diagnostic(.memoryBudget, "the parameters to seed hold \(total) floats (\(String(format: "%.1f", Double(total) / 262_144)) MiB), more than this machine's memory (\(Limits.memoryBudget >> 20) MiB, LOWPASS_MEMORY_BUDGET_MB); the largest: \(largest.joined(separator: ", "))")])
         }
         for (name, shape, _) in sizes {
             var random = SplitMix64(seed: SeededRecipe.fnv1a(name))

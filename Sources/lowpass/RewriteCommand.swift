@@ -68,7 +68,7 @@ struct RewriteCommand: ParsableCommand {
     func run() throws {
         let destination = output ?? input
         if !inPlace && samePath(destination, input) {
-            throw fail(Diagnostic("would-overwrite-input", "the output is the input file; give --in-place to overwrite it", at: SourceLocation(file: input)))
+            throw fail(Diagnostic(.wouldOverwriteInput, "the output is the input file; give --in-place to overwrite it", at: SourceLocation(file: input)))
         }
         var graph: Graph
         do { graph = try Graph.load(contentsOf: input) } catch { throw fail(error.inFile(input)) }
@@ -84,10 +84,10 @@ struct RewriteCommand: ParsableCommand {
         do {
             passes = try registry.configure(Pipeline(parsing: pipeline), text: pipeline)
         } catch {
-            throw fail(Diagnostic("bad-pipeline", error.description))
+            throw fail(Diagnostic(.badPipeline, error.description))
         }
         for name in printAfter where !passes.contains(where: { $0.name == name }) {
-            throw fail(Diagnostic("bad-option", "--print-after \(name): the pipeline has no pass '\(name)'; it runs \(passes.map(\.name).joined(separator: ", "))"))
+            throw fail(Diagnostic(.badOption, "--print-after \(name): the pipeline has no pass '\(name)'; it runs \(passes.map(\.name).joined(separator: ", "))"))
         }
 
         var instrumentation = Instrumentation()
@@ -118,14 +118,14 @@ struct RewriteCommand: ParsableCommand {
         // Even without --verify-each, an invalid graph is never written.
         if !verifyEach {
             do { _ = try result.model.graph.verify() } catch {
-                throw fail(Diagnostics([Diagnostic("invalid-result", "the pipeline produced an invalid graph; rerun with --verify-each to find the pass")] + error.items))
+                throw fail(Diagnostics([Diagnostic(.invalidResult, "the pipeline produced an invalid graph; rerun with --verify-each to find the pass")] + error.items))
             }
         }
         if result.model.weightsChanged, let newWeights = result.model.weights {
             // New weights: the output gets a weight file of its own with exactly its parameters.
             let file = (destination as NSString).deletingPathExtension + ".safetensors"
             if let weightsPath, !inPlace, samePath(file, weightsPath) {
-                throw fail(Diagnostic("would-overwrite-input", "the new weights would replace the input's weight file \(file); choose another output name or give --in-place"))
+                throw fail(Diagnostic(.wouldOverwriteInput, "the new weights would replace the input's weight file \(file); choose another output name or give --in-place"))
             }
             do { try refuseOverwriting(inputs: [(input, "input graph")], outputs: [(destination, "output graph"), (file, "new weight file")]) } catch { throw fail(error) }
             var kept: [String: Tensor] = [:]
@@ -159,11 +159,11 @@ func samePath(_ a: String, _ b: String) -> Bool {
 func refuseOverwriting(inputs: [(path: String, what: String)], outputs: [(path: String, what: String)]) throws(Diagnostic) {
     for (i, output) in outputs.enumerated() {
         if let input = inputs.first(where: { samePath($0.path, output.path) }) {
-            throw Diagnostic("would-overwrite-input", "the \(output.what) would replace the \(input.what) \(input.path); choose another output name",
+            throw Diagnostic(.wouldOverwriteInput, "the \(output.what) would replace the \(input.what) \(input.path); choose another output name",
                              at: SourceLocation(file: output.path))
         }
         if let other = outputs[..<i].first(where: { samePath($0.path, output.path) }) {
-            throw Diagnostic("would-overwrite-input", "the \(output.what) and the \(other.what) would be one file; choose another output name",
+            throw Diagnostic(.wouldOverwriteInput, "the \(output.what) and the \(other.what) would be one file; choose another output name",
                              at: SourceLocation(file: output.path))
         }
     }

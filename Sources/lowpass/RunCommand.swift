@@ -37,7 +37,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         if engine == .reference && (jit.printKernels || jit.emitLLVM != nil || jit.emitAsm != nil) {
-            throw fail(Diagnostic("bad-option", "--print-kernels, --emit-llvm and --emit-asm need --engine jit"))
+            throw fail(Diagnostic(.badOption, "--print-kernels, --emit-llvm and --emit-asm need --engine jit"))
         }
         let graph: Graph
         do {
@@ -96,13 +96,13 @@ struct RunCommand: ParsableCommand {
             let fileName = name.map { $0 == "/" || $0 == "\0" ? "_" : String($0) }.joined() + ".npy"
             let file = (outputDir as NSString).appendingPathComponent(fileName)
             guard fileName.utf8.count <= 255 else {
-                throw fail(Diagnostic("bad-output-name", "output '\(name.prefix(40))...' is \(name.utf8.count) bytes long; a file name holds at most 251 and '.npy'"))
+                throw fail(Diagnostic(.badOutputName, "output '\(name.prefix(40))...' is \(name.utf8.count) bytes long; a file name holds at most 251 and '.npy'"))
             }
             if let other = owner[fileName] {
-                throw fail(Diagnostic("bad-output-name", "outputs '\(other)' and '\(name)' would both be written to \(file)"))
+                throw fail(Diagnostic(.badOutputName, "outputs '\(other)' and '\(name)' would both be written to \(file)"))
             }
             if let input = inputPaths.first(where: { samePath($0, file) }) {
-                throw fail(Diagnostic("would-overwrite-input", "output '\(name)' would replace the input \(input); choose another --output-dir", at: SourceLocation(file: file)))
+                throw fail(Diagnostic(.wouldOverwriteInput, "output '\(name)' would replace the input \(input); choose another --output-dir", at: SourceLocation(file: file)))
             }
             owner[fileName] = name
             files.append(file)
@@ -122,9 +122,9 @@ struct RunCommand: ParsableCommand {
             } else if graph.inputs.count == 1 {
                 (name, path) = (graph.inputs[0].name, argument)
             } else {
-                throw fail(Diagnostic("bad-option", "--input \(argument): give NAME=FILE.npy; the graph's inputs are: \(graph.inputs.map(\.name).joined(separator: ", "))"))
+                throw fail(Diagnostic(.badOption, "--input \(argument): give NAME=FILE.npy; the graph's inputs are: \(graph.inputs.map(\.name).joined(separator: ", "))"))
             }
-            guard tensors[name] == nil else { throw fail(Diagnostic("bad-option", "--input \(name) is given twice")) }
+            guard tensors[name] == nil else { throw fail(Diagnostic(.badOption, "--input \(name) is given twice")) }
             do { tensors[name] = try NPY.read(contentsOf: path) } catch { throw fail(error) }
         }
         return tensors

@@ -59,7 +59,7 @@ struct ZooCommand: ParsableCommand {
                 models = try names.map { name throws(ExitCode) in
                     guard let model = Zoo.model(named: name) else {
                         let hint = closestName(to: name, in: Zoo.models.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
-                        throw fail(Diagnostic("unknown-model", "no zoo model '\(name)'\(hint); 'lowpass zoo list' shows them all"))
+                        throw fail(Diagnostic(.unknownModel, "no zoo model '\(name)'\(hint); 'lowpass zoo list' shows them all"))
                     }
                     return model
                 }

@@ -58,7 +58,7 @@ struct AntialiasRuleTests {
                               Node(name: "relu", op: .relu, inputs: ["c"], outputs: ["r"])])
         let (kept, report) = try run(g)
         #expect(kept == g)
-        #expect(report.remarks.contains { $0.id == "stem-kept" && $0.location.node == "conv1" })
+        #expect(report.remarks.contains { $0.id == .stemKept && $0.location.node == "conv1" })
         let (included, _) = try run(g, "antialias{stem=include}")
         #expect(ops(included) == ["conv1:Conv", "relu:Relu", "conv1.blur:BlurPool"])
     }
@@ -106,7 +106,7 @@ struct AntialiasRuleTests {
         #expect(replicated.node(named: "pool2.blur")?.attributes["pad_mode"] == .string("replicate"))
         let (skipped, report) = try run(g, "antialias{small-maps=skip}")
         #expect(skipped.node(named: "pool2") == g.node(named: "pool2"))
-        #expect(report.remarks.contains { $0.id == "small-map" && $0.location.node == "pool2" })
+        #expect(report.remarks.contains { $0.id == .smallMap && $0.location.node == "pool2" })
         g.nodes.removeLast()
         g.outputs = ["q"]
         #expect(try run(g, "antialias{pad=zero}").graph.node(named: "pool1.blur")?.attributes["pad_mode"] == .string("zero"))

@@ -63,7 +63,7 @@ struct GraphCodecTests {
             _ = try Graph.decode(json: Array("{\n  \"format\": \"lowpass-graph\",\n  \"version\" 1\n}".utf8), file: "bad.json")
             Issue.record("decoding should fail")
         } catch {
-            #expect(error.items.first?.id == "malformed-json")
+            #expect(error.items.first?.id == .malformedJson)
             #expect(error.description.contains("bad.json: not valid JSON: line 3, column 13: expected ':' after key"))
         }
     }

@@ -24,14 +24,14 @@ struct VerifierTests {
         var graph = TestGraphs.classifier()
         graph.nodes[2].inputs = ["d"]  // relu reads the blur's output, which reads relu
         let found = findings(graph)
-        #expect(found.contains { $0.id == "cycle" && $0.location.node == "relu" })
-        #expect(found.contains { $0.id == "cycle" && $0.location.node == "blur" })
+        #expect(found.contains { $0.id == .cycle && $0.location.node == "relu" })
+        #expect(found.contains { $0.id == .cycle && $0.location.node == "blur" })
     }
 
     @Test func undefinedValue() {
         var graph = TestGraphs.classifier()
         graph.nodes[3].inputs = ["nope"]
-        #expect(findings(graph).contains { $0.id == "undefined-value" && $0.location.node == "blur" && $0.message.contains("'nope'") })
+        #expect(findings(graph).contains { $0.id == .undefinedValue && $0.location.node == "blur" && $0.message.contains("'nope'") })
     }
 
     @Test func duplicateNames() {
@@ -39,20 +39,20 @@ struct VerifierTests {
         graph.nodes[4].outputs = ["r"]
         graph.nodes[5].name = "relu"
         let found = findings(graph)
-        #expect(found.contains { $0.id == "duplicate-name" && $0.location.node == "pool" && $0.message.contains("'r'") })
-        #expect(found.contains { $0.id == "duplicate-name" && $0.location.node == "relu" })
+        #expect(found.contains { $0.id == .duplicateName && $0.location.node == "pool" && $0.message.contains("'r'") })
+        #expect(found.contains { $0.id == .duplicateName && $0.location.node == "relu" })
     }
 
     @Test func wrongArity() {
         var graph = TestGraphs.classifier()
         graph.nodes[1].inputs.removeLast()
-        #expect(findings(graph).contains { $0.id == "arity" && $0.location.node == "bn" && $0.message.contains("takes 5 inputs") })
+        #expect(findings(graph).contains { $0.id == .arity && $0.location.node == "bn" && $0.message.contains("takes 5 inputs") })
     }
 
     @Test func missingAttribute() {
         var graph = TestGraphs.classifier()
         graph.nodes.append(Node(name: "mp", op: .maxPool, inputs: ["r"], outputs: ["m"]))
-        #expect(findings(graph).contains { $0.id == "missing-attribute" && $0.location.node == "mp" && $0.message.contains("kernel_shape") })
+        #expect(findings(graph).contains { $0.id == .missingAttribute && $0.location.node == "mp" && $0.message.contains("kernel_shape") })
     }
 
     @Test func illTypedAttribute() {
@@ -60,23 +60,23 @@ struct VerifierTests {
         graph.nodes[0].attributes["group"] = .string("one")
         graph.nodes[3].attributes["pad_mode"] = .string("mirror")
         let found = findings(graph)
-        #expect(found.contains { $0.id == "bad-attribute" && $0.location.node == "conv" && $0.message.contains("'group' must be of type int") })
-        #expect(found.contains { $0.id == "bad-attribute" && $0.location.node == "blur" && $0.message.contains("reflect, replicate, zero") })
+        #expect(found.contains { $0.id == .badAttribute && $0.location.node == "conv" && $0.message.contains("'group' must be of type int") })
+        #expect(found.contains { $0.id == .badAttribute && $0.location.node == "blur" && $0.message.contains("reflect, replicate, zero") })
     }
 
     @Test func unknownAttribute() {
         var graph = TestGraphs.classifier()
         graph.nodes[0].attributes["stride"] = .ints([2, 2])
-        #expect(findings(graph).contains { $0.id == "unknown-attribute" && $0.location.node == "conv" && $0.message.contains("strides") })
+        #expect(findings(graph).contains { $0.id == .unknownAttribute && $0.location.node == "conv" && $0.message.contains("strides") })
     }
 
     @Test func shapeMismatch() {
         var graph = TestGraphs.classifier()
         graph.parameters[5].type = TensorType(fixed: [10, 9])  // fc expects 8 features
-        #expect(findings(graph).contains { $0.id == "shape-mismatch" && $0.location.node == "fc" })
+        #expect(findings(graph).contains { $0.id == .shapeMismatch && $0.location.node == "fc" })
         var conv = TestGraphs.classifier()
         conv.parameters[0].type = TensorType(fixed: [8, 4, 3, 3])
-        #expect(findings(conv).contains { $0.id == "shape-mismatch" && $0.location.node == "conv" && $0.message.contains("input channels") })
+        #expect(findings(conv).contains { $0.id == .shapeMismatch && $0.location.node == "conv" && $0.message.contains("input channels") })
     }
 
     @Test func parameterDataWithTheWrongShape() {
@@ -84,8 +84,8 @@ struct VerifierTests {
         shapes["bn.weight"] = [9]
         shapes["fc.bias"] = nil
         let found = findings(TestGraphs.classifier(), dataShapes: shapes)
-        #expect(found.contains { $0.id == "parameter-shape" && $0.message.contains("'bn.weight' is declared [8] but its data has shape [9]") })
-        #expect(found.contains { $0.id == "missing-parameter" && $0.message.contains("'fc.bias'") })
+        #expect(found.contains { $0.id == .parameterShape && $0.message.contains("'bn.weight' is declared [8] but its data has shape [9]") })
+        #expect(found.contains { $0.id == .missingParameter && $0.message.contains("'fc.bias'") })
     }
 
     @Test func reflectPaddingLargerThanTheInput() {

@@ -42,7 +42,7 @@ struct InstrumentationTests {
         let (_, result) = try run("dce,breaker,dce") { _ in }
         guard case .failure(.brokeTheGraph(let pass, let findings)) = result else { Issue.record("expected a failure, got \(result)"); return }
         #expect(pass == "breaker")
-        #expect(findings.items.contains { $0.id == "undefined-value" && $0.message.contains("no-such-value") })
+        #expect(findings.items.contains { $0.id == .undefinedValue && $0.message.contains("no-such-value") })
         let (_, unchecked) = try run("dce,breaker") { $0.verifyEach = false }
         guard case .success = unchecked else { Issue.record("without verify-each the pipeline completes"); return }
     }

@@ -153,7 +153,7 @@ struct ReparamTests {
             try expectSameFunction(graph, weights, folded, newWeights, shape: [2, 4, 7, 7])
         } else {
             #expect(folded == graph)
-            #expect(report.remarks.contains { $0.id == "not-folded" && $0.message.contains("padded") })
+            #expect(report.remarks.contains { $0.id == .notFolded && $0.message.contains("padded") })
         }
     }
 
@@ -164,18 +164,18 @@ struct ReparamTests {
         if let i = g.parameters.firstIndex(where: { $0.name == "row.weight" }) { g.parameters[i].type = TensorType(fixed: [4, 2, 1, 3]) }
         var (result, _, report) = try run("fuse-branches", g, randomWeights(g))
         #expect(result == g)
-        #expect(report.remarks.contains { $0.id == "not-fused" && $0.message.contains("groups differ") })
+        #expect(report.remarks.contains { $0.id == .notFused && $0.message.contains("groups differ") })
         // A kernel off centre: the 1x3 conv padded as if it were a 1x1.
         g = block(kernel: 3, stride: 1, groups: 1, bias: true, bn: false, identity: false)
         g.nodes[1].attributes["pads"] = .ints([0, 0, 0, 2])
         (result, _, report) = try run("fuse-branches", g, randomWeights(g))
         #expect(result.nodes.contains { $0.op == .add })
-        #expect(report.remarks.contains { $0.id == "not-fused" && $0.message.contains("not aligned") })
+        #expect(report.remarks.contains { $0.id == .notFused && $0.message.contains("not aligned") })
         // A branch read elsewhere.
         g = block(kernel: 3, stride: 1, groups: 1, bias: true, bn: false, identity: false)
         g.outputs.append("row")
         (result, _, report) = try run("fuse-branches", g, randomWeights(g))
-        #expect(report.remarks.contains { $0.id == "not-fused" && $0.message.contains("read outside the sum") })
+        #expect(report.remarks.contains { $0.id == .notFused && $0.message.contains("read outside the sum") })
         // No weights at all.
         let seed = try #require(Zoo.model(named: "seed-mnist-net")).graph()
         #expect(throws: PipelineFailure.self) {
