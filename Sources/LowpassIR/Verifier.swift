@@ -4,8 +4,6 @@ public struct VerifiedGraph: Sendable {
     /// Node indices in an order where every value is defined before it is used.
     public var order: [Int]
     public var types: [String: TensorType]
-
-    public func type(of value: String) -> TensorType? { types[value] }
 }
 
 extension Graph {

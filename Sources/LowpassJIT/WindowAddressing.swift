@@ -101,3 +101,20 @@ struct WindowAddressing {
         e.branch(interior, then: { body(false) }, otherwise: { body(true) })
     }
 }
+
+/// What an index outside `0..<extent` reads: the mirror image without repeating the edge (reflect), the
+/// edge (replicate), or nothing, the caller supplying a constant (zero). BlurPool and Pad share it.
+extension BlurPadMode {
+    /// The index to read, always inside (so the load is safe even for maps smaller than their
+    /// padding), and whether `index` itself was inside.
+    func resolve(_ e: Emitter, _ index: Value, extent: Int) -> (index: Value, inside: Value) {
+        let inside = e.and(e.compare(LLVMIntSGE, index, e.int(0)), e.compare(LLVMIntSLT, index, e.int(extent)))
+        switch self {
+        case .replicate, .zero:
+            return (e.clamp(index, 0, extent - 1), inside)
+        case .reflect:
+            let mirrored = e.select(e.compare(LLVMIntSLT, index, e.int(0)), e.sub(e.int(0), index), e.sub(e.int(2 * (extent - 1)), index))
+            return (e.clamp(e.select(inside, index, mirrored), 0, extent - 1), inside)
+        }
+    }
+}

@@ -1,14 +1,14 @@
 import Foundation
 import LowpassIR
 
-/// One function per op, each the textbook definition. Shapes were checked by the verifier; the
-/// output shape comes from shape inference, so kernels and shape rules cannot drift apart silently.
 /// A pointer shared by the threads of `concurrentPerform`, each of which writes its own part.
 struct Shared: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
     init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
 }
 
+/// One function per op, each the textbook definition. Shapes were checked by the verifier; the
+/// output shape comes from shape inference, so kernels and shape rules cannot drift apart silently.
 enum ReferenceKernels {
     static func evaluate(_ node: Node, _ x: [Tensor], outputShape: [Int]) throws(NodeError) -> Tensor {
         switch node.op {

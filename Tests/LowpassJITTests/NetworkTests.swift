@@ -147,20 +147,6 @@ struct NetworkTests {
         }
     }
 
-    @Test func theEngineCompilesEachShapeOnce() throws {
-        let (graph, weights) = oneNodeGraph(.relu, input: [1, 3, 4, 4])
-        var symbolic = graph
-        symbolic.inputs[0].type.shape[0] = .symbol("N")
-        let engine = JITEngine(graph: symbolic, weights: weights)
-        let one = try engine.run(["x": randomTensor([1, 3, 4, 4], seed: 60)])
-        let first = try engine.model(for: ["x": [1, 3, 4, 4]])
-        #expect(try engine.model(for: ["x": [1, 3, 4, 4]]) === first)
-        let two = try engine.run(["x": randomTensor([2, 3, 4, 4], seed: 61)])
-        #expect(engine.compiledShapes == 2)
-        #expect(one["y"]?.shape == [1, 3, 4, 4] && two["y"]?.shape == [2, 3, 4, 4])
-        #expect(throws: Diagnostics.self) { try engine.run(["x": randomTensor([2, 3, 5, 4], seed: 62)]) }
-    }
-
     /// Each model's helper threads end with it: compiling, running and dropping models leaves the
     /// process with the threads it had (Swift Testing's own come and go, hence the margin).
     @Test func helperThreadsEndWithTheirModel() throws {
