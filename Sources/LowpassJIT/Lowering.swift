@@ -18,14 +18,8 @@ struct LoweredModel {
     var outputs: [(name: String, buffer: Int, shape: [Int])]
 }
 
-/// Turns a verified graph with concrete input shapes into kernels, choosing the fusions:
-/// - Conv [-> BatchNormalization] [-> Add residual] [-> Relu | Clip]: one conv with BN folded into its
-///   weights and the rest in its epilogue;
-/// - MaxPool (stride 1) -> BlurPool: one MaxBlurPool kernel;
-/// - chains of element-wise ops: one element-wise kernel;
-/// - Reshape, Flatten, Identity, Dropout: no kernel, the output is the input's buffer.
-/// Only values with a single use are fused through, so no fused-away tensor is needed elsewhere.
-/// A fused group is emitted where its last node stands in topological order, when every operand exists.
+/// Turns a verified graph with concrete input shapes into kernels: one kernel per group of the fusion
+/// plan (FusionPlan.swift), chosen and built here, over arena buffers and compile-time constants.
 struct Lowering {
     let graph: Graph
     let weights: Weights
@@ -33,8 +27,6 @@ struct Lowering {
     let winograd: Bool
 
     private var types: [String: [Int]] = [:]
-    private var uses: [String: Int] = [:]
-    private var consumers: [String: [Int]] = [:]
     private var model: LoweredModel
     private var bufferOf: [String: Int] = [:]
 
@@ -63,21 +55,13 @@ struct Lowering {
             }
             types[name] = shape
         }
-        for (index, node) in graph.nodes.enumerated() {
-            for input in node.inputs {
-                uses[input, default: 0] += 1
-                consumers[input, default: []].append(index)
-            }
-        }
-        for output in graph.outputs { uses[output, default: 0] += 1 }
-
         for input in graph.inputs {
             let shape = types[input.name] ?? []
             let buffer = newBuffer(shape)
             bufferOf[input.name] = buffer
             model.inputs.append((input.name, buffer, shape))
         }
-        let groups = planFusion(verified.order)
+        let groups = FusionPlan(graph: graph, order: verified.order, types: types, weights: weights).groups
         for index in verified.order {
             guard let group = groups[index] else { continue }
             do throws(NodeError) {
@@ -95,65 +79,6 @@ struct Lowering {
             }
         }
         return model
-    }
-
-    // MARK: Fusion planning
-
-    /// The node that alone consumes `value`, if any.
-    private func soleConsumer(_ value: String) -> Int? {
-        guard uses[value] == 1, let only = consumers[value]?.first else { return nil }
-        return only
-    }
-
-    private func isElementwise(_ op: OpKind) -> Bool {
-        [.relu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .add, .mul, .batchNormalization].contains(op)
-    }
-
-    private func allWeights(_ names: some Sequence<String>) -> Bool { names.allSatisfy { weights.tensors[$0] != nil } }
-
-    static let longestChain = 64
-
-    /// Groups of node indices, keyed by the index of the group's last node (where it is emitted).
-    private func planFusion(_ order: [Int]) -> [Int: [Int]] {
-        var groups: [Int: [Int]] = [:]
-        var grouped = Set<Int>()
-        func extend(_ chain: inout [Int], _ accept: (Node) -> Bool) {
-            guard let last = chain.last, let next = soleConsumer(graph.nodes[last].outputs[0]),
-                  !grouped.contains(next), accept(graph.nodes[next]) else { return }
-            chain.append(next)
-        }
-        for index in order where !grouped.contains(index) {
-            let node = graph.nodes[index]
-            var chain = [index]
-            switch node.op {
-            case .conv where allWeights(node.inputs.dropFirst()):
-                extend(&chain) { $0.op == .batchNormalization && self.allWeights($0.inputs.dropFirst()) }
-                let convOutput = graph.nodes[chain.last!].outputs[0]
-                extend(&chain) { next in
-                    next.op == .add && next.inputs.count == 2 && next.inputs[0] != next.inputs[1]
-                        && self.types[next.inputs[0]] == self.types[next.inputs[1]]
-                        && self.weights.tensors[next.inputs.first { $0 != convOutput } ?? ""] == nil
-                }
-                extend(&chain) { $0.op == .relu || $0.op == .clip }
-            case .maxPool:
-                if (try? node.poolGeometry()).map({ $0.strides == [1, 1] && $0.dilations == [1, 1] }) == true {
-                    extend(&chain) { $0.op == .blurPool }
-                }
-            case let op where isElementwise(op):
-                // Identity and Dropout inside a chain are only renamings; the cap keeps each
-                // expression (and the recursion that emits it) small.
-                while chain.count < Self.longestChain {
-                    let before = chain.count
-                    extend(&chain) { self.isElementwise($0.op) || $0.op == .identity || $0.op == .dropout }
-                    if chain.count == before { break }
-                }
-                while let last = chain.last, [.identity, .dropout].contains(graph.nodes[last].op) { chain.removeLast() }
-            default: break
-            }
-            grouped.formUnion(chain)
-            groups[chain.last!] = chain
-        }
-        return groups
     }
 
     // MARK: Buffers and operands
