@@ -21,8 +21,31 @@ import LowpassTensor
 ///
 /// A map's last pixel tile, when it holds a few pixels, runs with lanes over filters instead of pixels.
 ///
-/// Arguments: input, output, packed weights, bias, then the residual if any.
-struct ConvKernel: Kernel {
+/// Arguments: the `ConvSlot`s, input, output, packed weights, bias, then the residual if any.
+/// The argument slots of the conv-family kernels (`ConvKernel`, its whole-map form, `WinogradKernel`),
+/// by name: their code reads `e.argument(.weights)`, and lowering sets `kernel.weights` once the
+/// weights are packed for the kernel's tiles.
+enum ConvSlot: Int {
+    case input, output, weights, bias, residual
+}
+
+extension Emitter {
+    func argument(_ slot: ConvSlot) -> Value { argument(slot.rawValue) }
+}
+
+/// The conv kernels' packed weights: a constant made for the kernel's own tiles after it is built.
+protocol PackedWeightsKernel: Kernel {
+    var arguments: [Operand] { get set }
+}
+
+extension PackedWeightsKernel {
+    var weights: Operand {
+        get { arguments[ConvSlot.weights.rawValue] }
+        set { arguments[ConvSlot.weights.rawValue] = newValue }
+    }
+}
+
+struct ConvKernel: PackedWeightsKernel {
     enum Strategy: String { case direct, packed, wholeMap = "whole-map" }
 
     var nodes: [String]
@@ -141,8 +164,8 @@ struct ConvKernel: Kernel {
         let (n, tile, group) = (c[0], c[1], c[2])
         let planeSize = window.height * window.width
         let vectors = window.pixelVectors(e, first: e.mul(tile, tilePixels), count: pixelVectors)
-        let inputBase = e.address(e.argument(0), e.mul(e.add(e.mul(n, channels), e.mul(group, channelsPerGroup)), planeSize))
-        let groupWeights = e.address(e.argument(2), e.mul(group, channelTiles * depth * channelTile))
+        let inputBase = e.address(e.argument(.input), e.mul(e.add(e.mul(n, channels), e.mul(group, channelsPerGroup)), planeSize))
+        let groupWeights = e.address(e.argument(.weights), e.mul(group, channelTiles * depth * channelTile))
         let accumulators = (0..<(channelTile * pixelVectors)).map { _ in e.local(e.vector(0)) }
         func accumulate(_ x: [Value], _ w: Value) {
             for o in 0..<channelTile {
@@ -297,8 +320,8 @@ struct ConvKernel: Kernel {
     /// of the tile; each filter's value is a plane apart from the next, so bias, residual, activation and
     /// store go lane by lane (a handful of pixels against a reduction of hundreds of steps).
     private func storeLastPixels(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value, accumulators: [Value]) {
-        let (out, bias) = (e.argument(1), e.argument(3))
-        let residual = hasResidual ? e.argument(4) : nil
+        let (out, bias) = (e.argument(.output), e.argument(.bias))
+        let residual = hasResidual ? e.argument(.residual) : nil
         let pixels = lastTilePixels, firstPixel = window.pixels - lastTilePixels
         for o in 0..<channelTile {
             let filterInGroup = e.add(e.mul(channelTileIndex, channelTile), o)
@@ -359,8 +382,8 @@ struct ConvKernel: Kernel {
             let filterInGroup = e.minimum(e.add(e.mul(channelTileIndex, channelTile), o), e.int(filtersPerGroup - 1))
             let plane = e.mul(e.add(e.mul(n, filters), e.add(e.mul(group, filtersPerGroup), filterInGroup)), pixels)
             for index in [vectors[0].first, last] {
-                if hasResidual { e.prefetch(e.argument(4), e.add(plane, index), write: false) }
-                e.prefetch(e.argument(1), e.add(plane, index), write: true)
+                if hasResidual { e.prefetch(e.argument(.residual), e.add(plane, index), write: false) }
+                e.prefetch(e.argument(.output), e.add(plane, index), write: true)
             }
         }
     }
@@ -384,8 +407,8 @@ struct ConvKernel: Kernel {
 
     private func storeTile(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value,
                            vectors: [WindowAddressing.PixelVector], accumulators: [Value], masked: Bool) {
-        let (out, bias) = (e.argument(1), e.argument(3))
-        let residual = hasResidual ? e.argument(4) : nil
+        let (out, bias) = (e.argument(.output), e.argument(.bias))
+        let residual = hasResidual ? e.argument(.residual) : nil
         let pixels = window.pixels
         for o in 0..<channelTile {
             let filterInGroup = e.add(e.mul(channelTileIndex, channelTile), o)

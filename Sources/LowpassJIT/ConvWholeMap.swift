@@ -91,8 +91,8 @@ extension ConvKernel {
         let (n, group, chunk) = (c[0], c[1], c[2])
         let (kh, kw) = (window.geometry.kernel[0], window.geometry.kernel[1])
         let planeSize = window.height * window.width
-        let inputBase = e.address(e.argument(0), e.mul(e.add(e.mul(n, channels), e.mul(group, channelsPerGroup)), planeSize))
-        let groupWeights = e.address(e.argument(2), e.mul(group, channelTiles * depth * channelTile))
+        let inputBase = e.address(e.argument(.input), e.mul(e.add(e.mul(n, channels), e.mul(group, channelsPerGroup)), planeSize))
+        let groupWeights = e.address(e.argument(.weights), e.mul(group, channelTiles * depth * channelTile))
         let mapVectors = window.pixelVectors(e, first: e.int(0), count: pixelTiles * pixelVectors)
         let patch = e.scratch!
         let sums = e.address(patch, e.int(wholeMapSpan * wholeMapRow))

@@ -215,14 +215,14 @@ struct Lowering {
             var kernel = WinogradKernel(nodes: nodes.map(\.name), input: try operand(node.inputs[0]), output: output, weights: .constant(0),
                                         bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters, height: x[2],
                                         width: x[3], outHeight: y[2], outWidth: y[3], pads: geometry.pads, activation: activation, target: target)
-            kernel.arguments[2] = constant(kernel.transformWeights(w, scale: scale))
+            kernel.weights = constant(kernel.transformWeights(w, scale: scale))
             return kernel
         }
         let window = WindowAddressing(height: x[2], width: x[3], outHeight: y[2], outWidth: y[3], geometry: geometry)
         var kernel = ConvKernel(nodes: nodes.map(\.name), input: try operand(node.inputs[0]), output: output, weights: .constant(0),
                                 bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters,
                                 groups: groups, window: window, activation: activation, target: target)
-        kernel.arguments[2] = constant(kernel.pack(w, scale: scale))
+        kernel.weights = constant(kernel.pack(w, scale: scale))
         return kernel
     }
 

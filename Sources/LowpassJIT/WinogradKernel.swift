@@ -15,7 +15,7 @@ import LowpassTensor
 /// products over that scratch and transforms the results back, with bias, residual and activation.
 ///
 /// Arguments: input, output, transformed weights [xi][channel tile][c][filter in tile], bias, residual.
-struct WinogradKernel: Kernel {
+struct WinogradKernel: PackedWeightsKernel {
     var nodes: [String]
     var arguments: [Operand]
     var output: Int
@@ -86,7 +86,7 @@ struct WinogradKernel: Kernel {
         let c = split(e, item, [batch, tileGroups, channelChunks])
         let (n, group, chunk) = (c[0], c[1], c[2])
         let transformed = e.scratch!, products = e.address(e.scratch!, e.int(16 * channels * step))
-        let input = e.address(e.argument(0), e.mul(n, channels * height * width))
+        let input = e.address(e.argument(.input), e.mul(n, channels * height * width))
         // Per vector: whether it exists (the last group may be partial), its tile row and first tile column.
         let vectors = (0..<tileVectors).map { j in
             let v = e.add(e.mul(group, tileVectors), j)
@@ -111,7 +111,7 @@ struct WinogradKernel: Kernel {
             // 16 products: M[xi] = U[xi] (filters x channels) * V[xi] (channels x tiles).
             e.loop(16) { xi in
                 let accumulators = (0..<(channelTile * tileVectors)).map { _ in e.local(e.vector(0)) }
-                let weights = e.address(e.argument(2), e.mul(e.add(e.mul(xi, channelTiles), channelTileIndex), channels * channelTile))
+                let weights = e.address(e.argument(.weights), e.mul(e.add(e.mul(xi, channelTiles), channelTileIndex), channels * channelTile))
                 let rows = e.address(transformed, e.mul(xi, channels * step))
                 e.loop(channels) { ic in
                     let row = e.address(rows, e.mul(ic, step))
@@ -160,8 +160,8 @@ struct WinogradKernel: Kernel {
     /// of each lane in an output row are interleaved into 16 consecutive columns; cells past the map's
     /// edge are not written.
     private func storeOutputs(_ e: Emitter, n: Value, channelTileIndex: Value, vectors: [(exists: Value, row: Value, column: Value)], products: Value) {
-        let (out, bias) = (e.argument(1), e.argument(3))
-        let residual = hasResidual ? e.argument(4) : nil
+        let (out, bias) = (e.argument(.output), e.argument(.bias))
+        let residual = hasResidual ? e.argument(.residual) : nil
         for o in 0..<channelTile {
             let filter = e.add(e.mul(channelTileIndex, channelTile), o)
             let store = {
