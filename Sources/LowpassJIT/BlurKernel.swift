@@ -11,7 +11,7 @@ import LowpassIR
 /// replicate, or a zero weight) as they are read, so no padded copy exists. Columns are vectors in the
 /// interior, where the subsampling is a shuffle of two loads, and scalars at the borders.
 ///
-/// Arguments: input, output.
+/// Arguments: output, input.
 struct BlurKernel: Kernel {
     struct MaxPool: Hashable { var kernel: [Int]; var pads: [Int] }
 
@@ -86,8 +86,8 @@ struct BlurKernel: Kernel {
         guard !direct else { return emitDirectItem(e, item) }
         let c = split(e, item, [planes, bands])
         let (plane, bandIndex) = (c[0], c[1])
-        let input = e.address(e.argument(0), e.mul(plane, height * width))
-        let out = e.address(e.argument(1), e.mul(plane, outHeight * outWidth))
+        let input = e.address(e.operandArgument(0), e.mul(plane, height * width))
+        let out = e.address(e.outputArgument, e.mul(plane, outHeight * outWidth))
         let filtered = e.scratch!, staged = e.address(e.scratch!, e.int(rowsPerBand * filteredStride))
         let firstOutputRow = e.mul(bandIndex, band)
         let firstSourceRow = e.add(e.mul(firstOutputRow, strideY), -spec.pads[0])
@@ -135,8 +135,8 @@ struct BlurKernel: Kernel {
     private func emitDirectItem(_ e: Emitter, _ item: Value) {
         let c = split(e, item, [planes, outHeight])
         let (plane, oy) = (c[0], c[1])
-        let input = e.address(e.argument(0), e.mul(plane, height * width))
-        let outRow = e.address(e.argument(1), e.add(e.mul(plane, outHeight * outWidth), e.mul(oy, outWidth)))
+        let input = e.address(e.operandArgument(0), e.mul(plane, height * width))
+        let outRow = e.address(e.outputArgument, e.add(e.mul(plane, outHeight * outWidth), e.mul(oy, outWidth)))
         let rows = (0..<size).map { ky in resolve(e, e.add(e.mul(oy, strideY), ky - spec.pads[0]), extent: sourceHeight, tap: taps[ky]) }
         e.loop(e.int(0), e.int(outWidth)) { ox in
             let sum = e.local(e.float(0))

@@ -21,12 +21,12 @@ import LowpassTensor
 ///
 /// A map's last pixel tile, when it holds a few pixels, runs with lanes over filters instead of pixels.
 ///
-/// Arguments: the `ConvSlot`s, input, output, packed weights, bias, then the residual if any.
+/// Arguments: the `ConvSlot`s, output, input, packed weights, bias, then the residual if any.
 /// The argument slots of the conv-family kernels (`ConvKernel`, its whole-map form, `WinogradKernel`),
 /// by name: their code reads `e.argument(.weights)`, and lowering sets `kernel.weights` once the
 /// weights are packed for the kernel's tiles.
 enum ConvSlot: Int {
-    case input, output, weights, bias, residual
+    case output, input, weights, bias, residual
 }
 
 extension Emitter {
@@ -71,7 +71,7 @@ struct ConvKernel: PackedWeightsKernel {
     init(nodes: [String], input: Operand, output: Int, weights: Operand, bias: Operand, residual: Operand?,
          batch: Int, channels: Int, filters: Int, groups: Int, window: WindowAddressing, activation: Activation?, target: Target) {
         self.nodes = nodes
-        self.arguments = [input, .buffer(output), weights, bias] + (residual.map { [$0] } ?? [])
+        self.arguments = [.buffer(output), input, weights, bias] + (residual.map { [$0] } ?? [])
         self.output = output
         (self.batch, self.channels, self.filters, self.groups) = (batch, channels, filters, groups)
         self.window = window

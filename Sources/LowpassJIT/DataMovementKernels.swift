@@ -25,8 +25,8 @@ struct ConcatKernel: Kernel {
         guard chunks.count <= Self.unrolledInputs else { return emitTableItem(e, item, row: row) }
         var offset = 0
         for (i, chunk) in chunks.enumerated() {
-            let source = e.address(e.argument(i + 1), e.mul(item, chunk))
-            let target = e.address(e.argument(0), e.add(e.mul(item, row), offset))
+            let source = e.address(e.operandArgument(i), e.mul(item, chunk))
+            let target = e.address(e.outputArgument, e.add(e.mul(item, row), offset))
             copy(e, from: source, to: target, count: e.int(chunk))
             offset += chunk
         }
@@ -35,7 +35,7 @@ struct ConcatKernel: Kernel {
     private func emitTableItem(_ e: Emitter, _ item: Value, row: Int) {
         let sizes = e.integerTable(chunks)
         let offsets = e.integerTable(chunks.indices.map { chunks[..<$0].reduce(0, +) })
-        let rowStart = e.address(e.argument(0), e.mul(item, row))
+        let rowStart = e.address(e.outputArgument, e.mul(item, row))
         e.loop(e.int(0), e.int(chunks.count)) { i in
             let chunk = e.table(sizes, i)
             let source = e.address(e.argument(at: e.add(i, 1)), e.mul(item, chunk))
@@ -88,8 +88,8 @@ struct PadKernel: Kernel {
             rowInside = e.and(rowInside, inside)
         }
         let width = inputShape[rank - 1], outWidth = outputShape[rank - 1]
-        let source = e.address(e.argument(1), e.mul(sourceRow, width))
-        let target = e.address(e.argument(0), e.mul(item, outWidth))
+        let source = e.address(e.operandArgument(0), e.mul(sourceRow, width))
+        let target = e.address(e.outputArgument, e.mul(item, outWidth))
         e.loop(outWidth) { x in
             let (s, inside) = resolve(e, x, before: before[rank - 1], size: width)
             var v = e.load(source, s)

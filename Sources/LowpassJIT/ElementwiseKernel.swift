@@ -98,13 +98,13 @@ struct ElementwiseKernel: Kernel {
     func emitItem(_ e: Emitter, _ item: Value) {
         let outer = outerShape, inner = self.inner
         let coordinates = outer.isEmpty ? [] : split(e, item, outer)
-        let out = e.address(e.argument(0), e.mul(item, inner))
+        let out = e.address(e.outputArgument, e.mul(item, inner))
         // Each operand is either contiguous over the inner axes (loaded per vector) or constant over
         // them (broadcast once).
         let operands: [(base: Value, broadcast: Value?)] = operandStrides.enumerated().map { i, strides in
             var offset = e.int(0)
             for (axis, coordinate) in coordinates.enumerated() { offset = e.add(offset, e.mul(coordinate, strides[axis])) }
-            let base = e.address(e.argument(i + 1), offset)
+            let base = e.address(e.operandArgument(i), offset)
             let contiguous = shape.indices.suffix(innerAxes).contains { shape[$0] > 1 && strides[$0] != 0 }
             return (base, contiguous ? nil : e.splat(e.load(base, e.int(0))))
         }

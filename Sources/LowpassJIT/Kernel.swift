@@ -18,7 +18,8 @@ protocol Kernel {
     var kind: String { get }
     /// The graph nodes it computes, in order.
     var nodes: [String] { get }
-    /// Arguments in the order `emitItem` reads them with `Emitter.argument(_:)`.
+    /// Arguments in the order `emitItem` reads them: for every kernel the buffer it writes first
+    /// (`Emitter.outputArgument`), then its operands in the node's input order (`operandArgument(k)`).
     var arguments: [Operand] { get }
     /// The buffer it writes.
     var output: Int { get }
@@ -68,3 +69,10 @@ func split(_ e: Emitter, _ index: Value, _ extents: [Int]) -> [Value] {
 
 /// Ceiling division of non-negative integers.
 func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
+
+extension Emitter {
+    /// Argument 0 of every kernel: the buffer it writes.
+    var outputArgument: Value { argument(0) }
+    /// Operand `k` (0-based, in the node's input order), which follows the output.
+    func operandArgument(_ k: Int) -> Value { argument(k + 1) }
+}

@@ -159,11 +159,11 @@ struct Lowering {
         case .blurPool: kernel = try blur(first, maxPool: nil, output)
         case .globalAveragePool:
             let s = shape(first.inputs[0])
-            kernel = GlobalAveragePoolKernel(nodes: names, arguments: [try operand(first.inputs[0]), .buffer(output)], output: output,
+            kernel = GlobalAveragePoolKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
                                              planes: s[0] * s[1], area: s[2...].reduce(1, *), lanes: target.lanes)
         case .adaptiveAveragePool:
             let s = shape(first.inputs[0]), o = shape(first.outputs[0])
-            kernel = AdaptiveAveragePoolKernel(nodes: names, arguments: [try operand(first.inputs[0]), .buffer(output)], output: output,
+            kernel = AdaptiveAveragePoolKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
                                                planes: s[0] * s[1], height: s[2], width: s[3], outHeight: o[2], outWidth: o[3])
         case .gemm: kernel = try gemm(first, output)
         case .matMul: kernel = try matMul(first, output)
@@ -242,7 +242,7 @@ struct Lowering {
             let g = try m.poolGeometry()
             return BlurKernel.MaxPool(kernel: g.kernel, pads: g.pads)
         }
-        return BlurKernel(nodes: [maxPool?.name, node.name].compactMap { $0 }, arguments: [try operand(input), .buffer(output)], output: output,
+        return BlurKernel(nodes: [maxPool?.name, node.name].compactMap { $0 }, arguments: [.buffer(output), try operand(input)], output: output,
                           images: x[0], planes: x[0] * x[1], height: x[2], width: x[3], sourceHeight: source[2], sourceWidth: source[3],
                           outHeight: y[2], outWidth: y[3], spec: spec, maxPool: pool, lanes: target.lanes)
     }
@@ -252,7 +252,7 @@ struct Lowering {
         try checkPlane(x, y)
         let window = WindowAddressing(height: x[2], width: x[3], outHeight: y[2], outWidth: y[3], geometry: try node.poolGeometry())
         let includePad = node.op == .averagePool ? try node.int("count_include_pad") != 0 : false
-        return PoolKernel(nodes: [node.name], arguments: [try operand(node.inputs[0]), .buffer(output)], output: output,
+        return PoolKernel(nodes: [node.name], arguments: [.buffer(output), try operand(node.inputs[0])], output: output,
                           images: x[0], planes: x[0] * x[1], window: window, isMax: node.op == .maxPool, countIncludePad: includePad,
                           lanes: target.lanes)
     }
@@ -269,7 +269,7 @@ struct Lowering {
             bOperand = constant(Tensor(shape: [k, n]) { index in weight[(index % n) * k + index / n] })
             bStrides = (n, 1)
         }
-        var arguments = [try operand(node.inputs[0]), bOperand, .buffer(output)]
+        var arguments = [.buffer(output), try operand(node.inputs[0]), bOperand]
         var cStrides: (Int, Int)?
         if node.inputs.count > 2 {
             arguments.append(try operand(node.inputs[2]))
@@ -285,7 +285,7 @@ struct Lowering {
         let a = shape(node.inputs[0]), b = shape(node.inputs[1]), y = shape(node.outputs[0])
         let (m, k, n) = (a[a.count - 2], a[a.count - 1], b[b.count - 1])
         let batchShape = Array(y.dropLast(2))
-        return MatrixKernel(nodes: [node.name], arguments: [try operand(node.inputs[0]), try operand(node.inputs[1]), .buffer(output)],
+        return MatrixKernel(nodes: [node.name], arguments: [.buffer(output), try operand(node.inputs[0]), try operand(node.inputs[1])],
                             output: output, batchShape: batchShape,
                             aBatchStrides: broadcastStrides(Array(a.dropLast(2)), to: batchShape).map { $0 * m * k },
                             bBatchStrides: broadcastStrides(Array(b.dropLast(2)), to: batchShape).map { $0 * k * n },

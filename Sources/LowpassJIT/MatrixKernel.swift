@@ -5,7 +5,7 @@ import CLLVM
 /// A's element is broadcast against vectors of B's row. A Gemm's constant B is repacked to [K, N] at
 /// compile time, so its rows are contiguous; a runtime B with another layout is gathered.
 ///
-/// Arguments: A, B, output, then C if any.
+/// Arguments: output, A, B, then C if any.
 struct MatrixKernel: Kernel {
     var nodes: [String]
     var arguments: [Operand]
@@ -29,8 +29,8 @@ struct MatrixKernel: Kernel {
     func emitItem(_ e: Emitter, _ item: Value) {
         let c = split(e, item, [batches, m, columnTiles])
         let (batch, row, tile) = (c[0], c[1], c[2])
-        var aBase = e.address(e.argument(0), e.mul(row, aStrides.0))
-        var bBase = e.argument(1)
+        var aBase = e.address(e.operandArgument(0), e.mul(row, aStrides.0))
+        var bBase = e.operandArgument(1)
         if !batchShape.isEmpty {
             let coordinates = split(e, batch, batchShape)
             var aOffset = e.int(0), bOffset = e.int(0)
@@ -56,12 +56,12 @@ struct MatrixKernel: Kernel {
                 e.set(accumulators[t], e.fma(a, b, e.get(accumulators[t])))
             }
         }
-        let out = e.address(e.argument(2), e.mul(e.add(e.mul(batch, m), row), n))
+        let out = e.address(e.outputArgument, e.mul(e.add(e.mul(batch, m), row), n))
         for t in 0..<columnVectors {
             var v = e.get(accumulators[t])
             if alpha != 1 { v = e.fmul(v, e.vector(alpha)) }
             if let cStrides {
-                let cRow = e.address(e.argument(3), e.mul(row, cStrides.0))
+                let cRow = e.address(e.operandArgument(2), e.mul(row, cStrides.0))
                 let bias = cStrides.1 == 0
                     ? e.splat(e.load(cRow, e.int(0)))
                     : e.gather(cRow, e.vmul(columns[t], cStrides.1), mask: masks[t])

@@ -5,7 +5,7 @@ import LowpassIR
 /// a max; an average divides by the window's cells inside the input, or with `countIncludePad` by its
 /// cells inside the padded input, as ONNX and PyTorch do.
 ///
-/// Arguments: input, output.
+/// Arguments: output, input.
 struct PoolKernel: Kernel {
     var nodes: [String]
     var arguments: [Operand]
@@ -36,8 +36,8 @@ struct PoolKernel: Kernel {
         guard !direct else { return emitDirectItem(e, item) }
         let c = split(e, item, [planes, tiles])
         let (plane, tile) = (c[0], c[1])
-        let input = e.address(e.argument(0), e.mul(plane, window.height * window.width))
-        let out = e.address(e.argument(1), e.mul(plane, window.pixels))
+        let input = e.address(e.operandArgument(0), e.mul(plane, window.height * window.width))
+        let out = e.address(e.outputArgument, e.mul(plane, window.pixels))
         let vectors = window.pixelVectors(e, first: e.mul(tile, vectorsPerItem * lanes), count: vectorsPerItem)
         let padding = isMax ? -Double.infinity : 0
         let results = vectors.map { _ in e.local(e.vector(padding)) }
@@ -84,8 +84,8 @@ extension PoolKernel {
         let (plane, oy) = (c[0], c[1])
         let g = window.geometry
         let (height, width) = (window.height, window.width)
-        let input = e.address(e.argument(0), e.mul(plane, height * width))
-        let outRow = e.address(e.argument(1), e.add(e.mul(plane, window.pixels), e.mul(oy, window.outWidth)))
+        let input = e.address(e.operandArgument(0), e.mul(plane, height * width))
+        let outRow = e.address(e.outputArgument, e.add(e.mul(plane, window.pixels), e.mul(oy, window.outWidth)))
         let top = e.add(e.mul(oy, g.strides[0]), -g.pads[0])
         let (rowStart, rowEnd) = (e.clamp(top, 0, height), e.clamp(e.add(top, g.kernel[0]), 0, height))
         e.loop(e.int(0), e.int(window.outWidth)) { ox in
@@ -112,7 +112,7 @@ extension PoolKernel {
     }
 }
 
-/// GlobalAveragePool: one plane per work item, summed in vectors. Arguments: input, output.
+/// GlobalAveragePool: one plane per work item, summed in vectors. Arguments: output, input.
 struct GlobalAveragePoolKernel: Kernel {
     var nodes: [String]
     var arguments: [Operand]
@@ -126,7 +126,7 @@ struct GlobalAveragePoolKernel: Kernel {
     var bytes: Double { 4 * Double(planes * (area + 1)) }
 
     func emitItem(_ e: Emitter, _ item: Value) {
-        let input = e.address(e.argument(0), e.mul(item, area))
+        let input = e.address(e.operandArgument(0), e.mul(item, area))
         let sum = e.local(e.vector(0))
         let whole = area / lanes * lanes
         e.loop(e.int(0), e.int(whole), step: lanes) { i in e.set(sum, e.fadd(e.get(sum), e.loadVector(input, i))) }
@@ -134,12 +134,12 @@ struct GlobalAveragePoolKernel: Kernel {
             let tail = e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(area - whole))
             e.set(sum, e.fadd(e.get(sum), e.loadVector(input, e.int(whole), mask: tail)))
         }
-        e.store(e.fdiv(e.horizontalSum(e.get(sum)), e.float(Double(area))), e.argument(1), item)
+        e.store(e.fdiv(e.horizontalSum(e.get(sum)), e.float(Double(area))), e.outputArgument, item)
     }
 }
 
 /// AdaptiveAveragePool (PyTorch's bins: start floor(i*H/out), end ceil((i+1)*H/out)). The bins are
-/// constants, so each output cell is a loop with fixed bounds. Arguments: input, output.
+/// constants, so each output cell is a loop with fixed bounds. Arguments: output, input.
 struct AdaptiveAveragePoolKernel: Kernel {
     var nodes: [String]
     var arguments: [Operand]
@@ -152,8 +152,8 @@ struct AdaptiveAveragePoolKernel: Kernel {
     var bytes: Double { 4 * Double(planes * (height * width + outHeight * outWidth)) }
 
     func emitItem(_ e: Emitter, _ item: Value) {
-        let input = e.address(e.argument(0), e.mul(item, height * width))
-        let out = e.address(e.argument(1), e.mul(item, outHeight * outWidth))
+        let input = e.address(e.operandArgument(0), e.mul(item, height * width))
+        let out = e.address(e.outputArgument, e.mul(item, outHeight * outWidth))
         for oy in 0..<outHeight {
             let (y0, y1) = (oy * height / outHeight, ((oy + 1) * height + outHeight - 1) / outHeight)
             for ox in 0..<outWidth {

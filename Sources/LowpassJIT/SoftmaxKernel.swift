@@ -15,7 +15,7 @@ struct SoftmaxKernel: Kernel {
     func emitItem(_ e: Emitter, _ item: Value) {
         let c = split(e, item, [outer, inner])
         let base = e.add(e.mul(c[0], size * inner), c[1])
-        let input = e.address(e.argument(1), base), out = e.address(e.argument(0), base)
+        let input = e.address(e.operandArgument(0), base), out = e.address(e.outputArgument, base)
         let largest = e.local(e.float(-.infinity)), sum = e.local(e.float(0))
         e.loop(size) { i in e.set(largest, e.fmax(e.get(largest), e.load(input, e.mul(i, inner)))) }
         e.loop(size) { i in

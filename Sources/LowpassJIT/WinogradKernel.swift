@@ -14,7 +14,7 @@ import LowpassTensor
 /// scratch (the 16 transformed planes, `xi`), then for a range of channel tiles runs 16 register-tiled
 /// products over that scratch and transforms the results back, with bias, residual and activation.
 ///
-/// Arguments: input, output, transformed weights [xi][channel tile][c][filter in tile], bias, residual.
+/// Arguments (`ConvSlot`s): output, input, transformed weights [xi][channel tile][c][filter in tile], bias, residual.
 struct WinogradKernel: PackedWeightsKernel {
     var nodes: [String]
     var arguments: [Operand]
@@ -31,7 +31,7 @@ struct WinogradKernel: PackedWeightsKernel {
          batch: Int, channels: Int, filters: Int, height: Int, width: Int, outHeight: Int, outWidth: Int, pads: [Int],
          activation: Activation?, target: Target) {
         self.nodes = nodes
-        arguments = [input, .buffer(output), weights, bias] + (residual.map { [$0] } ?? [])
+        arguments = [.buffer(output), input, weights, bias] + (residual.map { [$0] } ?? [])
         self.output = output
         (self.batch, self.channels, self.filters) = (batch, channels, filters)
         (self.height, self.width, self.outHeight, self.outWidth, self.pads) = (height, width, outHeight, outWidth, pads)
