@@ -17,11 +17,9 @@ struct BenchCommand: ParsableCommand {
             Without a weight file the parameters are random (seeded), with a warning.
             """)
 
-    @Argument(help: "The graph file (.json).")
-    var model: String
-
-    @Option(help: "The .safetensors weight file (default: the file the graph names).")
-    var weights: String?
+    @OptionGroup var file: ModelFile
+    var model: String { file.model }
+    var weights: String? { file.weights }
 
     @Option(help: "Batch size: the first dimension of every input (default: the graph's, or 1 where it is symbolic).")
     var batch: Int?

@@ -48,11 +48,9 @@ struct ExportCommand: ParsableCommand {
         abstract: "Export a Lowpass graph and its weights as a standard ONNX model (opset 17).",
         discussion: "BlurPool becomes Pad + a depthwise Conv with the fixed filter; a symbolic batch dimension stays dynamic.")
 
-    @Argument(help: "The graph file (.json).")
-    var model: String
-
-    @Option(help: "The .safetensors weight file (default: the file the graph names).")
-    var weights: String?
+    @OptionGroup var file: ModelFile
+    var model: String { file.model }
+    var weights: String? { file.weights }
 
     @Option(name: [.short, .customLong("output")], help: "The ONNX file to write.")
     var output: String

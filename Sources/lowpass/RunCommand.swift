@@ -18,11 +18,9 @@ struct RunCommand: ParsableCommand {
         case reference, jit
     }
 
-    @Argument(help: "The graph file (.json).")
-    var model: String
-
-    @Option(help: "The .safetensors weight file (default: the file the graph names).")
-    var weights: String?
+    @OptionGroup var file: ModelFile
+    var model: String { file.model }
+    var weights: String? { file.weights }
 
     @Option(name: .customLong("input"), help: ArgumentHelp("An input tensor as NAME=FILE.npy; repeat for several inputs. A graph with one input also takes just FILE.npy.", valueName: "NAME=FILE"))
     var inputs: [String] = []

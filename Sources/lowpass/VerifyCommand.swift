@@ -8,11 +8,9 @@ struct VerifyCommand: ParsableCommand {
         abstract: "Check a graph: names, arity, attributes, cycles, shapes, and its weights' shapes.",
         discussion: "Reports every problem found, not just the first. Exits non-zero if there is any.")
 
-    @Argument(help: "The graph file (.json).")
-    var model: String
-
-    @Option(help: "A .safetensors file to check the parameters against (default: the graph's own weight file, if it names one).")
-    var weights: String?
+    @OptionGroup var file: ModelFile
+    var model: String { file.model }
+    var weights: String? { file.weights }
 
     func run() throws {
         let graph: Graph
