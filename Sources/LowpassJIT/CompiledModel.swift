@@ -74,45 +74,11 @@ public final class CompiledModel: @unchecked Sendable {
         let lowered = try Lowering.lower(graph, weights: weights, inputShapes: inputShapes, target: options.target, winograd: options.winograd)
         schedule = ImageSchedule(lowered)
         let plan = MemoryPlan(lowered, schedule: schedule)
-        // One function per distinct kernel code; kernels that differ only in their buffers share it.
-        var functionOfCode: [String: Int] = [:]
-        var firstUses: [(kernel: any Kernel, name: String)] = []
-        let functionOfKernel = lowered.kernels.enumerated().map { index, kernel in
-            let key = kernel.codeKey
-            if let function = functionOfCode[key] { return function }
-            functionOfCode[key] = firstUses.count
-            firstUses.append((kernel, "k\(index)_" + String(kernel.kind.map { $0.isLetter || $0.isNumber ? $0 : "_" }.prefix(40))))
-            return firstUses.count - 1
-        }
-        let names = functionOfKernel.map { firstUses[$0].name }
-        var listings: [(text: String, directory: String, file: String)] = []
-        do throws(JITError) {
-            let module = try LLVMModule(name: graph.name, target: options.target)
-            let emitter = Emitter(module: module)
-            for (kernel, name) in firstUses { kernel.emit(emitter, name: name) }
-            try module.verify()
-            try module.optimize()
-            if let directory = options.emitLLVM { listings.append((module.textualIR, directory, "model.ll")) }
-            if let directory = options.emitAssembly { listings.append((try module.assembly(), directory, "model.s")) }
-            let compiled = try module.compile()
-            session = compiled
-            let compiledFunctions = try firstUses.map { (_, name) throws(JITError) in
-                let address = try compiled.address(of: name)
-                guard let pointer = UnsafeRawPointer(bitPattern: UInt(address)) else { throw JITError("kernel \(name) has no address") }
-                return unsafeBitCast(pointer, to: KernelFunction.self)
-            }
-            functions = functionOfKernel.map { compiledFunctions[$0] }
-        } catch {
-            throw Diagnostics([Diagnostic(.jitError, error.message)])
-        }
-        for listing in listings {
-            do throws(Diagnostic) {
-                try createFolder(listing.directory, purpose: "listing folder")
-                try writeAtomically(listing.text, to: (listing.directory as NSString).appendingPathComponent(listing.file))
-            } catch {
-                throw Diagnostics([error])
-            }
-        }
+        let shared = Self.sharedFunctions(lowered.kernels)
+        let names = shared.functionOfKernel.map { shared.firstUses[$0].name }
+        let compiled = try Self.compile(shared.firstUses, module: graph.name, options: options)
+        session = compiled.session
+        functions = shared.functionOfKernel.map { compiled.functions[$0] }
 
         threads = max(options.threads, 1)
         target = options.target
@@ -126,6 +92,71 @@ public final class CompiledModel: @unchecked Sendable {
         constants = lowered.constants
         // The lowering's weights: the caller's plus the graph's inline constants.
         self.weights = lowered.weights
+        (argumentTables, externalSlots) = try Self.argumentTables(lowered, plan: plan, schedule: schedule, arena: arena, names: names)
+        kernels = zip(lowered.kernels, names).map { kernel, name in
+            KernelSummary(name: name, kind: kernel.kind, nodes: kernel.nodes, workItems: kernel.workItems, flops: kernel.flops, bytes: kernel.bytes)
+        }
+        inputs = lowered.inputs
+        outputs = lowered.outputs
+        self.inputShapes = Dictionary(uniqueKeysWithValues: lowered.inputs.map { ($0.name, $0.shape) })
+        arenaBytes = plan.size * 4
+        unplannedBytes = plan.unplannedSize * 4
+        compileSeconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+    }
+
+    /// One function per distinct kernel code (`codeKey`): kernels that differ only in their buffers
+    /// share it. Returns, per kernel, its function's index, and each function's first kernel and name.
+    private static func sharedFunctions(_ kernels: [any Kernel]) -> (functionOfKernel: [Int], firstUses: [(kernel: any Kernel, name: String)]) {
+        var functionOfCode: [String: Int] = [:]
+        var firstUses: [(kernel: any Kernel, name: String)] = []
+        let functionOfKernel = kernels.enumerated().map { index, kernel in
+            let key = kernel.codeKey
+            if let function = functionOfCode[key] { return function }
+            functionOfCode[key] = firstUses.count
+            firstUses.append((kernel, "k\(index)_" + String(kernel.kind.map { $0.isLetter || $0.isNumber ? $0 : "_" }.prefix(40))))
+            return firstUses.count - 1
+        }
+        return (functionOfKernel, firstUses)
+    }
+
+    /// Emits, verifies, optimizes and compiles the functions; writes the listings `options` asks for.
+    private static func compile(_ functions: [(kernel: any Kernel, name: String)], module name: String,
+                                options: CompileOptions) throws(Diagnostics) -> (session: JITSession, functions: [KernelFunction]) {
+        var listings: [(text: String, directory: String, file: String)] = []
+        let result: (session: JITSession, functions: [KernelFunction])
+        do throws(JITError) {
+            let module = try LLVMModule(name: name, target: options.target)
+            let emitter = Emitter(module: module)
+            for (kernel, name) in functions { kernel.emit(emitter, name: name) }
+            try module.verify()
+            try module.optimize()
+            if let directory = options.emitLLVM { listings.append((module.textualIR, directory, "model.ll")) }
+            if let directory = options.emitAssembly { listings.append((try module.assembly(), directory, "model.s")) }
+            let session = try module.compile()
+            let compiled = try functions.map { (_, name) throws(JITError) in
+                let address = try session.address(of: name)
+                guard let pointer = UnsafeRawPointer(bitPattern: UInt(address)) else { throw JITError("kernel \(name) has no address") }
+                return unsafeBitCast(pointer, to: KernelFunction.self)
+            }
+            result = (session, compiled)
+        } catch {
+            throw Diagnostics([Diagnostic(.jitError, error.message)])
+        }
+        for listing in listings {
+            do throws(Diagnostic) {
+                try createFolder(listing.directory, purpose: "listing folder")
+                try writeAtomically(listing.text, to: (listing.directory as NSString).appendingPathComponent(listing.file))
+            } catch {
+                throw Diagnostics([error])
+            }
+        }
+        return result
+    }
+
+    /// Per kernel, the table of its arguments' addresses (one per image for image-by-image kernels),
+    /// and the slots that graph inputs and outputs fill at each run.
+    private static func argumentTables(_ lowered: LoweredModel, plan: MemoryPlan, schedule: ImageSchedule, arena: TensorBuffer, names: [String])
+        throws(Diagnostics) -> ([[UnsafeMutablePointer<UnsafeMutablePointer<Float>?>]], [(kernel: Int, argument: Int, buffer: Int)]) {
         let arenaPointer = arena.pointer
         let external = plan.external
         var slots: [(kernel: Int, argument: Int, buffer: Int)] = []
@@ -155,17 +186,7 @@ public final class CompiledModel: @unchecked Sendable {
                 }
             }
         }
-        argumentTables = tables
-        externalSlots = slots
-        kernels = zip(lowered.kernels, names).map { kernel, name in
-            KernelSummary(name: name, kind: kernel.kind, nodes: kernel.nodes, workItems: kernel.workItems, flops: kernel.flops, bytes: kernel.bytes)
-        }
-        inputs = lowered.inputs
-        outputs = lowered.outputs
-        self.inputShapes = Dictionary(uniqueKeysWithValues: lowered.inputs.map { ($0.name, $0.shape) })
-        arenaBytes = plan.size * 4
-        unplannedBytes = plan.unplannedSize * 4
-        compileSeconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        return (tables, slots)
     }
 
     deinit {
