@@ -35,24 +35,7 @@ extension Graph {
         for input in inputs { define(input.name, by: "graph input") }
         for parameter in parameters {
             define(parameter.name, by: "a parameter")
-            if parameter.type.fixedShape == nil {
-                report(.symbolicParameter, "parameter '\(parameter.name)' has symbolic shape \(parameter.type); parameters need fixed shapes")
-            } else if Limits.elementCount(parameter.type.fixedShape ?? []) == nil {
-                report(.tensorTooLarge, "parameter '\(parameter.name)' of type \(parameter.type) has more than \(Limits.maximumElementCount) elements (LOWPASS_MAX_TENSOR_ELEMENTS)")
-            }
-            if let data = parameter.inlineData, let shape = parameter.type.fixedShape,
-               data.count != shape.reduce(1, *) {
-                report(.parameterShape, "parameter '\(parameter.name)' declares \(parameter.type) but carries \(data.count) inline values")
-            }
-            if let dataShapes = parameterDataShapes, parameter.inlineData == nil {
-                if let found = dataShapes[parameter.name] {
-                    if let declared = parameter.type.fixedShape, found != declared {
-                        report(.parameterShape, "parameter '\(parameter.name)' is declared \(declared) but its data has shape \(found)")
-                    }
-                } else {
-                    report(.missingParameter, "parameter '\(parameter.name)' has no data in the weight file")
-                }
-            }
+            checkParameter(parameter, dataShapes: parameterDataShapes) { report($0, $1) }
         }
 
         var nodeNames = Set<String>()
@@ -82,38 +65,61 @@ extension Graph {
             }
         }
 
-        // Shapes, in dataflow order; a node whose inputs are unknown (after an earlier error) is skipped.
-        var types: [String: TensorType] = [:]
-        for input in inputs {
-            types[input.name] = input.type.binding(binding)
-            if Limits.elementCount(input.type.binding(binding).shape.map { $0.value ?? 1 }) == nil {
-                report(.tensorTooLarge, "graph input '\(input.name)' of type \(input.type) has more than \(Limits.maximumElementCount) elements (LOWPASS_MAX_TENSOR_ELEMENTS)")
-            }
+        for input in inputs where Limits.elementCount(input.type.binding(binding).shape.map { $0.value ?? 1 }) == nil {
+            report(.tensorTooLarge, "graph input '\(input.name)' of type \(input.type) has more than \(Limits.maximumElementCount) elements (LOWPASS_MAX_TENSOR_ELEMENTS)")
         }
-        for parameter in parameters { types[parameter.name] = parameter.type }
-        let signaturesOK = findings.isEmpty
-        if signaturesOK {
-            for i in order {
-                let node = nodes[i]
-                let inputTypes = node.inputs.compactMap { types[$0] }
-                guard inputTypes.count == node.inputs.count else { continue }
-                do throws(NodeError) {
-                    let outputTypes = try node.schema.shape(node, inputTypes)
-                    for (name, type) in zip(node.outputs, outputTypes) {
-                        // Symbolic dimensions count as 1: the bound is on what the graph itself fixes.
-                        guard Limits.elementCount(type.shape.map { $0.value ?? 1 }) != nil else {
-                            throw NodeError(.tensorTooLarge, "output '\(name)' of type \(type) has more than \(Limits.maximumElementCount) elements, the limit for one tensor (LOWPASS_MAX_TENSOR_ELEMENTS)")
-                        }
-                        types[name] = type
-                    }
-                } catch {
-                    report(error.id, error.message, node.name)
-                }
-            }
-        }
+        // Shapes only once names, signatures and definitions are sound.
+        let types = findings.isEmpty ? inferTypes(order: order, binding: binding, report: report) : [:]
 
         guard findings.isEmpty else { throw Diagnostics(findings) }
         return VerifiedGraph(graph: self, order: order, types: types)
+    }
+
+    /// A parameter's shape is fixed and within the limit, and its data (inline, or the weight file's
+    /// when `dataShapes` is given) has that shape.
+    private func checkParameter(_ parameter: Parameter, dataShapes: [String: [Int]]?, report: (DiagnosticID, String) -> Void) {
+        if parameter.type.fixedShape == nil {
+            report(.symbolicParameter, "parameter '\(parameter.name)' has symbolic shape \(parameter.type); parameters need fixed shapes")
+        } else if Limits.elementCount(parameter.type.fixedShape ?? []) == nil {
+            report(.tensorTooLarge, "parameter '\(parameter.name)' of type \(parameter.type) has more than \(Limits.maximumElementCount) elements (LOWPASS_MAX_TENSOR_ELEMENTS)")
+        }
+        if let data = parameter.inlineData, let shape = parameter.type.fixedShape, data.count != shape.reduce(1, *) {
+            report(.parameterShape, "parameter '\(parameter.name)' declares \(parameter.type) but carries \(data.count) inline values")
+        }
+        guard let dataShapes, parameter.inlineData == nil else { return }
+        if let found = dataShapes[parameter.name] {
+            if let declared = parameter.type.fixedShape, found != declared {
+                report(.parameterShape, "parameter '\(parameter.name)' is declared \(declared) but its data has shape \(found)")
+            }
+        } else {
+            report(.missingParameter, "parameter '\(parameter.name)' has no data in the weight file")
+        }
+    }
+
+    /// Every value's type, in dataflow order, by each op's shape rule; a node whose inputs are unknown
+    /// (after an earlier error) is skipped.
+    private func inferTypes(order: [Int], binding: [String: Int], report: (DiagnosticID, String, String?) -> Void) -> [String: TensorType] {
+        var types: [String: TensorType] = [:]
+        for input in inputs { types[input.name] = input.type.binding(binding) }
+        for parameter in parameters { types[parameter.name] = parameter.type }
+        for i in order {
+            let node = nodes[i]
+            let inputTypes = node.inputs.compactMap { types[$0] }
+            guard inputTypes.count == node.inputs.count else { continue }
+            do throws(NodeError) {
+                let outputTypes = try node.schema.shape(node, inputTypes)
+                for (name, type) in zip(node.outputs, outputTypes) {
+                    // Symbolic dimensions count as 1: the bound is on what the graph itself fixes.
+                    guard Limits.elementCount(type.shape.map { $0.value ?? 1 }) != nil else {
+                        throw NodeError(.tensorTooLarge, "output '\(name)' of type \(type) has more than \(Limits.maximumElementCount) elements, the limit for one tensor (LOWPASS_MAX_TENSOR_ELEMENTS)")
+                    }
+                    types[name] = type
+                }
+            } catch {
+                report(error.id, error.message, node.name)
+            }
+        }
+        return types
     }
 
     private func checkSignature(of node: Node, report: (DiagnosticID, String) -> Void) {
