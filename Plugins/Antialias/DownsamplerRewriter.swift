@@ -261,13 +261,12 @@ struct DownsamplerRewriter {
     /// Inserts a BlurPool that takes over `value`: its producer now writes `<value>.unblurred`, which the
     /// blur reads, and the blur writes `value`, so every reader, graph outputs included, keeps its name.
     mutating func appendBlur(_ plan: BlurPlan, after value: String, named base: String) {
-        guard let producer = graph.producerIndex(of: value), let slot = graph.nodes[producer].outputs.firstIndex(of: value) else { return }
+        guard let producer = graph.producerIndex(of: value) else { return }
+        let writer = graph.nodes[producer].name
         let unblurred = graph.freshName("\(value).unblurred")
-        var writer = graph.nodes[producer]
-        writer.outputs[slot] = unblurred
-        graph.replaceNode(at: producer, with: [writer])
+        graph.renameOutput(value, to: unblurred)
         let blurName = graph.freshName(base, avoiding: [unblurred])
-        graph.append(blurNode(plan, name: blurName, input: unblurred, output: value), placed: writer.name)
+        graph.append(blurNode(plan, name: blurName, input: unblurred, output: value), placed: writer)
     }
 
     /// Puts `nodes` where `original` stood (in order once the pass settles the graph's order).

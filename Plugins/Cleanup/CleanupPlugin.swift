@@ -51,14 +51,11 @@ public struct RemoveIdentity: Pass {
             // A graph output keeps its name: then the producer of the input is renamed instead, unless
             // the input is itself a graph input or parameter (nothing to rename: keep the node).
             if graph.isGraphOutput(output) {
-                guard let producer = graph.producerIndex(of: input), !graph.isGraphOutput(input),
-                      let slot = graph.nodes[producer].outputs.firstIndex(of: input) else { continue }
+                guard graph.producerIndex(of: input) != nil, !graph.isGraphOutput(input) else { continue }
                 graph.replaceAllUses(of: input, with: output, except: [node.name])
-                var writer = graph.nodes[producer]
-                writer.outputs[slot] = output
-                graph.replaceNode(at: producer, with: [writer])
+                graph.renameOutput(input, to: output)
                 // The node now reads a value nobody writes and writes one its producer writes: detach it.
-                graph.replaceNode(at: index, with: [Node(name: node.name, op: node.op, inputs: [], outputs: [])])
+                graph.detach(nodeAt: index)
             } else {
                 graph.replaceAllUses(of: output, with: input)
             }

@@ -67,7 +67,7 @@ public struct FoldBatchNorm: Pass {
             }
         }
         if changed {
-            folding.finish(&graph)
+            try folding.finish(&graph, pass: Self.name)
             graph.eliminateDeadCode()
             context.weights = folding.weights
             context.weightsChanged = true

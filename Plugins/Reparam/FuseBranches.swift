@@ -44,7 +44,7 @@ public struct FuseBranches: Pass {
             }
         }
         if fusedCount > 0 {
-            folding.finish(&graph)
+            try folding.finish(&graph, pass: Self.name)
             let removed = graph.eliminateDeadCode()
             context.weights = folding.weights
             context.weightsChanged = true

@@ -102,7 +102,7 @@ struct ConvFolding {
         // Detach first, so that `output`, which an absorbed node wrote, is recorded as the conv's.
         for node in absorbed where node.name != conv.name {
             guard let index = graph.index(ofNodeNamed: node.name) else { continue }
-            graph.replaceNode(at: index, with: [Node(name: node.name, op: node.op, inputs: [], outputs: [])])
+            graph.detach(nodeAt: index)
             self.absorbed.insert(node.name)
         }
         guard let index = graph.index(ofNodeNamed: conv.name) else { return }
@@ -110,8 +110,8 @@ struct ConvFolding {
     }
 
     /// Removes the absorbed nodes and updates the parameters, in one sweep each.
-    mutating func finish(_ graph: inout Graph) {
-        if !absorbed.isEmpty { graph.nodes.removeAll { absorbed.contains($0.name) } }
+    func finish(_ graph: inout Graph, pass: String) throws(PassError) {
+        do { try graph.erase(nodesNamed: absorbed) } catch { throw PassError(pass: pass, error.description, node: error.node) }
         guard !kernelShapes.isEmpty || !biases.isEmpty else { return }
         let biasesAfter = Dictionary(grouping: biases, by: \.kernel)
         var parameters: [Parameter] = []
@@ -122,7 +122,6 @@ struct ConvFolding {
             for bias in biasesAfter[parameter.name] ?? [] { parameters.append(Parameter(name: bias.name, type: TensorType(fixed: [bias.channels]))) }
         }
         graph.parameters = parameters
-        absorbed = []; kernelShapes = [:]; biases = []; biasNames = []
     }
 }
 

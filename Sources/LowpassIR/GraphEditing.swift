@@ -124,6 +124,23 @@ extension Graph {
         }
     }
 
+    /// Makes the node that writes `value` write `newName` instead; readers of `value` stay as they are
+    /// (the caller gives `value` a new writer, or rewires them). False if no node writes `value`.
+    @discardableResult
+    public mutating func renameOutput(_ value: String, to newName: String) -> Bool {
+        guard let producer = producerIndex(of: value), let slot = nodes[producer].outputs.firstIndex(of: value) else { return false }
+        var writer = nodes[producer]
+        writer.outputs[slot] = newName
+        replaceNode(at: producer, with: [writer])
+        return true
+    }
+
+    /// Leaves the node at `index` reading and writing nothing, so that its values are free for other
+    /// nodes at once; `erase(nodesNamed:)` then removes such nodes in one sweep.
+    public mutating func detach(nodeAt index: Int) {
+        replaceNode(at: index, with: [Node(name: nodes[index].name, op: nodes[index].op, inputs: [], outputs: [])])
+    }
+
     /// Moves every node appended by `append(_:placed:)` next to its anchor, in one O(n) sweep; a node
     /// whose anchor is gone stays where it is, at the end.
     public mutating func settleOrder() {

@@ -18,7 +18,7 @@ enum BlurRecognizer {
                   weight.shape[2] == weight.shape[3], let group = try? conv.int("group"), group == weight.shape[0],
                   (try? conv.ints("dilations")) == [1, 1], let strides = try? conv.ints("strides"), strides[0] == strides[1],
                   let convPads = try? conv.ints("pads"), let size = Optional(weight.shape[2]), isBinomial(weight, size: size),
-                  graph.uses(of: conv.inputs[1]).count == 1 else { continue }
+                  graph.useCount(of: conv.inputs[1]) == 1 else { continue }
             var input = conv.inputs[0]
             var pads = convPads
             var mode = "zero"
