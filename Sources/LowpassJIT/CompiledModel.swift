@@ -107,7 +107,7 @@ public final class CompiledModel: @unchecked Sendable {
     /// One function per distinct kernel code (`codeKey`): kernels that differ only in their buffers
     /// share it. Returns, per kernel, its function's index, and each function's first kernel and name.
     private static func sharedFunctions(_ kernels: [any Kernel]) -> (functionOfKernel: [Int], firstUses: [(kernel: any Kernel, name: String)]) {
-        var functionOfCode: [String: Int] = [:]
+        var functionOfCode: [AnyHashable: Int] = [:]
         var firstUses: [(kernel: any Kernel, name: String)] = []
         let functionOfKernel = kernels.enumerated().map { index, kernel in
             let key = kernel.codeKey

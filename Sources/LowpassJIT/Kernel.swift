@@ -13,16 +13,16 @@ enum Operand: Hashable {
 
 /// One generated function and how to call it: its arguments, its number of independent work items,
 /// and what it computes, for `--print-kernels` and the profile.
-protocol Kernel {
+protocol Kernel: Hashable {
     /// Family and fusion, e.g. `conv3x3+bn+add+relu` or `maxblurpool`.
     var kind: String { get }
     /// The graph nodes it computes, in order.
-    var nodes: [String] { get }
+    var nodes: [String] { get set }
     /// Arguments in the order `emitItem` reads them: for every kernel the buffer it writes first
     /// (`Emitter.outputArgument`), then its operands in the node's input order (`operandArgument(k)`).
-    var arguments: [Operand] { get }
+    var arguments: [Operand] { get set }
     /// The buffer it writes.
-    var output: Int { get }
+    var output: Int { get set }
     var workItems: Int { get }
     /// Floating-point operations (a multiply-add counts two) and bytes moved, for the bench's rates.
     var flops: Double { get }
@@ -42,12 +42,16 @@ extension Kernel {
     var scratchFloats: Int { 0 }
     var images: Int { 1 }
 
-    /// Everything the generated code depends on: the kernel without its graph nodes and buffers (which
-    /// reach the code only as argument pointers). Kernels with equal keys share one function, so a
-    /// network's repeated blocks are compiled once.
-    var codeKey: String {
-        let fields = Mirror(reflecting: self).children.filter { !["nodes", "arguments", "output"].contains($0.label ?? "") }
-        return "\(type(of: self))(" + fields.map { "\($0.label ?? ""): \($0.value)" }.joined(separator: ", ") + ")"
+    /// Everything the generated code depends on: the kernel with its graph nodes and buffers cleared
+    /// (they reach the code only as argument pointers). Kernels with equal keys share one function, so a
+    /// network's repeated blocks are compiled once. Every other stored property is part of the key,
+    /// so a new field can never be left out of it by mistake.
+    var codeKey: AnyHashable {
+        var code = self
+        code.nodes = []
+        code.arguments = []
+        code.output = 0
+        return AnyHashable(code)
     }
 
     func emit(_ e: Emitter, name: String) {

@@ -263,21 +263,21 @@ struct Lowering {
         let (m, n) = (y[0], y[1])
         let k = transA ? a[0] : a[1]
         var bOperand = try operand(node.inputs[1])
-        var bStrides = transB ? (1, k) : (n, 1)
+        var bStrides = transB ? MatrixStrides(1, k) : MatrixStrides(n, 1)
         if transB, let weight = weights.tensors[node.inputs[1]] {
             // Constant B: transpose once now so every row the kernel reads is contiguous.
             bOperand = constant(Tensor(shape: [k, n]) { index in weight[(index % n) * k + index / n] })
-            bStrides = (n, 1)
+            bStrides = MatrixStrides(n, 1)
         }
         var arguments = [.buffer(output), try operand(node.inputs[0]), bOperand]
-        var cStrides: (Int, Int)?
+        var cStrides: MatrixStrides?
         if node.inputs.count > 2 {
             arguments.append(try operand(node.inputs[2]))
             let s = broadcastStrides(shape(node.inputs[2]), to: [m, n])
-            cStrides = (s[0], s[1])
+            cStrides = MatrixStrides(s[0], s[1])
         }
         return MatrixKernel(nodes: [node.name], arguments: arguments, output: output, batchShape: [], aBatchStrides: [],
-                            bBatchStrides: [], m: m, n: n, k: k, aStrides: transA ? (1, m) : (k, 1), bStrides: bStrides,
+                            bBatchStrides: [], m: m, n: n, k: k, aStrides: transA ? MatrixStrides(1, m) : MatrixStrides(k, 1), bStrides: bStrides,
                             cStrides: cStrides, alpha: try node.float("alpha"), beta: try node.float("beta"), lanes: target.lanes)
     }
 
@@ -289,7 +289,7 @@ struct Lowering {
                             output: output, batchShape: batchShape,
                             aBatchStrides: broadcastStrides(Array(a.dropLast(2)), to: batchShape).map { $0 * m * k },
                             bBatchStrides: broadcastStrides(Array(b.dropLast(2)), to: batchShape).map { $0 * k * n },
-                            m: m, n: n, k: k, aStrides: (k, 1), bStrides: (n, 1), cStrides: nil, alpha: 1, beta: 0, lanes: target.lanes)
+                            m: m, n: n, k: k, aStrides: MatrixStrides(k, 1), bStrides: MatrixStrides(n, 1), cStrides: nil, alpha: 1, beta: 0, lanes: target.lanes)
     }
 
     private mutating func concat(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {

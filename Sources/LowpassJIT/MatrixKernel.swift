@@ -6,6 +6,12 @@ import CLLVM
 /// compile time, so its rows are contiguous; a runtime B with another layout is gathered.
 ///
 /// Arguments: output, A, B, then C if any.
+/// A matrix operand's element strides between rows and between columns (0 = broadcast).
+struct MatrixStrides: Hashable {
+    var row: Int, column: Int
+    init(_ row: Int, _ column: Int) { (self.row, self.column) = (row, column) }
+}
+
 struct MatrixKernel: Kernel {
     var nodes: [String]
     var arguments: [Operand]
@@ -14,7 +20,7 @@ struct MatrixKernel: Kernel {
     var batchShape: [Int], aBatchStrides: [Int], bBatchStrides: [Int]
     var m: Int, n: Int, k: Int
     /// Element strides of A along (i, k), of B along (k, j), of C along (i, j).
-    var aStrides: (Int, Int), bStrides: (Int, Int), cStrides: (Int, Int)?
+    var aStrides: MatrixStrides, bStrides: MatrixStrides, cStrides: MatrixStrides?
     var alpha: Double, beta: Double
     var lanes: Int
 
@@ -29,7 +35,7 @@ struct MatrixKernel: Kernel {
     func emitItem(_ e: Emitter, _ item: Value) {
         let c = split(e, item, [batches, m, columnTiles])
         let (batch, row, tile) = (c[0], c[1], c[2])
-        var aBase = e.address(e.operandArgument(0), e.mul(row, aStrides.0))
+        var aBase = e.address(e.operandArgument(0), e.mul(row, aStrides.row))
         var bBase = e.operandArgument(1)
         if !batchShape.isEmpty {
             let coordinates = split(e, batch, batchShape)
@@ -47,12 +53,12 @@ struct MatrixKernel: Kernel {
         let accumulators = columns.map { _ in e.local(e.vector(0)) }
         let fullTiles = n % (columnVectors * lanes) == 0
         e.loop(k) { p in
-            let a = e.splat(e.load(aBase, e.mul(p, aStrides.1)))
-            let bRow = e.address(bBase, e.mul(p, bStrides.0))
+            let a = e.splat(e.load(aBase, e.mul(p, aStrides.column)))
+            let bRow = e.address(bBase, e.mul(p, bStrides.row))
             for t in 0..<columnVectors {
-                let b = bStrides.1 == 1
+                let b = bStrides.column == 1
                     ? e.loadVector(bRow, e.add(firstColumn, t * lanes), mask: fullTiles ? nil : masks[t])
-                    : e.gather(bRow, e.vmul(columns[t], bStrides.1), mask: masks[t])
+                    : e.gather(bRow, e.vmul(columns[t], bStrides.column), mask: masks[t])
                 e.set(accumulators[t], e.fma(a, b, e.get(accumulators[t])))
             }
         }
@@ -61,10 +67,10 @@ struct MatrixKernel: Kernel {
             var v = e.get(accumulators[t])
             if alpha != 1 { v = e.fmul(v, e.vector(alpha)) }
             if let cStrides {
-                let cRow = e.address(e.operandArgument(2), e.mul(row, cStrides.0))
-                let bias = cStrides.1 == 0
+                let cRow = e.address(e.operandArgument(2), e.mul(row, cStrides.row))
+                let bias = cStrides.column == 0
                     ? e.splat(e.load(cRow, e.int(0)))
-                    : e.gather(cRow, e.vmul(columns[t], cStrides.1), mask: masks[t])
+                    : e.gather(cRow, e.vmul(columns[t], cStrides.column), mask: masks[t])
                 v = e.fma(bias, e.vector(beta), v)
             }
             e.storeVector(v, out, e.add(firstColumn, t * lanes), mask: fullTiles ? nil : masks[t])

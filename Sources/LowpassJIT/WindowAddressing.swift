@@ -10,7 +10,7 @@ import LowpassIR
 /// pixels are consecutive and a tap is one masked vector load. Where the stride is 2 and vectors do
 /// not cross output rows (a 112-wide map), an interior tap is two loads and a shuffle of the even
 /// lanes (LLVM 14 turns a gather into one load per lane on AVX2); otherwise a gather.
-struct WindowAddressing {
+struct WindowAddressing: Hashable {
     let height: Int, width: Int, outHeight: Int, outWidth: Int
     let geometry: WindowGeometry
 

@@ -68,6 +68,20 @@ struct NetworkTests {
         }
     }
 
+    /// Kernels that differ only in their buffers and nodes share one function; any other difference
+    /// (here the map size and channel count of layer2) gives its own.
+    @Test func identicalKernelsShareOneFunction() throws {
+        let model = try #require(Zoo.model(named: "resnet18"))
+        let graph = model.graph(height: 64, width: 64)
+        let compiled = try CompiledModel(graph: graph, weights: try randomizedWeights(graph), inputShapes: [graph.inputs[0].name: [1, 3, 64, 64]])
+        let function = { (node: String) in compiled.kernels.first { $0.nodes.contains(node) }?.name }
+        #expect(function("layer1.0.conv1") != nil)
+        #expect(function("layer1.0.conv1") == function("layer1.1.conv1"))
+        #expect(function("layer1.0.conv2") == function("layer1.1.conv2"))
+        #expect(function("layer1.0.conv1") != function("layer2.1.conv1"))
+        #expect(Set(compiled.kernels.map(\.name)).count < compiled.kernels.count)
+    }
+
     @Test func maxPoolThenBlurPoolIsOneKernel() throws {
         let graph = Graph(
             name: "maxblur", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [2, 5, 19, 24]))], outputs: ["y"],
