@@ -58,9 +58,39 @@ public struct FuseBranches: Pass {
     func fuse(_ root: Node, graph: inout Graph, folding: inout ConvFolding) throws(NodeError) -> String? {
         // `folding.weights` is read in place: a local copy alive across `folding.replace` would copy
         // every tensor entry per fusion.
-        // Collect the leaves of the Add tree whose inner sums have no other readers.
-        var adds: [Node] = []
-        var leaves: [String] = []
+        let (adds, leaves) = sumTree(at: root, in: graph)
+        let branches = leaves.map { branch(ending: $0, in: graph) }
+        let convs = branches.compactMap(\.conv)
+        guard let first = convs.first else { return nil }
+        for (branch, leaf) in zip(branches, leaves) {
+            let source = branch.conv?.inputs[0] ?? branch.bn?.inputs[0] ?? leaf
+            guard source == first.inputs[0] else { throw NodeError(.notFused, "the branches read different inputs ('\(source)' and '\(first.inputs[0])')") }
+            for node in [branch.conv, branch.bn].compactMap({ $0 }) where !graph.hasSingleUse(node.outputs[0]) {
+                throw NodeError(.notFused, "'\(node.name)' is read outside the sum")
+            }
+        }
+        let layout = try SharedLayout(convs, weights: folding.weights)
+        guard let largest = convs.max(by: { (folding.weights[$0.inputs[1]]?.count ?? 0) < (folding.weights[$1.inputs[1]]?.count ?? 0) }),
+              let shapeOfLargest = folding.weights[largest.inputs[1]]?.shape else { throw NodeError(.missingParameter, "conv weights have no data") }
+        var total = try summedWeights(branches, outputs: shapeOfLargest[0], inputsPerGroup: shapeOfLargest[1], layout: layout, weights: folding.weights)
+        var output = root.outputs[0]
+        let scale = trailingScale(of: output, in: graph, weights: folding.weights)
+        if let scale {
+            for i in total.kernel.indices { total.kernel[i] *= scale.factor }
+            for o in total.bias.indices { total.bias[o] *= scale.factor }
+            output = scale.node.outputs[0]
+        }
+        var fused = largest
+        fused.attributes["pads"] = layout.pads == [0, 0, 0, 0] ? nil : .ints(layout.pads)
+        let absorbed = adds + [scale?.node].compactMap { $0 } + branches.compactMap(\.bn) + convs.filter { $0.name != largest.name }
+        folding.replace(conv: fused, removing: absorbed, with: total, output: output, in: &graph)
+        let kinds = branches.map { b in b.conv.map { c in (folding.weights[c.inputs[1]]?.shape.suffix(2).map(String.init).joined(separator: "x")) ?? "conv" } ?? "identity" }
+        return "fused \(branches.count) branches (\(kinds.joined(separator: " + ")))\(scale == nil ? "" : " and a scale") into '\(largest.name)'"
+    }
+
+    /// The Add nodes of the tree at `root` whose inner sums have no other readers, and its leaves.
+    func sumTree(at root: Node, in graph: Graph) -> (adds: [Node], leaves: [String]) {
+        var adds: [Node] = [], leaves: [String] = []
         var pending = [root]
         while let add = pending.popLast() {
             adds.append(add)
@@ -72,97 +102,92 @@ public struct FuseBranches: Pass {
                 }
             }
         }
-        // Each leaf: [BN](Conv(x)), or x / BN(x) itself (an identity branch).
-        var branches: [Branch] = []
-        for leaf in leaves {
-            var branch = Branch()
-            var value = leaf
-            if let p = graph.producerIndex(of: value), graph.nodes[p].op == .batchNormalization {
-                branch.bn = graph.nodes[p]
-                value = graph.nodes[p].inputs[0]
+        return (adds, leaves)
+    }
+
+    /// A leaf as a branch: [BN](Conv(x)), or x / BN(x) itself (an identity branch).
+    func branch(ending leaf: String, in graph: Graph) -> Branch {
+        var branch = Branch()
+        var value = leaf
+        if let p = graph.producerIndex(of: value), graph.nodes[p].op == .batchNormalization {
+            branch.bn = graph.nodes[p]
+            value = graph.nodes[p].inputs[0]
+        }
+        if let p = graph.producerIndex(of: value), graph.nodes[p].op == .conv {
+            branch.conv = graph.nodes[p]
+        }
+        return branch
+    }
+
+    /// What the fused conv's branches must share: strides, groups, dilation 1, and kernels that sit
+    /// centred in the largest one (`size`) with the same resulting padding.
+    struct SharedLayout {
+        var size: [Int], pads: [Int], strides: [Int], groups: Int
+
+        init(_ convs: [Node], weights: [String: Tensor]) throws(NodeError) {
+            let geometries = try convs.map { conv throws(NodeError) in
+                try conv.convGeometry(weightShape: (weights[conv.inputs[1]]?.shape ?? []).map(Dim.fixed))
             }
-            if let p = graph.producerIndex(of: value), graph.nodes[p].op == .conv {
-                branch.conv = graph.nodes[p]
+            let groups = try convs.map { conv throws(NodeError) in try conv.int("group") }
+            guard Set(geometries.map(\.strides)).count == 1 else { throw NodeError(.notFused, "the convs' strides differ") }
+            guard Set(groups).count == 1 else { throw NodeError(.notFused, "the convs' groups differ") }
+            guard geometries.allSatisfy({ $0.dilations == [1, 1] }) else { throw NodeError(.notFused, "dilated convs are not fused") }
+            let size = [geometries.map { $0.kernel[0] }.max() ?? 1, geometries.map { $0.kernel[1] }.max() ?? 1]
+            func centredPads(_ g: WindowGeometry) throws(NodeError) -> [Int] {
+                let (dh, dw) = (size[0] - g.kernel[0], size[1] - g.kernel[1])
+                guard dh % 2 == 0, dw % 2 == 0 else { throw NodeError(.notFused, "a \(g.kernel) kernel has no centre in \(size)") }
+                return [g.pads[0] + dh / 2, g.pads[1] + dw / 2, g.pads[2] + dh / 2, g.pads[3] + dw / 2]
             }
-            branches.append(branch)
-        }
-        let convs = branches.compactMap(\.conv)
-        guard let first = convs.first else { return nil }
-        let input = first.inputs[0]
-        for (branch, leaf) in zip(branches, leaves) {
-            let source = branch.conv?.inputs[0] ?? branch.bn?.inputs[0] ?? leaf
-            guard source == input else { throw NodeError(.notFused, "the branches read different inputs ('\(source)' and '\(input)')") }
-            for node in [branch.conv, branch.bn].compactMap({ $0 }) where !graph.hasSingleUse(node.outputs[0]) {
-                throw NodeError(.notFused, "'\(node.name)' is read outside the sum")
+            let pads = try centredPads(geometries[0])
+            for g in geometries.dropFirst() where try centredPads(g) != pads {
+                throw NodeError(.notFused, "kernels are not aligned: padding \(g.pads) for \(g.kernel) does not match \(pads) in \(size)")
             }
+            (self.size, self.pads, self.strides, self.groups) = (size, pads, geometries[0].strides, groups[0])
         }
-        // Geometry: equal strides, groups and dilation 1; kernels centred in the largest.
-        let geometries = try convs.map { conv throws(NodeError) in
-            try conv.convGeometry(weightShape: (folding.weights[conv.inputs[1]]?.shape ?? []).map(Dim.fixed))
+
+        /// An identity branch is a centred one-tap kernel: it needs stride 1 and "same" padding.
+        var admitsIdentity: Bool {
+            strides == [1, 1] && (pads == [(size[0] - 1) / 2, (size[1] - 1) / 2, size[0] / 2, size[1] / 2] || size == [1, 1] && pads == [0, 0, 0, 0])
         }
-        let groups = try convs.map { conv throws(NodeError) in try conv.int("group") }
-        guard Set(geometries.map(\.strides)).count == 1 else { throw NodeError(.notFused, "the convs' strides differ") }
-        guard Set(groups).count == 1 else { throw NodeError(.notFused, "the convs' groups differ") }
-        guard geometries.allSatisfy({ $0.dilations == [1, 1] }) else { throw NodeError(.notFused, "dilated convs are not fused") }
-        let size = [geometries.map { $0.kernel[0] }.max() ?? 1, geometries.map { $0.kernel[1] }.max() ?? 1]
-        func centredPads(_ g: WindowGeometry) throws(NodeError) -> [Int] {
-            let (dh, dw) = (size[0] - g.kernel[0], size[1] - g.kernel[1])
-            guard dh % 2 == 0, dw % 2 == 0 else { throw NodeError(.notFused, "a \(g.kernel) kernel has no centre in \(size)") }
-            return [g.pads[0] + dh / 2, g.pads[1] + dw / 2, g.pads[2] + dh / 2, g.pads[3] + dw / 2]
-        }
-        let pads = try centredPads(geometries[0])
-        for g in geometries.dropFirst() where try centredPads(g) != pads {
-            throw NodeError(.notFused, "kernels are not aligned: padding \(g.pads) for \(g.kernel) does not match \(pads) in \(size)")
-        }
-        // The sum, in double.
-        guard let largest = convs.max(by: { (folding.weights[$0.inputs[1]]?.count ?? 0) < (folding.weights[$1.inputs[1]]?.count ?? 0) }),
-              let shapeOfLargest = folding.weights[largest.inputs[1]]?.shape else { throw NodeError(.missingParameter, "conv weights have no data") }
-        var total = ConvWeights(shape: [shapeOfLargest[0], shapeOfLargest[1], size[0], size[1]],
-                                kernel: Array(repeating: 0, count: shapeOfLargest[0] * shapeOfLargest[1] * size[0] * size[1]), bias: nil)
+    }
+
+    /// The branches' kernels and biases summed in double, each BN folded into its conv, smaller kernels
+    /// placed at the centre of `layout.size`, an identity branch as a centred one.
+    func summedWeights(_ branches: [Branch], outputs: Int, inputsPerGroup: Int, layout: SharedLayout, weights: [String: Tensor]) throws(NodeError) -> ConvWeights {
+        let size = layout.size
+        var total = ConvWeights(shape: [outputs, inputsPerGroup, size[0], size[1]],
+                                kernel: Array(repeating: 0, count: outputs * inputsPerGroup * size[0] * size[1]), bias: nil)
         for branch in branches {
             if let conv = branch.conv {
-                guard var w = try convWeights(conv, folding.weights), w.shape[0] == total.shape[0], w.shape[1] == total.shape[1] else {
+                guard var w = try convWeights(conv, weights), w.shape[0] == outputs, w.shape[1] == inputsPerGroup else {
                     throw NodeError(.notFused, "'\(conv.name)' has other channel counts or no weight data")
                 }
-                if let bn = branch.bn { w.fold(try BatchNormAffine(bn, weights: folding.weights)) }
+                if let bn = branch.bn { w.fold(try BatchNormAffine(bn, weights: weights)) }
                 let placed = w.embedded(in: size)
                 for i in total.kernel.indices { total.kernel[i] += placed.kernel[i] }
                 for o in total.bias.indices { total.bias[o] += placed.bias[o] }
             } else {
-                // Identity (optionally through BN): a centred one from each output channel to its own input channel.
-                let perGroup = total.shape[1]
-                guard geometries[0].strides == [1, 1], pads == [(size[0] - 1) / 2, (size[1] - 1) / 2, size[0] / 2, size[1] / 2] || size == [1, 1] && pads == [0, 0, 0, 0],
-                      perGroup * groups[0] == total.outputs else {
+                guard layout.admitsIdentity, inputsPerGroup * layout.groups == outputs else {
                     throw NodeError(.notFused, "an identity branch needs stride 1, 'same' padding and as many outputs as inputs")
                 }
-                let affine = try branch.bn.map { bn throws(NodeError) in try BatchNormAffine(bn, weights: folding.weights) }
-                for o in 0..<total.outputs {
-                    let centre = ((o * perGroup + o % perGroup) * size[0] + size[0] / 2) * size[1] + size[1] / 2
+                let affine = try branch.bn.map { bn throws(NodeError) in try BatchNormAffine(bn, weights: weights) }
+                for o in 0..<outputs {
+                    let centre = ((o * inputsPerGroup + o % inputsPerGroup) * size[0] + size[0] / 2) * size[1] + size[1] / 2
                     total.kernel[centre] += affine?.scale[o] ?? 1
                     total.bias[o] += affine?.offset[o] ?? 0
                 }
             }
         }
-        // An optional scale after the sum: Mul by a one-element constant.
-        var output = root.outputs[0]
-        var scaleNode: Node?
-        if graph.hasSingleUse(output), let m = graph.consumers(of: output).first, graph.nodes[m].op == .mul {
-            let mul = graph.nodes[m]
-            let other = mul.inputs[0] == output ? mul.inputs[1] : mul.inputs[0]
-            let constant = graph.parameter(named: other).flatMap { $0.inlineData.map { Tensor(shape: [$0.count], values: $0) } } ?? folding.weights[other]
-            if let constant, constant.count == 1 {
-                let c = Double(constant[0])
-                for i in total.kernel.indices { total.kernel[i] *= c }
-                for o in total.bias.indices { total.bias[o] *= c }
-                output = mul.outputs[0]
-                scaleNode = mul
-            }
-        }
-        var fused = largest
-        if pads == [0, 0, 0, 0] { fused.attributes["pads"] = nil } else { fused.attributes["pads"] = .ints(pads) }
-        let absorbed = adds + [scaleNode].compactMap { $0 } + branches.compactMap(\.bn) + convs.filter { $0.name != largest.name }
-        folding.replace(conv: fused, removing: absorbed, with: total, output: output, in: &graph)
-        let kinds = branches.map { b in b.conv.map { c in (folding.weights[c.inputs[1]]?.shape.suffix(2).map(String.init).joined(separator: "x")) ?? "conv" } ?? "identity" }
-        return "fused \(branches.count) branches (\(kinds.joined(separator: " + ")))\(scaleNode == nil ? "" : " and a scale") into '\(largest.name)'"
+        return total
+    }
+
+    /// A Mul of the sum by a one-element constant (the seed's division by 3), which the fused conv absorbs.
+    func trailingScale(of sum: String, in graph: Graph, weights: [String: Tensor]) -> (factor: Double, node: Node)? {
+        guard graph.hasSingleUse(sum), let m = graph.consumers(of: sum).first, graph.nodes[m].op == .mul else { return nil }
+        let mul = graph.nodes[m]
+        let other = mul.inputs[0] == sum ? mul.inputs[1] : mul.inputs[0]
+        let constant = graph.parameter(named: other).flatMap { $0.inlineData.map { Tensor(shape: [$0.count], values: $0) } } ?? weights[other]
+        guard let constant, constant.count == 1 else { return nil }
+        return (Double(constant[0]), mul)
     }
 }
