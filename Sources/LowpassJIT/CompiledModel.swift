@@ -250,7 +250,7 @@ public final class CompiledModel: @unchecked Sendable {
 
     /// Splits a kernel's work items into contiguous chunks that the team's threads claim in turn. Many
     /// small chunks (16 per thread) balance the threads when items cost unevenly or do not divide
-    /// evenly, or a core is slow: antialiased ResNet-50 at batch 1 ran 8-15% faster than with 4 per thread.
+    /// evenly, or a core is slow (measured: docs/performance.md, "Where the JIT's thresholds come from").
     private func dispatch(_ function: KernelFunction, _ arguments: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>, _ range: Range<Int>) {
         let (first, items) = (range.lowerBound, range.count)
         guard let team, min(threads, items) > 1 else {

@@ -372,8 +372,8 @@ struct ConvKernel: PackedWeightsKernel {
 
     /// Requests the tile's residual and output lines while its reduction runs. With one plane per
     /// filter, the epilogue touches more streams than the hardware prefetchers follow, and a short
-    /// reduction cannot hide the misses: antialiased ResNet-50's 64-channel 1x1 convs with a residual
-    /// went from 88 to 108 GFLOP/s. Deeper reductions showed no gain, so they are left alone.
+    /// reduction cannot hide the misses. Deeper reductions showed no gain, so they are left alone
+    /// (docs/performance.md, "Where the JIT's thresholds come from").
     private func prefetchEpilogue(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value, vectors: [WindowAddressing.PixelVector]) {
         guard depth <= 256 else { return }
         let pixels = window.pixels

@@ -30,9 +30,7 @@ struct PartialSums {
 /// Convs on small maps under large weights, weights-stationary: the last stage of an ImageNet network
 /// runs 7x7 maps under 4-9 MB of weights a layer (60 MB in all for ResNet-50's, more than L3 holds).
 /// Pixel tile by pixel tile (`packed`), a map of four tiles reads every weight four times, the first
-/// time from memory in a burst: at batch 1 the whole first pass waits on memory (a 3x3 512->512 conv on
-/// 7x7: 2.4 ms after four others like it, whose weights pushed its own out of cache, against 1.9 ms
-/// alone). Here a work item is (image, group, chunk of channel tiles); the reduction is cut into spans
+/// time from memory in a burst: at batch 1 the whole first pass waits on memory. Here a work item is (image, group, chunk of channel tiles); the reduction is cut into spans
 /// of at most `wholeMapSpan` input channels under one tap, each span's patch is packed for the whole
 /// map, and each channel tile's weights for the span serve every pixel tile before the next channel
 /// tile's are read, so each weight comes from memory once per image, at the pace of the arithmetic.
@@ -41,17 +39,11 @@ struct PartialSums {
 extension ConvKernel {
     /// The conv run weights-stationary, if that pays: a stride-1 window over a map of a few pixel tiles
     /// (2 to 4), weights of 4 MB or more (far past any core's L2, so re-reading them per pixel tile goes
-    /// to L3 or memory), and a last tile that is whole or small enough for filter lanes. The threshold
-    /// was 1 MB, tuned on Zen 3, where no map of 2-4 tiles had weights between 1 and 4 MB; with 16 lanes
-    /// the 14x14 maps have, and there every chunk packing the span's patch for the whole map cost more
-    /// than the re-read weights saved (antialiased ResNet-50, batch 1, Xeon with AVX-512: 1x1 convs
-    /// under 1-2 MB 0.74 -> 0.55 and 1.01 -> 0.93 ms back to `packed`, the 3x3 256->256 1.54 -> 1.24). Measured in
-    /// antialiased ResNet-50 (kernel times against unchanged kernels of the same runs): the 3x3 512->512
-    /// conv on 7x7 ran 7-11% faster at batch 1; the 1x1 convs on 7x7 ran 0-15% slower until a span's
-    /// weights for consecutive channel tiles were packed as one run (`pack`), then 4-8% faster at batch 1
-    /// and 1-6% at batch 8. Strided windows gather their taps, and every item gathering the whole map's
-    /// patch made the baselines' 3x3/s2 convs onto 7x7 maps 40-50% slower (62-67 GFLOP/s), so they stay
-    /// `packed`.
+    /// to L3 or memory), and a last tile that is whole or small enough for filter lanes. Below 4 MB (the
+    /// 14x14 maps with 16 lanes), packing the span's patch for the whole map in every chunk costs more
+    /// than the re-read weights save. Strided windows gather their taps, and every item gathering the
+    /// whole map's patch costs more than it saves, so they stay `packed`. The measurements behind both
+    /// limits: docs/performance.md, "Where the JIT's thresholds come from".
     ///
     /// The register tile is sized here, not by `RegisterTile`'s patch rule: the patch is one span (at
     /// most 256 channels under one tap), so the widest tile of at least two vectors whose pixel tiles

@@ -1,7 +1,7 @@
 /// Which kernels run image by image. Kernel by kernel over the whole batch, a network's first stages
 /// stream their activations through memory: at batch 8, antialiased ResNet-50's 56x56 stage writes
-/// 26 MB tensors, which no last-level cache keeps for the next kernel, and its 1x1 convs ran at 82-95
-/// GFLOP/s against 138-143 at batch 1. Those stages have small weights, so they run image by image
+/// 26 MB tensors, which no last-level cache keeps for the next kernel, and its 1x1 convs ran markedly
+/// slower than at batch 1 (docs/performance.md, "Where the JIT's thresholds come from"). Those stages have small weights, so they run image by image
 /// instead: kernels `kernels` for image 0, then for image 1, and so on, each image's activations
 /// staying in cache from producer to consumer. Later stages, whose weights are large and activations
 /// small, run over the whole batch so each weight is read once for all images.

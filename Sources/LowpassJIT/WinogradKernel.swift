@@ -47,8 +47,7 @@ struct WinogradKernel: PackedWeightsKernel {
 
     /// Whether a conv runs this way: 3x3, stride 1, no dilation, one group, and a map of at least 28x28.
     /// On smaller maps the transforms and the partial tile vectors cost more than the multiplies saved
-    /// (measured on antialiased ResNet-50: 14x14 maps 131 against 140-150 GFLOP/s direct, 7x7 maps 50
-    /// against 105; 56x56 and 28x28 maps 160-200 effective against 137-154).
+    /// (docs/performance.md, "Where the JIT's thresholds come from").
     static func applies(_ geometry: WindowGeometry, groups: Int, channels: Int, filters: Int, outHeight: Int, outWidth: Int) -> Bool {
         geometry.kernel == [3, 3] && geometry.strides == [1, 1] && geometry.dilations == [1, 1] && groups == 1
             && channels >= 8 && filters >= 8 && min(outHeight, outWidth) >= 28
