@@ -24,7 +24,7 @@ struct DownsamplerRewriter {
         inputSizes = Set(graph.inputs.compactMap { $0.type.rank == 4 ? $0.type.shape[2...].compactMap(\.value) : nil })
     }
 
-    static let activations: Set<OpKind> = [.relu, .clip, .hardSwish, .sigmoid, .hardSigmoid]
+    static let activations = Set(OpKind.allCases.filter { $0.schema.isActivation })
 
     func isStrided(_ node: Node) -> Bool {
         guard [.maxPool, .averagePool, .conv].contains(node.op), let strides = try? node.ints("strides") else { return false }

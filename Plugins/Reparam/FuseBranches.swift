@@ -5,7 +5,8 @@ import LowpassTensor
 /// Fuses parallel convolutions on the same input that are summed (ACNet's k x k + 1 x k + k x 1,
 /// RepVGG's 3x3 + 1x1 + identity, any aligned mix) into one convolution, exactly: each branch's BN is
 /// folded, smaller kernels are added at the centre of the largest, an identity branch adds a centred
-/// one, and a following Mul by a scalar constant (the seed's division by 3) scales the result.
+/// one, a following Mul or Div by a scalar constant (the seed's division by 3) scales the result, and a
+/// BatchNormalization after that folds in too.
 ///
 ///     Before: %a = Conv(x, k3) {pads=[1,1,1,1]}; %b = Conv(x, k1x3) {pads=[0,1,0,1]}; %c = Conv(x, k3x1) {pads=[1,0,1,0]}
 ///             %s = Add(a, b); %t = Add(s, c); %y = Mul(t, third)
@@ -80,12 +81,21 @@ public struct FuseBranches: Pass {
             for o in total.bias.indices { total.bias[o] *= scale.factor }
             output = scale.node.outputs[0]
         }
+        // A BatchNormalization after the sum (ACNet's block: convs, sum, scale, BN) folds in as well.
+        var trailingBN: Node?
+        if graph.hasSingleUse(output), let b = graph.consumers(of: output).first, graph.nodes[b].op == .batchNormalization,
+           graph.nodes[b].inputs[0] == output, let affine = try? BatchNormAffine(graph.nodes[b], weights: folding.weights) {
+            total.fold(affine)
+            trailingBN = graph.nodes[b]
+            output = graph.nodes[b].outputs[0]
+        }
         var fused = largest
         fused.attributes["pads"] = layout.pads == [0, 0, 0, 0] ? nil : .ints(layout.pads)
-        let absorbed = adds + [scale?.node].compactMap { $0 } + branches.compactMap(\.bn) + convs.filter { $0.name != largest.name }
+        let absorbed = adds + [scale?.node, trailingBN].compactMap { $0 } + branches.compactMap(\.bn) + convs.filter { $0.name != largest.name }
         folding.replace(conv: fused, removing: absorbed, with: total, output: output, in: &graph)
         let kinds = branches.map { b in b.conv.map { c in (folding.weights[c.inputs[1]]?.shape.suffix(2).map(String.init).joined(separator: "x")) ?? "conv" } ?? "identity" }
-        return "fused \(branches.count) branches (\(kinds.joined(separator: " + ")))\(scale == nil ? "" : " and a scale") into '\(largest.name)'"
+        let extras = [scale == nil ? nil : "a scale", trailingBN == nil ? nil : "the BatchNormalization after the sum"].compactMap { $0 }
+        return "fused \(branches.count) branches (\(kinds.joined(separator: " + ")))\(extras.isEmpty ? "" : " and " + extras.joined(separator: " and ")) into '\(largest.name)'"
     }
 
     /// The Add nodes of the tree at `root` whose inner sums have no other readers, and its leaves.
@@ -181,13 +191,15 @@ public struct FuseBranches: Pass {
         return total
     }
 
-    /// A Mul of the sum by a one-element constant (the seed's division by 3), which the fused conv absorbs.
+    /// A Mul of the sum by a one-element constant, or a Div of it by one (the seed's `(c + h + v) / 3`),
+    /// which the fused conv absorbs.
     func trailingScale(of sum: String, in graph: Graph, weights: [String: Tensor]) -> (factor: Double, node: Node)? {
-        guard graph.hasSingleUse(sum), let m = graph.consumers(of: sum).first, graph.nodes[m].op == .mul else { return nil }
-        let mul = graph.nodes[m]
-        let other = mul.inputs[0] == sum ? mul.inputs[1] : mul.inputs[0]
+        guard graph.hasSingleUse(sum), let m = graph.consumers(of: sum).first else { return nil }
+        let scale = graph.nodes[m]
+        guard scale.op == .mul || scale.op == .div && scale.inputs[0] == sum, scale.inputs.count == 2 else { return nil }
+        let other = scale.inputs[0] == sum ? scale.inputs[1] : scale.inputs[0]
         let constant = graph.parameter(named: other).flatMap { $0.inlineData.map { Tensor(shape: [$0.count], values: $0) } } ?? weights[other]
-        guard let constant, constant.count == 1 else { return nil }
-        return (Double(constant[0]), mul)
+        guard let constant, constant.count == 1, constant[0] != 0 else { return nil }
+        return (scale.op == .mul ? Double(constant[0]) : 1 / Double(constant[0]), scale)
     }
 }

@@ -28,6 +28,30 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case softmax = "Softmax"
     /// Lowpass's own: a binomial low-pass filter followed by subsampling (Zhang, ICML 2019).
     case blurPool = "BlurPool"
+    // Element-wise ops beyond the above, each defined by its scalar expression (`ElementwiseOps.swift`).
+    case sub = "Sub"
+    case div = "Div"
+    case pow = "Pow"
+    case max = "Max"
+    case min = "Min"
+    case sum = "Sum"
+    case mean = "Mean"
+    case prelu = "PRelu"
+    case neg = "Neg"
+    case abs = "Abs"
+    case reciprocal = "Reciprocal"
+    case sqrt = "Sqrt"
+    case exp = "Exp"
+    case log = "Log"
+    case tanh = "Tanh"
+    case erf = "Erf"
+    case softplus = "Softplus"
+    case leakyRelu = "LeakyRelu"
+    case elu = "Elu"
+    case selu = "Selu"
+    case celu = "Celu"
+    case gelu = "Gelu"
+    case mish = "Mish"
 
     public var schema: OpSchema { OpSchema.catalogue[self] ?? OpSchema(kind: self, summary: "", inputs: [], attributes: [], shape: ShapeRules.sameAsFirst) }
 }
@@ -52,6 +76,9 @@ public struct AttributeSpec: Sendable {
 
 public typealias ShapeRule = @Sendable (Node, [TensorType]) throws(NodeError) -> [TensorType]
 
+/// An element-wise op's value for one element, given the node (for its attributes).
+public typealias ScalarRule = @Sendable (Node) throws(NodeError) -> ScalarExpression
+
 /// A problem with one node's attributes or input types, found by shape inference or a typed view.
 public struct NodeError: Error, Sendable, CustomStringConvertible {
     public var id: DiagnosticID
@@ -71,23 +98,37 @@ public struct OpSchema: Sendable {
     public var attributes: [AttributeSpec]
     public var outputCount: Int = 1
     public var shape: ShapeRule
+    /// Element-wise ops: what one output element is (`ScalarExpression`). Every element-wise op has
+    /// one, and nothing else does: the reference, the JIT and constant folding read it from here.
+    public var scalar: ScalarRule? = nil
+    /// A non-linearity applied after a conv or linear layer (the antialias pass blurs after it; the
+    /// JIT runs the one-input ones in the conv epilogue).
+    public var isActivation = false
+    /// The last input may repeat (Concat, Max, Sum): any count from `minimumInputs` up.
+    public var isVariadic = false
+    /// The ONNX opset from which ONNX defines the op as here (inputs, attributes, meaning); nil for
+    /// Lowpass's own ops. The exporter writes it under its name when its opset has it, and otherwise
+    /// as what it computes.
+    public var onnxSince: Int? = 1
 
     public var minimumInputs: Int { inputs.filter { !$0.isOptional }.count }
+    public var isElementwise: Bool { scalar != nil }
+    public var arity: ClosedRange<Int> { minimumInputs...(isVariadic ? Int.max : inputs.count) }
 
     public func attribute(_ name: String) -> AttributeSpec? { attributes.first { $0.name == name } }
 }
 
-private func input(_ name: String, optional: Bool = false, parameter: Bool = false) -> InputSpec {
+func input(_ name: String, optional: Bool = false, parameter: Bool = false) -> InputSpec {
     InputSpec(name: name, isOptional: optional, isParameter: parameter)
 }
 
-private func attr(_ name: String, _ type: AttributeType, _ defaultValue: AttributeValue? = nil,
+func attr(_ name: String, _ type: AttributeType, _ defaultValue: AttributeValue? = nil,
                   optional: Bool = false, allowed: [String] = [], _ help: String) -> AttributeSpec {
     AttributeSpec(name: name, type: type, defaultValue: defaultValue, isOptional: optional, allowedValues: allowed, help: help)
 }
 
 /// A required attribute: no default.
-private func attr(_ name: String, _ type: AttributeType, _ help: String) -> AttributeSpec {
+func attr(_ name: String, _ type: AttributeType, _ help: String) -> AttributeSpec {
     AttributeSpec(name: name, type: type, defaultValue: nil, isOptional: false, allowedValues: [], help: help)
 }
 
@@ -117,28 +158,13 @@ extension OpSchema {
             OpSchema(kind: .globalAveragePool, summary: "mean over H and W, keeping them as 1x1",
                      inputs: unary, attributes: [], shape: ShapeRules.globalPool),
             OpSchema(kind: .adaptiveAveragePool, summary: "mean over input windows chosen to give a fixed output size (PyTorch AdaptiveAvgPool2d)",
-                     inputs: unary, attributes: [attr("output_size", .ints, "output [h, w]")], shape: ShapeRules.adaptivePool),
+                     inputs: unary, attributes: [attr("output_size", .ints, "output [h, w]")], shape: ShapeRules.adaptivePool, onnxSince: nil),
             OpSchema(kind: .batchNormalization, summary: "inference-form batch normalization",
                      inputs: [input("X"), input("scale", parameter: true), input("B", parameter: true),
                               input("mean", parameter: true), input("var", parameter: true)],
                      attributes: [attr("epsilon", .float, .float(1e-5), "added to the variance"),
                                   attr("momentum", .float, .float(0.9), "training only; ignored")],
                      shape: ShapeRules.batchNorm),
-            OpSchema(kind: .relu, summary: "max(x, 0)", inputs: unary, attributes: [], shape: ShapeRules.sameAsFirst),
-            OpSchema(kind: .clip, summary: "min(max(x, min), max); ReLU6 is Clip{min=0,max=6}", inputs: unary,
-                     attributes: [attr("min", .float, .float(-.infinity), "lower bound"),
-                                  attr("max", .float, .float(.infinity), "upper bound")],
-                     shape: ShapeRules.sameAsFirst),
-            OpSchema(kind: .sigmoid, summary: "1 / (1 + exp(-x))", inputs: unary, attributes: [], shape: ShapeRules.sameAsFirst),
-            OpSchema(kind: .hardSigmoid, summary: "max(0, min(1, alpha*x + beta))", inputs: unary,
-                     attributes: [attr("alpha", .float, .float(0.2), "slope"), attr("beta", .float, .float(0.5), "offset")],
-                     shape: ShapeRules.sameAsFirst),
-            OpSchema(kind: .hardSwish, summary: "x * max(0, min(1, x/6 + 1/2))", inputs: unary, attributes: [],
-                     shape: ShapeRules.sameAsFirst),
-            OpSchema(kind: .add, summary: "element-wise sum with NumPy broadcasting",
-                     inputs: [input("A"), input("B")], attributes: [], shape: ShapeRules.broadcast),
-            OpSchema(kind: .mul, summary: "element-wise product with NumPy broadcasting",
-                     inputs: [input("A"), input("B")], attributes: [], shape: ShapeRules.broadcast),
             OpSchema(kind: .gemm, summary: "alpha * A' B' + beta * C, A' and B' optionally transposed",
                      inputs: [input("A"), input("B", parameter: true), input("C", optional: true, parameter: true)],
                      attributes: [attr("alpha", .float, .float(1), "scale of the product"),
@@ -157,7 +183,7 @@ extension OpSchema {
                      shape: ShapeRules.reshape),
             OpSchema(kind: .concat, summary: "join tensors along an axis",
                      inputs: [input("inputs")], attributes: [attr("axis", .int, "axis to join along; negative counts from the end")],
-                     shape: ShapeRules.concat),
+                     shape: ShapeRules.concat, isVariadic: true),
             OpSchema(kind: .pad, summary: "pad with a constant, a reflection or the edge value", inputs: unary,
                      attributes: [attr("pads", .ints, "[x1_begin, x2_begin, ..., x1_end, x2_end, ...]"),
                                   attr("mode", .string, .string("constant"), allowed: ["constant", "reflect", "edge"], "how to fill"),
@@ -177,8 +203,8 @@ extension OpSchema {
                                   attr("pad_off", .int, .int(0), "extra padding on every side"),
                                   attr("pads", .ints, optional: true,
                                        "[top, left, bottom, right]; default floor((M-1)/2)+pad_off before, ceil((M-1)/2)+pad_off after")],
-                     shape: ShapeRules.blurPool),
-        ]
+                     shape: ShapeRules.blurPool, onnxSince: nil),
+        ] + elementwise
         return Dictionary(uniqueKeysWithValues: schemas.map { ($0.kind, $0) })
     }()
 }

@@ -17,6 +17,12 @@ extension Node {
         return v
     }
 
+    /// What one output element of an element-wise node is, its attributes filled in.
+    public func scalarExpression() throws(NodeError) -> ScalarExpression {
+        guard let rule = schema.scalar else { throw NodeError(.unknownOp, "\(op.rawValue) is not an element-wise op") }
+        return try rule(self)
+    }
+
     /// The `axis` attribute of an op over tensors of `rank` dimensions, a negative one counted from the end.
     public func axis(rank: Int) throws(NodeError) -> Int {
         try ShapeRules.normalizedAxis(try int("axis"), rank: rank)

@@ -112,7 +112,9 @@ enum ShapeRules {
     }
 
     static let broadcast: ShapeRule = { _, inputs throws(NodeError) in
-        [TensorType(inputs[0].dtype, try broadcast(inputs[0].shape, inputs[1].shape))]
+        var shape = inputs[0].shape
+        for input in inputs.dropFirst() { shape = try broadcast(shape, input.shape) }
+        return [TensorType(inputs[0].dtype, shape)]
     }
 
     static let gemm: ShapeRule = { node, inputs throws(NodeError) in

@@ -124,7 +124,7 @@ extension Graph {
 
     private func checkSignature(of node: Node, report: (DiagnosticID, String) -> Void) {
         let schema = node.schema
-        let arity = node.op == .concat ? 1...Int.max : schema.minimumInputs...schema.inputs.count
+        let arity = schema.arity
         if !arity.contains(node.inputs.count) {
             let expected = arity.upperBound == Int.max ? "at least \(arity.lowerBound)"
                 : arity.count == 1 ? "\(arity.lowerBound)" : "\(arity.lowerBound) to \(arity.upperBound)"

@@ -1,45 +1,69 @@
 import CLLVM
+import LowpassIR
 
-/// A fused chain of element-wise ops (Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Add, Mul, and
-/// BatchNormalization as a per-channel multiply-add) evaluated once per output element.
-indirect enum Expression: Hashable {
-    /// Operand `i` of the kernel (its argument `i + 1`), broadcast to the output shape.
-    case operand(Int)
-    case relu(Expression)
-    case clip(Expression, Double, Double)
-    case sigmoid(Expression)
-    case hardSigmoid(Expression, alpha: Double, beta: Double)
-    case hardSwish(Expression)
-    case add(Expression, Expression)
-    case mul(Expression, Expression)
-
-    func evaluate(_ e: Emitter, _ operands: [Value]) -> Value {
+extension ScalarExpression {
+    /// Emits the expression with input `i` = `operands[i]`; operands and result are all vectors or all
+    /// scalars, of `like`'s type.
+    func emit(_ e: Emitter, _ operands: [Value], like: Value) -> Value {
         switch self {
-        case .operand(let i): return operands[i]
-        case .relu(let x): return Activation.relu.apply(e, x.evaluate(e, operands))
-        case .clip(let x, let low, let high): return Activation.clip(low, high).apply(e, x.evaluate(e, operands))
-        case .sigmoid(let x):
-            return e.fdiv(e.vector(1), e.fadd(e.vector(1), e.exp(e.fsub(e.vector(0), x.evaluate(e, operands)))))
-        case .hardSigmoid(let x, let alpha, let beta):
-            return Activation.clip(0, 1).apply(e, e.fma(e.vector(alpha), x.evaluate(e, operands), e.vector(beta)))
-        case .hardSwish(let x):
-            let v = x.evaluate(e, operands)
-            return e.fmul(v, Activation.clip(0, 1).apply(e, e.fma(e.vector(1.0 / 6), v, e.vector(0.5))))
-        case .add(let a, let b): return e.fadd(a.evaluate(e, operands), b.evaluate(e, operands))
-        case .mul(let a, let b): return e.fmul(a.evaluate(e, operands), b.evaluate(e, operands))
+        case .input(let i): return operands[i]
+        case .constant(let c): return e.constant(c, like: like)
+        case .unary(let f, let a): return f.emit(e, a.emit(e, operands, like: like))
+        case .binary(.add, .binary(.multiply, let a, let b), let c):
+            return e.fma(a.emit(e, operands, like: like), b.emit(e, operands, like: like), c.emit(e, operands, like: like))
+        case .binary(.power, let a, .constant(let exponent)) where [0.5, 1, 2, 3, -1].contains(exponent):
+            let base = a.emit(e, operands, like: like)
+            switch exponent {
+            case 0.5: return e.fsqrt(base)
+            case 1: return base
+            case 2: return e.fmul(base, base)
+            case 3: return e.fmul(e.fmul(base, base), base)
+            default: return e.fdiv(e.constant(1, like: like), base)
+            }
+        case .binary(let f, let a, let b): return f.emit(e, a.emit(e, operands, like: like), b.emit(e, operands, like: like))
+        case .ifLess(let a, let b, let then, let otherwise):
+            let less = e.fless(a.emit(e, operands, like: like), b.emit(e, operands, like: like))
+            return e.select(less, then.emit(e, operands, like: like), otherwise.emit(e, operands, like: like))
         }
     }
+}
 
-    var opNames: [String] {
+extension ScalarExpression.UnaryFunction {
+    func emit(_ e: Emitter, _ a: Value) -> Value {
         switch self {
-        case .operand: return []
-        case .relu(let x): return x.opNames + ["relu"]
-        case .clip(let x, _, _): return x.opNames + ["clip"]
-        case .sigmoid(let x): return x.opNames + ["sigmoid"]
-        case .hardSigmoid(let x, _, _): return x.opNames + ["hardsigmoid"]
-        case .hardSwish(let x): return x.opNames + ["hardswish"]
-        case .add(let a, let b): return a.opNames + b.opNames + ["add"]
-        case .mul(let a, let b): return a.opNames + b.opNames + ["mul"]
+        case .negate: return e.fneg(a)
+        case .abs: return e.fabs(a)
+        case .exp: return e.exp(a)
+        case .log: return e.log(a)
+        case .sqrt: return e.fsqrt(a)
+        case .tanh:
+            // (1 - t) / (1 + t) with t = e^(-2|a|), which neither overflows nor loses large arguments.
+            let t = e.exp(e.fmul(e.constant(-2, like: a), e.fabs(a)))
+            let one = e.constant(1, like: a)
+            return e.copysign(e.fdiv(e.fsub(one, t), e.fadd(one, t)), a)
+        case .erf:
+            // Abramowitz and Stegun 7.1.26: absolute error below 1.5e-7, under float's rounding of values near 1.
+            let x = e.fabs(a)
+            let t = e.fdiv(e.constant(1, like: a), e.fma(e.constant(0.3275911, like: a), x, e.constant(1, like: a)))
+            var poly = e.constant(1.061405429, like: a)
+            for c in [-1.453152027, 1.421413741, -0.284496736, 0.254829592] { poly = e.fma(poly, t, e.constant(c, like: a)) }
+            poly = e.fmul(poly, t)
+            let y = e.fsub(e.constant(1, like: a), e.fmul(poly, e.exp(e.fneg(e.fmul(x, x)))))
+            return e.copysign(y, a)
+        }
+    }
+}
+
+extension ScalarExpression.BinaryFunction {
+    func emit(_ e: Emitter, _ a: Value, _ b: Value) -> Value {
+        switch self {
+        case .add: return e.fadd(a, b)
+        case .subtract: return e.fsub(a, b)
+        case .multiply: return e.fmul(a, b)
+        case .divide: return e.fdiv(a, b)
+        case .power: return e.pow(a, b)
+        case .max: return e.fmax(a, b)
+        case .min: return e.fmin(a, b)
         }
     }
 }
@@ -56,7 +80,7 @@ func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
     return strides
 }
 
-/// Evaluates an `Expression` over the output: an outer loop over work items (rows), and an inner
+/// Evaluates a `ScalarExpression` over the output (input `i` is operand `i`): an outer loop over work items (rows), and an inner
 /// vector loop over the longest suffix of axes along which every operand is either contiguous or
 /// constant (so a per-channel scale on NCHW is one broadcast per H*W plane).
 ///
@@ -67,12 +91,14 @@ struct ElementwiseKernel: Kernel {
     var output: Int
     var shape: [Int]
     var operandStrides: [[Int]]
-    var expression: Expression
+    var expression: ScalarExpression
+    /// The ops it computes, for `kind` (e.g. `bn+relu`); empty for a copy.
+    var opNames: [String]
     var lanes: Int
 
-    var kind: String { "elementwise " + (expression.opNames.isEmpty ? "copy" : expression.opNames.joined(separator: "+")) }
+    var kind: String { "elementwise " + (opNames.isEmpty ? "copy" : opNames.joined(separator: "+")) }
     var elementCount: Int { shape.reduce(1, *) }
-    var flops: Double { Double(elementCount * max(expression.opNames.count, 1)) }
+    var flops: Double { Double(elementCount * max(expression.operationCount, 1)) }
     var bytes: Double { 4 * Double(elementCount * (operandStrides.count + 1)) }
 
     /// How many trailing axes form the inner loop.
@@ -110,7 +136,7 @@ struct ElementwiseKernel: Kernel {
         }
         let body = { (i: Value, mask: Value?) in
             let values = operands.map { $0.broadcast ?? e.loadVector($0.base, i, mask: mask) }
-            e.storeVector(expression.evaluate(e, values), out, i, mask: mask)
+            e.storeVector(expression.emit(e, values, like: e.vector(0)), out, i, mask: mask)
         }
         let whole = inner / lanes * lanes
         e.loop(e.int(0), e.int(whole), step: lanes) { i in body(i, nil) }

@@ -154,6 +154,15 @@ final class Emitter {
     func fmin(_ a: Value, _ b: Value) -> Value { propagatingNaN(of: b, select(LLVMBuildFCmp(builder, LLVMRealOGT, a, b, ""), b, a)) }
     private func propagatingNaN(of b: Value, _ result: Value) -> Value { select(LLVMBuildFCmp(builder, LLVMRealUNO, b, b, ""), b, result) }
     func exp(_ a: Value) -> Value { intrinsic("llvm.exp", [LLVMTypeOf(a)], [a]) }
+    func log(_ a: Value) -> Value { intrinsic("llvm.log", [LLVMTypeOf(a)], [a]) }
+    func pow(_ a: Value, _ b: Value) -> Value { intrinsic("llvm.pow", [LLVMTypeOf(a)], [a, b]) }
+    func fsqrt(_ a: Value) -> Value { intrinsic("llvm.sqrt", [LLVMTypeOf(a)], [a]) }
+    func fabs(_ a: Value) -> Value { intrinsic("llvm.fabs", [LLVMTypeOf(a)], [a]) }
+    /// `magnitude`'s absolute value with `sign`'s sign.
+    func copysign(_ magnitude: Value, _ sign: Value) -> Value { intrinsic("llvm.copysign", [LLVMTypeOf(magnitude)], [magnitude, sign]) }
+    func fneg(_ a: Value) -> Value { LLVMBuildFNeg(builder, a, "") }
+    /// Lanes where `a < b` (false where either is NaN).
+    func fless(_ a: Value, _ b: Value) -> Value { LLVMBuildFCmp(builder, LLVMRealOLT, a, b, "") }
     /// Sum of a vector's lanes.
     func horizontalSum(_ v: Value) -> Value { intrinsic("llvm.vector.reduce.fadd", [floatVector], [float(0), v]) }
     func allTrue(_ mask: Value) -> Value { intrinsic("llvm.vector.reduce.and", [maskVector], [mask]) }

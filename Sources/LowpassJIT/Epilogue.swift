@@ -1,23 +1,20 @@
 import CLLVM
+import LowpassIR
 
-/// The activations a producer applies in its epilogue.
-enum Activation: Hashable, CustomStringConvertible {
-    case relu
-    case clip(Double, Double)
+/// A one-input element-wise op (an activation) a producer applies in its epilogue.
+struct Activation: Hashable, CustomStringConvertible {
+    /// For `kind`: the op's name, and Clip's bounds.
+    var name: String
+    var expression: ScalarExpression
 
-    func apply(_ e: Emitter, _ v: Value) -> Value {
-        switch self {
-        case .relu: return e.fmax(v, e.constant(0, like: v))
-        case .clip(let low, let high): return e.fmin(e.fmax(v, e.constant(low, like: v)), e.constant(high, like: v))
-        }
+    init(_ node: Node) throws(NodeError) {
+        expression = try node.scalarExpression()
+        name = node.op == .clip ? "clip(\(try node.float("min")),\(try node.float("max")))" : node.op.rawValue.lowercased()
     }
 
-    var description: String {
-        switch self {
-        case .relu: return "relu"
-        case .clip(let low, let high): return "clip(\(low),\(high))"
-        }
-    }
+    func apply(_ e: Emitter, _ v: Value) -> Value { expression.emit(e, [v], like: v) }
+
+    var description: String { name }
 }
 
 /// The end of every conv kernel for one vector of outputs: the residual (same layout as the output)

@@ -2,8 +2,8 @@ import LowpassIR
 import LowpassTensor
 
 /// Which nodes run as one kernel:
-/// - Conv [-> BatchNormalization] [-> Add residual] [-> Relu | Clip]: one conv with BN folded into its
-///   weights and the rest in its epilogue;
+/// - Conv [-> BatchNormalization] [-> Add residual] [-> a one-input activation]: one conv with BN folded
+///   into its weights and the rest in its epilogue;
 /// - MaxPool (stride 1) -> BlurPool: one MaxBlurPool kernel;
 /// - chains of element-wise ops: one element-wise kernel;
 /// - Reshape, Flatten, Identity, Dropout: no kernel, the output is the input's buffer.
@@ -40,7 +40,7 @@ struct FusionPlan {
                         && self.types[next.inputs[0]] == self.types[next.inputs[1]]
                         && self.weights.tensors[next.inputs.first { $0 != convOutput } ?? ""] == nil
                 }
-                extend(&chain) { $0.op == .relu || $0.op == .clip }
+                extend(&chain) { $0.schema.isActivation && $0.inputs.count == 1 }
             case .maxPool:
                 if (try? node.poolGeometry()).map({ $0.strides == [1, 1] && $0.dilations == [1, 1] }) == true {
                     extend(&chain) { $0.op == .blurPool }
@@ -66,9 +66,7 @@ struct FusionPlan {
         graph.hasSingleUse(value) ? graph.consumers(of: value).first : nil
     }
 
-    static func isElementwise(_ op: OpKind) -> Bool {
-        [.relu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .add, .mul, .batchNormalization].contains(op)
-    }
+    static func isElementwise(_ op: OpKind) -> Bool { op.schema.isElementwise || op == .batchNormalization }
 
     private func allWeights(_ names: some Sequence<String>) -> Bool { names.allSatisfy { weights.tensors[$0] != nil } }
 }

@@ -124,7 +124,7 @@ struct Lowering {
         if shape(value).contains(0) { return copy }
         model.kernels.append(ElementwiseKernel(nodes: [value], arguments: [.buffer(copy), try operand(value)], output: copy,
                                                shape: shape(value), operandStrides: [broadcastStrides(shape(value), to: shape(value))],
-                                               expression: .operand(0), lanes: target.lanes))
+                                               expression: .input(0), opNames: [], lanes: target.lanes))
         return copy
     }
 
@@ -134,12 +134,11 @@ struct Lowering {
         let nodes = group.map { graph.nodes[$0] }
         let first = nodes[0], last = nodes[nodes.count - 1]
         let names = nodes.map(\.name)
-        switch first.op {
-        case .identity, .dropout, .flatten, .reshape:
+        if [.identity, .dropout, .flatten, .reshape].contains(first.op) {
+            // Renamings: the output is the input's buffer.
             let source = first.inputs[0]
             bufferOf[first.outputs[0]] = weights.tensors[source] != nil ? try copyIntoArena(source) : try buffer(of: source)
             return
-        default: break
         }
         let output = newBuffer(shape(last.outputs[0]))
         // An empty result needs no kernel. A result computed from an empty operand is refused: the
@@ -174,7 +173,12 @@ struct Lowering {
             let axis = try first.axis(rank: s.count)
             kernel = SoftmaxKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
                                    outer: s[..<axis].reduce(1, *), size: s[axis], inner: s[(axis + 1)...].reduce(1, *))
-        default: kernel = try elementwise(nodes, output)
+        case .batchNormalization, .identity, .dropout, .relu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .leakyRelu, .elu, .selu,
+             .celu, .gelu, .mish, .softplus, .tanh, .neg, .abs, .reciprocal, .sqrt, .exp, .log, .erf, .add, .sub, .mul, .div, .pow,
+             .prelu, .max, .min, .sum, .mean:
+            kernel = try elementwise(nodes, output)
+        case .flatten, .reshape:
+            throw NodeError(.jitInternal, "\(first.op.rawValue) reached kernel selection; it is a renaming")
         }
         model.kernels.append(kernel)
         bufferOf[last.outputs[0]] = output
@@ -201,9 +205,7 @@ struct Lowering {
                 scale = bn.scale
                 shift = (0..<filters).map { shift[$0] * bn.scale[$0] + bn.offset[$0] }
             case .add: residual = try operand(next.inputs.first { $0 != chainValue } ?? next.inputs[0])
-            case .relu: activation = .relu
-            case .clip: activation = .clip(try next.float("min"), try next.float("max"))
-            default: break
+            default: activation = try Activation(next)
             }
             chainValue = next.outputs[0]
         }
@@ -308,47 +310,46 @@ struct Lowering {
                          inputShape: x, outputShape: y, before: Array(pads.prefix(x.count)), mode: mode, value: try node.float("value"))
     }
 
-    /// An element-wise chain as one expression over the last node's output shape.
+    /// An element-wise chain as one expression over the last node's output shape: each node's scalar
+    /// expression with its inputs replaced by the chain so far or by kernel operands. An operand read
+    /// twice (SiLU's x) is loaded once; a one-element constant (a scale, an exponent) becomes a literal.
     private mutating func elementwise(_ nodes: [Node], _ output: Int) throws(NodeError) -> any Kernel {
         let outShape = shape(nodes[nodes.count - 1].outputs[0])
         var arguments: [Operand] = [.buffer(output)]
         var strides: [[Int]] = []
-        var expression: Expression?
+        var operandIndex: [Operand: Int] = [:]
+        var expression: ScalarExpression?
         var chainValue: String?
-        func operandExpression(_ value: Operand, shape s: [Int]) -> Expression {
+        func operandExpression(_ value: Operand, shape s: [Int]) -> ScalarExpression {
+            if let index = operandIndex[value] { return .input(index) }
             arguments.append(value)
             strides.append(broadcastStrides(s, to: outShape))
-            return .operand(strides.count - 1)
+            operandIndex[value] = strides.count - 1
+            return .input(strides.count - 1)
         }
-        func input(_ name: String) throws(NodeError) -> Expression {
+        func input(_ name: String) throws(NodeError) -> ScalarExpression {
             if name == chainValue, let expression { return expression }
+            if let tensor = weights.tensors[name], tensor.count == 1 { return .constant(Double(tensor[0])) }
             return operandExpression(try operand(name), shape: shape(name))
         }
         for node in nodes {
-            let x = try input(node.inputs[0])
-            switch node.op {
-            case .relu: expression = .relu(x)
-            case .clip: expression = .clip(x, try node.float("min"), try node.float("max"))
-            case .sigmoid: expression = .sigmoid(x)
-            case .hardSigmoid: expression = .hardSigmoid(x, alpha: try node.float("alpha"), beta: try node.float("beta"))
-            case .hardSwish: expression = .hardSwish(x)
-            case .add: expression = .add(x, try input(node.inputs[1]))
-            case .mul: expression = .mul(x, try input(node.inputs[1]))
-            case .identity, .dropout: expression = x
-            case .batchNormalization:
+            if node.op == .batchNormalization {
                 let affine = try batchNormAffine(node)
-                let (scale, shift) = (affine.scale, affine.offset)
                 let rank = shape(node.inputs[0]).count
-                let perChannel = [1, scale.count] + [Int](repeating: 1, count: max(rank - 2, 0))
-                let s = operandExpression(constant(Tensor(shape: perChannel, values: scale.map(Float.init))), shape: perChannel)
-                let t = operandExpression(constant(Tensor(shape: perChannel, values: shift.map(Float.init))), shape: perChannel)
-                expression = .add(.mul(x, s), t)
-            default:
-                throw NodeError(.jitUnsupported, "the JIT has no kernel for \(node.op.rawValue)")
+                let perChannel = [1, affine.scale.count] + [Int](repeating: 1, count: max(rank - 2, 0))
+                let s = operandExpression(constant(Tensor(shape: perChannel, values: affine.scale.map(Float.init))), shape: perChannel)
+                let t = operandExpression(constant(Tensor(shape: perChannel, values: affine.offset.map(Float.init))), shape: perChannel)
+                expression = try input(node.inputs[0]) * s + t
+            } else if node.op == .identity || node.op == .dropout {
+                expression = try input(node.inputs[0])
+            } else {
+                let inputs = try node.inputs.map { (name) throws(NodeError) in try input(name) }
+                expression = try node.scalarExpression().substituting { inputs[$0] }
             }
             chainValue = node.outputs[0]
         }
-        return ElementwiseKernel(nodes: nodes.map(\.name), arguments: arguments, output: output, shape: outShape,
-                                 operandStrides: strides, expression: expression!, lanes: target.lanes)
+        let names = nodes.filter { $0.op != .identity && $0.op != .dropout }.map { $0.op == .batchNormalization ? "bn" : $0.op.rawValue.lowercased() }
+        return ElementwiseKernel(nodes: nodes.map(\.name), arguments: arguments, output: output, shape: outShape, operandStrides: strides,
+                                 expression: expression ?? .input(0), opNames: names, lanes: target.lanes)
     }
 }

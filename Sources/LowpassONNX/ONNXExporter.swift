@@ -107,9 +107,14 @@ public enum ONNXExporter {
         let out = node.outputs
         let attributes = node.attributes.sorted.map { attribute($0.name, $0.value) }
         switch node.op {
-        case .conv, .maxPool, .averagePool, .globalAveragePool, .batchNormalization, .relu, .sigmoid, .hardSigmoid, .hardSwish,
-             .add, .mul, .gemm, .matMul, .flatten, .concat, .identity, .softmax:
+        case .conv, .maxPool, .averagePool, .globalAveragePool, .batchNormalization, .gemm, .matMul, .flatten, .concat, .identity, .softmax:
             return ([onnxNode(node.op.rawValue, node.name, node.inputs, out, attributes)], [])
+        case .relu, .sigmoid, .hardSigmoid, .hardSwish, .leakyRelu, .elu, .selu, .celu, .gelu, .mish, .softplus, .tanh, .neg, .abs,
+             .reciprocal, .sqrt, .exp, .log, .erf, .add, .sub, .mul, .div, .pow, .prelu, .max, .min, .sum, .mean:
+            if let since = node.schema.onnxSince, since <= opset {
+                return ([onnxNode(node.op.rawValue, node.name, node.inputs, out, attributes)], [])
+            }
+            return try decomposed(node)
         case .dropout:
             // Identity at inference; ONNX's Dropout takes its ratio as an input since opset 12.
             return ([onnxNode("Identity", node.name, [node.inputs[0]], out)], [])
@@ -142,6 +147,38 @@ public enum ONNXExporter {
         case .blurPool:
             return try lowerBlur(node, types: types, options: options)
         }
+    }
+
+    /// An element-wise op the target opset lacks (Gelu, Mish) as the ONNX ops of its scalar expression.
+    static func decomposed(_ node: Node) throws(NodeError) -> ([Onnx_NodeProto], [Onnx_TensorProto]) {
+        var nodes: [Onnx_NodeProto] = [], constants: [Onnx_TensorProto] = []
+        func fresh() -> String { "\(node.name).\(nodes.count + constants.count)" }
+        func apply(_ op: String, _ inputs: [String]) -> String {
+            let name = fresh()
+            nodes.append(onnxNode(op, name, inputs, [name]))
+            return name
+        }
+        func lower(_ e: ScalarExpression) -> String {
+            switch e {
+            case .input(let i): return node.inputs[i]
+            case .constant(let c):
+                let name = fresh()
+                constants.append(Onnx_TensorProto(name: name, tensor: Tensor(shape: [], values: [Float(c)])))
+                return name
+            case .unary(let f, let a):
+                let names: [ScalarExpression.UnaryFunction: String] = [.negate: "Neg", .abs: "Abs", .exp: "Exp", .log: "Log", .sqrt: "Sqrt", .tanh: "Tanh", .erf: "Erf"]
+                return apply(names[f] ?? f.rawValue, [lower(a)])
+            case .binary(let f, let a, let b):
+                let names: [ScalarExpression.BinaryFunction: String] = [.add: "Add", .subtract: "Sub", .multiply: "Mul", .divide: "Div", .power: "Pow", .max: "Max", .min: "Min"]
+                return apply(names[f] ?? f.rawValue, [lower(a), lower(b)])
+            case .ifLess(let a, let b, let then, let otherwise):
+                let condition = apply("Less", [lower(a), lower(b)])
+                return apply("Where", [condition, lower(then), lower(otherwise)])
+            }
+        }
+        let result = lower(try node.scalarExpression())
+        nodes.append(onnxNode("Identity", node.name, [result], node.outputs))
+        return (nodes, constants)
     }
 
     /// BlurPool -> [Pad] + depthwise Conv with the normalized binomial filter (constant channel count, static pads).

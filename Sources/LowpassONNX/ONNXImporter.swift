@@ -88,11 +88,22 @@ struct GraphImporter {
             types[input.name] = type
         }
         guard findings.isEmpty else { throw Diagnostics(findings) }
-        var unsupported: [String] = []
+        // Nodes Lowpass has no translation for, by op; what depends on them is skipped, so the missing
+        // op is reported first and alone, not the undefined values downstream of it.
+        var unsupported: [(op: String, nodes: [String])] = []
+        var missing = Set<String>()
         for (index, node) in onnx.node.enumerated() {
             let name = uniqueName(node.name.isEmpty ? "\(node.opType)_\(index)" : node.name)
+            if node.input.contains(where: missing.contains) {
+                missing.formUnion(node.output)
+                continue
+            }
             do throws(Diagnostic) {
-                if try !translate(node, name: name) { unsupported.append("\(name) (\(node.domain.isEmpty ? "" : node.domain + ".")\(node.opType))") }
+                if try !translate(node, name: name) {
+                    let op = (node.domain.isEmpty ? "" : node.domain + ".") + node.opType
+                    if let i = unsupported.firstIndex(where: { $0.op == op }) { unsupported[i].nodes.append(name) } else { unsupported.append((op, [name])) }
+                    missing.formUnion(node.output)
+                }
             } catch {
                 var located = error
                 located.location.node = located.location.node ?? name
@@ -101,7 +112,12 @@ struct GraphImporter {
             }
         }
         if !unsupported.isEmpty {
-            findings.append(Diagnostic(.unsupportedOp, "\(unsupported.count) node(s) use ops Lowpass does not import: " + unsupported.joined(separator: ", ")))
+            findings = unsupported.map { op, nodes in
+                let more = nodes.count > 1 ? " and \(nodes.count - 1) more" : ""
+                let hint = Self.familyHints[op].map { "; \($0)" } ?? ""
+                return Diagnostic(.unsupportedOp, "ONNX op \(op) is not one Lowpass imports (node '\(nodes[0])'\(more))\(hint)", at: .node(nodes[0]))
+            }
+            throw Diagnostics(findings)
         }
         for output in onnx.output {
             if let constant = constants[output.name], types[output.name] == nil, let tensor = constant.floatTensor {
@@ -114,6 +130,24 @@ struct GraphImporter {
         do { _ = try graph.verify(parameterDataShapes: weights.mapValues(\.shape)) } catch { throw error }
         return ImportedModel(graph: graph, weights: weights, remarks: remarks)
     }
+
+    /// Where the ops Lowpass does not import yet come from, so a user knows which models are affected.
+    static let familyHints: [String: String] = [
+        "ReduceMean": "exporters write it for squeeze-and-excitation blocks (timm's EfficientNet, MNASNet) and LayerNorm2d",
+        "Transpose": "ShuffleNet's channel shuffle and ConvNeXt's channels-last blocks use it",
+        "LayerNormalization": "ConvNeXt and the vision transformers use it",
+        "Resize": "segmentation models (FCN, DeepLabV3, LR-ASPP) and HRNet upsample with it",
+        "Upsample": "segmentation models upsample with it (older opsets)",
+        "Slice": "GhostNet and ReXNet slice tensors with it",
+        "Split": "Res2Net splits channels with it",
+        "ConvTranspose": "decoders and segmentation heads upsample with it",
+        "InstanceNormalization": "style-transfer and GAN generators use it",
+        "GroupNormalization": "models trained with small batches (timm's GN variants) use it",
+        "ReduceSum": "attention pooling and custom normalizations use it",
+        "ReduceMax": "CBAM-style attention uses it",
+        "Expand": "broadcasting written out by the exporter",
+        "Gather": "a Gather on a float tensor (not a shape) selects tensor entries",
+    ]
 
     mutating func uniqueName(_ base: String) -> String {
         var name = base

@@ -22,9 +22,8 @@ struct ONNXAttributes {
         "Conv": ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
         "MaxPool": ["auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"],
         "AveragePool": ["auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"],
-        "GlobalAveragePool": [], "Relu": ["consumed_inputs"], "Sigmoid": ["consumed_inputs"], "HardSwish": [], "Identity": [],
+        "GlobalAveragePool": [], "Identity": [],
         "Dropout": ["ratio", "seed", "is_test", "consumed_inputs"],
-        "HardSigmoid": ["alpha", "beta", "consumed_inputs"],
         "Softmax": ["axis"], "Flatten": ["axis"],
         "BatchNormalization": ["epsilon", "momentum", "training_mode", "spatial", "is_test", "consumed_inputs"],
         "Add": ["consumed_inputs", "broadcast", "axis"], "Mul": ["consumed_inputs", "broadcast", "axis"],
@@ -35,9 +34,17 @@ struct ONNXAttributes {
         "ConstantOfShape": ["value"], "Transpose": ["perm"], "Slice": ["axes", "ends", "starts"],
     ]
 
+    /// The attributes ONNX defines for `opType`: from the table, or for an element-wise op, Lowpass's own
+    /// (which are ONNX's) and the opset-1 `consumed_inputs`.
+    static func definedAttributes(_ opType: String) -> Set<String>? {
+        if let listed = defined[opType] { return listed }
+        guard let op = OpKind(rawValue: opType), op.schema.isElementwise else { return nil }
+        return Set(op.schema.attributes.map(\.name) + ["consumed_inputs"])
+    }
+
     /// Throws for an attribute the op does not define, or one Lowpass would have to ignore.
     static func check(_ node: Onnx_NodeProto, name: String) throws(Diagnostic) {
-        guard let defined = defined[node.opType] else { return }
+        guard let defined = definedAttributes(node.opType) else { return }
         var seen = Set<String>()
         for attribute in node.attribute {
             guard defined.contains(attribute.name) else {
@@ -130,17 +137,12 @@ extension GraphImporter {
             }
             try emit(op, name, operands, output, attributes)
         case "GlobalAveragePool": try emit(.globalAveragePool, name, [try input(0)], output)
-        case "Relu": try emit(.relu, name, [try input(0)], output)
-        case "Sigmoid": try emit(.sigmoid, name, [try input(0)], output)
-        case "HardSwish": try emit(.hardSwish, name, [try input(0)], output)
         case "Identity":
             if let constant = constants[inputs.first ?? ""], types[inputs[0]] == nil { constants[output] = constant; return true }
             try emit(.identity, name, [try input(0)], output)
         case "Dropout":
             try onlyFirstOutputUsed()
             try emit(.dropout, name, [try input(0)], output)
-        case "HardSigmoid":
-            try emit(.hardSigmoid, name, [try input(0)], output, ["alpha": .float(a.float("alpha") ?? 0.2), "beta": .float(a.float("beta") ?? 0.5)])
         case "Softmax":
             let x = try input(0)
             let axis = a.int("axis") ?? (opset < 13 ? 1 : -1)
@@ -153,10 +155,6 @@ extension GraphImporter {
             try require(5)
             try onlyFirstOutputUsed()
             try emit(.batchNormalization, name, try (0..<5).map(input), output, ["epsilon": .float(a.float("epsilon") ?? 1e-5)])
-        case "Add", "Mul":
-            try require(2)
-            if let folded = foldArithmetic(node.opType, inputs) { constants[output] = folded; return true }
-            try emit(node.opType == "Add" ? .add : .mul, name, [try input(0), try input(1)], output)
         case "Gemm":
             try require(2)
             var attributes: Attributes = [:]
@@ -242,9 +240,50 @@ extension GraphImporter {
             guard let folded = foldIntegers(node, a) else { return false }
             constants[output] = folded
         default:
-            return false
+            return try translateElementwise(node, name: name, a)
         }
         return true
+    }
+
+    /// An element-wise op, which ONNX and Lowpass define alike: same name, inputs and attributes. Folded
+    /// when every input is a constant.
+    mutating func translateElementwise(_ node: Onnx_NodeProto, name: String, _ a: ONNXAttributes) throws(Diagnostic) -> Bool {
+        guard let op = OpKind(rawValue: node.opType), op.schema.isElementwise else { return false }
+        let schema = op.schema
+        guard schema.arity.contains(node.input.count), !node.input.contains(where: \.isEmpty) else {
+            throw Diagnostic(.arity, "\(node.opType) takes \(schema.minimumInputs)\(schema.isVariadic ? " or more" : "") inputs, the node has \(node.input.count)", at: .node(name))
+        }
+        var attributes: Attributes = [:]
+        for spec in schema.attributes {
+            guard let proto = a.values[spec.name] else { continue }
+            switch spec.type {
+            case .int: attributes[spec.name] = .int(Int(clamping: proto.i))
+            case .float: attributes[spec.name] = .float(Double(proto.f))
+            case .ints: attributes[spec.name] = .ints(proto.ints.map { Int(clamping: $0) })
+            case .floats: attributes[spec.name] = .floats(proto.floats.map(Double.init))
+            case .string: attributes[spec.name] = .string(String(decoding: proto.s, as: UTF8.self))
+            }
+        }
+        let output = node.output.first ?? name
+        if let folded = try foldConstant(op, name: name, node.input, attributes) {
+            constants[output] = .floats(folded)
+            return true
+        }
+        let operands = try node.input.map { (input) throws(Diagnostic) in try value(input, of: name) }
+        try emit(op, name, operands, output, attributes)
+        return true
+    }
+
+    /// The node's value when all its inputs are float constants (small ones: folding runs the reference).
+    func foldConstant(_ op: OpKind, name: String, _ inputs: [String], _ attributes: Attributes) throws(Diagnostic) -> Tensor? {
+        let tensors = inputs.compactMap { types[$0] == nil ? constants[$0]?.floatTensor : nil }
+        guard tensors.count == inputs.count, tensors.allSatisfy({ $0.count <= 1 << 16 }) else { return nil }
+        let node = Node(name: name, op: op, inputs: inputs, outputs: [name], attributes: attributes)
+        do {
+            return try ReferenceInterpreter.evaluate(node, tensors)
+        } catch {
+            throw Diagnostic(error.id, error.message, at: .node(name))
+        }
     }
 
     /// Integers at or below this stand for symbolic dimensions inside folded shape arithmetic.
@@ -299,12 +338,5 @@ extension GraphImporter {
             }
         }
         return out
-    }
-
-    /// Folds Add or Mul of two float constants (scalars or equal shapes).
-    func foldArithmetic(_ op: String, _ inputs: [String]) -> ONNXConstant? {
-        guard let a = constants[inputs[0]]?.floatTensor, let b = constants[inputs[1]]?.floatTensor,
-              types[inputs[0]] == nil, types[inputs[1]] == nil, a.shape == b.shape || b.count == 1 else { return nil }
-        return .floats(Tensor(shape: a.shape) { i in op == "Add" ? a[i] + b[b.count == 1 ? 0 : i] : a[i] * b[b.count == 1 ? 0 : i] })
     }
 }

@@ -3,10 +3,6 @@ import LowpassIR
 
 /// Element-wise, broadcasting and data-movement ops of the reference interpreter.
 extension ReferenceKernels {
-    static func map(_ x: Tensor, _ f: (Double) -> Double) -> Tensor {
-        Tensor(shape: x.shape) { Float(f(Double(x[$0]))) }
-    }
-
     /// Row-major strides of `shape`.
     static func strides(_ shape: [Int]) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)
@@ -30,9 +26,15 @@ extension ReferenceKernels {
         }
     }
 
-    static func broadcast(_ a: Tensor, _ b: Tensor, _ outShape: [Int], _ f: (Double, Double) -> Double) -> Tensor {
-        let ia = broadcastIndexer(a.shape, to: outShape), ib = broadcastIndexer(b.shape, to: outShape)
-        return Tensor(shape: outShape) { Float(f(Double(a[ia($0)]), Double(b[ib($0)]))) }
+    /// An element-wise op: its expression evaluated in double for every output element, each input
+    /// broadcast to the output shape.
+    static func elementwise(_ expression: ScalarExpression, _ inputs: [Tensor], _ outShape: [Int]) -> Tensor {
+        let indexers = inputs.map { $0.shape == outShape ? { $0 } : broadcastIndexer($0.shape, to: outShape) }
+        var values = [Double](repeating: 0, count: inputs.count)
+        return Tensor(shape: outShape) { index in
+            for k in inputs.indices { values[k] = Double(inputs[k][indexers[k](index)]) }
+            return Float(expression.evaluate(values))
+        }
     }
 
     static func concat(_ node: Node, _ inputs: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {

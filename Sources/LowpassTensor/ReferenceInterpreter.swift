@@ -6,6 +6,13 @@ import LowpassIR
 public struct ReferenceInterpreter: Sendable {
     public init() {}
 
+    /// One node on constant inputs (constant folding): its output shape by the op's shape rule.
+    public static func evaluate(_ node: Node, _ inputs: [Tensor]) throws(NodeError) -> Tensor {
+        let types = try node.schema.shape(node, inputs.map { TensorType(fixed: $0.shape) })
+        guard let shape = types.first?.fixedShape else { throw NodeError(.unresolvedShape, "the output has no concrete shape") }
+        return try ReferenceKernels.evaluate(node, inputs, outputShape: shape)
+    }
+
     /// Runs `graph` on `inputs` (by graph input name) and returns every graph output by name.
     public func run(_ graph: Graph, weights: Weights, inputs: [String: Tensor]) throws(Diagnostics) -> [String: Tensor] {
         let binding = try graph.bindInputs(shapes: inputs.mapValues(\.shape))

@@ -20,17 +20,9 @@ enum ReferenceKernels {
         case .batchNormalization: return try batchNorm(node, x, outputShape)
         case .gemm: return try gemm(node, x, outputShape)
         case .matMul: return matMul(x[0], x[1], outputShape)
-        case .relu: return map(x[0]) { max($0, 0) }
-        case .sigmoid: return map(x[0]) { 1 / (1 + exp(-$0)) }
-        case .hardSwish: return map(x[0]) { $0 * min(max($0 / 6 + 0.5, 0), 1) }
-        case .clip:
-            let (low, high) = (try node.float("min"), try node.float("max"))
-            return map(x[0]) { min(max($0, low), high) }
-        case .hardSigmoid:
-            let (alpha, beta) = (try node.float("alpha"), try node.float("beta"))
-            return map(x[0]) { min(max(alpha * $0 + beta, 0), 1) }
-        case .add: return broadcast(x[0], x[1], outputShape, +)
-        case .mul: return broadcast(x[0], x[1], outputShape, *)
+        case .relu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .leakyRelu, .elu, .selu, .celu, .gelu, .mish, .softplus, .tanh,
+             .neg, .abs, .reciprocal, .sqrt, .exp, .log, .erf, .add, .sub, .mul, .div, .pow, .prelu, .max, .min, .sum, .mean:
+            return elementwise(try node.scalarExpression(), x, outputShape)
         case .identity, .dropout, .flatten, .reshape: return x[0].reshaped(outputShape)
         case .concat: return try concat(node, x, outputShape)
         case .pad: return try pad(node, x[0], outputShape)
@@ -211,7 +203,7 @@ enum ReferenceKernels {
         let (a, b) = (x[0], x[1])
         let (m, n) = (outShape[0], outShape[1])
         let k = transA ? a.shape[0] : a.shape[1]
-        let c = x.count > 2 ? broadcast(x[2], Tensor(zeros: outShape), outShape, +) : nil
+        let c = x.count > 2 ? elementwise(.x, [x[2]], outShape) : nil
         return Tensor(shape: outShape) { index in
             let (i, j) = (index / n, index % n)
             var sum = 0.0

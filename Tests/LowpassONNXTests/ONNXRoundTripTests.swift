@@ -56,6 +56,38 @@ struct ONNXRoundTripTests {
         }
     }
 
+    /// Each element-wise op exports (under its name where opset 17 has it, as the ops of its expression
+    /// where it does not: Gelu, Mish) and comes back computing the same.
+    @Test(arguments: OpKind.allCases.filter { $0.schema.isElementwise })
+    func elementwiseOpsComeBack(op: OpKind) throws {
+        let variadic = op.schema.isVariadic ? 3 : op.schema.inputs.count
+        let shape = [2, 3, 4, 5]
+        let parameters = (1..<variadic).map { Parameter(name: "c\($0)", type: TensorType(fixed: [1, 3, 1, 1])) }
+        var attributes: Attributes = [:]
+        if op == .gelu { attributes["approximate"] = .string("tanh") }
+        if op == .leakyRelu { attributes["alpha"] = .float(0.2) }
+        let graph = Graph(name: "op", inputs: [ValueInfo(name: "input", type: TensorType(fixed: shape))], outputs: ["y"], parameters: parameters,
+                          nodes: [Node(name: "n", op: op, inputs: ["input"] + parameters.map(\.name), outputs: ["y"], attributes: attributes)])
+        let positive = [.log, .sqrt, .pow, .reciprocal].contains(op)
+        var tensors: [String: Tensor] = [:]
+        for (k, parameter) in parameters.enumerated() {
+            tensors[parameter.name] = Tensor(shape: [1, 3, 1, 1], values: [0.5, 2, 1.5].map { Float($0) * (k % 2 == 0 || positive ? 1 : -1) })
+        }
+        let imported = try roundTrip(graph, Weights(tensors: tensors))
+        let direct = (op.schema.onnxSince ?? 99) <= Int(ONNXExporter.opset)
+        #expect(imported.graph.nodes.contains { $0.op == op } == direct, "\(imported.graph.nodes.map(\.op))")
+        var generator = 1.0
+        let input = Tensor(shape: shape) { _ in
+            generator = (generator * 16807).truncatingRemainder(dividingBy: 2147483647)
+            let u = generator / 2147483647
+            return Float(positive ? 0.1 + 3 * u : 8 * u - 4)
+        }
+        let expected = try ReferenceInterpreter().run(graph, weights: Weights(tensors: tensors), inputs: ["input": input])
+        let actual = try ReferenceInterpreter().run(imported.graph, weights: Weights(tensors: imported.weights), inputs: ["input": input])
+        let error = try #require(actual["y"]).difference(to: try #require(expected["y"])).relative
+        #expect(error < 1e-6, "\(op): \(error)")
+    }
+
     @Test func blurPoolExportsAsStandardOps() throws {
         let graph = Graph(name: "blur", inputs: [ValueInfo(name: "x", type: TensorType(.f32, ["N", 3, 9, 8]))], outputs: ["a", "b", "c"],
                           nodes: [Node(name: "a", op: .blurPool, inputs: ["x"], outputs: ["a"]),

@@ -58,6 +58,28 @@ struct ReparamTests {
         try expectSameFunction(acnet, weights, both, bothWeights, shape: [2, 1, 28, 28])
     }
 
+    /// The seed block as PyTorch exports it, `(c(x) + h(x) + v(x)) / 3`: a Div by the constant 3, which
+    /// fold-bn,fuse-branches absorb like the Mul by a third, leaving one conv per block.
+    @Test func fuseTheACNetSeedDividedByThree() throws {
+        var acnet = try #require(Zoo.model(named: "seed-acnet")).graph()
+        let plain = try #require(Zoo.model(named: "seed-mnist-net")).graph()
+        acnet.parameters.append(Parameter(name: "three", type: TensorType(fixed: []), inlineData: [3]))
+        let scales = acnet.nodes.filter { $0.op == .mul && $0.inputs[1] == "one_third" }.count
+        for i in acnet.nodes.indices where acnet.nodes[i].op == .mul && acnet.nodes[i].inputs[1] == "one_third" {
+            acnet.nodes[i] = Node(name: acnet.nodes[i].name, op: .div, inputs: [acnet.nodes[i].inputs[0], "three"], outputs: acnet.nodes[i].outputs)
+        }
+        #expect(scales > 0 && acnet.nodes.filter { $0.op == .div }.count == scales)
+        let weights = randomWeights(acnet)
+        let (fused, newWeights, _) = try run("fold-bn,fuse-branches", acnet, weights)
+        #expect(fused.nodes.filter { $0.op == .conv }.count == plain.nodes.filter { $0.op == .conv }.count)
+        #expect(!fused.nodes.contains { [.add, .mul, .div].contains($0.op) }, "\(fused.nodes.map(\.op))")
+        // The BatchNormalizations left are the classifier's, after its Gemms.
+        for bn in fused.nodes where bn.op == .batchNormalization {
+            #expect(fused.producerIndex(of: bn.inputs[0]).map { fused.nodes[$0].op } == .gemm, "\(bn.name)")
+        }
+        try expectSameFunction(acnet, weights, fused, newWeights, shape: [2, 1, 28, 28])
+    }
+
     /// A block of parallel convs on one input, each optionally with bias and BN, summed, optionally scaled.
     func block(kernel k: Int, stride: Int, groups: Int, bias: Bool, bn: Bool, identity: Bool, channels c: Int = 4) -> Graph {
         var nodes: [Node] = []
