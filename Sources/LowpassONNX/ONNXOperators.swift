@@ -69,180 +69,233 @@ struct ONNXAttributes {
     }
 }
 
+/// One ONNX node as the translation reads it: its proto, its (unique) Lowpass name and attributes.
+struct ONNXNode {
+    let proto: Onnx_NodeProto
+    let name: String
+    let attributes: ONNXAttributes
+    var op: String { proto.opType }
+    var inputs: [String] { proto.input }
+    var output: String { proto.output.first ?? name }
+
+    init(_ proto: Onnx_NodeProto, name: String) {
+        (self.proto, self.name, attributes) = (proto, name, ONNXAttributes(proto))
+    }
+
+    func require(_ count: Int) throws(Diagnostic) {
+        guard inputs.count >= count else { throw Diagnostic(.arity, "\(op) needs \(count) inputs, has \(inputs.count)", at: .node(name)) }
+    }
+
+    /// Whether input `i` is given (ONNX marks a skipped optional input with an empty name).
+    func has(_ i: Int) -> Bool { i < inputs.count && !inputs[i].isEmpty }
+}
+
 extension GraphImporter {
     /// Translates one ONNX node; false if Lowpass has no translation for its op.
-    mutating func translate(_ node: Onnx_NodeProto, name: String) throws(Diagnostic) -> Bool {
-        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return false }
-        try ONNXAttributes.check(node, name: name)
-        let a = ONNXAttributes(node)
-        let inputs = node.input
-        let output = node.output.first ?? name
-        func input(_ i: Int) throws(Diagnostic) -> String {
-            guard i < inputs.count, !inputs[i].isEmpty else {
-                throw Diagnostic(.arity, "\(node.opType) needs input \(i + 1), the node has \(inputs.count)", at: .node(name))
-            }
-            return try value(inputs[i], of: name)
-        }
-        func require(_ count: Int) throws(Diagnostic) {
-            guard inputs.count >= count else { throw Diagnostic(.arity, "\(node.opType) needs \(count) inputs, has \(inputs.count)", at: .node(name)) }
-        }
-        func onlyFirstOutputUsed() throws(Diagnostic) {
-            // Extra outputs (Dropout's mask, BatchNormalization's training statistics) must be unused.
-            if node.output.dropFirst().contains(where: { !$0.isEmpty }) {
-                remarks.append("node '\(name)': \(node.opType)'s extra outputs are training-only and not imported")
-            }
-        }
-        switch node.opType {
-        case "Constant":
-            if let tensor = a.values["value"], tensor.hasT {
-                constants[output] = try tensor.t.constant(directory: directory)
-            } else if let f = a.float("value_float") {
-                constants[output] = .floats(Tensor(shape: [], values: [Float(f)]))
-            } else if let fs = a.values["value_floats"] {
-                constants[output] = .floats(Tensor(shape: [fs.floats.count], values: fs.floats))
-            } else if let i = a.int("value_int") {
-                constants[output] = .ints([i], shape: [])
-            } else if let i = a.ints("value_ints") {
-                constants[output] = .ints(i, shape: [i.count])
-            } else {
-                return false
-            }
-        case "Conv", "MaxPool", "AveragePool":
-            try require(node.opType == "Conv" ? 2 : 1)
-            var attributes: Attributes = [:]
-            let x = try input(0)
-            let weight = node.opType == "Conv" ? try input(1) : nil
-            let kernel = a.ints("kernel_shape") ?? weight.flatMap { types[$0]?.fixedShape.map { Array($0.suffix(2)) } } ?? []
-            guard kernel.count == 2 else { throw Diagnostic(.unsupportedOp, "only 2-D \(node.opType) is imported", at: .node(name)) }
-            if node.opType != "Conv" || a.ints("kernel_shape") != nil { attributes["kernel_shape"] = .ints(kernel) }
-            let strides = a.ints("strides") ?? [1, 1]
-            let dilations = a.ints("dilations") ?? [1, 1]
-            guard strides.count == 2, dilations.count == 2, strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }) else {
-                throw Diagnostic(.badAttribute, "strides and dilations must be two positive integers", at: .node(name))
-            }
-            if strides != [1, 1] { attributes["strides"] = .ints(strides) }
-            if dilations != [1, 1] {
-                guard node.opType != "AveragePool" else { throw Diagnostic(.unsupportedAttribute, "AveragePool with dilations is not imported", at: .node(name)) }
-                attributes["dilations"] = .ints(dilations)
-            }
-            let pads = try explicitPads(a, input: x, kernel: kernel, strides: strides, dilations: dilations, node: name)
-            if pads != [0, 0, 0, 0] { attributes["pads"] = .ints(pads) }
-            if let group = a.int("group"), group != 1 { attributes["group"] = .int(group) }
-            if let ceil = a.int("ceil_mode"), ceil != 0 { attributes["ceil_mode"] = .int(1) }
-            if let count = a.int("count_include_pad"), count != 0 { attributes["count_include_pad"] = .int(1) }
-            let op: OpKind = node.opType == "Conv" ? .conv : node.opType == "MaxPool" ? .maxPool : .averagePool
-            let operands = try op == .conv ? [x, try input(1)] + (inputs.count > 2 && !inputs[2].isEmpty ? [try input(2)] : []) : [x]
-            if node.output.count > 1 && !node.output[1].isEmpty {
-                throw Diagnostic(.unsupportedOp, "MaxPool's Indices output is not imported", at: .node(name))
-            }
-            try emit(op, name, operands, output, attributes)
-        case "GlobalAveragePool": try emit(.globalAveragePool, name, [try input(0)], output)
+    mutating func translate(_ proto: Onnx_NodeProto, name: String) throws(Diagnostic) -> Bool {
+        guard proto.domain.isEmpty || proto.domain == "ai.onnx" else { return false }
+        try ONNXAttributes.check(proto, name: name)
+        let node = ONNXNode(proto, name: name), a = node.attributes
+        switch node.op {
+        case "Constant": return try translateConstant(node)
+        case "Conv", "MaxPool", "AveragePool": try translateWindowed(node)
+        case "GlobalAveragePool": try emit(.globalAveragePool, name, [try operand(node, 0)], node.output)
         case "Identity":
-            if let constant = constants[inputs.first ?? ""], types[inputs[0]] == nil { constants[output] = constant; return true }
-            try emit(.identity, name, [try input(0)], output)
+            if let constant = constants[node.inputs.first ?? ""], types[node.inputs[0]] == nil { constants[node.output] = constant; return true }
+            try emit(.identity, name, [try operand(node, 0)], node.output)
         case "Dropout":
-            try onlyFirstOutputUsed()
-            try emit(.dropout, name, [try input(0)], output)
-        case "Softmax":
-            let x = try input(0)
-            let axis = a.int("axis") ?? (opset < 13 ? 1 : -1)
-            if opset < 13, let rank = types[x]?.rank, axis != rank - 1 && axis != -1 {
-                throw Diagnostic(.unsupportedAttribute, "Softmax before opset 13 over axis \(axis) of a rank-\(rank) tensor is not imported", at: .node(name))
-            }
-            try emit(.softmax, name, [x], output, ["axis": .int(axis)])
-        case "Flatten": try emit(.flatten, name, [try input(0)], output, ["axis": .int(a.int("axis") ?? 1)])
+            remarkTrainingOutputs(node)
+            try emit(.dropout, name, [try operand(node, 0)], node.output)
+        case "Softmax": try translateSoftmax(node)
+        case "Flatten": try emit(.flatten, name, [try operand(node, 0)], node.output, ["axis": .int(a.int("axis") ?? 1)])
         case "BatchNormalization":
-            try require(5)
-            try onlyFirstOutputUsed()
-            try emit(.batchNormalization, name, try (0..<5).map(input), output, ["epsilon": .float(a.float("epsilon") ?? 1e-5)])
-        case "Gemm":
-            try require(2)
-            var attributes: Attributes = [:]
-            for key in ["transA", "transB"] { if let v = a.int(key), v != 0 { attributes[key] = .int(v) } }
-            for key in ["alpha", "beta"] { if let v = a.float(key), v != 1 { attributes[key] = .float(v) } }
-            let operands = [try input(0), try input(1)] + (inputs.count > 2 && !inputs[2].isEmpty ? [try input(2)] : [])
-            try emit(.gemm, name, operands, output, attributes)
+            try node.require(5)
+            remarkTrainingOutputs(node)
+            let operands = try (0..<5).map { (i) throws(Diagnostic) in try operand(node, i) }
+            try emit(.batchNormalization, name, operands, node.output, ["epsilon": .float(a.float("epsilon") ?? 1e-5)])
+        case "Gemm": try translateGemm(node)
         case "MatMul":
-            try require(2)
-            try emit(.matMul, name, [try input(0), try input(1)], output)
+            try node.require(2)
+            try emit(.matMul, name, [try operand(node, 0), try operand(node, 1)], node.output)
         case "Concat":
-            let axis = a.int("axis") ?? 0
-            if inputs.allSatisfy({ constants[$0]?.ints != nil }), let folded = foldIntegers(node, a) {
-                constants[output] = folded
+            if node.inputs.allSatisfy({ constants[$0]?.ints != nil }), let folded = foldIntegers(node.proto, a) {
+                constants[node.output] = folded
                 return true
             }
-            try emit(.concat, name, try inputs.indices.map(input), output, ["axis": .int(axis)])
-        case "Clip":
-            var attributes: Attributes = [:]
-            if opset < 11 {
-                if let low = a.float("min") { attributes["min"] = .float(low) }
-                if let high = a.float("max") { attributes["max"] = .float(high) }
-            } else {
-                if inputs.count > 1, let low = try floatScalar(inputs[1], of: name) { attributes["min"] = .float(low) }
-                if inputs.count > 2, let high = try floatScalar(inputs[2], of: name) { attributes["max"] = .float(high) }
-            }
-            try emit(.clip, name, [try input(0)], output, attributes)
-        case "Pad":
-            let x = try input(0)
-            let pads = inputs.count > 1 ? try intConstant(inputs[1], "Pad's pads", of: name) : (a.ints("pads") ?? [])
-            if inputs.count > 3 && !inputs[3].isEmpty { throw Diagnostic(.unsupportedAttribute, "Pad with an axes input is not imported", at: .node(name)) }
-            let value = inputs.count > 2 ? try floatScalar(inputs[2], of: name) ?? 0 : (a.float("value") ?? 0)
-            let mode = a.string("mode") ?? "constant"
-            guard ["constant", "reflect", "edge"].contains(mode) else {
-                throw Diagnostic(.unsupportedAttribute, "Pad mode '\(mode)' is not imported (constant, reflect and edge are)", at: .node(name))
-            }
-            var attributes: Attributes = ["pads": .ints(pads), "mode": .string(mode)]
-            if value != 0 { attributes["value"] = .float(value) }
-            try emit(.pad, name, [x], output, attributes)
-        case "Reshape":
-            try require(2)
-            if constants[inputs[0]]?.ints != nil, let folded = foldIntegers(node, a) {
-                constants[output] = folded
-                return true
-            }
-            var shape = try intConstant(inputs[1], "Reshape's shape", of: name, allowSymbolic: true)
-            for (i, entry) in shape.enumerated() where entry <= Self.placeholderBase {
-                guard let symbol = symbol(forPlaceholder: entry), types[inputs[0]]?.shape.indices.contains(i) == true,
-                      types[inputs[0]]?.shape[i] == .symbol(symbol) else {
-                    throw Diagnostic(.dynamicConstant, "Reshape's shape uses the symbolic dimension at a position where the input does not have it", at: .node(name))
-                }
-                shape[i] = 0
-            }
-            if let constant = constants[inputs[0]], types[inputs[0]] == nil, let tensor = constant.floatTensor {
-                let target = resolveReshape(shape, tensor.shape)
-                guard target.allSatisfy({ $0 >= 0 }), Limits.elementCount(target) == tensor.count else {
-                    throw Diagnostic(.shapeMismatch, "cannot reshape constant '\(inputs[0])' of shape \(tensor.shape) to \(shape)", at: .node(name))
-                }
-                constants[output] = .floats(tensor.reshaped(target))
-                return true
-            }
-            var attributes: Attributes = ["shape": .ints(shape)]
-            if let zero = a.int("allowzero"), zero != 0 { attributes["allowzero"] = .int(zero) }
-            try emit(.reshape, name, [try input(0)], output, attributes)
-        case "Shape":
-            // A symbolic dimension (the batch) folds to a placeholder that Reshape turns back into
-            // "copy this dimension": the `x.view(x.size(0), -1)` that exporters spell with Shape and Gather.
-            guard let type = types[inputs.first ?? ""] else {
-                throw Diagnostic(.dynamicConstant, "Shape of '\(inputs.first ?? "")', whose type is unknown", at: .node(name))
-            }
-            let all = type.shape.map { dim -> Int in
-                switch dim {
-                case .fixed(let n): return n
-                case .symbol(let s): return symbolPlaceholder(s)
-                }
-            }
-            // Opset 15's start and end slice the shape, negative ones counting from the back, both clamped.
-            func clamped(_ i: Int) -> Int { min(max(i < 0 ? i + all.count : i, 0), all.count) }
-            let start = clamped(a.int("start") ?? 0), end = clamped(a.int("end") ?? all.count)
-            let dims = start < end ? Array(all[start..<end]) : []
-            constants[output] = .ints(dims, shape: [dims.count])
+            let operands = try node.inputs.indices.map { (i) throws(Diagnostic) in try operand(node, i) }
+            try emit(.concat, name, operands, node.output, ["axis": .int(a.int("axis") ?? 0)])
+        case "Clip": try translateClip(node)
+        case "Pad": try translatePad(node)
+        case "Reshape": try translateReshape(node)
+        case "Shape": try translateShape(node)
         case "Gather", "Unsqueeze", "Squeeze", "Cast", "ConstantOfShape", "Transpose", "Slice":
-            guard let folded = foldIntegers(node, a) else { return false }
-            constants[output] = folded
+            guard let folded = foldIntegers(node.proto, a) else { return false }
+            constants[node.output] = folded
         default:
-            return try translateElementwise(node, name: name, a)
+            return try translateElementwise(node.proto, name: name, a)
         }
         return true
+    }
+
+    /// Input `i` of `node` as a graph value (a float constant becomes a parameter).
+    mutating func operand(_ node: ONNXNode, _ i: Int) throws(Diagnostic) -> String {
+        guard node.has(i) else {
+            throw Diagnostic(.arity, "\(node.op) needs input \(i + 1), the node has \(node.inputs.count)", at: .node(node.name))
+        }
+        return try value(node.inputs[i], of: node.name)
+    }
+
+    /// Extra outputs (Dropout's mask, BatchNormalization's training statistics) are not imported.
+    mutating func remarkTrainingOutputs(_ node: ONNXNode) {
+        if node.proto.output.dropFirst().contains(where: { !$0.isEmpty }) {
+            remarks.append("node '\(node.name)': \(node.op)'s extra outputs are training-only and not imported")
+        }
+    }
+
+    mutating func translateConstant(_ node: ONNXNode) throws(Diagnostic) -> Bool {
+        let a = node.attributes
+        if let tensor = a.values["value"], tensor.hasT {
+            constants[node.output] = try tensor.t.constant(directory: directory)
+        } else if let f = a.float("value_float") {
+            constants[node.output] = .floats(Tensor(shape: [], values: [Float(f)]))
+        } else if let fs = a.values["value_floats"] {
+            constants[node.output] = .floats(Tensor(shape: [fs.floats.count], values: fs.floats))
+        } else if let i = a.int("value_int") {
+            constants[node.output] = .ints([i], shape: [])
+        } else if let i = a.ints("value_ints") {
+            constants[node.output] = .ints(i, shape: [i.count])
+        } else {
+            return false
+        }
+        return true
+    }
+
+    /// Conv, MaxPool and AveragePool: 2-D windows, `auto_pad` made explicit, defaults left out.
+    mutating func translateWindowed(_ node: ONNXNode) throws(Diagnostic) {
+        let a = node.attributes, name = node.name, isConv = node.op == "Conv"
+        try node.require(isConv ? 2 : 1)
+        var attributes: Attributes = [:]
+        let x = try operand(node, 0)
+        let weight = isConv ? try operand(node, 1) : nil
+        let kernel = a.ints("kernel_shape") ?? weight.flatMap { types[$0]?.fixedShape.map { Array($0.suffix(2)) } } ?? []
+        guard kernel.count == 2 else { throw Diagnostic(.unsupportedOp, "only 2-D \(node.op) is imported", at: .node(name)) }
+        if !isConv || a.ints("kernel_shape") != nil { attributes["kernel_shape"] = .ints(kernel) }
+        let strides = a.ints("strides") ?? [1, 1]
+        let dilations = a.ints("dilations") ?? [1, 1]
+        guard strides.count == 2, dilations.count == 2, strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }) else {
+            throw Diagnostic(.badAttribute, "strides and dilations must be two positive integers", at: .node(name))
+        }
+        if strides != [1, 1] { attributes["strides"] = .ints(strides) }
+        if dilations != [1, 1] {
+            guard node.op != "AveragePool" else { throw Diagnostic(.unsupportedAttribute, "AveragePool with dilations is not imported", at: .node(name)) }
+            attributes["dilations"] = .ints(dilations)
+        }
+        let pads = try explicitPads(a, input: x, kernel: kernel, strides: strides, dilations: dilations, node: name)
+        if pads != [0, 0, 0, 0] { attributes["pads"] = .ints(pads) }
+        if let group = a.int("group"), group != 1 { attributes["group"] = .int(group) }
+        if let ceil = a.int("ceil_mode"), ceil != 0 { attributes["ceil_mode"] = .int(1) }
+        if let count = a.int("count_include_pad"), count != 0 { attributes["count_include_pad"] = .int(1) }
+        let op: OpKind = isConv ? .conv : node.op == "MaxPool" ? .maxPool : .averagePool
+        let operands = try isConv ? [x, try operand(node, 1)] + (node.has(2) ? [try operand(node, 2)] : []) : [x]
+        if node.proto.output.count > 1 && !node.proto.output[1].isEmpty {
+            throw Diagnostic(.unsupportedOp, "MaxPool's Indices output is not imported", at: .node(name))
+        }
+        try emit(op, name, operands, node.output, attributes)
+    }
+
+    mutating func translateSoftmax(_ node: ONNXNode) throws(Diagnostic) {
+        let x = try operand(node, 0)
+        let axis = node.attributes.int("axis") ?? (opset < 13 ? 1 : -1)
+        if opset < 13, let rank = types[x]?.rank, axis != rank - 1 && axis != -1 {
+            throw Diagnostic(.unsupportedAttribute, "Softmax before opset 13 over axis \(axis) of a rank-\(rank) tensor is not imported", at: .node(node.name))
+        }
+        try emit(.softmax, node.name, [x], node.output, ["axis": .int(axis)])
+    }
+
+    mutating func translateGemm(_ node: ONNXNode) throws(Diagnostic) {
+        try node.require(2)
+        var attributes: Attributes = [:]
+        for key in ["transA", "transB"] { if let v = node.attributes.int(key), v != 0 { attributes[key] = .int(v) } }
+        for key in ["alpha", "beta"] { if let v = node.attributes.float(key), v != 1 { attributes[key] = .float(v) } }
+        let operands = [try operand(node, 0), try operand(node, 1)] + (node.has(2) ? [try operand(node, 2)] : [])
+        try emit(.gemm, node.name, operands, node.output, attributes)
+    }
+
+    /// Clip's bounds: attributes before opset 11, constant inputs since.
+    mutating func translateClip(_ node: ONNXNode) throws(Diagnostic) {
+        var attributes: Attributes = [:]
+        if opset < 11 {
+            if let low = node.attributes.float("min") { attributes["min"] = .float(low) }
+            if let high = node.attributes.float("max") { attributes["max"] = .float(high) }
+        } else {
+            if node.inputs.count > 1, let low = try floatScalar(node.inputs[1], of: node.name) { attributes["min"] = .float(low) }
+            if node.inputs.count > 2, let high = try floatScalar(node.inputs[2], of: node.name) { attributes["max"] = .float(high) }
+        }
+        try emit(.clip, node.name, [try operand(node, 0)], node.output, attributes)
+    }
+
+    mutating func translatePad(_ node: ONNXNode) throws(Diagnostic) {
+        let a = node.attributes, inputs = node.inputs, name = node.name
+        let x = try operand(node, 0)
+        let pads = inputs.count > 1 ? try intConstant(inputs[1], "Pad's pads", of: name) : (a.ints("pads") ?? [])
+        if node.has(3) { throw Diagnostic(.unsupportedAttribute, "Pad with an axes input is not imported", at: .node(name)) }
+        let value = inputs.count > 2 ? try floatScalar(inputs[2], of: name) ?? 0 : (a.float("value") ?? 0)
+        let mode = a.string("mode") ?? "constant"
+        guard ["constant", "reflect", "edge"].contains(mode) else {
+            throw Diagnostic(.unsupportedAttribute, "Pad mode '\(mode)' is not imported (constant, reflect and edge are)", at: .node(name))
+        }
+        var attributes: Attributes = ["pads": .ints(pads), "mode": .string(mode)]
+        if value != 0 { attributes["value"] = .float(value) }
+        try emit(.pad, name, [x], node.output, attributes)
+    }
+
+    /// Reshape to a constant shape, whose placeholder entries (a symbolic dimension) become "copy this
+    /// dimension"; of an integer or float constant, folded.
+    mutating func translateReshape(_ node: ONNXNode) throws(Diagnostic) {
+        try node.require(2)
+        let inputs = node.inputs, name = node.name
+        if constants[inputs[0]]?.ints != nil, let folded = foldIntegers(node.proto, node.attributes) {
+            constants[node.output] = folded
+            return
+        }
+        var shape = try intConstant(inputs[1], "Reshape's shape", of: name, allowSymbolic: true)
+        for (i, entry) in shape.enumerated() where entry <= Self.placeholderBase {
+            guard let symbol = symbol(forPlaceholder: entry), types[inputs[0]]?.shape.indices.contains(i) == true,
+                  types[inputs[0]]?.shape[i] == .symbol(symbol) else {
+                throw Diagnostic(.dynamicConstant, "Reshape's shape uses the symbolic dimension at a position where the input does not have it", at: .node(name))
+            }
+            shape[i] = 0
+        }
+        if let constant = constants[inputs[0]], types[inputs[0]] == nil, let tensor = constant.floatTensor {
+            let target = resolveReshape(shape, tensor.shape)
+            guard target.allSatisfy({ $0 >= 0 }), Limits.elementCount(target) == tensor.count else {
+                throw Diagnostic(.shapeMismatch, "cannot reshape constant '\(inputs[0])' of shape \(tensor.shape) to \(shape)", at: .node(name))
+            }
+            constants[node.output] = .floats(tensor.reshaped(target))
+            return
+        }
+        var attributes: Attributes = ["shape": .ints(shape)]
+        if let zero = node.attributes.int("allowzero"), zero != 0 { attributes["allowzero"] = .int(zero) }
+        try emit(.reshape, name, [try operand(node, 0)], node.output, attributes)
+    }
+
+    /// A symbolic dimension (the batch) folds to a placeholder that Reshape turns back into "copy this
+    /// dimension": the `x.view(x.size(0), -1)` that exporters spell with Shape and Gather.
+    mutating func translateShape(_ node: ONNXNode) throws(Diagnostic) {
+        guard let type = types[node.inputs.first ?? ""] else {
+            throw Diagnostic(.dynamicConstant, "Shape of '\(node.inputs.first ?? "")', whose type is unknown", at: .node(node.name))
+        }
+        let all = type.shape.map { dim -> Int in
+            switch dim {
+            case .fixed(let n): return n
+            case .symbol(let s): return symbolPlaceholder(s)
+            }
+        }
+        // Opset 15's start and end slice the shape, negative ones counting from the back, both clamped.
+        func clamped(_ i: Int) -> Int { min(max(i < 0 ? i + all.count : i, 0), all.count) }
+        let start = clamped(node.attributes.int("start") ?? 0), end = clamped(node.attributes.int("end") ?? all.count)
+        let dims = start < end ? Array(all[start..<end]) : []
+        constants[node.output] = .ints(dims, shape: [dims.count])
     }
 
     /// An element-wise op, which ONNX and Lowpass define alike: same name, inputs and attributes. Folded
