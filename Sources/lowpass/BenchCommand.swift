@@ -48,9 +48,11 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let graph = try loadVerifiedGraph(model).graph
+        let source = try readModel(model)
+        do { _ = try source.graph.verify() } catch { throw fail(error.inFile(model)) }
+        let graph = source.graph
         let loaded: Weights
-        do { loaded = try Weights.load(for: graph, graphPath: model, weightsPath: weights) } catch { throw fail(error) }
+        do { loaded = try source.weights(graphPath: model, weightsPath: weights) } catch { throw fail(error) }
         if !json { loaded.warnings.forEach(warn) }
         // A fixed batch or size in the file is the declared one; bench overrides it on purpose.
         var specialized = graph

@@ -10,7 +10,7 @@ struct InspectCommand: ParsableCommand {
         case text, json, dot
     }
 
-    @Argument(help: "The graph file (.json).")
+    @Argument(help: "The model: a graph file (.json) or an ONNX model (.onnx), told apart by content.")
     var model: String
 
     @Option(help: "Output format: text (one line per node), json (machine-readable summary) or dot (Graphviz).")

@@ -26,10 +26,10 @@ func warn(_ message: String) {
     FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
 }
 
-/// Loads and verifies a graph file, turning every problem into a failure exit after printing it.
+/// Loads and verifies a model file (graph or ONNX), turning every problem into a failure exit after printing it.
 func loadVerifiedGraph(_ path: String) throws(ExitCode) -> VerifiedGraph {
     do {
-        return try Graph.load(contentsOf: path).verify()
+        return try LoadedModel.read(path).graph.verify()
     } catch {
         throw fail(error.inFile(path))
     }

@@ -59,12 +59,12 @@ struct ExportCommand: ParsableCommand {
     var foldZeroPads = true
 
     func run() throws {
-        let graph: Graph
-        do { graph = try Graph.load(contentsOf: model) } catch { throw fail(error.inFile(model)) }
+        let source = try readModel(model)
+        let graph = source.graph
         let weightFiles = [weights, graph.weightsFile.map { resolve($0, relativeTo: model) }].compactMap { $0.map { (path: $0, what: "weight file") } }
         do { try refuseOverwriting(inputs: [(model, "graph")] + weightFiles, outputs: [(output, "ONNX file")]) } catch { throw fail(error) }
         let loaded: Weights
-        do { loaded = try Weights.load(for: graph, graphPath: model, weightsPath: weights) } catch { throw fail(error) }
+        do { loaded = try source.weights(graphPath: model, weightsPath: weights) } catch { throw fail(error) }
         loaded.warnings.forEach(warn)
         var options = ONNXExporter.Options()
         options.foldZeroPadding = foldZeroPads

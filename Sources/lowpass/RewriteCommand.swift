@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LowpassIR
+import LowpassONNX
 import LowpassPasses
 import LowpassTensor
 
@@ -14,10 +15,10 @@ struct RewriteCommand: ParsableCommand {
             --in-place is given; the output is written atomically and refers to the weight file it needs.
             """)
 
-    @Argument(help: "The input graph file (.json).")
+    @Argument(help: "The input model: a graph file (.json) or an ONNX model (.onnx), told apart by content.")
     var input: String
 
-    @Option(name: [.short, .customLong("output")], help: "The output graph file.")
+    @Option(name: [.short, .customLong("output")], help: "The output: an ONNX model if its name ends in .onnx (weights inside), else a graph file.")
     var output: String?
 
     @Option(name: .customLong("passes"), help: "The pipeline to run.")
@@ -70,8 +71,9 @@ struct RewriteCommand: ParsableCommand {
         if !inPlace && samePath(destination, input) {
             throw fail(Diagnostic(.wouldOverwriteInput, "the output is the input file; give --in-place to overwrite it", at: SourceLocation(file: input)))
         }
-        var graph: Graph
-        do { graph = try Graph.load(contentsOf: input) } catch { throw fail(error.inFile(input)) }
+        let source = try readModel(input)
+        var graph = source.graph
+        let outputFormat: ModelFormat = inPlace ? source.format : destination.lowercased().hasSuffix(".onnx") ? .onnx : .graphJSON
         // Passes and dumps see the weight file by its absolute path, so that files written anywhere
         // (--dump-dir) still find it; the output gets a path relative to its own folder.
         let weightsPath = graph.weightsFile.map { resolve($0, relativeTo: input) }
@@ -101,8 +103,8 @@ struct RewriteCommand: ParsableCommand {
 
         // The weights travel with the graph (memory-mapped, so loading costs little) for passes that change them.
         var data: [String: Tensor]?
-        if weights != nil || graph.weightsFile != nil {
-            do { data = try Weights.load(for: graph, graphPath: input, weightsPath: weights).tensors } catch { throw fail(error) }
+        if weights != nil || graph.weightsFile != nil || source.embeddedWeights != nil {
+            do { data = try source.weights(graphPath: input, weightsPath: weights).tensors } catch { throw fail(error) }
         }
         var result: PipelineRun
         do {
@@ -121,7 +123,11 @@ struct RewriteCommand: ParsableCommand {
                 throw fail(Diagnostics([Diagnostic(.invalidResult, "the pipeline produced an invalid graph; rerun with --verify-each to find the pass")] + error.items))
             }
         }
-        if result.model.weightsChanged, let newWeights = result.model.weights {
+        if outputFormat == .onnx {
+            try writeONNX(result.model, to: destination)
+            return printSummary(result, destination)
+        }
+        if result.model.weightsChanged || source.format == .onnx, let newWeights = result.model.weights {
             // New weights: the output gets a weight file of its own with exactly its parameters.
             let file = (destination as NSString).deletingPathExtension + ".safetensors"
             if let weightsPath, !inPlace, samePath(file, weightsPath) {
@@ -137,6 +143,30 @@ struct RewriteCommand: ParsableCommand {
             result.model.graph.weightsFile = relativePath(to: weightsPath, from: absoluteURL(destination).deletingLastPathComponent().path)
         }
         do { try writeAtomically(result.graph.jsonText(), to: destination) } catch { throw fail(error) }
+        printSummary(result, destination)
+    }
+
+    /// The rewritten model as ONNX, its weights inside: the input's, or the passes' new ones.
+    func writeONNX(_ model: Model, to destination: String) throws(ExitCode) {
+        let tensors: Weights
+        if let weights = model.weights {
+            tensors = Weights(tensors: weights)
+        } else {
+            do { tensors = try Weights.load(for: model.graph, graphPath: input, weightsPath: nil) } catch { throw fail(error) }
+            tensors.warnings.forEach(warn)
+        }
+        do {
+            try writeAtomically(try ONNXExporter.export(model.graph, weights: tensors), to: destination)
+        } catch let error as Diagnostics {
+            throw fail(error.inFile(destination))
+        } catch let error as Diagnostic {
+            throw fail(error)
+        } catch {
+            throw fail(Diagnostic(.writeFailed, "\(error)", at: SourceLocation(file: destination)))
+        }
+    }
+
+    func printSummary(_ result: PipelineRun, _ destination: String) {
         let summary = result.report.passes.map { "\($0.name)\($0.changed ? "" : " (no change)")" }.joined(separator: ", ")
         FileHandle.standardError.write(Data("wrote \(destination): \(summary)\n".utf8))
     }

@@ -37,18 +37,14 @@ struct RunCommand: ParsableCommand {
         if engine == .reference && (jit.printKernels || jit.emitLLVM != nil || jit.emitAsm != nil) {
             throw fail(Diagnostic(.badOption, "--print-kernels, --emit-llvm and --emit-asm need --engine jit"))
         }
-        let graph: Graph
-        do {
-            graph = try Graph.load(contentsOf: model)
-            // The graph's own defects come first: they are what the user must fix, whatever the inputs.
-            _ = try graph.verify()
-        } catch {
-            throw fail(error.inFile(model))
-        }
+        let source = try readModel(model)
+        let graph = source.graph
+        // The graph's own defects come first: they are what the user must fix, whatever the inputs.
+        do { _ = try graph.verify() } catch { throw fail(error.inFile(model)) }
         let outputFiles = try outputFiles(for: graph)
         let tensors = try readInputs(for: graph)
         let loaded: Weights
-        do { loaded = try Weights.load(for: graph, graphPath: model, weightsPath: weights) } catch { throw fail(error) }
+        do { loaded = try source.weights(graphPath: model, weightsPath: weights) } catch { throw fail(error) }
         loaded.warnings.forEach(warn)
 
         let outputs: [String: Tensor]

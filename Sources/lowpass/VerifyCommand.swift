@@ -13,12 +13,12 @@ struct VerifyCommand: ParsableCommand {
     var weights: String? { file.weights }
 
     func run() throws {
-        let graph: Graph
-        do { graph = try Graph.load(contentsOf: model) } catch { throw fail(error.inFile(model)) }
+        let source = try readModel(model)
+        let graph = source.graph
         var dataShapes: [String: [Int]]?
-        if weights != nil || graph.weightsFile != nil {
+        if weights != nil || graph.weightsFile != nil || source.embeddedWeights != nil {
             do {
-                let loaded = try Weights.load(for: graph, graphPath: model, weightsPath: weights)
+                let loaded = try source.weights(graphPath: model, weightsPath: weights)
                 dataShapes = loaded.tensors.mapValues(\.shape)
             } catch {
                 throw fail(error)

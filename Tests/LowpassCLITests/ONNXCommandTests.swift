@@ -52,6 +52,40 @@ struct ONNXCommandTests {
         #expect(result.stderr.contains("raised 2 blur(s)"))
     }
 
+    /// inspect, verify, run, bench, diff and rewrite take an ONNX model as they take a graph file, by
+    /// content (a copy without the extension reads the same); rewrite writes ONNX when asked for .onnx.
+    @Test func everyCommandReadsONNX() throws {
+        let folder = CLI.temporaryDirectory()
+        var result = try CLI.run(["export", "Graphs/seed-mnist-net.json", "-o", folder + "/m.onnx"])
+        #expect(result.status == 0, "\(result.stderr)")
+        try FileManager.default.copyItem(atPath: folder + "/m.onnx", toPath: folder + "/m.model")
+        result = try CLI.run(["inspect", folder + "/m.model"])
+        #expect(result.status == 0 && result.stdout.contains("Conv("), "\(result.stderr)")
+        result = try CLI.run(["verify", folder + "/m.onnx"])
+        #expect(result.status == 0 && result.stdout.hasPrefix("ok:"), "\(result.stderr)")
+        result = try CLI.run(["rewrite", folder + "/m.onnx", "-o", folder + "/aa.onnx", "--passes", "antialias,fold-bn"])
+        #expect(result.status == 0, "\(result.stderr)")
+        result = try CLI.run(["rewrite", folder + "/m.onnx", "-o", folder + "/aa.json", "--passes", "antialias,fold-bn"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(FileManager.default.fileExists(atPath: folder + "/aa.safetensors"), "a graph file rewritten from ONNX gets its weights beside it")
+        // The same nodes and edges; ONNX stores attributes as float32 (epsilon 1e-5 comes back as 9.99999974e-06).
+        result = try CLI.run(["diff", folder + "/aa.onnx", folder + "/aa.json"])
+        #expect(result.stdout.contains("0 nodes added, 0 removed") && result.stdout.contains("0 edges added, 0 removed"), "\(result.stdout)")
+        result = try CLI.run(["diff", folder + "/m.onnx", folder + "/aa.onnx"])
+        #expect(result.status == 1 && result.stdout.contains("BlurPool"), "\(result.stdout)")
+        try NPY.write(SeededRecipe.tensor(named: "input", shape: [2, 1, 28, 28]), to: folder + "/x.npy")
+        for model in ["m.onnx", "aa.onnx", "aa.json"] {
+            result = try CLI.run(["run", folder + "/" + model, "--input", folder + "/x.npy", "--output-dir", folder + "/out-" + model])
+            #expect(result.status == 0, "\(model): \(result.stderr)")
+        }
+        let onnx = try NPY.read(contentsOf: folder + "/out-aa.onnx/classifier.9.npy"), json = try NPY.read(contentsOf: folder + "/out-aa.json/classifier.9.npy")
+        #expect(onnx.difference(to: json).relative < 1e-6)
+        result = try CLI.run(["bench", folder + "/aa.onnx", "--runs", "2", "--warmup", "0"])
+        #expect(result.status == 0, "\(result.stderr)")
+        result = try CLI.run(["run", folder + "/m.onnx", "--weights", folder + "/aa.safetensors", "--input", folder + "/x.npy", "--output-dir", folder + "/o"])
+        #expect(result.status != 0 && result.stderr.contains("an ONNX model carries its weights [bad-option]"), "\(result.stderr)")
+    }
+
     /// Every element-wise op as ONNX Runtime computes it: a model with each op on its own output,
     /// imported and run by the JIT, against ONNX Runtime on the same inputs.
     @Test func everyElementwiseOpAgreesWithONNXRuntime() throws {
