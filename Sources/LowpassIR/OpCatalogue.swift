@@ -52,6 +52,16 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case celu = "Celu"
     case gelu = "Gelu"
     case mish = "Mish"
+    // Data movement and reductions (`DataMovementOps.swift`, `ReductionOps.swift`).
+    case transpose = "Transpose"
+    case slice = "Slice"
+    case squeeze = "Squeeze"
+    case unsqueeze = "Unsqueeze"
+    case reduceMean = "ReduceMean"
+    case reduceSum = "ReduceSum"
+    case reduceMax = "ReduceMax"
+    case reduceMin = "ReduceMin"
+    case reduceL2 = "ReduceL2"
 
     public var schema: OpSchema { OpSchema.catalogue[self] ?? OpSchema(kind: self, summary: "", inputs: [], attributes: [], shape: ShapeRules.sameAsFirst) }
 }
@@ -204,7 +214,7 @@ extension OpSchema {
                                   attr("pads", .ints, optional: true,
                                        "[top, left, bottom, right]; default floor((M-1)/2)+pad_off before, ceil((M-1)/2)+pad_off after")],
                      shape: ShapeRules.blurPool, onnxSince: nil),
-        ] + elementwise
+        ] + elementwise + dataMovement + reductions
         return Dictionary(uniqueKeysWithValues: schemas.map { ($0.kind, $0) })
     }()
 }

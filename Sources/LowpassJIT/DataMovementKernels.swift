@@ -98,3 +98,48 @@ struct PadKernel: Kernel {
         }
     }
 }
+
+/// Transpose and Slice: the output row by row (all axes but the last), each row read from the input
+/// through the node's `StridedView`: in vectors where the row is contiguous there, gathered where it
+/// is strided (a transpose's rows, a backwards or stepped slice). Arguments: output, input.
+struct StridedCopyKernel: Kernel {
+    var nodes: [String]
+    var arguments: [Operand]
+    var output: Int
+    var view: StridedView
+    /// `transpose` or `slice`, for `kind`.
+    var opName: String
+    var lanes: Int
+
+    var kind: String { "\(opName) " + ((view.strides.last ?? 1) == 1 ? "rows" : "gathered") }
+    var rowLength: Int { view.shape.last ?? 1 }
+    var workItems: Int { view.shape.dropLast().reduce(1, *) }
+    var flops: Double { 0 }
+    var bytes: Double { 8 * Double(view.shape.reduce(1, *)) }
+
+    func emitItem(_ e: Emitter, _ item: Value) {
+        let outer = Array(view.shape.dropLast())
+        var offset = e.int(view.offset)
+        for (axis, coordinate) in (outer.isEmpty ? [] : split(e, item, outer)).enumerated() {
+            offset = e.add(offset, e.mul(coordinate, view.strides[axis]))
+        }
+        let source = e.address(e.operandArgument(0), offset)
+        let target = e.address(e.outputArgument, e.mul(item, rowLength))
+        let step = view.strides.last ?? 1
+        let body = { (i: Value, mask: Value?) in
+            let value: Value
+            if step == 1 {
+                value = e.loadVector(source, i, mask: mask)
+            } else {
+                let indices = e.vmul(e.add(e.laneIndices, e.splatInt32(e.toInt32(i))), step)
+                value = e.gather(source, indices, mask: mask ?? e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(lanes)))
+            }
+            e.storeVector(value, target, i, mask: mask)
+        }
+        let whole = rowLength / lanes * lanes
+        e.loop(e.int(0), e.int(whole), step: lanes) { i in body(i, nil) }
+        if whole < rowLength {
+            body(e.int(whole), e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(rowLength - whole)))
+        }
+    }
+}

@@ -134,7 +134,7 @@ struct Lowering {
         let nodes = group.map { graph.nodes[$0] }
         let first = nodes[0], last = nodes[nodes.count - 1]
         let names = nodes.map(\.name)
-        if [.identity, .dropout, .flatten, .reshape].contains(first.op) {
+        if [.identity, .dropout, .flatten, .reshape, .squeeze, .unsqueeze].contains(first.op) {
             // Renamings: the output is the input's buffer.
             let source = first.inputs[0]
             bufferOf[first.outputs[0]] = weights.tensors[source] != nil ? try copyIntoArena(source) : try buffer(of: source)
@@ -177,7 +177,14 @@ struct Lowering {
              .celu, .gelu, .mish, .softplus, .tanh, .neg, .abs, .reciprocal, .sqrt, .exp, .log, .erf, .add, .sub, .mul, .div, .pow,
              .prelu, .max, .min, .sum, .mean:
             kernel = try elementwise(nodes, output)
-        case .flatten, .reshape:
+        case .transpose, .slice:
+            kernel = StridedCopyKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
+                                       view: try first.stridedView(input: shape(first.inputs[0])), opName: first.op.rawValue.lowercased(), lanes: target.lanes)
+        case .reduceMean, .reduceSum, .reduceMax, .reduceMin, .reduceL2:
+            let s = shape(first.inputs[0])
+            kernel = ReduceKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
+                                  reduction: try first.reduction(rank: s.count), inputShape: s, lanes: target.lanes)
+        case .flatten, .reshape, .squeeze, .unsqueeze:
             throw NodeError(.jitInternal, "\(first.op.rawValue) reached kernel selection; it is a renaming")
         }
         model.kernels.append(kernel)

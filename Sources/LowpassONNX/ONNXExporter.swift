@@ -107,7 +107,8 @@ public enum ONNXExporter {
         let out = node.outputs
         let attributes = node.attributes.sorted.map { attribute($0.name, $0.value) }
         switch node.op {
-        case .conv, .maxPool, .averagePool, .globalAveragePool, .batchNormalization, .gemm, .matMul, .flatten, .concat, .identity, .softmax:
+        case .conv, .maxPool, .averagePool, .globalAveragePool, .batchNormalization, .gemm, .matMul, .flatten, .concat, .identity, .softmax,
+             .transpose, .reduceMean, .reduceMax, .reduceMin, .reduceL2:
             return ([onnxNode(node.op.rawValue, node.name, node.inputs, out, attributes)], [])
         case .relu, .sigmoid, .hardSigmoid, .hardSwish, .leakyRelu, .elu, .selu, .celu, .gelu, .mish, .softplus, .tanh, .neg, .abs,
              .reciprocal, .sqrt, .exp, .log, .erf, .add, .sub, .mul, .div, .pow, .prelu, .max, .min, .sum, .mean:
@@ -115,6 +116,8 @@ public enum ONNXExporter {
                 return ([onnxNode(node.op.rawValue, node.name, node.inputs, out, attributes)], [])
             }
             return try decomposed(node)
+        case .reduceSum, .slice, .squeeze, .unsqueeze:
+            return try lowerWithListInputs(node)
         case .dropout:
             // Identity at inference; ONNX's Dropout takes its ratio as an input since opset 12.
             return ([onnxNode("Identity", node.name, [node.inputs[0]], out)], [])
@@ -147,6 +150,23 @@ public enum ONNXExporter {
         case .blurPool:
             return try lowerBlur(node, types: types, options: options)
         }
+    }
+
+    /// Ops whose integer lists are inputs in opset 17 (attributes in Lowpass): ReduceSum's and
+    /// Squeeze's and Unsqueeze's axes, Slice's starts, ends, axes and steps, as initializers.
+    static func lowerWithListInputs(_ node: Node) throws(NodeError) -> ([Onnx_NodeProto], [Onnx_TensorProto]) {
+        let lists = node.op == .slice ? ["starts", "ends", "axes", "steps"] : ["axes"]
+        var inputs = [node.inputs[0]], constants: [Onnx_TensorProto] = []
+        for key in lists {
+            guard let value = node.attributes[key] else { inputs.append(""); continue }
+            guard case .ints(let values) = value else { throw NodeError(.badAttribute, "attribute '\(key)' must be a list of integers") }
+            let name = "\(node.name).\(key)"
+            constants.append(Onnx_TensorProto(name: name, ints: values))
+            inputs.append(name)
+        }
+        while inputs.last == "" { inputs.removeLast() }
+        let attributes = node.op == .reduceSum ? [attribute("keepdims", .int(try node.int("keepdims")))] : []
+        return ([onnxNode(node.op.rawValue, node.name, inputs, node.outputs, attributes)], constants)
     }
 
     /// An element-wise op the target opset lacks (Gelu, Mish) as the ONNX ops of its scalar expression.

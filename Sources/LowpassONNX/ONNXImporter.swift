@@ -113,9 +113,9 @@ struct GraphImporter {
         }
         if !unsupported.isEmpty {
             findings = unsupported.map { op, nodes in
-                let more = nodes.count > 1 ? " and \(nodes.count - 1) more" : ""
+                let more = nodes.count > 1 ? " (here and in \(nodes.count - 1) more node\(nodes.count > 2 ? "s" : ""))" : ""
                 let hint = Self.familyHints[op].map { "; \($0)" } ?? ""
-                return Diagnostic(.unsupportedOp, "ONNX op \(op) is not one Lowpass imports (node '\(nodes[0])'\(more))\(hint)", at: .node(nodes[0]))
+                return Diagnostic(.unsupportedOp, "ONNX op \(op) is not one Lowpass imports\(more)\(hint)", at: .node(nodes[0]))
             }
             throw Diagnostics(findings)
         }

@@ -31,7 +31,10 @@ struct ONNXAttributes {
         "Concat": ["axis"], "Clip": ["min", "max", "consumed_inputs"], "Pad": ["mode", "pads", "value"],
         "Reshape": ["allowzero", "shape", "consumed_inputs"], "Shape": ["start", "end"],
         "Gather": ["axis"], "Unsqueeze": ["axes"], "Squeeze": ["axes"], "Cast": ["to", "saturate"],
-        "ConstantOfShape": ["value"], "Transpose": ["perm"], "Slice": ["axes", "ends", "starts"],
+        "ConstantOfShape": ["value"], "Transpose": ["perm"], "Slice": ["axes", "ends", "starts"], "Split": ["axis", "split", "num_outputs"],
+        "ReduceMean": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceSum": ["axes", "keepdims", "noop_with_empty_axes"],
+        "ReduceMax": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceMin": ["axes", "keepdims", "noop_with_empty_axes"],
+        "ReduceL2": ["axes", "keepdims", "noop_with_empty_axes"],
     ]
 
     /// The attributes ONNX defines for `opType`: from the table, or for an element-wise op, Lowpass's own
@@ -128,9 +131,17 @@ extension GraphImporter {
         case "Pad": try translatePad(node)
         case "Reshape": try translateReshape(node)
         case "Shape": try translateShape(node)
-        case "Gather", "Unsqueeze", "Squeeze", "Cast", "ConstantOfShape", "Transpose", "Slice":
+        case "Gather", "Cast", "ConstantOfShape":
             guard let folded = foldIntegers(node.proto, a) else { return false }
             constants[node.output] = folded
+        case "Transpose", "Slice", "Squeeze", "Unsqueeze":
+            if let folded = foldIntegers(node.proto, a) {
+                constants[node.output] = folded
+                return true
+            }
+            try translateDataMovement(node)
+        case "Split": try translateSplit(node)
+        case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2": try translateReduction(node)
         default:
             return try translateElementwise(node.proto, name: name, a)
         }
@@ -296,6 +307,92 @@ extension GraphImporter {
         let start = clamped(node.attributes.int("start") ?? 0), end = clamped(node.attributes.int("end") ?? all.count)
         let dims = start < end ? Array(all[start..<end]) : []
         constants[node.output] = .ints(dims, shape: [dims.count])
+    }
+
+    /// An integer list that is an attribute in early opsets and an input (a constant) in later ones.
+    func integerList(_ node: ONNXNode, attribute: String, input: Int) throws(Diagnostic) -> [Int]? {
+        if node.has(input) { return try intConstant(node.inputs[input], "\(node.op)'s \(attribute)", of: node.name) }
+        return node.attributes.ints(attribute)
+    }
+
+    /// Adds a node unless all its inputs are constants, in which case its value is folded.
+    mutating func emitOrFold(_ op: OpKind, _ node: ONNXNode, _ inputs: [String], _ output: String, _ attributes: Attributes, name: String? = nil) throws(Diagnostic) {
+        let name = name ?? node.name
+        if let folded = try foldConstant(op, name: name, inputs, attributes) {
+            constants[output] = .floats(folded)
+            return
+        }
+        let operands = try inputs.map { (input) throws(Diagnostic) in try value(input, of: name) }
+        try emit(op, name, operands, output, attributes)
+    }
+
+    /// Transpose, Slice (starts, ends, axes and steps as inputs from opset 10), Squeeze and Unsqueeze
+    /// (axes as an input from opset 13).
+    mutating func translateDataMovement(_ node: ONNXNode) throws(Diagnostic) {
+        guard node.has(0) else { throw Diagnostic(.arity, "\(node.op) needs an input", at: .node(node.name)) }
+        var attributes: Attributes = [:]
+        switch node.op {
+        case "Transpose":
+            if let perm = node.attributes.ints("perm") { attributes["perm"] = .ints(perm) }
+            try emitOrFold(.transpose, node, [node.inputs[0]], node.output, attributes)
+        case "Slice":
+            // Exporters write "to the end" as INT64_MAX; clamped, it means the same and stays in range.
+            let clamp = { (v: [Int]) in v.map { min(max($0, -Limits.maximumDimension), Limits.maximumDimension) } }
+            guard let starts = try integerList(node, attribute: "starts", input: 1), let ends = try integerList(node, attribute: "ends", input: 2) else {
+                throw Diagnostic(.missingAttribute, "Slice needs starts and ends", at: .node(node.name))
+            }
+            attributes["starts"] = .ints(clamp(starts))
+            attributes["ends"] = .ints(clamp(ends))
+            if let axes = try integerList(node, attribute: "axes", input: 3) { attributes["axes"] = .ints(axes) }
+            if node.has(4) { attributes["steps"] = .ints(clamp(try intConstant(node.inputs[4], "Slice's steps", of: node.name))) }
+            try emitOrFold(.slice, node, [node.inputs[0]], node.output, attributes)
+        default:
+            let op: OpKind = node.op == "Squeeze" ? .squeeze : .unsqueeze
+            if let axes = try integerList(node, attribute: "axes", input: 1) { attributes["axes"] = .ints(axes) }
+            try emitOrFold(op, node, [node.inputs[0]], node.output, attributes)
+        }
+    }
+
+    /// Split becomes one Slice per output, along the axis: the sizes from the `split` input (opset 13)
+    /// or attribute, else equal parts (the last smaller, as opset 18's num_outputs has it).
+    mutating func translateSplit(_ node: ONNXNode) throws(Diagnostic) {
+        let x = try operand(node, 0)
+        guard let type = types[x] else { throw Diagnostic(.undefinedValue, "Split's input has no known type", at: .node(node.name)) }
+        let rawAxis = node.attributes.int("axis") ?? 0
+        let axis = rawAxis < 0 ? rawAxis + type.rank : rawAxis
+        guard (0..<type.rank).contains(axis) else {
+            throw Diagnostic(.badAttribute, "Split's axis \(rawAxis) is outside the \(type.rank) axes of its input", at: .node(node.name))
+        }
+        guard let size = type.shape[axis].value else {
+            throw Diagnostic(.symbolicDimension, "Split along axis \(axis), whose size is symbolic", at: .node(node.name))
+        }
+        let outputs = node.proto.output
+        let count = outputs.count
+        let sizes = try integerList(node, attribute: "split", input: 1)
+            ?? (0..<count).map { i in min(size - i * ((size + count - 1) / count), (size + count - 1) / count) }
+        guard sizes.count == count, sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == size else {
+            throw Diagnostic(.badAttribute, "Split sizes \(sizes) do not divide axis \(axis) of size \(size) into \(count) outputs", at: .node(node.name))
+        }
+        var start = 0
+        for (i, (output, length)) in zip(outputs, sizes).enumerated() where !output.isEmpty {
+            let attributes: Attributes = ["starts": .ints([start]), "ends": .ints([start + length]), "axes": .ints([axis])]
+            try emitOrFold(.slice, node, [node.inputs[0]], output, attributes, name: uniqueName("\(node.name).\(i)"))
+            start += length
+        }
+    }
+
+    /// ReduceMean, ReduceSum, ReduceMax, ReduceMin and ReduceL2: axes as an attribute or (ReduceSum from
+    /// opset 13, the others from 18) an input; no axes with noop_with_empty_axes=1 is the identity.
+    mutating func translateReduction(_ node: ONNXNode) throws(Diagnostic) {
+        guard let op = OpKind(rawValue: node.op) else { throw Diagnostic(.unknownOp, "\(node.op) is not a reduction", at: .node(node.name)) }
+        var attributes: Attributes = ["keepdims": .int(node.attributes.int("keepdims") ?? 1)]
+        let axes = try integerList(node, attribute: "axes", input: 1)
+        if let axes, !axes.isEmpty {
+            attributes["axes"] = .ints(axes)
+        } else if node.attributes.int("noop_with_empty_axes") == 1 {
+            return try emitOrFold(.identity, node, [node.inputs[0]], node.output, [:])
+        }
+        try emitOrFold(op, node, [node.inputs[0]], node.output, attributes)
     }
 
     /// An element-wise op, which ONNX and Lowpass define alike: same name, inputs and attributes. Folded

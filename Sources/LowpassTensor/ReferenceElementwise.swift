@@ -37,6 +37,26 @@ extension ReferenceKernels {
         }
     }
 
+    /// Every input element folded into the output element it reduces to, in double.
+    static func reduce(_ reduction: Reduction, _ input: Tensor, _ outShape: [Int]) -> Tensor {
+        let shape = input.shape
+        // The output in its keepdims form, so that its strides line up with the input's axes.
+        let kept = shape.enumerated().map { reduction.axes.contains($0.offset) ? 1 : $0.element }
+        let keptStrides = rowMajorStrides(kept)
+        var accumulators = [Double](repeating: reduction.identity, count: Swift.max(kept.reduce(1, *), 0))
+        let count = reduction.axes.map { shape[$0] }.reduce(1, *)
+        for index in 0..<input.count {
+            var rest = index, target = 0
+            for axis in stride(from: shape.count - 1, through: 0, by: -1) {
+                let c = rest % shape[axis]
+                rest /= shape[axis]
+                if !reduction.axes.contains(axis) { target += c * keptStrides[axis] }
+            }
+            accumulators[target] = reduction.combine(accumulators[target], Double(input[index]))
+        }
+        return Tensor(shape: outShape, values: accumulators.map { Float(reduction.finish($0, count: count)) })
+    }
+
     static func concat(_ node: Node, _ inputs: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {
         let rank = outShape.count
         let axis = try node.axis(rank: rank)

@@ -23,7 +23,12 @@ enum ReferenceKernels {
         case .relu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .leakyRelu, .elu, .selu, .celu, .gelu, .mish, .softplus, .tanh,
              .neg, .abs, .reciprocal, .sqrt, .exp, .log, .erf, .add, .sub, .mul, .div, .pow, .prelu, .max, .min, .sum, .mean:
             return elementwise(try node.scalarExpression(), x, outputShape)
-        case .identity, .dropout, .flatten, .reshape: return x[0].reshaped(outputShape)
+        case .identity, .dropout, .flatten, .reshape, .squeeze, .unsqueeze: return x[0].reshaped(outputShape)
+        case .transpose, .slice:
+            let view = try node.stridedView(input: x[0].shape)
+            return Tensor(shape: outputShape) { x[0][view.source(of: $0)] }
+        case .reduceMean, .reduceSum, .reduceMax, .reduceMin, .reduceL2:
+            return reduce(try node.reduction(rank: x[0].rank), x[0], outputShape)
         case .concat: return try concat(node, x, outputShape)
         case .pad: return try pad(node, x[0], outputShape)
         case .softmax: return try softmax(node, x[0])

@@ -15,17 +15,23 @@ struct ModelFile: ParsableArguments {
 }
 
 /// The two formats a model may come in. They are told apart by content, not by name: a graph file
-/// is JSON text, whose first non-blank byte is `{`; anything else is read as ONNX's protobuf.
+/// is JSON text, whose first non-blank byte opens a JSON value; anything else is read as ONNX's protobuf.
 enum ModelFormat {
     case graphJSON, onnx
 
+    static let jsonStarts = Set("{[\"-0123456789tfn".utf8).union([0xEF])
+
+    /// Peeks at the first bytes through `openRegularFile`, which refuses a FIFO or a device without
+    /// blocking on it; a file it refuses, or an empty one, goes to the JSON reader, which says why.
     static func of(file path: String) -> ModelFormat {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return .graphJSON }
-        defer { try? handle.close() }
-        let head = (try? handle.read(upToCount: 64)) ?? Data()
-        guard let first = head.first(where: { ![0x20, 0x09, 0x0a, 0x0d].contains($0) }) else { return .graphJSON }
-        // An empty or unreadable file is reported by the JSON reader, whose messages say more.
-        return first == UInt8(ascii: "{") || first == 0xEF ? .graphJSON : .onnx
+        guard let (fd, size) = try? openRegularFile(path) else { return .graphJSON }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: min(size, 64))
+        let count = head.isEmpty ? 0 : read(fd, &head, head.count)
+        guard let first = head.prefix(max(count, 0)).first(where: { ![0x20, 0x09, 0x0a, 0x0d].contains($0) }) else { return .graphJSON }
+        // What opens a JSON value (or 0xEF, a UTF-8 byte-order mark, which the JSON reader reports) is
+        // read as a graph file; an ONNX file starts with a protobuf field tag (0x08: ir_version).
+        return Self.jsonStarts.contains(first) ? .graphJSON : .onnx
     }
 }
 

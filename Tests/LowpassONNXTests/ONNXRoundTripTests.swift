@@ -88,6 +88,28 @@ struct ONNXRoundTripTests {
         #expect(error < 1e-6, "\(op): \(error)")
     }
 
+    /// Transpose, Slice, Squeeze, Unsqueeze and the reductions export in opset 17's forms (lists as
+    /// attributes or constant inputs) and come back as the same ops computing the same.
+    static let tensorOps: [(OpKind, Attributes)] = [(.transpose, ["perm": .ints([0, 3, 1, 2])]),
+                      (.slice, ["starts": .ints([4, 1]), "ends": .ints([0, 100]), "axes": .ints([-1, 1]), "steps": .ints([-2, 1])]),
+                      (.squeeze, ["axes": .ints([0])]), (.unsqueeze, ["axes": .ints([1, -1])]),
+                      (.reduceMean, ["axes": .ints([2, 3])]), (.reduceSum, ["axes": .ints([1]), "keepdims": .int(0)]),
+                      (.reduceMax, [:]), (.reduceMin, ["axes": .ints([-1])]), (.reduceL2, ["axes": .ints([0, 2])])]
+
+    @Test(arguments: tensorOps.indices)
+    func tensorOpsComeBack(index: Int) throws {
+        let (op, attributes) = Self.tensorOps[index]
+        let shape = [1, 3, 4, 5]
+        let graph = Graph(name: "op", inputs: [ValueInfo(name: "input", type: TensorType(fixed: shape))], outputs: ["y"],
+                          nodes: [Node(name: "n", op: op, inputs: ["input"], outputs: ["y"], attributes: attributes)])
+        let imported = try roundTrip(graph, Weights())
+        #expect(imported.graph.nodes.map(\.op) == [op])
+        let input = SeededRecipe.tensor(named: "input", shape: shape)
+        let expected = try ReferenceInterpreter().run(graph, weights: Weights(), inputs: ["input": input])
+        let actual = try ReferenceInterpreter().run(imported.graph, weights: Weights(tensors: imported.weights), inputs: ["input": input])
+        #expect(try #require(actual["y"]).values == (try #require(expected["y"])).values)
+    }
+
     @Test func blurPoolExportsAsStandardOps() throws {
         let graph = Graph(name: "blur", inputs: [ValueInfo(name: "x", type: TensorType(.f32, ["N", 3, 9, 8]))], outputs: ["a", "b", "c"],
                           nodes: [Node(name: "a", op: .blurPool, inputs: ["x"], outputs: ["a"]),

@@ -188,7 +188,7 @@ def onnx_cases():
     case("onnx", "old-opset", model([helper.make_node("Relu", ["x"], ["y"])], inits=(), opset=7),
          "the model uses ONNX opset 7; Lowpass reads opsets 11 to", "[unsupported-opset]", ext="onnx")
     case("onnx", "unsupported-ops", model([helper.make_node("Relu", ["x"], ["a"], name="r"), helper.make_node("Hardmax", ["a"], ["y"], name="hard")], inits=()),
-         "ONNX op Hardmax is not one Lowpass imports (node 'hard')", "[unsupported-op]", ext="onnx")
+         "node 'hard': ONNX op Hardmax is not one Lowpass imports", "[unsupported-op]", ext="onnx")
     bad = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
     bad.raw_data = bad.raw_data[:100]
     case("onnx", "short-initializer", model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], inits=(bad,)),

@@ -1,0 +1,158 @@
+/// Ops that move elements without computing: each output element is one input element, found by a
+/// `StridedView` (Transpose, Slice), or the same elements under another shape (Squeeze, Unsqueeze).
+/// The reference and the JIT both read the view, so they cannot disagree on what a slice means.
+extension OpSchema {
+    static let dataMovement: [OpSchema] = [
+        OpSchema(kind: .transpose, summary: "permute the axes: output axis i is input axis perm[i]", inputs: unary,
+                 attributes: [attr("perm", .ints, optional: true, "a permutation of 0..<rank; default: the axes reversed")],
+                 shape: ShapeRules.transpose),
+        OpSchema(kind: .slice, summary: "every step-th element from start up to (not including) end, per axis; negative indices count from the end",
+                 inputs: unary,
+                 attributes: [attr("starts", .ints, "first index per axis (clamped into the axis)"),
+                              attr("ends", .ints, "end per axis (clamped; past the axis means to its end)"),
+                              attr("axes", .ints, optional: true, "the axes sliced; default 0..<count(starts)"),
+                              attr("steps", .ints, optional: true, "step per axis, nonzero, negative to go backwards; default 1")],
+                 shape: ShapeRules.slice, onnxSince: nil),
+        OpSchema(kind: .squeeze, summary: "remove axes of size 1", inputs: unary,
+                 attributes: [attr("axes", .ints, optional: true, "the axes to remove; default: every axis of size 1")],
+                 shape: ShapeRules.squeeze, onnxSince: nil),
+        OpSchema(kind: .unsqueeze, summary: "insert axes of size 1", inputs: unary,
+                 attributes: [attr("axes", .ints, "positions of the new axes in the output")],
+                 shape: ShapeRules.unsqueeze, onnxSince: nil),
+    ]
+}
+
+/// Which input element each output element is: `output[c] = input[offset + sum(c[i] * strides[i])]`.
+public struct StridedView: Hashable, Sendable {
+    public var shape: [Int]
+    public var offset: Int
+    /// Input elements between neighbours along each output axis (negative for a backwards slice).
+    public var strides: [Int]
+
+    public init(shape: [Int], offset: Int, strides: [Int]) {
+        (self.shape, self.offset, self.strides) = (shape, offset, strides)
+    }
+
+    /// The input index of output element `index` (row-major).
+    public func source(of index: Int) -> Int {
+        var rest = index, source = offset
+        for axis in stride(from: shape.count - 1, through: 0, by: -1) {
+            source += rest % shape[axis] * strides[axis]
+            rest /= shape[axis]
+        }
+        return source
+    }
+}
+
+/// Row-major element strides of `shape`.
+public func rowMajorStrides(_ shape: [Int]) -> [Int] {
+    var strides = [Int](repeating: 1, count: shape.count)
+    for axis in stride(from: shape.count - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * shape[axis + 1] }
+    return strides
+}
+
+/// One axis of a slice, resolved against the axis' size as ONNX does: first index, step and count.
+public struct SliceRange: Hashable, Sendable {
+    public var start: Int, step: Int, count: Int
+
+    public init(start rawStart: Int, end rawEnd: Int, step: Int, size n: Int) {
+        func clamped(_ i: Int, _ low: Int, _ high: Int) -> Int { Swift.min(Swift.max(i < 0 ? i + n : i, low), high) }
+        let (start, end) = step > 0 ? (clamped(rawStart, 0, n), clamped(rawEnd, 0, n)) : (clamped(rawStart, -1, n - 1), clamped(rawEnd, -1, n - 1))
+        self.start = start
+        self.step = step
+        count = step > 0 ? Swift.max(0, (end - start + step - 1) / step) : Swift.max(0, (start - end - step - 1) / -step)
+    }
+}
+
+extension Node {
+    /// Transpose's permutation, checked against `rank`.
+    public func permutation(rank: Int) throws(NodeError) -> [Int] {
+        let perm = attributes["perm"] == nil ? Array((0..<rank).reversed()) : try ints("perm")
+        guard perm.sorted() == Array(0..<rank) else {
+            throw NodeError(.badAttribute, "perm \(perm) is not a permutation of the \(rank) axes")
+        }
+        return perm
+    }
+
+    /// Slice's axes (normalized, distinct) with each one's start, end and step, checked against `rank`.
+    public func sliceAxes(rank: Int) throws(NodeError) -> [(axis: Int, start: Int, end: Int, step: Int)] {
+        let starts = try ints("starts"), ends = try ints("ends")
+        let axes = attributes["axes"] == nil ? Array(0..<starts.count) : try ints("axes")
+        let steps = attributes["steps"] == nil ? Array(repeating: 1, count: starts.count) : try ints("steps")
+        guard ends.count == starts.count, axes.count == starts.count, steps.count == starts.count else {
+            throw NodeError(.badAttribute, "starts, ends, axes and steps must have one entry per sliced axis (\(starts.count), \(ends.count), \(axes.count), \(steps.count))")
+        }
+        guard steps.allSatisfy({ $0 != 0 }) else { throw NodeError(.badAttribute, "a slice step is 0") }
+        let normalized = try axes.map { (axis) throws(NodeError) in try ShapeRules.normalizedAxis(axis, rank: rank) }
+        guard Set(normalized).count == normalized.count else { throw NodeError(.badAttribute, "axes \(axes) repeat an axis") }
+        return normalized.indices.map { (normalized[$0], starts[$0], ends[$0], steps[$0]) }
+    }
+
+    /// Squeeze's and Unsqueeze's axes, normalized against the rank they refer to.
+    func shapeAxes(rank: Int) throws(NodeError) -> [Int] {
+        let axes = try ints("axes").map { (axis) throws(NodeError) in try ShapeRules.normalizedAxis(axis, rank: rank) }
+        guard Set(axes).count == axes.count else { throw NodeError(.badAttribute, "axes \(try ints("axes")) repeat an axis") }
+        return axes.sorted()
+    }
+
+    /// The input elements a Transpose or Slice node reads, for an input of `shape`.
+    public func stridedView(input shape: [Int]) throws(NodeError) -> StridedView {
+        let strides = rowMajorStrides(shape)
+        switch op {
+        case .transpose:
+            let perm = try permutation(rank: shape.count)
+            return StridedView(shape: perm.map { shape[$0] }, offset: 0, strides: perm.map { strides[$0] })
+        case .slice:
+            var view = StridedView(shape: shape, offset: 0, strides: strides)
+            for (axis, start, end, step) in try sliceAxes(rank: shape.count) {
+                let range = SliceRange(start: start, end: end, step: step, size: shape[axis])
+                view.shape[axis] = range.count
+                view.strides[axis] = strides[axis] * step
+                view.offset += range.count > 0 ? range.start * strides[axis] : 0
+            }
+            return view
+        default:
+            throw NodeError(.unknownOp, "\(op.rawValue) is not a strided view of its input")
+        }
+    }
+}
+
+extension ShapeRules {
+    static let transpose: ShapeRule = { node, inputs throws(NodeError) in
+        let x = inputs[0]
+        return [TensorType(x.dtype, try node.permutation(rank: x.rank).map { x.shape[$0] })]
+    }
+
+    static let slice: ShapeRule = { node, inputs throws(NodeError) in
+        let x = inputs[0]
+        var shape = x.shape
+        for (axis, start, end, step) in try node.sliceAxes(rank: x.rank) {
+            let size = try fixed(x.shape[axis], "Slice's axis \(axis)")
+            shape[axis] = .fixed(SliceRange(start: start, end: end, step: step, size: size).count)
+        }
+        return [TensorType(x.dtype, shape)]
+    }
+
+    static let squeeze: ShapeRule = { node, inputs throws(NodeError) in
+        let x = inputs[0]
+        guard node.attributes["axes"] != nil else {
+            guard x.shape.allSatisfy({ $0.value != nil }) else {
+                throw NodeError(.symbolicDimension, "Squeeze without axes of \(x), whose symbolic dimensions may or may not be 1")
+            }
+            return [TensorType(x.dtype, x.shape.filter { $0 != .fixed(1) })]
+        }
+        let axes = try node.shapeAxes(rank: x.rank)
+        for axis in axes where x.shape[axis] != .fixed(1) {
+            throw NodeError(.shapeMismatch, "Squeeze of axis \(axis) of \(x), whose size is not 1")
+        }
+        return [TensorType(x.dtype, x.shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element))]
+    }
+
+    static let unsqueeze: ShapeRule = { node, inputs throws(NodeError) in
+        let x = inputs[0]
+        let axes = try node.shapeAxes(rank: x.rank + (try node.ints("axes")).count)
+        var shape = x.shape
+        for axis in axes { shape.insert(.fixed(1), at: axis) }
+        return [TensorType(x.dtype, shape)]
+    }
+}

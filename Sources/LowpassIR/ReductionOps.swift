@@ -1,0 +1,85 @@
+/// Reductions over any set of axes (ONNX ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceL2): what
+/// squeeze-and-excitation blocks, LayerNorm written out by exporters, and attention pooling use.
+extension OpSchema {
+    static let reductions: [OpSchema] = [
+        reduction(.reduceMean, "mean over the axes", onnxSince: 1),
+        reduction(.reduceSum, "sum over the axes", onnxSince: nil),
+        reduction(.reduceMax, "maximum over the axes", onnxSince: 1),
+        reduction(.reduceMin, "minimum over the axes", onnxSince: 1),
+        reduction(.reduceL2, "square root of the sum of squares over the axes", onnxSince: 1),
+    ]
+
+    /// `onnxSince`: ONNX took the axes as an input from opset 13 (ReduceSum) or 18 (the others); the
+    /// exporter's opset 17 still has them as an attribute except for ReduceSum.
+    private static func reduction(_ kind: OpKind, _ summary: String, onnxSince: Int?) -> OpSchema {
+        OpSchema(kind: kind, summary: summary, inputs: unary,
+                 attributes: [attr("axes", .ints, optional: true, "the axes reduced, negative ones counted from the end; default: all"),
+                              attr("keepdims", .int, .int(1), "1: reduced axes stay, with size 1; 0: they are removed")],
+                 shape: ShapeRules.reduce, onnxSince: onnxSince)
+    }
+}
+
+/// A reduction node resolved against its input's rank.
+public struct Reduction: Hashable, Sendable {
+    public enum Kind: String, Hashable, Sendable { case mean, sum, max, min, l2 }
+
+    public var kind: Kind
+    /// Distinct, ascending.
+    public var axes: [Int]
+    public var keepDims: Bool
+
+    /// The value a reduction starts from, and how it folds in one element (the l2 sums squares).
+    public var identity: Double {
+        switch kind {
+        case .mean, .sum, .l2: return 0
+        case .max: return -.infinity
+        case .min: return .infinity
+        }
+    }
+
+    public func combine(_ accumulator: Double, _ value: Double) -> Double {
+        switch kind {
+        case .mean, .sum: return accumulator + value
+        case .l2: return accumulator + value * value
+        case .max: return Swift.max(accumulator, value)
+        case .min: return Swift.min(accumulator, value)
+        }
+    }
+
+    /// The result from the accumulated value over `count` elements.
+    public func finish(_ accumulator: Double, count: Int) -> Double {
+        switch kind {
+        case .mean: return accumulator / Double(count)
+        case .l2: return accumulator.squareRoot()
+        case .sum, .max, .min: return accumulator
+        }
+    }
+
+    /// The output shape for an input of `shape`.
+    public func outputShape<D>(_ shape: [D], one: D) -> [D] {
+        keepDims ? shape.enumerated().map { axes.contains($0.offset) ? one : $0.element }
+            : shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
+    }
+}
+
+extension Node {
+    public func reduction(rank: Int) throws(NodeError) -> Reduction {
+        let kinds: [OpKind: Reduction.Kind] = [.reduceMean: .mean, .reduceSum: .sum, .reduceMax: .max, .reduceMin: .min, .reduceL2: .l2]
+        guard let kind = kinds[op] else { throw NodeError(.unknownOp, "\(op.rawValue) is not a reduction") }
+        let raw = attributes["axes"] == nil ? Array(0..<rank) : try ints("axes")
+        let axes = try raw.map { (axis) throws(NodeError) in try ShapeRules.normalizedAxis(axis, rank: rank) }
+        guard Set(axes).count == axes.count else { throw NodeError(.badAttribute, "axes \(raw) repeat an axis") }
+        return Reduction(kind: kind, axes: axes.sorted(), keepDims: try int("keepdims") != 0)
+    }
+}
+
+extension ShapeRules {
+    static let reduce: ShapeRule = { node, inputs throws(NodeError) in
+        let x = inputs[0]
+        let reduction = try node.reduction(rank: x.rank)
+        for axis in reduction.axes where x.shape[axis] == .fixed(0) && (reduction.kind == .max || reduction.kind == .min || reduction.kind == .mean) {
+            throw NodeError(.emptyWindow, "\(node.op.rawValue) over axis \(axis) of \(x), which is empty")
+        }
+        return [TensorType(x.dtype, reduction.outputShape(x.shape, one: .fixed(1)))]
+    }
+}

@@ -1,0 +1,80 @@
+import LowpassIR
+import LowpassJIT
+import LowpassTensor
+import Testing
+
+/// Transpose, Slice, Squeeze, Unsqueeze and the reductions, JIT against the reference on ranks 1 to 6
+/// with odd sizes, negative axes and indices, backwards steps, and both keepdims.
+@Suite("JIT data movement and reductions match the reference")
+struct TensorOpTests {
+    func check(_ op: OpKind, _ shape: [Int], _ attributes: Attributes, seed: UInt64, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+        let (graph, weights) = oneNodeGraph(op, input: shape, attributes)
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: seed)], sourceLocation: sourceLocation)
+    }
+
+    @Test(arguments: [([7], [0]), ([3, 5], [1, 0]), ([2, 3, 5], [2, 0, 1]), ([2, 3, 5, 7], [0, 2, 3, 1]), ([2, 3, 5, 7], [0, 3, 1, 2]),
+                      ([1, 2, 3, 2, 5], [4, 2, 0, 3, 1]), ([2, 1, 3, 2, 2, 3], [0, 2, 1, 4, 3, 5]), ([4, 6, 17], [2, 1, 0])])
+    func transpose(shape: [Int], perm: [Int]) throws {
+        try check(.transpose, shape, ["perm": .ints(perm)], seed: 1)
+    }
+
+    @Test func transposeWithoutPermReversesTheAxes() throws {
+        try check(.transpose, [2, 3, 5, 7], [:], seed: 2)
+    }
+
+    @Test(arguments: [
+        ([19], [2], [17], nil, nil),
+        ([19], [-1], [-20], nil, [-1]),                              // backwards over the whole axis
+        ([5, 23], [1, 20], [4, 2], [0, 1], [1, -3]),
+        ([2, 3, 9, 11], [0, 1], [1 << 30, -1], [-1, 2], [2, 1]),   // ends past the axis, negative axes
+        ([2, 6, 7, 8], [3], [6], [1], nil),                          // channel split
+        ([2, 3, 5, 7, 2, 3], [1, -2], [3, 0], [2, 3], [1, -2]),
+        ([4, 5], [10], [20], nil, nil),                              // empty
+    ] as [([Int], [Int], [Int], [Int]?, [Int]?)])
+    func slice(shape: [Int], starts: [Int], ends: [Int], axes: [Int]?, steps: [Int]?) throws {
+        var attributes: Attributes = ["starts": .ints(starts), "ends": .ints(ends)]
+        if let axes { attributes["axes"] = .ints(axes) }
+        if let steps { attributes["steps"] = .ints(steps) }
+        try check(.slice, shape, attributes, seed: 3)
+    }
+
+    @Test func squeezeAndUnsqueezeAreRenamings() throws {
+        try check(.squeeze, [2, 1, 5, 1], ["axes": .ints([1, -1])], seed: 4)
+        try check(.squeeze, [1, 3, 1], [:], seed: 5)
+        let (graph, weights) = oneNodeGraph(.unsqueeze, input: [3, 4], ["axes": .ints([0, -1, 2])])
+        for model in try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([3, 4], seed: 6)]) {
+            #expect(model.kernels.count <= 1, "a renaming needs no kernel beyond the output copy")
+        }
+    }
+
+    static let reductionOps: [OpKind] = [.reduceMean, .reduceSum, .reduceMax, .reduceMin, .reduceL2]
+
+    @Test(arguments: reductionOps)
+    func reductions(op: OpKind) throws {
+        let cases: [([Int], [Int]?)] = [([37], nil), ([2, 3, 5, 7], [2, 3]), ([2, 3, 5, 7], [1]), ([2, 3, 5, 7], [-1]), ([2, 3, 5, 7], [0, 2]),
+                                        ([2, 3, 5, 7], [1, 3]), ([1, 2, 3, 2, 5], [0, 2, 4]), ([2, 1, 3, 2, 2, 3], [-2, 1]), ([4, 33], [0]), ([3, 4], [])]
+        for (k, (shape, axes)) in cases.enumerated() {
+            for keep in [1, 0] {
+                var attributes: Attributes = ["keepdims": .int(keep)]
+                if let axes { attributes["axes"] = .ints(axes) }
+                try check(op, shape, attributes, seed: UInt64(10 + k))
+            }
+        }
+    }
+
+    /// The reference's definitions on inputs whose answers are known by hand.
+    @Test func referenceValuesByHand() throws {
+        let x = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+        func run(_ op: OpKind, _ attributes: Attributes) throws -> [Float] {
+            let (graph, weights) = oneNodeGraph(op, input: [2, 3], attributes)
+            return try #require(try ReferenceInterpreter().run(graph, weights: weights, inputs: ["x": x])["y"]).values
+        }
+        #expect(try run(.transpose, [:]) == [1, 4, 2, 5, 3, 6])
+        #expect(try run(.slice, ["starts": .ints([-1, 2]), "ends": .ints([-3, -4]), "axes": .ints([0, 1]), "steps": .ints([-1, -2])]) == [6, 4, 3, 1])
+        #expect(try run(.reduceMean, ["axes": .ints([1])]) == [2, 5])
+        #expect(try run(.reduceSum, ["axes": .ints([0]), "keepdims": .int(0)]) == [5, 7, 9])
+        #expect(try run(.reduceMax, [:]) == [6])
+        #expect(try run(.reduceMin, ["axes": .ints([-1])]) == [1, 4])
+        #expect(try run(.reduceL2, ["axes": .ints([0])]).map { ($0 * 1000).rounded() } == [4123, 5385, 6708])
+    }
+}
