@@ -4,21 +4,21 @@
 extension OpSchema {
     static let dataMovement: [OpSchema] = [
         OpSchema(kind: .transpose, summary: "permute the axes: output axis i is input axis perm[i]", inputs: unary,
-                 attributes: [attr("perm", .ints, optional: true, "a permutation of 0..<rank; default: the axes reversed")],
-                 shape: ShapeRules.transpose),
+                 attributes: [attr("perm", .ints, optional: true, "a permutation of 0..<rank; default: the axes reversed").checked("a permutation of the input's axes")],
+                 shape: ShapeRules.transpose, output: "X's dimensions permuted"),
         OpSchema(kind: .slice, summary: "every step-th element from start up to (not including) end, per axis; negative indices count from the end",
                  inputs: unary,
-                 attributes: [attr("starts", .ints, "first index per axis (clamped into the axis)"),
-                              attr("ends", .ints, "end per axis (clamped; past the axis means to its end)"),
-                              attr("axes", .ints, optional: true, "the axes sliced; default 0..<count(starts)"),
-                              attr("steps", .ints, optional: true, "step per axis, nonzero, negative to go backwards; default 1")],
-                 shape: ShapeRules.slice, onnxSince: nil),
+                 attributes: [attr("starts", .ints, "first index per axis (clamped into the axis)").checked("one entry per sliced axis"),
+                              attr("ends", .ints, "end per axis (clamped; past the axis means to its end)").checked("one entry per sliced axis"),
+                              attr("axes", .ints, optional: true, "the axes sliced; default 0..<count(starts)").checked("distinct, in [-r, r-1]; the sliced axes' sizes must be fixed"),
+                              attr("steps", .ints, optional: true, "step per axis, negative to go backwards; default 1").checked("nonzero")],
+                 shape: ShapeRules.slice, output: "X's, each sliced axis its count of elements", onnxSince: nil),
         OpSchema(kind: .squeeze, summary: "remove axes of size 1", inputs: unary,
-                 attributes: [attr("axes", .ints, optional: true, "the axes to remove; default: every axis of size 1")],
-                 shape: ShapeRules.squeeze, onnxSince: nil),
+                 attributes: [attr("axes", .ints, optional: true, "the axes to remove; default: every axis of size 1").checked("distinct; each of size 1 (`shape-mismatch`)")],
+                 shape: ShapeRules.squeeze, output: "X's without the axes", onnxSince: nil),
         OpSchema(kind: .unsqueeze, summary: "insert axes of size 1", inputs: unary,
-                 attributes: [attr("axes", .ints, "positions of the new axes in the output")],
-                 shape: ShapeRules.unsqueeze, onnxSince: nil),
+                 attributes: [attr("axes", .ints, "positions of the new axes in the output").checked("distinct, in [-r, r-1] for the output's rank r")],
+                 shape: ShapeRules.unsqueeze, output: "X's with 1s inserted", onnxSince: nil),
     ]
 }
 

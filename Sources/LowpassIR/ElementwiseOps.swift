@@ -53,6 +53,8 @@ extension OpSchema {
         function(.exp, "e^x", onnxSince: 6) { _ in .exp(.x) },
         function(.log, "natural logarithm of x", onnxSince: 6) { _ in .log(.x) },
         function(.erf, "the error function of x", onnxSince: 9) { _ in .erf(.x) },
+        function(.floor, "the largest integer <= x", onnxSince: 6) { _ in .unary(.floor, .x) },
+        function(.ceil, "the smallest integer >= x", onnxSince: 6) { _ in .unary(.ceil, .x) },
         binary(.add, "element-wise sum with NumPy broadcasting", onnxSince: 7) { _ in .x + .y },
         binary(.sub, "element-wise difference with NumPy broadcasting", onnxSince: 7) { _ in .x - .y },
         binary(.mul, "element-wise product with NumPy broadcasting", onnxSince: 7) { _ in .x * .y },
@@ -61,7 +63,7 @@ extension OpSchema {
             .power(.x, .y)
         },
         OpSchema(kind: .prelu, summary: "x if x >= 0, else slope * x; slope broadcasts to x (one per channel: [C, 1, 1])",
-                 inputs: [input("X"), input("slope", parameter: true)], attributes: [], shape: ShapeRules.broadcast,
+                 inputs: [input("X"), input("slope", parameter: true)], attributes: [], shape: ShapeRules.broadcast, output: "broadcast of X, slope",
                  scalar: { _ in .whereNegative(.x, .y * .x) }, isActivation: true, onnxSince: 9),
         variadic(.max, "element-wise maximum of the inputs, NumPy broadcasting", onnxSince: 8) { count in
             (1..<count).reduce(E.input(0)) { .maximum($0, .input($1)) }
@@ -91,13 +93,13 @@ extension OpSchema {
 
     private static func binary(_ kind: OpKind, _ summary: String, onnxSince: Int, _ rule: @escaping ScalarRule) -> OpSchema {
         OpSchema(kind: kind, summary: summary, inputs: [input("A"), input("B")], attributes: [], shape: ShapeRules.broadcast,
-                 scalar: rule, onnxSince: onnxSince)
+                 output: "broadcast of A, B", scalar: rule, onnxSince: onnxSince)
     }
 
     /// One or more inputs, combined left to right by `combine(count)`.
     private static func variadic(_ kind: OpKind, _ summary: String, onnxSince: Int,
                                  _ combine: @escaping @Sendable (Int) -> ScalarExpression) -> OpSchema {
         OpSchema(kind: kind, summary: summary, inputs: [input("data_0")], attributes: [], shape: ShapeRules.broadcast,
-                 scalar: { node in combine(node.inputs.count) }, isVariadic: true, onnxSince: onnxSince)
+                 output: "broadcast of the inputs", scalar: { node in combine(node.inputs.count) }, isVariadic: true, onnxSince: onnxSince)
     }
 }

@@ -13,9 +13,9 @@ extension OpSchema {
     /// exporter's opset 17 still has them as an attribute except for ReduceSum.
     private static func reduction(_ kind: OpKind, _ summary: String, onnxSince: Int?) -> OpSchema {
         OpSchema(kind: kind, summary: summary, inputs: unary,
-                 attributes: [attr("axes", .ints, optional: true, "the axes reduced, negative ones counted from the end; default: all"),
-                              attr("keepdims", .int, .int(1), "1: reduced axes stay, with size 1; 0: they are removed")],
-                 shape: ShapeRules.reduce, onnxSince: onnxSince)
+                 attributes: [attr("axes", .ints, optional: true, "the axes reduced, negative ones counted from the end; default: all").checked("distinct, in [-r, r-1]"),
+                              attr("keepdims", .int, .int(1), "1: reduced axes stay, with size 1; 0: they are removed").flag],
+                 shape: ShapeRules.reduce, output: "X's, the axes 1 (keepdims) or removed", onnxSince: onnxSince)
     }
 }
 

@@ -36,6 +36,8 @@ extension ScalarExpression.UnaryFunction {
         case .exp: return e.exp(a)
         case .log: return e.log(a)
         case .sqrt: return e.fsqrt(a)
+        case .floor: return e.intrinsic("llvm.floor", [LLVMTypeOf(a)], [a])
+        case .ceil: return e.intrinsic("llvm.ceil", [LLVMTypeOf(a)], [a])
         case .tanh:
             // (1 - t) / (1 + t) with t = e^(-2|a|), which neither overflows nor loses large arguments.
             let t = e.exp(e.fmul(e.constant(-2, like: a), e.fabs(a)))

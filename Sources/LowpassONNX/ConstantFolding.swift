@@ -17,8 +17,13 @@ extension GraphImporter {
         case "Unsqueeze": result = input(0).flatMap { $0.unsqueezed(input(1)?.values ?? a.ints("axes") ?? [0]) }
         case "Squeeze": result = input(0).flatMap { $0.squeezed(input(1)?.values ?? a.ints("axes")) }
         case "Cast":
+            let toFloat = a.int("to") == Int(ONNXDataType.float.rawValue) || a.int("to") == Int(ONNXDataType.double.rawValue)
+            if case .floats(let tensor)? = constants[node.input.first ?? ""] {
+                // Float to integer truncates toward zero, as NumPy's astype does.
+                return toFloat ? .floats(tensor) : .ints(tensor.values.map { Int(Double($0).rounded(.towardZero)) }, shape: tensor.shape)
+            }
             guard let data = input(0) else { return nil }
-            if a.int("to") == Int(ONNXDataType.float.rawValue) { return .floats(Tensor(shape: data.shape, values: data.values.map(Float.init))) }
+            if toFloat { return .floats(Tensor(shape: data.shape, values: data.values.map(Float.init))) }
             result = data
         case "ConstantOfShape": return constantOfShape(input(0), a)
         case "Reshape":
@@ -36,6 +41,19 @@ extension GraphImporter {
         default: return nil
         }
         return result.map { .ints($0.values, shape: $0.shape) }
+    }
+
+    /// An element-wise op on integer constants (the shape arithmetic exporters write): the op's scalar
+    /// expression in double, truncated toward zero (ONNX's integer Div), with NumPy broadcasting.
+    func foldIntegerElementwise(_ op: OpKind, _ node: Onnx_NodeProto) -> ONNXConstant? {
+        let tensors: [IntegerTensor] = node.input.compactMap { name in
+            guard case .ints(let values, let shape)? = constants[name] else { return nil }
+            return IntegerTensor(values: values, shape: shape)
+        }
+        guard tensors.count == node.input.count, !tensors.isEmpty,
+              let expression = try? Node(name: "", op: op, inputs: node.input, outputs: []).scalarExpression(),
+              let result = IntegerTensor.broadcasting(tensors, { expression.evaluate($0) }) else { return nil }
+        return .ints(result.values, shape: result.shape)
     }
 
     /// ConstantOfShape: the `value` attribute's one element (0.0 when absent) repeated to the shape.
@@ -131,6 +149,37 @@ struct IntegerTensor {
         }
         let inStrides = GraphImporter.strides(shape)
         return gathering(ranges.map(\.count)) { c in c.indices.reduce(0) { $0 + ranges[$1][c[$1]] * inStrides[$1] } }
+    }
+
+    /// `f` of the tensors' elements, broadcast NumPy-style, its result truncated toward zero; nil when the
+    /// shapes do not broadcast or a result is not a finite integer.
+    static func broadcasting(_ tensors: [IntegerTensor], _ f: ([Double]) -> Double) -> IntegerTensor? {
+        let rank = tensors.map(\.shape.count).max() ?? 0
+        let padded = tensors.map { [Int](repeating: 1, count: rank - $0.shape.count) + $0.shape }
+        var shape = [Int](repeating: 1, count: rank)
+        for p in padded {
+            for axis in 0..<rank where p[axis] != 1 {
+                guard shape[axis] == 1 || shape[axis] == p[axis] else { return nil }
+                shape[axis] = p[axis]
+            }
+        }
+        guard tensors.allSatisfy({ Limits.elementCount($0.shape) == $0.values.count }), let count = Limits.elementCount(shape), count <= 1 << 16 else { return nil }
+        let outStrides = GraphImporter.strides(shape)
+        let sourceStrides = padded.map { p in zip(GraphImporter.strides(p), p).map { $1 == 1 ? 0 : $0 } }
+        var values: [Int] = []
+        for index in 0..<count {
+            var rest = index
+            var offsets = [Int](repeating: 0, count: tensors.count)
+            for axis in 0..<rank {
+                let c = rest / outStrides[axis]
+                rest -= c * outStrides[axis]
+                for k in tensors.indices { offsets[k] += c * sourceStrides[k][axis] }
+            }
+            let value = f(tensors.indices.map { Double(tensors[$0].values[offsets[$0]]) }).rounded(.towardZero)
+            guard value.isFinite, abs(value) < 1e18 else { return nil }
+            values.append(Int(value))
+        }
+        return IntegerTensor(values: values, shape: shape)
     }
 
     /// Parts that agree off the axis, each holding as many values as its shape says.

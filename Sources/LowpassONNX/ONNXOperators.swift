@@ -125,8 +125,7 @@ extension GraphImporter {
                 constants[node.output] = folded
                 return true
             }
-            let operands = try node.inputs.indices.map { (i) throws(Diagnostic) in try operand(node, i) }
-            try emit(.concat, name, operands, node.output, ["axis": .int(a.int("axis") ?? 0)])
+            try emitOrFold(.concat, node, node.inputs, node.output, ["axis": .int(a.int("axis") ?? 0)])
         case "Clip": try translateClip(node)
         case "Pad": try translatePad(node)
         case "Reshape": try translateReshape(node)
@@ -242,7 +241,8 @@ extension GraphImporter {
             if node.inputs.count > 1, let low = try floatScalar(node.inputs[1], of: node.name) { attributes["min"] = .float(low) }
             if node.inputs.count > 2, let high = try floatScalar(node.inputs[2], of: node.name) { attributes["max"] = .float(high) }
         }
-        try emit(.clip, node.name, [try operand(node, 0)], node.output, attributes)
+        guard node.has(0) else { throw Diagnostic(.arity, "Clip needs an input", at: .node(node.name)) }
+        try emitOrFold(.clip, node, [node.inputs[0]], node.output, attributes)
     }
 
     mutating func translatePad(_ node: ONNXNode) throws(Diagnostic) {
@@ -293,14 +293,19 @@ extension GraphImporter {
     /// A symbolic dimension (the batch) folds to a placeholder that Reshape turns back into "copy this
     /// dimension": the `x.view(x.size(0), -1)` that exporters spell with Shape and Gather.
     mutating func translateShape(_ node: ONNXNode) throws(Diagnostic) {
-        guard let type = types[node.inputs.first ?? ""] else {
-            throw Diagnostic(.dynamicConstant, "Shape of '\(node.inputs.first ?? "")', whose type is unknown", at: .node(node.name))
-        }
-        let all = type.shape.map { dim -> Int in
-            switch dim {
-            case .fixed(let n): return n
-            case .symbol(let s): return symbolPlaceholder(s)
+        let input = node.inputs.first ?? ""
+        let all: [Int]
+        switch (types[input], constants[input]) {
+        case (let type?, _):
+            all = type.shape.map { dim -> Int in
+                switch dim {
+                case .fixed(let n): return n
+                case .symbol(let s): return symbolPlaceholder(s)
+                }
             }
+        case (nil, .floats(let tensor)?): all = tensor.shape
+        case (nil, .ints(_, let shape)?): all = shape
+        case (nil, nil): throw Diagnostic(.dynamicConstant, "Shape of '\(input)', whose type is unknown", at: .node(node.name))
         }
         // Opset 15's start and end slice the shape, negative ones counting from the back, both clamped.
         func clamped(_ i: Int) -> Int { min(max(i < 0 ? i + all.count : i, 0), all.count) }
@@ -415,6 +420,10 @@ extension GraphImporter {
             }
         }
         let output = node.output.first ?? name
+        if let folded = foldIntegerElementwise(op, node) {
+            constants[output] = folded
+            return true
+        }
         if let folded = try foldConstant(op, name: name, node.input, attributes) {
             constants[output] = .floats(folded)
             return true
