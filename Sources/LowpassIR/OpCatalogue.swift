@@ -64,6 +64,7 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case reduceMax = "ReduceMax"
     case reduceMin = "ReduceMin"
     case reduceL2 = "ReduceL2"
+    case layerNormalization = "LayerNormalization"
 
     public var schema: OpSchema { OpSchema.catalogue[self] ?? OpSchema(kind: self, summary: "", inputs: [], attributes: [], shape: ShapeRules.sameAsFirst) }
 }
@@ -245,7 +246,7 @@ extension OpSchema {
                                        "[top, left, bottom, right]; default floor((M-1)/2)+pad_off before, ceil((M-1)/2)+pad_off after")
                                     .checked(entries: 4, minimum: 0, "replaces the default")],
                      shape: ShapeRules.blurPool, output: window, onnxSince: nil),
-        ] + elementwise + dataMovement + reductions
+        ] + elementwise + dataMovement + reductions + normalizations
         return Dictionary(uniqueKeysWithValues: schemas.map { ($0.kind, $0) })
     }()
 }

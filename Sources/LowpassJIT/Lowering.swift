@@ -180,6 +180,7 @@ struct Lowering {
         case .transpose, .slice:
             kernel = StridedCopyKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
                                        view: try first.stridedView(input: shape(first.inputs[0])), opName: first.op.rawValue.lowercased(), lanes: target.lanes)
+        case .layerNormalization: kernel = try layerNorm(first, output)
         case .reduceMean, .reduceSum, .reduceMax, .reduceMin, .reduceL2:
             let s = shape(first.inputs[0])
             kernel = ReduceKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
@@ -315,6 +316,29 @@ struct Lowering {
         let pads = try node.ints("pads")
         return PadKernel(nodes: [node.name], arguments: [.buffer(output), try operand(node.inputs[0])], output: output,
                          inputShape: x, outputShape: y, before: Array(pads.prefix(x.count)), mode: mode, value: try node.float("value"))
+    }
+
+    /// Scale and B are constants, expanded to the normalized shape so each row reads them as vectors.
+    private mutating func layerNorm(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
+        let (rows, normalized, length) = try node.layerNormRows(shape: shape(node.inputs[0]))
+        func expanded(_ input: Int, default value: Float) throws(NodeError) -> Operand {
+            guard input < node.inputs.count else { return constant(Tensor(shape: [length], values: Array(repeating: value, count: length))) }
+            guard let tensor = weights.tensors[node.inputs[input]] else {
+                throw NodeError(.jitUnsupported, "LayerNormalization's \(input == 1 ? "Scale" : "B") must be a constant for the JIT (--engine reference computes it)")
+            }
+            let strides = broadcastStrides(tensor.shape, to: normalized), outStrides = rowMajorStrides(normalized)
+            return constant(Tensor(shape: [length]) { index in
+                var rest = index, source = 0
+                for axis in normalized.indices {
+                    let c = rest / max(outStrides[axis], 1)
+                    rest -= c * outStrides[axis]
+                    source += c * strides[axis]
+                }
+                return tensor[source]
+            })
+        }
+        return LayerNormKernel(nodes: [node.name], arguments: [.buffer(output), try operand(node.inputs[0]), try expanded(1, default: 1), try expanded(2, default: 0)],
+                               output: output, rows: rows, length: length, epsilon: try node.float("epsilon"), lanes: target.lanes)
     }
 
     /// An element-wise chain as one expression over the last node's output shape: each node's scalar

@@ -34,7 +34,7 @@ struct ONNXAttributes {
         "ConstantOfShape": ["value"], "Transpose": ["perm"], "Slice": ["axes", "ends", "starts"], "Split": ["axis", "split", "num_outputs"],
         "ReduceMean": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceSum": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceMax": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceMin": ["axes", "keepdims", "noop_with_empty_axes"],
-        "ReduceL2": ["axes", "keepdims", "noop_with_empty_axes"],
+        "ReduceL2": ["axes", "keepdims", "noop_with_empty_axes"], "LayerNormalization": ["axis", "epsilon", "stash_type"],
     ]
 
     /// The attributes ONNX defines for `opType`: from the table, or for an element-wise op, Lowpass's own
@@ -140,6 +140,14 @@ extension GraphImporter {
             }
             try translateDataMovement(node)
         case "Split": try translateSplit(node)
+        case "LayerNormalization":
+            guard !node.proto.output.dropFirst().contains(where: { !$0.isEmpty }) else {
+                throw Diagnostic(.unsupportedOp, "LayerNormalization's Mean and InvStdDev outputs are not imported", at: .node(name))
+            }
+            try node.require(2)
+            var attributes: Attributes = ["axis": .int(a.int("axis") ?? -1), "epsilon": .float(a.float("epsilon") ?? 1e-5)]
+            if let stash = a.int("stash_type") { attributes["stash_type"] = .int(stash) }
+            try emitOrFold(.layerNormalization, node, node.inputs.filter { !$0.isEmpty }, node.output, attributes)
         case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2": try translateReduction(node)
         default:
             return try translateElementwise(node.proto, name: name, a)

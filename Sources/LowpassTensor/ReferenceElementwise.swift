@@ -57,6 +57,27 @@ extension ReferenceKernels {
         return Tensor(shape: outShape, values: accumulators.map { Float(reduction.finish($0, count: count)) })
     }
 
+    /// Each row (the leading axes) normalized over its elements in double, then scaled and shifted by
+    /// Scale and B broadcast to the normalized shape.
+    static func layerNorm(_ node: Node, _ x: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {
+        let (rows, normalized, length) = try node.layerNormRows(shape: x[0].shape)
+        let epsilon = try node.float("epsilon")
+        let scale = elementwise(.x, [x[1]], normalized), bias = x.count > 2 ? elementwise(.x, [x[2]], normalized) : nil
+        var out = Tensor(zeros: outShape)
+        out.withUnsafeMutableBufferPointer { o in
+            for row in 0..<rows {
+                let values = (0..<length).map { Double(x[0][row * length + $0]) }
+                let mean = values.reduce(0, +) / Double(length)
+                let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(length)
+                let inverse = 1 / (variance + epsilon).squareRoot()
+                for j in 0..<length {
+                    o[row * length + j] = Float((values[j] - mean) * inverse * Double(scale[j]) + Double(bias?[j] ?? 0))
+                }
+            }
+        }
+        return out
+    }
+
     static func concat(_ node: Node, _ inputs: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {
         let rank = outShape.count
         let axis = try node.axis(rank: rank)

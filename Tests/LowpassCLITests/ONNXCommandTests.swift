@@ -130,8 +130,8 @@ struct ONNXCommandTests {
         }
     }
 
-    /// Transpose, Slice (INT64_MAX ends, negative steps), Split, Squeeze, Unsqueeze and the reductions
-    /// as exporters write them (lists as constant inputs, opset 18), against ONNX Runtime.
+    /// Transpose, Slice (INT64_MAX ends, negative steps), Split, Squeeze, Unsqueeze, the reductions and
+    /// LayerNormalization as exporters write them (lists as constant inputs, opset 18), against ONNX Runtime.
     @Test func dataMovementAndReductionsAgreeWithONNXRuntime() throws {
         let folder = CLI.temporaryDirectory()
         let script = """
@@ -160,6 +160,10 @@ struct ONNXCommandTests {
             node("ReduceMin", ["x"], keepdims=0)
             node("ReduceL2", ["x", const("r4", [1, 3])])
             node("Squeeze", ["y10", const("q", [2, -1])])
+            inits.append(numpy_helper.from_array(np.linspace(0.5, 1.5, 7).astype(np.float32), "ln_s"))
+            inits.append(numpy_helper.from_array(np.linspace(-1, 1, 35).astype(np.float32).reshape(5, 7), "ln_b"))
+            node("LayerNormalization", ["x", "ln_s"], axis=-1, epsilon=1e-3)
+            node("LayerNormalization", ["x", "ln_s", "ln_b"], axis=2)
             model = helper.make_model(helper.make_graph(nodes, "moves", [x], outputs, inits), opset_imports=[helper.make_opsetid("", 18)])
             onnx.save(model, folder + "/moves.onnx")
             feed = np.random.default_rng(6).standard_normal((2, 6, 5, 7)).astype(np.float32)

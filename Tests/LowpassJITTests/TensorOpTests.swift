@@ -62,6 +62,17 @@ struct TensorOpTests {
         }
     }
 
+    /// Over the last axis (ConvNeXt after its Transpose), the last two, all but the batch; Scale and B
+    /// broadcast from smaller shapes; rows shorter and longer than a vector.
+    @Test(arguments: [([2, 7, 5, 96], -1, [96], true), ([3, 13], 1, [13], false), ([2, 3, 5, 7], 2, [1, 7], true), ([2, 6, 4, 4], 1, [6, 1, 1], true),
+                      ([1, 50, 33], -1, [33], true)])
+    func layerNormalization(shape: [Int], axis: Int, scaleShape: [Int], bias: Bool) throws {
+        var parameters = [("scale", randomTensor(scaleShape, seed: 40, low: 0.5, high: 1.5))]
+        if bias { parameters.append(("bias", randomTensor(scaleShape, seed: 41))) }
+        let (graph, weights) = oneNodeGraph(.layerNormalization, input: shape, ["axis": .int(axis), "epsilon": .float(1e-3)], parameters: parameters)
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 42, low: -3, high: 5)])
+    }
+
     /// The reference's definitions on inputs whose answers are known by hand.
     @Test func referenceValuesByHand() throws {
         let x = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
@@ -76,5 +87,9 @@ struct TensorOpTests {
         #expect(try run(.reduceMax, [:]) == [6])
         #expect(try run(.reduceMin, ["axes": .ints([-1])]) == [1, 4])
         #expect(try run(.reduceL2, ["axes": .ints([0])]).map { ($0 * 1000).rounded() } == [4123, 5385, 6708])
+        let (graph, weights) = oneNodeGraph(.layerNormalization, input: [2, 3], ["epsilon": .float(0)], parameters: [("s", Tensor(shape: [3], values: [1, 1, 2]))])
+        let normalized = try #require(try ReferenceInterpreter().run(graph, weights: weights, inputs: ["x": x])["y"]).values
+        let r = Float((1.5 as Double).squareRoot())
+        #expect(normalized.map { ($0 * 1e4).rounded() } == [-r, 0, 2 * r, -r, 0, 2 * r].map { ($0 * 1e4).rounded() })
     }
 }

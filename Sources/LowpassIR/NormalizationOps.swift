@@ -1,0 +1,36 @@
+/// Normalizations over the trailing axes of a tensor (ONNX LayerNormalization): ConvNeXt's blocks and
+/// downsamplers, timm's LayerNorm2d (between two Transposes), the transformers' norms.
+extension OpSchema {
+    static let normalizations: [OpSchema] = [
+        OpSchema(kind: .layerNormalization,
+                 summary: "(x - mean) / sqrt(variance + epsilon) * Scale + B, mean and variance over the axes from `axis` on",
+                 inputs: [input("X"), input("Scale", parameter: true), input("B", optional: true, parameter: true)],
+                 attributes: [attr("axis", .int, .int(-1), "the first normalized axis; negative counts from the end").checked("in [-r, r-1]"),
+                              attr("epsilon", .float, .float(1e-5), "added to the variance"),
+                              attr("stash_type", .int, .int(1), "precision of the statistics in training; ignored (Lowpass computes them in float or double)")],
+                 shape: ShapeRules.layerNorm, onnxSince: 17),
+    ]
+}
+
+extension Node {
+    /// LayerNormalization over an input of `shape`: the rows (the leading axes), and the normalized
+    /// shape (the axes from `axis` on) and its element count.
+    public func layerNormRows(shape: [Int]) throws(NodeError) -> (rows: Int, normalized: [Int], length: Int) {
+        let axis = try ShapeRules.normalizedAxis(try int("axis"), rank: shape.count)
+        return (shape[..<axis].reduce(1, *), Array(shape[axis...]), shape[axis...].reduce(1, *))
+    }
+}
+
+extension ShapeRules {
+    static let layerNorm: ShapeRule = { node, inputs throws(NodeError) in
+        let x = inputs[0]
+        let axis = try normalizedAxis(try node.int("axis"), rank: x.rank)
+        let normalized = Array(x.shape[axis...])
+        for (i, name) in ["Scale", "B"].enumerated() where i + 1 < inputs.count {
+            guard try broadcast(normalized, inputs[i + 1].shape) == normalized else {
+                throw NodeError(.shapeMismatch, "LayerNormalization's \(name) of shape \(inputs[i + 1].shape) does not broadcast to the normalized shape \(normalized)")
+            }
+        }
+        return [x]
+    }
+}

@@ -1,0 +1,47 @@
+import CLLVM
+import LowpassIR
+
+/// LayerNormalization: a work item is one row (the leading axes), read three times in vectors: for
+/// the mean, for the variance (of the deviations, not of the squares, which would cancel), and to
+/// write the normalized, scaled and shifted values. Arguments: output, input, Scale, B (both expanded
+/// to the row's length at compile time).
+struct LayerNormKernel: Kernel {
+    var nodes: [String]
+    var arguments: [Operand]
+    var output: Int
+    var rows: Int, length: Int
+    var epsilon: Double
+    var lanes: Int
+
+    var kind: String { "layernorm" }
+    var workItems: Int { rows }
+    var flops: Double { 8 * Double(rows * length) }
+    var bytes: Double { 4 * Double(3 * rows * length + 2 * length) }
+
+    func emitItem(_ e: Emitter, _ item: Value) {
+        let x = e.address(e.operandArgument(0), e.mul(item, length)), y = e.address(e.outputArgument, e.mul(item, length))
+        let (scale, bias) = (e.operandArgument(1), e.operandArgument(2))
+        let sum = e.local(e.vector(0))
+        forEachVector(e) { i, mask in e.set(sum, e.fadd(e.get(sum), e.loadVector(x, i, mask: mask))) }
+        let mean = e.splat(e.fmul(e.horizontalSum(e.get(sum)), e.float(1 / Double(length))))
+        let squares = e.local(e.vector(0))
+        forEachVector(e) { i, mask in
+            var deviation = e.fsub(e.loadVector(x, i, mask: mask), mean)
+            if let mask { deviation = e.select(mask, deviation, e.vector(0)) }
+            e.set(squares, e.fma(deviation, deviation, e.get(squares)))
+        }
+        let variance = e.fmul(e.horizontalSum(e.get(squares)), e.float(1 / Double(length)))
+        let inverse = e.splat(e.fdiv(e.float(1), e.fsqrt(e.fadd(variance, e.float(epsilon)))))
+        forEachVector(e) { i, mask in
+            let normalized = e.fmul(e.fsub(e.loadVector(x, i, mask: mask), mean), inverse)
+            e.storeVector(e.fma(normalized, e.loadVector(scale, i, mask: mask), e.loadVector(bias, i, mask: mask)), y, i, mask: mask)
+        }
+    }
+
+    /// `body(i, mask)` for each vector of the row; the last, partial one masked.
+    private func forEachVector(_ e: Emitter, _ body: (Value, Value?) -> Void) {
+        let whole = length / lanes * lanes
+        e.loop(e.int(0), e.int(whole), step: lanes) { i in body(i, nil) }
+        if whole < length { body(e.int(whole), e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(length - whole))) }
+    }
+}
