@@ -65,6 +65,7 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case reduceMin = "ReduceMin"
     case reduceL2 = "ReduceL2"
     case layerNormalization = "LayerNormalization"
+    case resize = "Resize"
 
     public var schema: OpSchema { OpSchema.catalogue[self] ?? OpSchema(kind: self, summary: "", inputs: [], attributes: [], shape: ShapeRules.sameAsFirst) }
 }
@@ -246,7 +247,7 @@ extension OpSchema {
                                        "[top, left, bottom, right]; default floor((M-1)/2)+pad_off before, ceil((M-1)/2)+pad_off after")
                                     .checked(entries: 4, minimum: 0, "replaces the default")],
                      shape: ShapeRules.blurPool, output: window, onnxSince: nil),
-        ] + elementwise + dataMovement + reductions + normalizations
+        ] + elementwise + dataMovement + reductions + normalizations + resampling
         return Dictionary(uniqueKeysWithValues: schemas.map { ($0.kind, $0) })
     }()
 }

@@ -205,6 +205,9 @@ final class Emitter {
     func vrem(_ a: Value, _ b: Int) -> Value { LLVMBuildURem(builder, a, intVectorConstant(b), "") }
     func vtoFloat(_ v: Value) -> Value { LLVMBuildSIToFP(builder, v, floatVector, "") }
     func toFloat(_ v: Value) -> Value { LLVMBuildSIToFP(builder, v, f32, "") }
+    /// A float holding an exact integer (an index table's entry) as an i64, or a vector of them as i32s.
+    func toInt(_ v: Value) -> Value { LLVMBuildFPToSI(builder, v, i64, "") }
+    func vtoInt32(_ v: Value) -> Value { LLVMBuildFPToSI(builder, v, intVector, "") }
     /// Lanes where `low <= v < high`.
     func vinside(_ v: Value, _ low: Int, _ high: Int) -> Value {
         and(vcompare(LLVMIntSGE, v, intVectorConstant(low)), vcompare(LLVMIntSLT, v, intVectorConstant(high)))

@@ -181,6 +181,11 @@ struct Lowering {
             kernel = StridedCopyKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
                                        view: try first.stridedView(input: shape(first.inputs[0])), opName: first.op.rawValue.lowercased(), lanes: target.lanes)
         case .layerNormalization: kernel = try layerNorm(first, output)
+        case .resize:
+            let x = shape(first.inputs[0]), y = shape(first.outputs[0])
+            let (rows, columns, linear) = try first.resizeAxes(input: x)
+            kernel = ResizeKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0]), constant(ResizeKernel.tables(rows: rows, columns: columns))],
+                                  output: output, planes: x[0] * x[1], height: x[2], width: x[3], outHeight: y[2], outWidth: y[3], linear: linear, lanes: target.lanes)
         case .reduceMean, .reduceSum, .reduceMax, .reduceMin, .reduceL2:
             let s = shape(first.inputs[0])
             kernel = ReduceKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,

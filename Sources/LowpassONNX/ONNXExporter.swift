@@ -118,6 +118,16 @@ public enum ONNXExporter {
             return try decomposed(node)
         case .reduceSum, .slice, .squeeze, .unsqueeze:
             return try lowerWithListInputs(node)
+        case .resize:
+            // ONNX takes either scales or sizes; the scales, when the node has them, say how coordinates map.
+            let attributes = try ["mode", "coordinate_transformation_mode", "nearest_mode"].map { (key) throws(NodeError) in attribute(key, .string(try node.string(key))) }
+            if case .floats(let scales)? = node.attributes["scales"] {
+                let name = node.name + ".scales"
+                return ([onnxNode("Resize", node.name, [node.inputs[0], "", name], out, attributes)],
+                        [Onnx_TensorProto(name: name, tensor: Tensor(shape: [scales.count], values: scales.map(Float.init)))])
+            }
+            let name = node.name + ".sizes"
+            return ([onnxNode("Resize", node.name, [node.inputs[0], "", "", name], out, attributes)], [Onnx_TensorProto(name: name, ints: try node.ints("sizes"))])
         case .dropout:
             // Identity at inference; ONNX's Dropout takes its ratio as an input since opset 12.
             return ([onnxNode("Identity", node.name, [node.inputs[0]], out)], [])

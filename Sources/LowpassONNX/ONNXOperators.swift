@@ -35,6 +35,8 @@ struct ONNXAttributes {
         "ReduceMean": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceSum": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceMax": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceMin": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceL2": ["axes", "keepdims", "noop_with_empty_axes"], "LayerNormalization": ["axis", "epsilon", "stash_type"],
+        "Resize": ["mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a", "exclude_outside", "extrapolation_value",
+                   "antialias", "axes", "keep_aspect_ratio_policy"],
     ]
 
     /// The attributes ONNX defines for `opType`: from the table, or for an element-wise op, Lowpass's own
@@ -140,6 +142,7 @@ extension GraphImporter {
             }
             try translateDataMovement(node)
         case "Split": try translateSplit(node)
+        case "Resize": try translateResize(node)
         case "LayerNormalization":
             guard !node.proto.output.dropFirst().contains(where: { !$0.isEmpty }) else {
                 throw Diagnostic(.unsupportedOp, "LayerNormalization's Mean and InvStdDev outputs are not imported", at: .node(name))
@@ -392,6 +395,42 @@ extension GraphImporter {
             try emitOrFold(.slice, node, [node.inputs[0]], output, attributes, name: uniqueName("\(node.name).\(i)"))
             start += length
         }
+    }
+
+    /// Resize (opset 11 on: X, roi, scales, sizes; opset 10: X, scales): nearest or linear, the output
+    /// size from `sizes` or from floor(input * scale). What Lowpass does not compute is refused by name.
+    mutating func translateResize(_ node: ONNXNode) throws(Diagnostic) {
+        let a = node.attributes, name = node.name
+        let x = try operand(node, 0)
+        guard let shape = types[x]?.shape, shape.count == 4 else { throw Diagnostic(.unsupportedAttribute, "Resize of a tensor that is not NCHW is not imported", at: .node(name)) }
+        let mode = a.string("mode") ?? "nearest"
+        let transformation = a.string("coordinate_transformation_mode") ?? "half_pixel"
+        guard ["nearest", "linear"].contains(mode) else { throw Diagnostic(.unsupportedAttribute, "Resize mode '\(mode)' is not imported (nearest and linear are)", at: .node(name)) }
+        guard ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"].contains(transformation) else {
+            throw Diagnostic(.unsupportedAttribute, "Resize's coordinate_transformation_mode '\(transformation)' is not imported", at: .node(name))
+        }
+        guard (a.int("antialias") ?? 0) == 0, (a.int("exclude_outside") ?? 0) == 0, a.ints("axes") == nil else {
+            throw Diagnostic(.unsupportedAttribute, "Resize with antialias, exclude_outside or axes is not imported", at: .node(name))
+        }
+        let scalesInput = opset < 11 ? 1 : 2, sizesInput = 3
+        var attributes: Attributes = ["mode": .string(mode), "coordinate_transformation_mode": .string(transformation),
+                                      "nearest_mode": .string(a.string("nearest_mode") ?? "round_prefer_floor")]
+        // N and C are never resized: a symbolic batch stays symbolic (its entry in `sizes` is not read).
+        let kept = [shape[0].value ?? 0, shape[1].value ?? 0]
+        if node.has(sizesInput) {
+            let sizes = try intConstant(node.inputs[sizesInput], "Resize's sizes", of: name, allowSymbolic: true)
+            guard sizes.count == 4 else { throw Diagnostic(.badAttribute, "Resize's sizes must have 4 entries", at: .node(name)) }
+            attributes["sizes"] = .ints(kept + sizes[2...])
+        } else if node.has(scalesInput), let scales = constants[node.inputs[scalesInput]]?.floatTensor, scales.count == 4 {
+            guard let height = shape[2].value, let width = shape[3].value else {
+                throw Diagnostic(.symbolicDimension, "Resize by scales of a map whose height or width is symbolic", at: .node(name))
+            }
+            attributes["scales"] = .floats(scales.values.map(Double.init))
+            attributes["sizes"] = .ints(kept + zip([height, width], scales.values[2...]).map { Int((Double($0) * Double($1)).rounded(.down)) })
+        } else {
+            throw Diagnostic(.dynamicConstant, "Resize needs constant scales (4 of them) or sizes", at: .node(name))
+        }
+        try emit(.resize, name, [x], node.output, attributes)
     }
 
     /// ReduceMean, ReduceSum, ReduceMax, ReduceMin and ReduceL2: axes as an attribute or (ReduceSum from

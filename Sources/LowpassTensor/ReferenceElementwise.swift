@@ -78,6 +78,20 @@ extension ReferenceKernels {
         return out
     }
 
+    /// Each output pixel from the one (nearest) or four (bilinear) input pixels its `ResizeAxis` entries name.
+    static func resize(_ node: Node, _ input: Tensor, _ outShape: [Int]) throws(NodeError) -> Tensor {
+        let (rows, columns, _) = try node.resizeAxes(input: input.shape)
+        let (height, width, outHeight, outWidth) = (input.shape[2], input.shape[3], outShape[2], outShape[3])
+        return Tensor(shape: outShape) { index in
+            let x = index % outWidth, y = index / outWidth % outHeight, plane = index / (outWidth * outHeight)
+            func pixel(_ r: Int, _ c: Int) -> Double { Double(input[(plane * height + r) * width + c]) }
+            let (wy, wx) = (rows.weight[y], columns.weight[x])
+            let top = pixel(rows.lower[y], columns.lower[x]) * (1 - wx) + pixel(rows.lower[y], columns.upper[x]) * wx
+            let bottom = pixel(rows.upper[y], columns.lower[x]) * (1 - wx) + pixel(rows.upper[y], columns.upper[x]) * wx
+            return Float(top * (1 - wy) + bottom * wy)
+        }
+    }
+
     static func concat(_ node: Node, _ inputs: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {
         let rank = outShape.count
         let axis = try node.axis(rank: rank)

@@ -131,7 +131,7 @@ struct ONNXCommandTests {
     }
 
     /// Transpose, Slice (INT64_MAX ends, negative steps), Split, Squeeze, Unsqueeze, the reductions and
-    /// LayerNormalization as exporters write them (lists as constant inputs, opset 18), against ONNX Runtime.
+    /// LayerNormalization and Resize as exporters write them (lists as constant inputs, opset 18), against ONNX Runtime.
     @Test func dataMovementAndReductionsAgreeWithONNXRuntime() throws {
         let folder = CLI.temporaryDirectory()
         let script = """
@@ -164,6 +164,14 @@ struct ONNXCommandTests {
             inits.append(numpy_helper.from_array(np.linspace(-1, 1, 35).astype(np.float32).reshape(5, 7), "ln_b"))
             node("LayerNormalization", ["x", "ln_s"], axis=-1, epsilon=1e-3)
             node("LayerNormalization", ["x", "ln_s", "ln_b"], axis=2)
+            empty = helper.make_tensor("no_roi", TensorProto.FLOAT, [0], [])
+            inits.append(empty)
+            inits.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "twice"))
+            node("Resize", ["x", "", "twice"], mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+            node("Resize", ["x", "", "twice"], mode="linear", coordinate_transformation_mode="half_pixel")
+            node("Resize", ["x", "", "twice"], mode="linear", coordinate_transformation_mode="pytorch_half_pixel")
+            node("Resize", ["x", "", "", const("sz", [2, 6, 9, 4])], mode="linear", coordinate_transformation_mode="align_corners")
+            node("Resize", ["x", "no_roi", "", const("sz2", [2, 6, 3, 11])], mode="nearest")
             model = helper.make_model(helper.make_graph(nodes, "moves", [x], outputs, inits), opset_imports=[helper.make_opsetid("", 18)])
             onnx.save(model, folder + "/moves.onnx")
             feed = np.random.default_rng(6).standard_normal((2, 6, 5, 7)).astype(np.float32)

@@ -73,6 +73,19 @@ struct TensorOpTests {
         try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 42, low: -3, high: 5)])
     }
 
+    /// Nearest and bilinear, every coordinate transformation, up and down, odd sizes, with and without scales.
+    @Test(arguments: ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"])
+    func resize(transformation: String) throws {
+        for (mode, nearest) in [("nearest", "round_prefer_floor"), ("nearest", "floor"), ("nearest", "round_prefer_ceil"), ("linear", "floor")] {
+            for (input, output, scales) in [([2, 3, 7, 9], [2, 3, 14, 18], [1.0, 1, 2, 2]), ([1, 2, 13, 11], [1, 2, 5, 23], nil), ([1, 5, 8, 8], [1, 5, 1, 3], nil)] {
+                var attributes: Attributes = ["sizes": .ints(output), "mode": .string(mode), "coordinate_transformation_mode": .string(transformation),
+                                              "nearest_mode": .string(nearest)]
+                if let scales { attributes["scales"] = .floats(scales) }
+                try check(.resize, input, attributes, seed: 50)
+            }
+        }
+    }
+
     /// The reference's definitions on inputs whose answers are known by hand.
     @Test func referenceValuesByHand() throws {
         let x = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
@@ -91,5 +104,10 @@ struct TensorOpTests {
         let normalized = try #require(try ReferenceInterpreter().run(graph, weights: weights, inputs: ["x": x])["y"]).values
         let r = Float((1.5 as Double).squareRoot())
         #expect(normalized.map { ($0 * 1e4).rounded() } == [-r, 0, 2 * r, -r, 0, 2 * r].map { ($0 * 1e4).rounded() })
+        // Bilinear 2x with half-pixel centres (PyTorch's align_corners=False): [1, 2] -> [1, 1.25, 1.75, 2].
+        let axis = ResizeAxis(input: 2, output: 4, scale: 2, linear: true, transformation: "half_pixel", nearestMode: "floor")
+        #expect(axis.lower == [0, 0, 0, 1] && axis.weight == [0, 0.25, 0.75, 0])
+        let nearest = ResizeAxis(input: 3, output: 6, scale: 2, linear: false, transformation: "asymmetric", nearestMode: "floor")
+        #expect(nearest.lower == [0, 0, 1, 1, 2, 2])
     }
 }

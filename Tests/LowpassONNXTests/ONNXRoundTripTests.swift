@@ -95,7 +95,9 @@ struct ONNXRoundTripTests {
                       (.squeeze, ["axes": .ints([0])]), (.unsqueeze, ["axes": .ints([1, -1])]),
                       (.reduceMean, ["axes": .ints([2, 3])]), (.reduceSum, ["axes": .ints([1]), "keepdims": .int(0)]),
                       (.reduceMax, [:]), (.reduceMin, ["axes": .ints([-1])]), (.reduceL2, ["axes": .ints([0, 2])]),
-                      (.layerNormalization, ["axis": .int(2), "epsilon": .float(0.001)])]
+                      (.layerNormalization, ["axis": .int(2), "epsilon": .float(0.001)]),
+                      (.resize, ["sizes": .ints([1, 3, 8, 10]), "scales": .floats([1, 1, 2, 2]), "mode": .string("linear")]),
+                      (.resize, ["sizes": .ints([1, 3, 3, 7]), "coordinate_transformation_mode": .string("align_corners")])]
 
     @Test(arguments: tensorOps.indices)
     func tensorOpsComeBack(index: Int) throws {
