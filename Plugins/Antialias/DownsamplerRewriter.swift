@@ -162,6 +162,11 @@ struct DownsamplerRewriter {
             chain.append(graph.nodes[next].op.rawValue)
             hasActivation = hasActivation || Self.activations.contains(graph.nodes[next].op)
         }
+        if !hasActivation, let silu = siluOutput(of: last) {
+            last = silu
+            chain.append("SiLU")
+            hasActivation = true
+        }
         let isPointwise = g.kernel == [1, 1] && g.pads == [0, 0, 0, 0] && !split
         if !hasActivation && isPointwise {
             // No nonlinearity to blur after: blur the input instead, which commutes with a 1x1 conv and
@@ -179,6 +184,17 @@ struct DownsamplerRewriter {
         appendBlur(blur, after: last, named: "\(node.name).blur")
         let rule = "Conv -> " + (["Conv(stride \(convStrides[0]))"] + chain.dropFirst() + ["BlurPool"]).joined(separator: " + ")
         record(node, rule: rule, blur: blur, addedMACs: convMACs(convStrides) - convMACs(g.strides) + blurMACs(blur))
+    }
+
+    /// SiLU as exporters write it, `x * Sigmoid(x)` (EfficientNet, RegNetY, timm's SiLU): `value`
+    /// read by exactly a Sigmoid and a Mul of it with the Sigmoid's output. Returns the Mul's output.
+    func siluOutput(of value: String) -> String? {
+        let readers = graph.consumers(of: value)
+        guard readers.count == 2, !graph.isGraphOutput(value),
+              let s = readers.first(where: { graph.nodes[$0].op == .sigmoid }), let m = readers.first(where: { graph.nodes[$0].op == .mul }) else { return nil }
+        let sigmoid = graph.nodes[s], mul = graph.nodes[m]
+        guard graph.hasSingleUse(sigmoid.outputs[0]), Set(mul.inputs) == [value, sigmoid.outputs[0]] else { return nil }
+        return mul.outputs[0]
     }
 
     // MARK: Blurs

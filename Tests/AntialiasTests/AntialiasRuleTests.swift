@@ -52,6 +52,22 @@ struct AntialiasRuleTests {
         #expect(report.passes[0].report.contains("11x10 -> 6x5"))
     }
 
+    /// EfficientNet's strided depthwise conv -> BN -> SiLU, with SiLU as exporters write it
+    /// (x * Sigmoid(x)): the blur follows the whole activation, as it follows a ReLU.
+    @Test func siluWrittenOutIsTheActivationTheBlurFollows() throws {
+        let g = graph([Node(name: "dw", op: .conv, inputs: ["p", "w"], outputs: ["c"], attributes: ["strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1]), "group": .int(4)]),
+                       Node(name: "bn", op: .batchNormalization, inputs: ["c", "g", "b", "m", "v"], outputs: ["n"]),
+                       Node(name: "sig", op: .sigmoid, inputs: ["n"], outputs: ["s"]),
+                       Node(name: "silu", op: .mul, inputs: ["n", "s"], outputs: ["y"])],
+                      parameters: [Parameter(name: "w", type: TensorType(fixed: [4, 1, 3, 3]))] + ["g", "b", "m", "v"].map { Parameter(name: $0, type: TensorType(fixed: [4])) },
+                      outputs: ["y"])
+        let (rewritten, report) = try run(g)
+        #expect(ops(rewritten) == ["pre:Conv", "dw:Conv", "bn:BatchNormalization", "sig:Sigmoid", "silu:Mul", "dw.blur:BlurPool"])
+        #expect(rewritten.node(named: "dw.blur")?.outputs == ["y"])
+        #expect(report.passes[0].report.contains("Conv -> Conv(stride 1) + BatchNormalization + SiLU + BlurPool"), "\(report.passes[0].report)")
+        #expect(try rewritten.verify().types["y"] == (try g.verify().types["y"]))
+    }
+
     @Test func theStemIsKeptUnlessIncluded() throws {
         let g = Graph(name: "stem", inputs: [Self.x], outputs: ["r"], parameters: [Parameter(name: "w", type: TensorType(fixed: [4, 3, 3, 3]))],
                       nodes: [Node(name: "conv1", op: .conv, inputs: ["x", "w"], outputs: ["c"], attributes: ["strides": .ints([2, 2])]),
