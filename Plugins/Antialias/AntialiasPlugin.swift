@@ -47,6 +47,8 @@ public struct Antialias: Pass {
                    help: "kernel of rewritten max pools, with padding 0; 0 keeps theirs (2 reproduces antialiased_cnns' ResNet stem)"),
         PassOption("small-maps", .choice(SmallMaps.allCases.map(\.rawValue)), default: .string("error"),
                    help: "when a map is too small for reflect padding: fail naming the node, pad by replication there, or leave that layer as it is"),
+        PassOption("upsample", .choice(["keep", "blur"]), default: .string("keep"),
+                   help: "upsampling Resize nodes: keep them, or blur their output at stride 1 (smooths nearest-neighbour copies; the reference's issues ask it for segmentation)"),
         PassOption("include", .string, default: .string(""), help: "only rewrite nodes whose name matches one of these glob patterns, separated by '|'"),
         PassOption("exclude", .string, default: .string(""), help: "never rewrite nodes whose name matches one of these glob patterns, separated by '|'"),
     ]
@@ -64,7 +66,7 @@ public struct Antialias: Pass {
         } catch {
             throw PassError(pass: Self.name, "the input graph does not verify: \(error.items.first?.description ?? "")")
         }
-        let candidates = graph.nodes.filter { rewriter.isStrided($0) }.map(\.name)
+        let candidates = graph.nodes.filter { rewriter.isStrided($0) || settings.blurUpsampling && rewriter.isUpsampling($0) }.map(\.name)
         guard !candidates.isEmpty else {
             context.remark("nothing to antialias: no strided MaxPool, AveragePool or Conv; the graph is unchanged")
             return false
@@ -109,6 +111,7 @@ struct AntialiasSettings: Sendable {
     var smallMaps: SmallMaps
     var include: [String]
     var exclude: [String]
+    var blurUpsampling: Bool
 
     init(_ options: PassOptions) {
         filter = options.int("filter")
@@ -121,6 +124,7 @@ struct AntialiasSettings: Sendable {
         smallMaps = options.choice("small-maps", as: SmallMaps.self) ?? .error
         include = options.string("include").split(separator: "|").map(String.init)
         exclude = options.string("exclude").split(separator: "|").map(String.init)
+        blurUpsampling = options.string("upsample") == "blur"
     }
 
     func selects(_ name: String) -> Bool {

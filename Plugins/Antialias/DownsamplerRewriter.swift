@@ -31,6 +31,12 @@ struct DownsamplerRewriter {
         return strides.contains { $0 > 1 }
     }
 
+    /// A Resize whose output is larger than its input on some spatial axis.
+    func isUpsampling(_ node: Node) -> Bool {
+        guard node.op == .resize, let input = try? spatial(node.inputs[0]), let output = try? spatial(node.outputs[0]) else { return false }
+        return zip(input, output).contains { $0 < $1 }
+    }
+
     /// [height, width] of a feature map.
     func spatial(_ value: String) throws(NodeError) -> [Int] {
         let size = types[value].map { $0.rank == 4 ? $0.shape.suffix(2).compactMap(\.value) : [] } ?? []
@@ -51,11 +57,20 @@ struct DownsamplerRewriter {
             case .maxPool: try rewriteMaxPool(node)
             case .averagePool: try rewriteAveragePool(node)
             case .conv: try rewriteConv(node)
+            case .resize: try blurUpsampling(node)
             default: break
             }
         } catch {
             throw PassError(pass: Antialias.name, error.message, node: name)
         }
+    }
+
+    /// Resize (upsampling) -> Resize then BlurPool(stride 1), padded to keep the upsampled size.
+    mutating func blurUpsampling(_ node: Node) throws(NodeError) {
+        let size = try spatial(node.outputs[0])
+        guard let blur = try plan(for: node, map: size, strides: [1, 1], channels: channels(node.outputs[0]), target: size) else { return }
+        appendBlur(blur, after: node.outputs[0], named: "\(node.name).blur")
+        record(node, rule: "Resize (upsampling) -> Resize + BlurPool(stride 1)", blur: blur, addedMACs: blurMACs(blur))
     }
 
     /// MaxPool(k, s) -> MaxPool(k, 1) then BlurPool(s): the max is shift-equivariant; only the subsampling aliased.

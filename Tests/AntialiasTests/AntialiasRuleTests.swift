@@ -68,6 +68,21 @@ struct AntialiasRuleTests {
         #expect(try rewritten.verify().types["y"] == (try g.verify().types["y"]))
     }
 
+    /// upsample=blur: a nearest 2x Resize gets a stride-1 blur that keeps its size; the default keeps it as it is.
+    @Test func upsamplingIsBlurredOnlyWhenAsked() throws {
+        let g = graph([Node(name: "up", op: .resize, inputs: ["p"], outputs: ["u"], attributes: ["sizes": .ints([1, 4, 22, 20])])],
+                      parameters: [], outputs: ["u"])
+        var fixed = g
+        fixed.inputs[0].type.shape[0] = .fixed(1)
+        let (kept, _) = try run(fixed)
+        #expect(kept == fixed)
+        let (blurred, report) = try run(fixed, "antialias{upsample=blur}")
+        #expect(ops(blurred) == ["pre:Conv", "up:Resize", "up.blur:BlurPool"])
+        #expect(blurred.node(named: "up.blur")?.attributes["strides"] == .ints([1, 1]))
+        #expect(try blurred.verify().types["u"] == (try fixed.verify().types["u"]))
+        #expect(report.passes[0].report.contains("Resize (upsampling) -> Resize + BlurPool(stride 1)"))
+    }
+
     @Test func theStemIsKeptUnlessIncluded() throws {
         let g = Graph(name: "stem", inputs: [Self.x], outputs: ["r"], parameters: [Parameter(name: "w", type: TensorType(fixed: [4, 3, 3, 3]))],
                       nodes: [Node(name: "conv1", op: .conv, inputs: ["x", "w"], outputs: ["c"], attributes: ["strides": .ints([2, 2])]),
