@@ -13,6 +13,16 @@ extension OpSchema {
                               attr("axes", .ints, optional: true, "the axes sliced; default 0..<count(starts)").checked("distinct, in [-r, r-1]; the sliced axes' sizes must be fixed"),
                               attr("steps", .ints, optional: true, "step per axis, negative to go backwards; default 1").checked("nonzero")],
                  shape: ShapeRules.slice, output: "X's, each sliced axis its count of elements", onnxSince: nil),
+        OpSchema(kind: .expand, summary: "broadcast to a shape (NumPy rules); the input is read, not copied, along broadcast axes", inputs: unary,
+                 attributes: [attr("shape", .ints, "the shape to broadcast to").checked(minimum: 0, "broadcastable with the input's")],
+                 shape: ShapeRules.expand, output: "broadcast of X and `shape`", onnxSince: nil),
+        OpSchema(kind: .depthToSpace, summary: "move blocks of channels into b x b spatial blocks (PixelShuffle is mode CRD)", inputs: unary,
+                 attributes: [attr("blocksize", .int, "b").checked(minimum: 1, "C divisible by b^2"),
+                              attr("mode", .string, .string("DCR"), allowed: ["DCR", "CRD"], "channel order of a block: depth-column-row or column-row-depth")],
+                 shape: ShapeRules.depthToSpace, output: "`[N, C/b^2, H b, W b]`", onnxSince: 11),
+        OpSchema(kind: .spaceToDepth, summary: "move b x b spatial blocks into channels, block position major (the inverse of DepthToSpace in DCR mode)", inputs: unary,
+                 attributes: [attr("blocksize", .int, "b").checked(minimum: 1, "H and W divisible by b")],
+                 shape: ShapeRules.spaceToDepth, output: "`[N, C b^2, H/b, W/b]`"),
         OpSchema(kind: .squeeze, summary: "remove axes of size 1", inputs: unary,
                  attributes: [attr("axes", .ints, optional: true, "the axes to remove; default: every axis of size 1").checked("distinct; each of size 1 (`shape-mismatch`)")],
                  shape: ShapeRules.squeeze, output: "X's without the axes", onnxSince: nil),
@@ -111,6 +121,25 @@ extension Node {
                 view.offset += range.count > 0 ? range.start * strides[axis] : 0
             }
             return view
+        case .expand:
+            let target = try ints("shape")
+            let rank = Swift.max(target.count, shape.count)
+            let padded = [Int](repeating: 1, count: rank - shape.count) + shape
+            let paddedStrides = rowMajorStrides(padded)
+            let out = (0..<rank).map { axis in padded[axis] == 1 ? (axis < rank - target.count ? 1 : target[axis - (rank - target.count)]) : padded[axis] }
+            return StridedView(shape: out, offset: 0, strides: (0..<rank).map { padded[$0] == 1 ? 0 : paddedStrides[$0] })
+        case .depthToSpace, .spaceToDepth:
+            // A six-axis view whose row-major order is the output's: [N, C', H, b, W, b] or [N, b, b, C, H', W'].
+            guard shape.count == 4 else { throw NodeError(.badAttribute, "\(op.rawValue) needs an NCHW input") }
+            let b = try int("blocksize"), (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+            let (sN, sC, sH, sW) = (strides[0], strides[1], strides[2], strides[3])
+            if op == .spaceToDepth {
+                return StridedView(shape: [n, b, b, c, h / b, w / b], offset: 0, strides: [sN, sH, sW, sC, b * sH, b * sW])
+            }
+            let depth = c / (b * b)
+            let crd = try string("mode") == "CRD"
+            return StridedView(shape: [n, depth, h, b, w, b], offset: 0,
+                               strides: crd ? [sN, b * b * sC, sH, b * sC, sW, sC] : [sN, sC, sH, b * depth * sC, sW, depth * sC])
         default:
             throw NodeError(.unknownOp, "\(op.rawValue) is not a strided view of its input")
         }
@@ -131,6 +160,31 @@ extension ShapeRules {
             shape[axis] = .fixed(SliceRange(start: start, end: end, step: step, size: size).count)
         }
         return [TensorType(x.dtype, shape)]
+    }
+
+    static let expand: ShapeRule = { node, inputs throws(NodeError) in
+        let x = inputs[0]
+        let target = try node.ints("shape")
+        guard target.allSatisfy({ $0 >= 0 }) else { throw NodeError(.badAttribute, "Expand's shape \(target) has a negative entry") }
+        return [TensorType(x.dtype, try broadcast(x.shape, target.map(Dim.fixed)))]
+    }
+
+    static let depthToSpace: ShapeRule = { node, inputs throws(NodeError) in
+        let x = inputs[0]
+        try requireRank(x, 4, "DepthToSpace input")
+        let b = try node.int("blocksize"), c = try fixed(x.shape[1], "DepthToSpace's channels")
+        guard b >= 1, c % (b * b) == 0 else { throw NodeError(.shapeMismatch, "DepthToSpace: \(c) channels are not a multiple of blocksize^2 = \(b * b)") }
+        let h = try fixed(x.shape[2], "DepthToSpace's height"), w = try fixed(x.shape[3], "DepthToSpace's width")
+        return [TensorType(x.dtype, [x.shape[0], .fixed(c / (b * b)), .fixed(h * b), .fixed(w * b)])]
+    }
+
+    static let spaceToDepth: ShapeRule = { node, inputs throws(NodeError) in
+        let x = inputs[0]
+        try requireRank(x, 4, "SpaceToDepth input")
+        let b = try node.int("blocksize"), c = try fixed(x.shape[1], "SpaceToDepth's channels")
+        let h = try fixed(x.shape[2], "SpaceToDepth's height"), w = try fixed(x.shape[3], "SpaceToDepth's width")
+        guard b >= 1, h % b == 0, w % b == 0 else { throw NodeError(.shapeMismatch, "SpaceToDepth: a \(h)x\(w) map is not a multiple of blocksize \(b)") }
+        return [TensorType(x.dtype, [x.shape[0], .fixed(c * b * b), .fixed(h / b), .fixed(w / b)])]
     }
 
     static let squeeze: ShapeRule = { node, inputs throws(NodeError) in

@@ -177,7 +177,7 @@ struct Lowering {
              .celu, .gelu, .mish, .softplus, .tanh, .neg, .abs, .reciprocal, .sqrt, .exp, .log, .erf, .floor, .ceil, .add, .sub, .mul, .div, .pow,
              .prelu, .max, .min, .sum, .mean:
             kernel = try elementwise(nodes, output)
-        case .transpose, .slice:
+        case .transpose, .slice, .expand, .depthToSpace, .spaceToDepth:
             kernel = StridedCopyKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
                                        view: try first.stridedView(input: shape(first.inputs[0])), opName: first.op.rawValue.lowercased(), lanes: target.lanes)
         case .layerNormalization: kernel = try layerNorm(first, output)

@@ -108,7 +108,7 @@ public enum ONNXExporter {
         let attributes = node.attributes.sorted.map { attribute($0.name, $0.value) }
         switch node.op {
         case .conv, .maxPool, .averagePool, .globalAveragePool, .batchNormalization, .gemm, .matMul, .flatten, .concat, .identity, .softmax,
-             .transpose, .reduceMean, .reduceMax, .reduceMin, .reduceL2, .layerNormalization:
+             .transpose, .reduceMean, .reduceMax, .reduceMin, .reduceL2, .layerNormalization, .depthToSpace, .spaceToDepth:
             return ([onnxNode(node.op.rawValue, node.name, node.inputs, out, attributes)], [])
         case .relu, .sigmoid, .hardSigmoid, .hardSwish, .leakyRelu, .elu, .selu, .celu, .gelu, .mish, .softplus, .tanh, .neg, .abs,
              .reciprocal, .sqrt, .exp, .log, .erf, .floor, .ceil, .add, .sub, .mul, .div, .pow, .prelu, .max, .min, .sum, .mean:
@@ -116,7 +116,7 @@ public enum ONNXExporter {
                 return ([onnxNode(node.op.rawValue, node.name, node.inputs, out, attributes)], [])
             }
             return try decomposed(node)
-        case .reduceSum, .slice, .squeeze, .unsqueeze:
+        case .reduceSum, .slice, .squeeze, .unsqueeze, .expand:
             return try lowerWithListInputs(node)
         case .resize:
             // ONNX takes either scales or sizes; the scales, when the node has them, say how coordinates map.
@@ -165,7 +165,7 @@ public enum ONNXExporter {
     /// Ops whose integer lists are inputs in opset 17 (attributes in Lowpass): ReduceSum's and
     /// Squeeze's and Unsqueeze's axes, Slice's starts, ends, axes and steps, as initializers.
     static func lowerWithListInputs(_ node: Node) throws(NodeError) -> ([Onnx_NodeProto], [Onnx_TensorProto]) {
-        let lists = node.op == .slice ? ["starts", "ends", "axes", "steps"] : ["axes"]
+        let lists = node.op == .slice ? ["starts", "ends", "axes", "steps"] : node.op == .expand ? ["shape"] : ["axes"]
         var inputs = [node.inputs[0]], constants: [Onnx_TensorProto] = []
         for key in lists {
             guard let value = node.attributes[key] else { inputs.append(""); continue }

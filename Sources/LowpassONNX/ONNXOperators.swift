@@ -35,6 +35,7 @@ struct ONNXAttributes {
         "ReduceMean": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceSum": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceMax": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceMin": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceL2": ["axes", "keepdims", "noop_with_empty_axes"], "LayerNormalization": ["axis", "epsilon", "stash_type"],
+        "Expand": [], "DepthToSpace": ["blocksize", "mode"], "SpaceToDepth": ["blocksize"],
         "Resize": ["mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a", "exclude_outside", "extrapolation_value",
                    "antialias", "axes", "keep_aspect_ratio_policy"],
     ]
@@ -135,6 +136,14 @@ extension GraphImporter {
         case "Gather", "Cast", "ConstantOfShape":
             guard let folded = foldIntegers(node.proto, a) else { return false }
             constants[node.output] = folded
+        case "Expand":
+            try node.require(2)
+            try emitOrFold(.expand, node, [node.inputs[0]], node.output, ["shape": .ints(try intConstant(node.inputs[1], "Expand's shape", of: name))])
+        case "DepthToSpace", "SpaceToDepth":
+            guard let blocksize = a.int("blocksize") else { throw Diagnostic(.missingAttribute, "\(node.op) needs blocksize", at: .node(name)) }
+            var attributes: Attributes = ["blocksize": .int(blocksize)]
+            if node.op == "DepthToSpace" { attributes["mode"] = .string(a.string("mode") ?? "DCR") }
+            try emitOrFold(node.op == "DepthToSpace" ? .depthToSpace : .spaceToDepth, node, [node.inputs[0]], node.output, attributes)
         case "Transpose", "Slice", "Squeeze", "Unsqueeze":
             if let folded = foldIntegers(node.proto, a) {
                 constants[node.output] = folded

@@ -24,7 +24,7 @@ enum ReferenceKernels {
              .neg, .abs, .reciprocal, .sqrt, .exp, .log, .erf, .floor, .ceil, .add, .sub, .mul, .div, .pow, .prelu, .max, .min, .sum, .mean:
             return elementwise(try node.scalarExpression(), x, outputShape)
         case .identity, .dropout, .flatten, .reshape, .squeeze, .unsqueeze: return x[0].reshaped(outputShape)
-        case .transpose, .slice:
+        case .transpose, .slice, .expand, .depthToSpace, .spaceToDepth:
             let view = try node.stridedView(input: x[0].shape)
             return Tensor(shape: outputShape) { x[0][view.source(of: $0)] }
         case .layerNormalization: return try layerNorm(node, x, outputShape)

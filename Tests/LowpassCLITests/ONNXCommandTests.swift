@@ -172,6 +172,14 @@ struct ONNXCommandTests {
             node("Resize", ["x", "", "twice"], mode="linear", coordinate_transformation_mode="pytorch_half_pixel")
             node("Resize", ["x", "", "", const("sz", [2, 6, 9, 4])], mode="linear", coordinate_transformation_mode="align_corners")
             node("Resize", ["x", "no_roi", "", const("sz2", [2, 6, 3, 11])], mode="nearest")
+            node("Expand", ["y10", const("ex", [2, 6, 3, 4])])
+            four = f"y{len(outputs)}"
+            node("Slice", ["x", const("c0", [0]), const("c4", [4]), const("c1", [1])])
+            node("DepthToSpace", [four], blocksize=2)
+            node("DepthToSpace", [four], blocksize=2, mode="CRD")
+            even = f"y{len(outputs)}"
+            node("Slice", ["x", const("h0", [0, 0]), const("h4", [4, 6]), const("h23", [2, 3])])
+            node("SpaceToDepth", [even], blocksize=2)
             model = helper.make_model(helper.make_graph(nodes, "moves", [x], outputs, inits), opset_imports=[helper.make_opsetid("", 18)])
             onnx.save(model, folder + "/moves.onnx")
             feed = np.random.default_rng(6).standard_normal((2, 6, 5, 7)).astype(np.float32)

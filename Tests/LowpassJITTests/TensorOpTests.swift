@@ -86,6 +86,18 @@ struct TensorOpTests {
         }
     }
 
+    /// Expand, DepthToSpace (both modes) and SpaceToDepth: strided views like Transpose and Slice.
+    @Test func broadcastAndBlockRearrangements() throws {
+        try check(.expand, [3, 1, 5], ["shape": .ints([2, 1, 4, 5])], seed: 60)
+        try check(.expand, [1, 6, 1, 1], ["shape": .ints([2, 6, 7, 9])], seed: 61)
+        for mode in ["DCR", "CRD"] { try check(.depthToSpace, [2, 12, 3, 5], ["blocksize": .int(2), "mode": .string(mode)], seed: 62) }
+        try check(.depthToSpace, [1, 27, 4, 2], ["blocksize": .int(3)], seed: 63)
+        try check(.spaceToDepth, [2, 3, 6, 10], ["blocksize": .int(2)], seed: 64)
+        let x = Tensor(shape: [1, 4, 1, 1], values: [1, 2, 3, 4])
+        let (graph, weights) = oneNodeGraph(.depthToSpace, input: [1, 4, 1, 1], ["blocksize": .int(2), "mode": .string("CRD")])
+        #expect(try #require(try ReferenceInterpreter().run(graph, weights: weights, inputs: ["x": x])["y"]).values == [1, 2, 3, 4])
+    }
+
     /// The reference's definitions on inputs whose answers are known by hand.
     @Test func referenceValuesByHand() throws {
         let x = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])

@@ -97,7 +97,8 @@ struct ONNXRoundTripTests {
                       (.reduceMax, [:]), (.reduceMin, ["axes": .ints([-1])]), (.reduceL2, ["axes": .ints([0, 2])]),
                       (.layerNormalization, ["axis": .int(2), "epsilon": .float(0.001)]),
                       (.resize, ["sizes": .ints([1, 3, 8, 10]), "scales": .floats([1, 1, 2, 2]), "mode": .string("linear")]),
-                      (.resize, ["sizes": .ints([1, 3, 3, 7]), "coordinate_transformation_mode": .string("align_corners")])]
+                      (.resize, ["sizes": .ints([1, 3, 3, 7]), "coordinate_transformation_mode": .string("align_corners")]),
+                      (.expand, ["shape": .ints([2, 3, 4, 5])]), (.depthToSpace, ["blocksize": .int(1), "mode": .string("CRD")])]
 
     @Test(arguments: tensorOps.indices)
     func tensorOpsComeBack(index: Int) throws {
