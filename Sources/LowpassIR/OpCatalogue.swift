@@ -26,6 +26,7 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case dropout = "Dropout"
     case identity = "Identity"
     case softmax = "Softmax"
+    case logSoftmax = "LogSoftmax"
     /// Lowpass's own: a binomial low-pass filter followed by subsampling (Zhang, ICML 2019).
     case blurPool = "BlurPool"
     // Element-wise ops beyond the above, each defined by its scalar expression (`ElementwiseOps.swift`).
@@ -238,6 +239,9 @@ extension OpSchema {
                      attributes: [attr("ratio", .float, .float(0.5), "training only; ignored")], shape: ShapeRules.sameAsFirst),
             OpSchema(kind: .identity, summary: "the input, unchanged", inputs: unary, attributes: [], shape: ShapeRules.sameAsFirst),
             OpSchema(kind: .softmax, summary: "exp(x) / sum(exp(x)) along an axis", inputs: unary,
+                     attributes: [attr("axis", .int, .int(-1), "axis to normalize; negative counts from the end").checked("in [-r, r-1]")],
+                     shape: ShapeRules.softmax),
+            OpSchema(kind: .logSoftmax, summary: "x - log(sum(exp(x))) along an axis (the log of Softmax, computed without its underflow)", inputs: unary,
                      attributes: [attr("axis", .int, .int(-1), "axis to normalize; negative counts from the end").checked("in [-r, r-1]")],
                      shape: ShapeRules.softmax),
             OpSchema(kind: .blurPool, summary: "binomial low-pass filter then subsampling, per channel (antialiased downsampling)",

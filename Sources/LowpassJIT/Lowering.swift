@@ -168,11 +168,11 @@ struct Lowering {
         case .matMul: kernel = try matMul(first, output)
         case .concat: kernel = try concat(first, output)
         case .pad: kernel = try pad(first, output)
-        case .softmax:
+        case .softmax, .logSoftmax:
             let s = shape(first.inputs[0])
             let axis = try first.axis(rank: s.count)
             kernel = SoftmaxKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
-                                   outer: s[..<axis].reduce(1, *), size: s[axis], inner: s[(axis + 1)...].reduce(1, *))
+                                   outer: s[..<axis].reduce(1, *), size: s[axis], inner: s[(axis + 1)...].reduce(1, *), logarithm: first.op == .logSoftmax)
         case .batchNormalization, .identity, .dropout, .relu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .leakyRelu, .elu, .selu,
              .celu, .gelu, .mish, .softplus, .tanh, .neg, .abs, .reciprocal, .sqrt, .exp, .log, .erf, .floor, .ceil, .add, .sub, .mul, .div, .pow,
              .prelu, .max, .min, .sum, .mean:

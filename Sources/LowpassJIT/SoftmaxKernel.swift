@@ -1,13 +1,15 @@
 import CLLVM
 
-/// Softmax along one axis: one work item per (outer, inner) position. Arguments: output, input.
+/// Softmax, or LogSoftmax (`logarithm`), along one axis: one work item per (outer, inner) position.
+/// Both subtract the largest value first, so no exp overflows. Arguments: output, input.
 struct SoftmaxKernel: Kernel {
     var nodes: [String]
     var arguments: [Operand]
     var output: Int
     var outer: Int, size: Int, inner: Int
+    var logarithm = false
 
-    var kind: String { "softmax" }
+    var kind: String { logarithm ? "logsoftmax" : "softmax" }
     var workItems: Int { outer * inner }
     var flops: Double { Double(4 * outer * size * inner) }
     var bytes: Double { 8 * Double(outer * size * inner) }
@@ -22,6 +24,12 @@ struct SoftmaxKernel: Kernel {
             let v = e.exp(e.fsub(e.load(input, e.mul(i, inner)), e.get(largest)))
             e.store(v, out, e.mul(i, inner))
             e.set(sum, e.fadd(e.get(sum), v))
+        }
+        if logarithm {
+            // log(exp(x - m) / s) = x - m - log(s), from the input: exact where the quotient would underflow.
+            let shift = e.fadd(e.get(largest), e.log(e.get(sum)))
+            e.loop(size) { i in e.store(e.fsub(e.load(input, e.mul(i, inner)), shift), out, e.mul(i, inner)) }
+            return
         }
         let scale = e.fdiv(e.float(1), e.get(sum))
         e.loop(size) { i in e.store(e.fmul(e.load(out, e.mul(i, inner)), scale), out, e.mul(i, inner)) }

@@ -24,7 +24,7 @@ struct ONNXAttributes {
         "AveragePool": ["auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"],
         "GlobalAveragePool": [], "Identity": [],
         "Dropout": ["ratio", "seed", "is_test", "consumed_inputs"],
-        "Softmax": ["axis"], "Flatten": ["axis"],
+        "Softmax": ["axis"], "LogSoftmax": ["axis"], "Flatten": ["axis"],
         "BatchNormalization": ["epsilon", "momentum", "training_mode", "spatial", "is_test", "consumed_inputs"],
         "Add": ["consumed_inputs", "broadcast", "axis"], "Mul": ["consumed_inputs", "broadcast", "axis"],
         "Gemm": ["alpha", "beta", "transA", "transB", "broadcast"], "MatMul": [],
@@ -112,7 +112,7 @@ extension GraphImporter {
         case "Dropout":
             remarkTrainingOutputs(node)
             try emit(.dropout, name, [try operand(node, 0)], node.output)
-        case "Softmax": try translateSoftmax(node)
+        case "Softmax", "LogSoftmax": try translateSoftmax(node)
         case "Flatten": try emit(.flatten, name, [try operand(node, 0)], node.output, ["axis": .int(a.int("axis") ?? 1)])
         case "BatchNormalization":
             try node.require(5)
@@ -237,9 +237,9 @@ extension GraphImporter {
         let x = try operand(node, 0)
         let axis = node.attributes.int("axis") ?? (opset < 13 ? 1 : -1)
         if opset < 13, let rank = types[x]?.rank, axis != rank - 1 && axis != -1 {
-            throw Diagnostic(.unsupportedAttribute, "Softmax before opset 13 over axis \(axis) of a rank-\(rank) tensor is not imported", at: .node(node.name))
+            throw Diagnostic(.unsupportedAttribute, "\(node.op) before opset 13 over axis \(axis) of a rank-\(rank) tensor is not imported", at: .node(node.name))
         }
-        try emit(.softmax, node.name, [x], node.output, ["axis": .int(axis)])
+        try emit(node.op == "LogSoftmax" ? .logSoftmax : .softmax, node.name, [x], node.output, ["axis": .int(axis)])
     }
 
     mutating func translateGemm(_ node: ONNXNode) throws(Diagnostic) {

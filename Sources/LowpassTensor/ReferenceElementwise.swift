@@ -138,7 +138,7 @@ extension ReferenceKernels {
         }
     }
 
-    static func softmax(_ node: Node, _ input: Tensor) throws(NodeError) -> Tensor {
+    static func softmax(_ node: Node, _ input: Tensor, logarithm: Bool) throws(NodeError) -> Tensor {
         let axis = try node.axis(rank: input.rank)
         let size = input.shape[axis], inner = input.shape[(axis + 1)...].reduce(1, *)
         var out = Tensor(zeros: input.shape)
@@ -150,7 +150,10 @@ extension ReferenceKernels {
                     for i in 0..<size { largest = max(largest, Double(input[base + i * inner])) }
                     var sum = 0.0
                     for i in 0..<size { sum += exp(Double(input[base + i * inner]) - largest) }
-                    for i in 0..<size { o[base + i * inner] = Float(exp(Double(input[base + i * inner]) - largest) / sum) }
+                    for i in 0..<size {
+                        let shifted = Double(input[base + i * inner]) - largest
+                        o[base + i * inner] = Float(logarithm ? shifted - log(sum) : exp(shifted) / sum)
+                    }
                 }
             }
         }

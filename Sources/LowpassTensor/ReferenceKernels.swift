@@ -33,7 +33,7 @@ enum ReferenceKernels {
             return reduce(try node.reduction(rank: x[0].rank), x[0], outputShape)
         case .concat: return try concat(node, x, outputShape)
         case .pad: return try pad(node, x[0], outputShape)
-        case .softmax: return try softmax(node, x[0])
+        case .softmax, .logSoftmax: return try softmax(node, x[0], logarithm: node.op == .logSoftmax)
         }
     }
 

@@ -180,6 +180,7 @@ struct ONNXCommandTests {
             even = f"y{len(outputs)}"
             node("Slice", ["x", const("h0", [0, 0]), const("h4", [4, 6]), const("h23", [2, 3])])
             node("SpaceToDepth", [even], blocksize=2)
+            node("LogSoftmax", ["x"], axis=1)
             model = helper.make_model(helper.make_graph(nodes, "moves", [x], outputs, inits), opset_imports=[helper.make_opsetid("", 18)])
             onnx.save(model, folder + "/moves.onnx")
             feed = np.random.default_rng(6).standard_normal((2, 6, 5, 7)).astype(np.float32)

@@ -327,8 +327,14 @@ struct OpTests {
 
     @Test(arguments: [1, -1])
     func softmax(axis: Int) throws {
-        let (graph, weights) = oneNodeGraph(.softmax, input: [3, 10, 4], ["axis": .int(axis)])
-        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([3, 10, 4], seed: 24, low: -5, high: 5)])
+        for op in [OpKind.softmax, .logSoftmax] {
+            let (graph, weights) = oneNodeGraph(op, input: [3, 10, 4], ["axis": .int(axis)])
+            try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([3, 10, 4], seed: 24, low: -5, high: 5)])
+        }
+        // Far apart logits: Softmax underflows to 0, LogSoftmax stays exact.
+        let (graph, weights) = oneNodeGraph(.logSoftmax, input: [1, 2], ["axis": .int(-1)])
+        let y = try #require(try ReferenceInterpreter().run(graph, weights: weights, inputs: ["x": Tensor(shape: [1, 2], values: [0, 200])])["y"])
+        #expect(y.values == [-200, 0])
     }
 
     @Test func flattenAndReshape() throws {
