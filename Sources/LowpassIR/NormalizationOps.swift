@@ -9,6 +9,11 @@ extension OpSchema {
                               attr("epsilon", .float, .float(1e-5), "added to the variance"),
                               attr("stash_type", .int, .int(1), "precision of the statistics in training; ignored (Lowpass computes them in float or double)")],
                  shape: ShapeRules.layerNorm, onnxSince: 17),
+        OpSchema(kind: .instanceNormalization,
+                 summary: "each (image, channel) map normalized over H and W, then scale[c] and B[c] (style transfer, GAN generators)",
+                 inputs: [input("X"), input("scale", parameter: true), input("B", parameter: true)],
+                 attributes: [attr("epsilon", .float, .float(1e-5), "added to the variance")],
+                 shape: ShapeRules.instanceNorm, onnxSince: 6),
     ]
 }
 
@@ -21,7 +26,29 @@ extension Node {
     }
 }
 
+extension Node {
+    /// What a normalization node normalizes for an input of `shape`: `rows` runs of `length` elements,
+    /// and whether Scale and B are per channel (one value per row, the row's channel `row % channels`)
+    /// or per element of the normalized shape.
+    public func normalizationRows(shape: [Int]) throws(NodeError) -> (rows: Int, length: Int, channels: Int?) {
+        if op == .instanceNormalization {
+            return (shape.prefix(2).reduce(1, *), shape.dropFirst(2).reduce(1, *), shape.count > 1 ? shape[1] : 1)
+        }
+        let (rows, _, length) = try layerNormRows(shape: shape)
+        return (rows, length, nil)
+    }
+}
+
 extension ShapeRules {
+    static let instanceNorm: ShapeRule = { _, inputs throws(NodeError) in
+        let x = inputs[0]
+        guard x.rank >= 3 else { throw NodeError(.shapeMismatch, "InstanceNormalization needs N, C and at least one spatial axis, has \(x)") }
+        for (i, name) in ["scale", "B"].enumerated() where inputs[i + 1].shape != [x.shape[1]] {
+            throw NodeError(.shapeMismatch, "\(name) must have shape [\(x.shape[1])], has \(inputs[i + 1].shape)")
+        }
+        return [x]
+    }
+
     static let layerNorm: ShapeRule = { node, inputs throws(NodeError) in
         let x = inputs[0]
         let axis = try normalizedAxis(try node.int("axis"), rank: x.rank)

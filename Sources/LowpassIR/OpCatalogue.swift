@@ -69,6 +69,7 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case reduceMin = "ReduceMin"
     case reduceL2 = "ReduceL2"
     case layerNormalization = "LayerNormalization"
+    case instanceNormalization = "InstanceNormalization"
     case resize = "Resize"
 
     public var schema: OpSchema { OpSchema.catalogue[self] ?? OpSchema(kind: self, summary: "", inputs: [], attributes: [], shape: ShapeRules.sameAsFirst) }

@@ -1,19 +1,21 @@
 import CLLVM
 import LowpassIR
 
-/// LayerNormalization: a work item is one row (the leading axes), read three times in vectors: for
-/// the mean, for the variance (of the deviations, not of the squares, which would cancel), and to
-/// write the normalized, scaled and shifted values. Arguments: output, input, Scale, B (both expanded
-/// to the row's length at compile time).
+/// LayerNormalization and InstanceNormalization: a work item is one row (the leading axes; one
+/// image's channel for InstanceNormalization), read three times in vectors: for the mean, for the
+/// variance (of the deviations, not of the squares, which would cancel), and to write the normalized,
+/// scaled and shifted values. Arguments: output, input, Scale, B: expanded to the row's length at
+/// compile time, or (`channels`) one value per channel, the row's being `row % channels`.
 struct LayerNormKernel: Kernel {
     var nodes: [String]
     var arguments: [Operand]
     var output: Int
     var rows: Int, length: Int
     var epsilon: Double
+    var channels: Int?
     var lanes: Int
 
-    var kind: String { "layernorm" }
+    var kind: String { channels == nil ? "layernorm" : "instancenorm" }
     var workItems: Int { rows }
     var flops: Double { 8 * Double(rows * length) }
     var bytes: Double { 4 * Double(3 * rows * length + 2 * length) }
@@ -32,9 +34,12 @@ struct LayerNormKernel: Kernel {
         }
         let variance = e.fmul(e.horizontalSum(e.get(squares)), e.float(1 / Double(length)))
         let inverse = e.splat(e.fdiv(e.float(1), e.fsqrt(e.fadd(variance, e.float(epsilon)))))
+        let channel = channels.map { e.rem(item, $0) }
         forEachVector(e) { i, mask in
             let normalized = e.fmul(e.fsub(e.loadVector(x, i, mask: mask), mean), inverse)
-            e.storeVector(e.fma(normalized, e.loadVector(scale, i, mask: mask), e.loadVector(bias, i, mask: mask)), y, i, mask: mask)
+            let (s, b) = channel.map { (e.splat(e.load(scale, $0)), e.splat(e.load(bias, $0))) }
+                ?? (e.loadVector(scale, i, mask: mask), e.loadVector(bias, i, mask: mask))
+            e.storeVector(e.fma(normalized, s, b), y, i, mask: mask)
         }
     }
 

@@ -181,6 +181,16 @@ struct Lowering {
             kernel = StridedCopyKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
                                        view: try first.stridedView(input: shape(first.inputs[0])), opName: first.op.rawValue.lowercased(), lanes: target.lanes)
         case .layerNormalization: kernel = try layerNorm(first, output)
+        case .instanceNormalization:
+            let (rows, length, channels) = try first.normalizationRows(shape: shape(first.inputs[0]))
+            let affine = try [1, 2].map { (i) throws(NodeError) -> Operand in
+                guard weights.tensors[first.inputs[i]] != nil else {
+                    throw NodeError(.jitUnsupported, "InstanceNormalization's scale and B must be constants for the JIT (--engine reference computes it)")
+                }
+                return try operand(first.inputs[i])
+            }
+            kernel = LayerNormKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])] + affine, output: output,
+                                     rows: rows, length: length, epsilon: try first.float("epsilon"), channels: channels, lanes: target.lanes)
         case .resize:
             let x = shape(first.inputs[0]), y = shape(first.outputs[0])
             let (rows, columns, linear) = try first.resizeAxes(input: x)
@@ -343,7 +353,7 @@ struct Lowering {
             })
         }
         return LayerNormKernel(nodes: [node.name], arguments: [.buffer(output), try operand(node.inputs[0]), try expanded(1, default: 1), try expanded(2, default: 0)],
-                               output: output, rows: rows, length: length, epsilon: try node.float("epsilon"), lanes: target.lanes)
+                               output: output, rows: rows, length: length, epsilon: try node.float("epsilon"), channels: nil, lanes: target.lanes)
     }
 
     /// An element-wise chain as one expression over the last node's output shape: each node's scalar

@@ -35,7 +35,7 @@ struct ONNXAttributes {
         "ReduceMean": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceSum": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceMax": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceMin": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceL2": ["axes", "keepdims", "noop_with_empty_axes"], "LayerNormalization": ["axis", "epsilon", "stash_type"],
-        "Expand": [], "DepthToSpace": ["blocksize", "mode"], "SpaceToDepth": ["blocksize"],
+        "Expand": [], "InstanceNormalization": ["epsilon"], "DepthToSpace": ["blocksize", "mode"], "SpaceToDepth": ["blocksize"],
         "Resize": ["mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a", "exclude_outside", "extrapolation_value",
                    "antialias", "axes", "keep_aspect_ratio_policy"],
     ]
@@ -152,6 +152,9 @@ extension GraphImporter {
             try translateDataMovement(node)
         case "Split": try translateSplit(node)
         case "Resize": try translateResize(node)
+        case "InstanceNormalization":
+            try node.require(3)
+            try emitOrFold(.instanceNormalization, node, Array(node.inputs.prefix(3)), node.output, ["epsilon": .float(a.float("epsilon") ?? 1e-5)])
         case "LayerNormalization":
             guard !node.proto.output.dropFirst().contains(where: { !$0.isEmpty }) else {
                 throw Diagnostic(.unsupportedOp, "LayerNormalization's Mean and InvStdDev outputs are not imported", at: .node(name))

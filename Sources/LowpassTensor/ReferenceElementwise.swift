@@ -57,12 +57,14 @@ extension ReferenceKernels {
         return Tensor(shape: outShape, values: accumulators.map { Float(reduction.finish($0, count: count)) })
     }
 
-    /// Each row (the leading axes) normalized over its elements in double, then scaled and shifted by
-    /// Scale and B broadcast to the normalized shape.
+    /// Each row normalized over its elements in double, then scaled and shifted: by Scale and B broadcast
+    /// to the normalized shape (LayerNormalization) or by the row's channel's (InstanceNormalization).
     static func layerNorm(_ node: Node, _ x: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {
-        let (rows, normalized, length) = try node.layerNormRows(shape: x[0].shape)
+        let (rows, length, channels) = try node.normalizationRows(shape: x[0].shape)
         let epsilon = try node.float("epsilon")
-        let scale = elementwise(.x, [x[1]], normalized), bias = x.count > 2 ? elementwise(.x, [x[2]], normalized) : nil
+        let normalized = channels == nil ? try node.layerNormRows(shape: x[0].shape).normalized : []
+        let scale = channels == nil ? elementwise(.x, [x[1]], normalized) : x[1]
+        let bias = x.count > 2 ? (channels == nil ? elementwise(.x, [x[2]], normalized) : x[2]) : nil
         var out = Tensor(zeros: outShape)
         out.withUnsafeMutableBufferPointer { o in
             for row in 0..<rows {
@@ -71,7 +73,8 @@ extension ReferenceKernels {
                 let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(length)
                 let inverse = 1 / (variance + epsilon).squareRoot()
                 for j in 0..<length {
-                    o[row * length + j] = Float((values[j] - mean) * inverse * Double(scale[j]) + Double(bias?[j] ?? 0))
+                    let k = channels.map { row % $0 } ?? j
+                    o[row * length + j] = Float((values[j] - mean) * inverse * Double(scale[k]) + Double(bias?[k] ?? 0))
                 }
             }
         }

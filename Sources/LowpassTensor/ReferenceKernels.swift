@@ -27,7 +27,7 @@ enum ReferenceKernels {
         case .transpose, .slice, .expand, .depthToSpace, .spaceToDepth:
             let view = try node.stridedView(input: x[0].shape)
             return Tensor(shape: outputShape) { x[0][view.source(of: $0)] }
-        case .layerNormalization: return try layerNorm(node, x, outputShape)
+        case .layerNormalization, .instanceNormalization: return try layerNorm(node, x, outputShape)
         case .resize: return try resize(node, x[0], outputShape)
         case .reduceMean, .reduceSum, .reduceMax, .reduceMin, .reduceL2:
             return reduce(try node.reduction(rank: x[0].rank), x[0], outputShape)

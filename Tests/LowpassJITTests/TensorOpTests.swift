@@ -98,6 +98,14 @@ struct TensorOpTests {
         #expect(try #require(try ReferenceInterpreter().run(graph, weights: weights, inputs: ["x": x])["y"]).values == [1, 2, 3, 4])
     }
 
+    @Test(arguments: [[2, 5, 7, 9], [1, 3, 4], [2, 17, 1, 1], [1, 2, 40, 33]])
+    func instanceNormalization(shape: [Int]) throws {
+        let c = shape[1]
+        let (graph, weights) = oneNodeGraph(.instanceNormalization, input: shape, ["epsilon": .float(1e-3)],
+                                            parameters: [("scale", randomTensor([c], seed: 70, low: 0.5, high: 1.5)), ("bias", randomTensor([c], seed: 71))])
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 72, low: -2, high: 4)])
+    }
+
     /// The reference's definitions on inputs whose answers are known by hand.
     @Test func referenceValuesByHand() throws {
         let x = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
