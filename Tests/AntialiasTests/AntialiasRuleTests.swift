@@ -83,6 +83,29 @@ struct AntialiasRuleTests {
         #expect(report.passes[0].report.contains("Resize (upsampling) -> Resize + BlurPool(stride 1)"))
     }
 
+    /// ConvNeXt's downsampler (LayerNorm, then a 2x2 conv at stride 2) and a ShuffleNetV2 unit's two
+    /// strided branches (each a linear depthwise 3x3 conv at stride 2 and its BN): every strided conv
+    /// runs at stride 1 and a blur after it (and its BN) subsamples, each map keeping its size.
+    @Test func convNeXtDownsamplerAndShuffleNetBranches() throws {
+        let bn = { (name: String, input: String) in Node(name: name, op: .batchNormalization, inputs: [input, "g", "b", "m", "v"], outputs: [name]) }
+        let g = graph([Node(name: "ln", op: .layerNormalization, inputs: ["p", "lnscale"], outputs: ["l"], attributes: ["axis": .int(1)]),
+                       Node(name: "down", op: .conv, inputs: ["l", "w2"], outputs: ["d"], attributes: ["strides": .ints([2, 2])]),
+                       Node(name: "branch1", op: .conv, inputs: ["p", "dw"], outputs: ["b1"], attributes: ["strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1]), "group": .int(4)]),
+                       bn("branch1.bn", "b1"),
+                       Node(name: "branch2", op: .conv, inputs: ["p", "dw"], outputs: ["b2"], attributes: ["strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1]), "group": .int(4)]),
+                       bn("branch2.bn", "b2")],
+                      parameters: [Parameter(name: "lnscale", type: TensorType(fixed: [4, 11, 10])), Parameter(name: "w2", type: TensorType(fixed: [4, 4, 2, 2])),
+                                   Parameter(name: "dw", type: TensorType(fixed: [4, 1, 3, 3]))] + ["g", "b", "m", "v"].map { Parameter(name: $0, type: TensorType(fixed: [4])) },
+                      outputs: ["d", "branch1.bn", "branch2.bn"])
+        let (rewritten, report) = try run(g)
+        #expect(rewritten.nodes.filter { $0.op == .blurPool }.map(\.name).sorted() == ["branch1.blur", "branch2.blur", "down.blur"])
+        #expect(rewritten.nodes.filter { $0.op == .conv }.allSatisfy { $0.attributes["strides"] == nil })
+        #expect(rewritten.node(named: "branch1.blur")?.inputs == ["branch1.bn.unblurred"], "the blur follows the branch's BN")
+        let (before, after) = (try g.verify(), try rewritten.verify())
+        for output in g.outputs { #expect(after.types[output] == before.types[output], "\(output)") }
+        #expect(report.passes[0].report.contains("Conv -> Conv(stride 1) + BatchNormalization + BlurPool"))
+    }
+
     @Test func theStemIsKeptUnlessIncluded() throws {
         let g = Graph(name: "stem", inputs: [Self.x], outputs: ["r"], parameters: [Parameter(name: "w", type: TensorType(fixed: [4, 3, 3, 3]))],
                       nodes: [Node(name: "conv1", op: .conv, inputs: ["x", "w"], outputs: ["c"], attributes: ["strides": .ints([2, 2])]),
