@@ -169,13 +169,24 @@ extension ShapeRules {
         return [TensorType(x.dtype, try broadcast(x.shape, target.map(Dim.fixed)))]
     }
 
+    /// `a * b` as a dimension: an error where it passes `Limits.maximumDimension` (hostile block sizes).
+    static func dimension(_ a: Int, times b: Int, _ what: String) throws(NodeError) -> Int {
+        let (product, overflow) = a.multipliedReportingOverflow(by: b)
+        guard !overflow, product <= Limits.maximumDimension else {
+            throw NodeError(.tensorTooLarge, "\(what) would be \(a) x \(b), beyond the largest dimension (\(Limits.maximumDimension))")
+        }
+        return product
+    }
+
     static let depthToSpace: ShapeRule = { node, inputs throws(NodeError) in
         let x = inputs[0]
         try requireRank(x, 4, "DepthToSpace input")
         let b = try node.int("blocksize"), c = try fixed(x.shape[1], "DepthToSpace's channels")
-        guard b >= 1, c % (b * b) == 0 else { throw NodeError(.shapeMismatch, "DepthToSpace: \(c) channels are not a multiple of blocksize^2 = \(b * b)") }
+        guard b >= 1 else { throw NodeError(.badAttribute, "DepthToSpace's blocksize must be at least 1, is \(b)") }
+        let area = try dimension(b, times: b, "DepthToSpace's block")
+        guard c % area == 0 else { throw NodeError(.shapeMismatch, "DepthToSpace: \(c) channels are not a multiple of blocksize^2 = \(area)") }
         let h = try fixed(x.shape[2], "DepthToSpace's height"), w = try fixed(x.shape[3], "DepthToSpace's width")
-        return [TensorType(x.dtype, [x.shape[0], .fixed(c / (b * b)), .fixed(h * b), .fixed(w * b)])]
+        return [TensorType(x.dtype, [x.shape[0], .fixed(c / area), .fixed(try dimension(h, times: b, "the height")), .fixed(try dimension(w, times: b, "the width"))])]
     }
 
     static let spaceToDepth: ShapeRule = { node, inputs throws(NodeError) in
@@ -183,8 +194,10 @@ extension ShapeRules {
         try requireRank(x, 4, "SpaceToDepth input")
         let b = try node.int("blocksize"), c = try fixed(x.shape[1], "SpaceToDepth's channels")
         let h = try fixed(x.shape[2], "SpaceToDepth's height"), w = try fixed(x.shape[3], "SpaceToDepth's width")
-        guard b >= 1, h % b == 0, w % b == 0 else { throw NodeError(.shapeMismatch, "SpaceToDepth: a \(h)x\(w) map is not a multiple of blocksize \(b)") }
-        return [TensorType(x.dtype, [x.shape[0], .fixed(c * b * b), .fixed(h / b), .fixed(w / b)])]
+        guard b >= 1 else { throw NodeError(.badAttribute, "SpaceToDepth's blocksize must be at least 1, is \(b)") }
+        guard h % b == 0, w % b == 0 else { throw NodeError(.shapeMismatch, "SpaceToDepth: a \(h)x\(w) map is not a multiple of blocksize \(b)") }
+        let channels = try dimension(c, times: try dimension(b, times: b, "SpaceToDepth's block"), "the channels")
+        return [TensorType(x.dtype, [x.shape[0], .fixed(channels), .fixed(h / b), .fixed(w / b)])]
     }
 
     static let squeeze: ShapeRule = { node, inputs throws(NodeError) in

@@ -20,7 +20,9 @@ extension GraphImporter {
             let toFloat = a.int("to") == Int(ONNXDataType.float.rawValue) || a.int("to") == Int(ONNXDataType.double.rawValue)
             if case .floats(let tensor)? = constants[node.input.first ?? ""] {
                 // Float to integer truncates toward zero, as NumPy's astype does.
-                return toFloat ? .floats(tensor) : .ints(tensor.values.map { Int(Double($0).rounded(.towardZero)) }, shape: tensor.shape)
+                guard !toFloat else { return .floats(tensor) }
+                guard tensor.values.allSatisfy({ $0.isFinite && abs($0) < 1e18 }) else { return nil }
+                return .ints(tensor.values.map { Int(Double($0).rounded(.towardZero)) }, shape: tensor.shape)
             }
             guard let data = input(0) else { return nil }
             if toFloat { return .floats(Tensor(shape: data.shape, values: data.values.map(Float.init))) }

@@ -398,7 +398,7 @@ extension GraphImporter {
         let count = outputs.count
         let sizes = try integerList(node, attribute: "split", input: 1)
             ?? (0..<count).map { i in min(size - i * ((size + count - 1) / count), (size + count - 1) / count) }
-        guard sizes.count == count, sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == size else {
+        guard sizes.count == count, sizes.allSatisfy({ (0...size).contains($0) }), sizes.reduce(0, +) == size else {
             throw Diagnostic(.badAttribute, "Split sizes \(sizes) do not divide axis \(axis) of size \(size) into \(count) outputs", at: .node(node.name))
         }
         var start = 0
@@ -438,7 +438,11 @@ extension GraphImporter {
                 throw Diagnostic(.symbolicDimension, "Resize by scales of a map whose height or width is symbolic", at: .node(name))
             }
             attributes["scales"] = .floats(scales.values.map(Double.init))
-            attributes["sizes"] = .ints(kept + zip([height, width], scales.values[2...]).map { Int((Double($0) * Double($1)).rounded(.down)) })
+            let sizes = zip([height, width], scales.values[2...]).map { (Double($0) * Double($1)).rounded(.down) }
+            guard sizes.allSatisfy({ $0 >= 0 && $0 <= Double(Limits.maximumDimension) }) else {
+                throw Diagnostic(.badAttribute, "Resize's scales \(scales.values) give a map of \(sizes), out of range", at: .node(name))
+            }
+            attributes["sizes"] = .ints(kept + sizes.map { Int($0) })
         } else {
             throw Diagnostic(.dynamicConstant, "Resize needs constant scales (4 of them) or sizes", at: .node(name))
         }

@@ -85,6 +85,19 @@ case("graph", "inline-data-count", graph(parameters=[{"name": "w", "shape": [3],
 case("graph", "softmax-axis-out-of-range", graph(nodes=[node("softmax", "Softmax", ["x"], ["y"], axis=7)]),
      "node 'softmax'", "axis 7 is out of range for rank 4", "[bad-attribute]")
 case("graph", "no-outputs", graph(outputs=[]), "the graph declares no outputs", "[no-outputs]")
+# The ops of the any-CNN work, each with an attribute a hostile file could carry.
+case("graph", "space-to-depth-huge-block", graph(inputs=[{"name": "x", "shape": [1, 1073741824, 2, 2]}], nodes=[node("s", "SpaceToDepth", ["x"], ["y"], blocksize=2)]),
+     "node 's'", "beyond the largest dimension", "[tensor-too-large]")
+case("graph", "depth-to-space-zero-block", graph(nodes=[node("d", "DepthToSpace", ["x"], ["y"], blocksize=0)]), "blocksize must be at least 1", "[bad-attribute]")
+case("graph", "transpose-bad-perm", graph(nodes=[node("t", "Transpose", ["x"], ["y"], perm=[0, 1, 1, 3])]), "is not a permutation of the 4 axes", "[bad-attribute]")
+case("graph", "slice-step-zero", graph(nodes=[node("s", "Slice", ["x"], ["y"], starts=[0], ends=[2], steps=[0])]), "a slice step is 0", "[bad-attribute]")
+case("graph", "reduce-repeated-axis", graph(nodes=[node("r", "ReduceMean", ["x"], ["y"], axes=[1, -3])]), "repeat an axis", "[bad-attribute]")
+case("graph", "expand-huge", graph(inputs=[{"name": "x", "shape": [1, 3, 8, 8]}], nodes=[node("e", "Expand", ["x"], ["y"], shape=[2147483647, 3, 8, 8])]),
+     "node 'e'", "[tensor-too-large]")
+case("graph", "resize-huge", graph(inputs=[{"name": "x", "shape": [1, 3, 8, 8]}], nodes=[node("r", "Resize", ["x"], ["y"], sizes=[1, 3, 2147483647, 2147483647])]),
+     "node 'r'", "[tensor-too-large]")
+case("graph", "layernorm-scale-shape", graph(inputs=[{"name": "x", "shape": [1, 3, 8, 8]}], parameters=[{"name": "s", "shape": [5]}],
+     nodes=[node("ln", "LayerNormalization", ["x", "s"], ["y"])]), "node 'ln'", "do not broadcast", "[shape-mismatch]")
 case("graph", "deep-nesting", '{"format": "lowpass-graph", "version": 1, "name": "g", "metadata": ' + "[" * 5000 + "]" * 5000 + "}",
      "nesting deeper than 256 levels", "[malformed-json]")
 case("graph", "invalid-utf8", b'{"format": "lowpass-graph", "version": 1, "name": "\xff\xfe"}', "string is not valid UTF-8", "[malformed-json]")
@@ -189,6 +202,15 @@ def onnx_cases():
          "the model uses ONNX opset 7; Lowpass reads opsets 11 to", "[unsupported-opset]", ext="onnx")
     case("onnx", "unsupported-ops", model([helper.make_node("Relu", ["x"], ["a"], name="r"), helper.make_node("Hardmax", ["a"], ["y"], name="hard")], inits=()),
          "node 'hard': ONNX op Hardmax is not one Lowpass imports", "[unsupported-op]", ext="onnx")
+    case("onnx", "resize-huge-scale", model([helper.make_node("Resize", ["x", "", "s"], ["y"], name="up")],
+                                            inits=(numpy_helper.from_array(np.array([1, 1, 1e30, 1], np.float32), "s"),)),
+         "node 'up'", "out of range", "[bad-attribute]", ext="onnx")
+    case("onnx", "split-overflowing-sizes", model([helper.make_node("Split", ["x", "p"], ["y", "z"], axis=1, name="split")],
+                                                  inits=(numpy_helper.from_array(np.array([2**63 - 1, 4], np.int64), "p"),)),
+         "node 'split'", "do not divide axis 1", "[bad-attribute]", ext="onnx")
+    case("onnx", "cast-of-nan-shape", model([helper.make_node("Cast", ["c"], ["i"], to=7, name="cast"), helper.make_node("Reshape", ["x", "i"], ["y"], name="r")],
+                                            inits=(numpy_helper.from_array(np.array([1e30, np.nan], np.float32), "c"),)),
+         "node 'cast'", "[unsupported-op]", ext="onnx")
     bad = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
     bad.raw_data = bad.raw_data[:100]
     case("onnx", "short-initializer", model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], inits=(bad,)),
