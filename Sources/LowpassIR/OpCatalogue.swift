@@ -71,6 +71,7 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case layerNormalization = "LayerNormalization"
     case instanceNormalization = "InstanceNormalization"
     case resize = "Resize"
+    case convTranspose = "ConvTranspose"
 
     public var schema: OpSchema { OpSchema.catalogue[self] ?? OpSchema(kind: self, summary: "", inputs: [], attributes: [], shape: ShapeRules.sameAsFirst) }
 }
@@ -255,7 +256,7 @@ extension OpSchema {
                                        "[top, left, bottom, right]; default floor((M-1)/2)+pad_off before, ceil((M-1)/2)+pad_off after")
                                     .checked(entries: 4, minimum: 0, "replaces the default")],
                      shape: ShapeRules.blurPool, output: window, onnxSince: nil),
-        ] + elementwise + dataMovement + reductions + normalizations + resampling
+        ] + elementwise + dataMovement + reductions + normalizations + resampling + transposedConvolutions
         return Dictionary(uniqueKeysWithValues: schemas.map { ($0.kind, $0) })
     }()
 }

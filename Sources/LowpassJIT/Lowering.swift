@@ -181,6 +181,12 @@ struct Lowering {
             kernel = StridedCopyKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
                                        view: try first.stridedView(input: shape(first.inputs[0])), opName: first.op.rawValue.lowercased(), lanes: target.lanes)
         case .layerNormalization: kernel = try layerNorm(first, output)
+        case .convTranspose:
+            let x = shape(first.inputs[0]), w = try tensor(first.inputs[1])
+            let g = try first.transposedConvGeometry(input: x, weightShape: w.shape)
+            let bias = first.inputs.count > 2 ? try tensor(first.inputs[2]) : Tensor(zeros: [g.filters])
+            kernel = ConvTransposeKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0]), try operand(first.inputs[1]), constant(bias)],
+                                         output: output, batch: x[0], channels: x[1], height: x[2], width: x[3], geometry: g, lanes: target.lanes)
         case .instanceNormalization:
             let (rows, length, channels) = try first.normalizationRows(shape: shape(first.inputs[0]))
             let affine = try [1, 2].map { (i) throws(NodeError) -> Operand in

@@ -107,7 +107,7 @@ public enum ONNXExporter {
         let out = node.outputs
         let attributes = node.attributes.sorted.map { attribute($0.name, $0.value) }
         switch node.op {
-        case .conv, .maxPool, .averagePool, .globalAveragePool, .batchNormalization, .gemm, .matMul, .flatten, .concat, .identity, .softmax, .logSoftmax,
+        case .conv, .convTranspose, .maxPool, .averagePool, .globalAveragePool, .batchNormalization, .gemm, .matMul, .flatten, .concat, .identity, .softmax, .logSoftmax,
              .transpose, .reduceMean, .reduceMax, .reduceMin, .reduceL2, .layerNormalization, .instanceNormalization, .depthToSpace, .spaceToDepth:
             return ([onnxNode(node.op.rawValue, node.name, node.inputs, out, attributes)], [])
         case .relu, .sigmoid, .hardSigmoid, .hardSwish, .leakyRelu, .elu, .selu, .celu, .gelu, .mish, .softplus, .tanh, .neg, .abs,

@@ -35,7 +35,8 @@ struct ONNXAttributes {
         "ReduceMean": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceSum": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceMax": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceMin": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceL2": ["axes", "keepdims", "noop_with_empty_axes"], "LayerNormalization": ["axis", "epsilon", "stash_type"],
-        "Expand": [], "InstanceNormalization": ["epsilon"], "DepthToSpace": ["blocksize", "mode"], "SpaceToDepth": ["blocksize"],
+        "Expand": [], "InstanceNormalization": ["epsilon"],
+        "ConvTranspose": ["auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads", "strides"], "DepthToSpace": ["blocksize", "mode"], "SpaceToDepth": ["blocksize"],
         "Resize": ["mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a", "exclude_outside", "extrapolation_value",
                    "antialias", "axes", "keep_aspect_ratio_policy"],
     ]
@@ -152,6 +153,16 @@ extension GraphImporter {
             try translateDataMovement(node)
         case "Split": try translateSplit(node)
         case "Resize": try translateResize(node)
+        case "ConvTranspose":
+            try node.require(2)
+            guard a.ints("output_shape") == nil, (a.string("auto_pad") ?? "NOTSET") == "NOTSET" else {
+                throw Diagnostic(.unsupportedAttribute, "ConvTranspose with output_shape or auto_pad is not imported; export with explicit pads", at: .node(name))
+            }
+            var attributes: Attributes = [:]
+            for key in ["kernel_shape", "strides", "pads", "dilations", "output_padding"] { if let v = a.ints(key) { attributes[key] = .ints(v) } }
+            if let group = a.int("group") { attributes["group"] = .int(group) }
+            let operands = try (0..<(node.has(2) ? 3 : 2)).map { (i) throws(Diagnostic) in try operand(node, i) }
+            try emit(.convTranspose, name, operands, node.output, attributes)
         case "InstanceNormalization":
             try node.require(3)
             try emitOrFold(.instanceNormalization, node, Array(node.inputs.prefix(3)), node.output, ["epsilon": .float(a.float("epsilon") ?? 1e-5)])

@@ -95,6 +95,40 @@ extension ReferenceKernels {
         }
     }
 
+    /// Every input pixel scattered through every tap into the output pixel it reaches, in double.
+    static func convTranspose(_ node: Node, _ x: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {
+        let (input, weight) = (x[0], x[1])
+        let g = try node.transposedConvGeometry(input: input.shape, weightShape: weight.shape)
+        let (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let (kh, kw) = (weight.shape[2], weight.shape[3]), perGroup = weight.shape[1], cPerGroup = channels / g.groups
+        let (outH, outW) = (outShape[2], outShape[3])
+        var out = [Double](repeating: 0, count: outShape.reduce(1, *))
+        for n in 0..<batch {
+            for c in 0..<channels {
+                let group = c / cPerGroup
+                for iy in 0..<height { for ix in 0..<width {
+                    let value = Double(input[((n * channels + c) * height + iy) * width + ix])
+                    for j in 0..<perGroup {
+                        let m = group * perGroup + j
+                        for ky in 0..<kh {
+                            let oy = iy * g.window.strides[0] - g.window.pads[0] + ky * g.window.dilations[0]
+                            guard oy >= 0 && oy < outH else { continue }
+                            for kx in 0..<kw {
+                                let ox = ix * g.window.strides[1] - g.window.pads[1] + kx * g.window.dilations[1]
+                                guard ox >= 0 && ox < outW else { continue }
+                                out[((n * g.filters + m) * outH + oy) * outW + ox] += value * Double(weight[((c * perGroup + j) * kh + ky) * kw + kx])
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+        if x.count > 2 {
+            for i in out.indices { out[i] += Double(x[2][i / (outH * outW) % g.filters]) }
+        }
+        return Tensor(shape: outShape, values: out.map(Float.init))
+    }
+
     static func concat(_ node: Node, _ inputs: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {
         let rank = outShape.count
         let axis = try node.axis(rank: rank)

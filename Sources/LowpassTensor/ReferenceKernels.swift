@@ -29,6 +29,7 @@ enum ReferenceKernels {
             return Tensor(shape: outputShape) { x[0][view.source(of: $0)] }
         case .layerNormalization, .instanceNormalization: return try layerNorm(node, x, outputShape)
         case .resize: return try resize(node, x[0], outputShape)
+        case .convTranspose: return try convTranspose(node, x, outputShape)
         case .reduceMean, .reduceSum, .reduceMax, .reduceMin, .reduceL2:
             return reduce(try node.reduction(rank: x[0].rank), x[0], outputShape)
         case .concat: return try concat(node, x, outputShape)

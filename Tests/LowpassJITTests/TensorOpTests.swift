@@ -106,6 +106,21 @@ struct TensorOpTests {
         try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 72, low: -2, high: 4)])
     }
 
+    /// Strides 1 to 3, padding, output padding, dilation, groups, bias or none, odd sizes.
+    @Test(arguments: [([1, 4, 5, 6], [4, 3, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], [1, 1], 1, true),
+                      ([2, 3, 7, 4], [3, 5, 2, 2], [2, 2], [0, 0, 0, 0], [0, 0], [1, 1], 1, false),
+                      ([1, 6, 4, 9], [6, 2, 4, 3], [3, 2], [1, 0, 2, 1], [2, 1], [1, 1], 3, true),
+                      ([1, 2, 5, 5], [2, 4, 3, 3], [1, 1], [2, 2, 2, 2], [0, 0], [2, 2], 1, true),
+                      ([1, 8, 3, 20], [8, 1, 4, 4], [2, 2], [1, 1, 1, 1], [0, 0], [1, 1], 8, true)] as [([Int], [Int], [Int], [Int], [Int], [Int], Int, Bool)])
+    func convTranspose(shape: [Int], weight: [Int], strides: [Int], pads: [Int], outputPadding: [Int], dilations: [Int], group: Int, bias: Bool) throws {
+        var parameters = [("w", randomTensor(weight, seed: 80))]
+        if bias { parameters.append(("b", randomTensor([weight[1] * group], seed: 81))) }
+        let attributes: Attributes = ["strides": .ints(strides), "pads": .ints(pads), "output_padding": .ints(outputPadding),
+                                      "dilations": .ints(dilations), "group": .int(group)]
+        let (graph, weights) = oneNodeGraph(.convTranspose, input: shape, attributes, parameters: parameters)
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 82)])
+    }
+
     /// The reference's definitions on inputs whose answers are known by hand.
     @Test func referenceValuesByHand() throws {
         let x = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
@@ -129,5 +144,10 @@ struct TensorOpTests {
         #expect(axis.lower == [0, 0, 0, 1] && axis.weight == [0, 0.25, 0.75, 0])
         let nearest = ResizeAxis(input: 3, output: 6, scale: 2, linear: false, transformation: "asymmetric", nearestMode: "floor")
         #expect(nearest.lower == [0, 0, 1, 1, 2, 2])
+        // A 2x2 transposed conv at stride 2 with ones copies each pixel into its 2x2 block.
+        let (up, upWeights) = oneNodeGraph(.convTranspose, input: [1, 1, 1, 2], ["strides": .ints([2, 2])],
+                                           parameters: [("w", Tensor(shape: [1, 1, 2, 2], values: [1, 1, 1, 1]))])
+        let upsampled = try #require(try ReferenceInterpreter().run(up, weights: upWeights, inputs: ["x": Tensor(shape: [1, 1, 1, 2], values: [3, 5])])["y"])
+        #expect(upsampled.shape == [1, 1, 2, 4] && upsampled.values == [3, 3, 5, 5, 3, 3, 5, 5])
     }
 }

@@ -98,14 +98,16 @@ struct ONNXRoundTripTests {
                       (.layerNormalization, ["axis": .int(2), "epsilon": .float(0.001)]),
                       (.resize, ["sizes": .ints([1, 3, 8, 10]), "scales": .floats([1, 1, 2, 2]), "mode": .string("linear")]),
                       (.resize, ["sizes": .ints([1, 3, 3, 7]), "coordinate_transformation_mode": .string("align_corners")]),
-                      (.expand, ["shape": .ints([2, 3, 4, 5])]), (.depthToSpace, ["blocksize": .int(1), "mode": .string("CRD")])]
+                      (.expand, ["shape": .ints([2, 3, 4, 5])]), (.depthToSpace, ["blocksize": .int(1), "mode": .string("CRD")]),
+                      (.logSoftmax, ["axis": .int(1)]), (.convTranspose, ["strides": .ints([2, 2]), "pads": .ints([1, 0, 1, 0]), "output_padding": .ints([1, 1])])]
 
     @Test(arguments: tensorOps.indices)
     func tensorOpsComeBack(index: Int) throws {
         let (op, attributes) = Self.tensorOps[index]
         let shape = [1, 3, 4, 5]
-        let scale = op == .layerNormalization ? [Parameter(name: "scale", type: TensorType(fixed: [4, 5]))] : []
-        let weights = Weights(tensors: Dictionary(uniqueKeysWithValues: scale.map { ($0.name, SeededRecipe.tensor(named: $0.name, shape: [4, 5])) }))
+        let parameterShape: [Int]? = op == .layerNormalization ? [4, 5] : op == .convTranspose ? [3, 2, 3, 3] : nil
+        let scale = parameterShape.map { [Parameter(name: "scale", type: TensorType(fixed: $0))] } ?? []
+        let weights = Weights(tensors: Dictionary(uniqueKeysWithValues: scale.map { ($0.name, SeededRecipe.tensor(named: $0.name, shape: $0.type.fixedShape ?? [])) }))
         let graph = Graph(name: "op", inputs: [ValueInfo(name: "input", type: TensorType(fixed: shape))], outputs: ["y"], parameters: scale,
                           nodes: [Node(name: "n", op: op, inputs: ["input"] + scale.map(\.name), outputs: ["y"], attributes: attributes)])
         let imported = try roundTrip(graph, weights)
