@@ -133,20 +133,13 @@ struct GraphImporter {
 
     /// Where the ops Lowpass does not import yet come from, so a user knows which models are affected.
     static let familyHints: [String: String] = [
-        "ReduceMean": "exporters write it for squeeze-and-excitation blocks (timm's EfficientNet, MNASNet) and LayerNorm2d",
-        "Transpose": "ShuffleNet's channel shuffle and ConvNeXt's channels-last blocks use it",
-        "LayerNormalization": "ConvNeXt and the vision transformers use it",
-        "Resize": "segmentation models (FCN, DeepLabV3, LR-ASPP) and HRNet upsample with it",
-        "Upsample": "segmentation models upsample with it (older opsets)",
-        "Slice": "GhostNet and ReXNet slice tensors with it",
-        "Split": "Res2Net splits channels with it",
-        "ConvTranspose": "decoders and segmentation heads upsample with it",
-        "InstanceNormalization": "style-transfer and GAN generators use it",
+        "Upsample": "older exports of segmentation models upsample with it; re-export with opset 11 or later (Resize)",
         "GroupNormalization": "models trained with small batches (timm's GN variants) use it",
-        "ReduceSum": "attention pooling and custom normalizations use it",
-        "ReduceMax": "CBAM-style attention uses it",
-        "Expand": "broadcasting written out by the exporter",
-        "Gather": "a Gather on a float tensor (not a shape) selects tensor entries",
+        "Tile": "broadcasting written out by the exporter",
+        "Gather": "a Gather on a float tensor (not a shape) selects tensor entries, as a ViT's class token does",
+        "Mod": "Swin's shifted windows compute masks with it",
+        "Einsum": "MaxViT's and other transformers' attention use it",
+        "ScatterND": "in-place tensor updates exported from Python indexing write it",
     ]
 
     mutating func uniqueName(_ base: String) -> String {
