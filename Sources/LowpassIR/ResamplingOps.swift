@@ -92,7 +92,11 @@ extension ShapeRules {
         for axis in 0..<2 where sizes[axis] != 0 && x.shape[axis].value.map({ $0 != sizes[axis] }) ?? false {
             throw NodeError(.badAttribute, "Resize changes axis \(axis) (\(x.shape[axis]) -> \(sizes[axis])); only H and W are resized")
         }
-        for axis in 2..<4 where sizes[axis] > 0 { _ = try fixed(x.shape[axis], "Resize's input axis \(axis)") }
+        for axis in 2..<4 where sizes[axis] > 0 {
+            guard try fixed(x.shape[axis], "Resize's input axis \(axis)") > 0 else {
+                throw NodeError(.emptyWindow, "Resize of an empty axis \(axis) to \(sizes[axis]) elements: there is nothing to sample")
+            }
+        }
         return [TensorType(x.dtype, [x.shape[0], x.shape[1], .fixed(sizes[2]), .fixed(sizes[3])])]
     }
 }

@@ -96,6 +96,8 @@ case("graph", "expand-huge", graph(inputs=[{"name": "x", "shape": [1, 3, 8, 8]}]
      "node 'e'", "[tensor-too-large]")
 case("graph", "resize-huge", graph(inputs=[{"name": "x", "shape": [1, 3, 8, 8]}], nodes=[node("r", "Resize", ["x"], ["y"], sizes=[1, 3, 2147483647, 2147483647])]),
      "node 'r'", "[tensor-too-large]")
+case("graph", "resize-empty-map", graph(inputs=[{"name": "x", "shape": [1, 3, 0, 8]}], nodes=[node("r", "Resize", ["x"], ["y"], sizes=[1, 3, 4, 16])]),
+     "node 'r'", "nothing to sample", "[empty-window]")
 case("graph", "layernorm-scale-shape", graph(inputs=[{"name": "x", "shape": [1, 3, 8, 8]}], parameters=[{"name": "s", "shape": [5]}],
      nodes=[node("ln", "LayerNormalization", ["x", "s"], ["y"])]), "node 'ln'", "do not broadcast", "[shape-mismatch]")
 case("graph", "deep-nesting", '{"format": "lowpass-graph", "version": 1, "name": "g", "metadata": ' + "[" * 5000 + "]" * 5000 + "}",
