@@ -23,6 +23,11 @@ extension OpSchema {
         OpSchema(kind: .spaceToDepth, summary: "move b x b spatial blocks into channels, block position major (the inverse of DepthToSpace in DCR mode)", inputs: unary,
                  attributes: [attr("blocksize", .int, "b").checked(minimum: 1, "H and W divisible by b")],
                  shape: ShapeRules.spaceToDepth, output: "`[N, C b^2, H/b, W/b]`"),
+        OpSchema(kind: .gather, summary: "the entries at constant indices along an axis (`x[:, 0]`, `x[..., [2, 0]]`)", inputs: unary,
+                 attributes: [attr("indices", .ints, "the indices, flattened; negative ones count from the axis' end").checked("each in [-n, n-1] for the axis' size n"),
+                              attr("indices_shape", .ints, .ints([]), "the indices' shape ([] for one index, which removes the axis)"),
+                              attr("axis", .int, .int(0), "the axis indexed").checked("in [-r, r-1]")],
+                 shape: ShapeRules.gather, output: "X's with the axis replaced by `indices_shape`", onnxSince: nil),
         OpSchema(kind: .squeeze, summary: "remove axes of size 1", inputs: unary,
                  attributes: [attr("axes", .ints, optional: true, "the axes to remove; default: every axis of size 1").checked("distinct; each of size 1 (`shape-mismatch`)")],
                  shape: ShapeRules.squeeze, output: "X's without the axes", onnxSince: nil),
@@ -96,6 +101,20 @@ extension Node {
         let normalized = try axes.map { (axis) throws(NodeError) in try ShapeRules.normalizedAxis(axis, rank: rank) }
         guard Set(normalized).count == normalized.count else { throw NodeError(.badAttribute, "axes \(axes) repeat an axis") }
         return normalized.indices.map { (normalized[$0], starts[$0], ends[$0], steps[$0]) }
+    }
+
+    /// Gather's axis, and its indices made non-negative and checked against the axis' size `n`.
+    public func gatherIndices(rank: Int, axisSize n: Int) throws(NodeError) -> (axis: Int, indices: [Int], shape: [Int]) {
+        let axis = try ShapeRules.normalizedAxis(try int("axis"), rank: rank)
+        let raw = try ints("indices"), shape = try ints("indices_shape")
+        guard shape.allSatisfy({ $0 >= 0 }), Limits.elementCount(shape) == raw.count else {
+            throw NodeError(.badAttribute, "Gather's indices_shape \(shape) does not hold the \(raw.count) indices")
+        }
+        let indices = try raw.map { (i) throws(NodeError) -> Int in
+            guard (-n..<n).contains(i) else { throw NodeError(.badAttribute, "Gather index \(i) is outside an axis of size \(n)") }
+            return i < 0 ? i + n : i
+        }
+        return (axis, indices, shape)
     }
 
     /// Squeeze's and Unsqueeze's axes, normalized against the rank they refer to.
@@ -198,6 +217,14 @@ extension ShapeRules {
         guard h % b == 0, w % b == 0 else { throw NodeError(.shapeMismatch, "SpaceToDepth: a \(h)x\(w) map is not a multiple of blocksize \(b)") }
         let channels = try dimension(c, times: try dimension(b, times: b, "SpaceToDepth's block"), "the channels")
         return [TensorType(x.dtype, [x.shape[0], .fixed(channels), .fixed(h / b), .fixed(w / b)])]
+    }
+
+    static let gather: ShapeRule = { node, inputs throws(NodeError) in
+        let x = inputs[0]
+        let axis = try normalizedAxis(try node.int("axis"), rank: x.rank)
+        let size = try fixed(x.shape[axis], "Gather's axis")
+        let (_, _, shape) = try node.gatherIndices(rank: x.rank, axisSize: size)
+        return [TensorType(x.dtype, Array(x.shape[..<axis]) + shape.map(Dim.fixed) + Array(x.shape[(axis + 1)...]))]
     }
 
     static let squeeze: ShapeRule = { node, inputs throws(NodeError) in

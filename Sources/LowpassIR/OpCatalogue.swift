@@ -60,6 +60,7 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case slice = "Slice"
     case squeeze = "Squeeze"
     case expand = "Expand"
+    case gather = "Gather"
     case depthToSpace = "DepthToSpace"
     case spaceToDepth = "SpaceToDepth"
     case unsqueeze = "Unsqueeze"

@@ -143,3 +143,31 @@ struct StridedCopyKernel: Kernel {
         }
     }
 }
+
+/// Gather at constant indices: a work item is one (outer position, index) pair, which copies the
+/// `inner` elements after the axis from the indexed row, in vectors. Arguments: output, input.
+struct GatherKernel: Kernel {
+    var nodes: [String]
+    var arguments: [Operand]
+    var output: Int
+    var outer: Int, axisSize: Int, inner: Int
+    var indices: [Int]
+    var lanes: Int
+
+    var kind: String { "gather \(indices.count) of \(axisSize)" }
+    var workItems: Int { outer * indices.count }
+    var flops: Double { 0 }
+    var bytes: Double { 8 * Double(outer * indices.count * inner) }
+
+    func emitItem(_ e: Emitter, _ item: Value) {
+        let position = e.div(item, indices.count), k = e.rem(item, indices.count)
+        let row = e.add(e.mul(position, axisSize), e.table(e.integerTable(indices), k))
+        let (source, target) = (e.address(e.operandArgument(0), e.mul(row, inner)), e.address(e.outputArgument, e.mul(item, inner)))
+        let whole = inner / lanes * lanes
+        e.loop(e.int(0), e.int(whole), step: lanes) { i in e.storeVector(e.loadVector(source, i), target, i) }
+        if whole < inner {
+            let tail = e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(inner - whole))
+            e.storeVector(e.loadVector(source, e.int(whole), mask: tail), target, e.int(whole), mask: tail)
+        }
+    }
+}

@@ -181,6 +181,11 @@ struct Lowering {
             kernel = StridedCopyKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
                                        view: try first.stridedView(input: shape(first.inputs[0])), opName: first.op.rawValue.lowercased(), lanes: target.lanes)
         case .layerNormalization: kernel = try layerNorm(first, output)
+        case .gather:
+            let s = shape(first.inputs[0])
+            let (axis, indices, _) = try first.gatherIndices(rank: s.count, axisSize: s[try first.axis(rank: s.count)])
+            kernel = GatherKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
+                                  outer: s[..<axis].reduce(1, *), axisSize: s[axis], inner: s[(axis + 1)...].reduce(1, *), indices: indices, lanes: target.lanes)
         case .convTranspose:
             let x = shape(first.inputs[0]), w = try tensor(first.inputs[1])
             let g = try first.transposedConvGeometry(input: x, weightShape: w.shape)

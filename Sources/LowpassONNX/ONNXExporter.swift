@@ -118,6 +118,10 @@ public enum ONNXExporter {
             return try decomposed(node)
         case .reduceSum, .slice, .squeeze, .unsqueeze, .expand:
             return try lowerWithListInputs(node)
+        case .gather:
+            let name = node.name + ".indices"
+            let indices = Onnx_TensorProto(name: name, ints: try node.ints("indices"), shape: try node.ints("indices_shape"))
+            return ([onnxNode("Gather", node.name, [node.inputs[0], name], out, [attribute("axis", .int(try node.int("axis")))])], [indices])
         case .resize:
             // ONNX takes either scales or sizes; the scales, when the node has them, say how coordinates map.
             let attributes = try ["mode", "coordinate_transformation_mode", "nearest_mode"].map { (key) throws(NodeError) in attribute(key, .string(try node.string(key))) }

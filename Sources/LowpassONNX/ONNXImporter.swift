@@ -136,7 +136,6 @@ struct GraphImporter {
         "Upsample": "older exports of segmentation models upsample with it; re-export with opset 11 or later (Resize)",
         "GroupNormalization": "models trained with small batches (timm's GN variants) use it",
         "Tile": "broadcasting written out by the exporter",
-        "Gather": "a Gather on a float tensor (not a shape) selects tensor entries, as a ViT's class token does",
         "Mod": "Swin's shifted windows compute masks with it",
         "Einsum": "MaxViT's and other transformers' attention use it",
         "ScatterND": "in-place tensor updates exported from Python indexing write it",

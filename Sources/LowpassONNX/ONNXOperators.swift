@@ -134,6 +134,13 @@ extension GraphImporter {
         case "Pad": try translatePad(node)
         case "Reshape": try translateReshape(node)
         case "Shape": try translateShape(node)
+        case "Gather" where constants[node.inputs.first ?? ""]?.ints == nil:
+            // On a float tensor: the indices must be constant integers.
+            try node.require(2)
+            guard case .ints(let indices, let shape)? = constants[node.inputs[1]] else {
+                throw Diagnostic(.dynamicConstant, "Gather's indices ('\(node.inputs[1])') must be a constant integer tensor", at: .node(name))
+            }
+            try emitOrFold(.gather, node, [node.inputs[0]], node.output, ["indices": .ints(indices), "indices_shape": .ints(shape), "axis": .int(a.int("axis") ?? 0)])
         case "Gather", "Cast", "ConstantOfShape":
             guard let folded = foldIntegers(node.proto, a) else { return false }
             constants[node.output] = folded

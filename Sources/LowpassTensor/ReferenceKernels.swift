@@ -29,6 +29,14 @@ enum ReferenceKernels {
             return Tensor(shape: outputShape) { x[0][view.source(of: $0)] }
         case .layerNormalization, .instanceNormalization: return try layerNorm(node, x, outputShape)
         case .resize: return try resize(node, x[0], outputShape)
+        case .gather:
+            let s = x[0].shape
+            let (axis, indices, _) = try node.gatherIndices(rank: s.count, axisSize: s[try node.axis(rank: s.count)])
+            let inner = s[(axis + 1)...].reduce(1, *), count = indices.count
+            return Tensor(shape: outputShape) { i in
+                let (outer, k, j) = (i / (count * inner), i / inner % count, i % inner)
+                return x[0][(outer * s[axis] + indices[k]) * inner + j]
+            }
         case .convTranspose: return try convTranspose(node, x, outputShape)
         case .reduceMean, .reduceSum, .reduceMax, .reduceMin, .reduceL2:
             return reduce(try node.reduction(rank: x[0].rank), x[0], outputShape)

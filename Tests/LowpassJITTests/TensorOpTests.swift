@@ -121,6 +121,16 @@ struct TensorOpTests {
         try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 82)])
     }
 
+    /// One index (the axis goes), a list with repeats and negatives, a 2-D index tensor, rows longer than a vector.
+    @Test func gatherAtConstantIndices() throws {
+        try check(.gather, [2, 5, 7], ["indices": .ints([3]), "indices_shape": .ints([]), "axis": .int(1)], seed: 90)
+        try check(.gather, [4, 3, 37], ["indices": .ints([2, -1, 0, 2]), "indices_shape": .ints([4])], seed: 91)
+        try check(.gather, [2, 6, 3], ["indices": .ints([5, 0, 1, 1, 4, 3]), "indices_shape": .ints([2, 3]), "axis": .int(-2)], seed: 92)
+        let x = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+        let (graph, weights) = oneNodeGraph(.gather, input: [2, 3], ["indices": .ints([-1, 0]), "indices_shape": .ints([2]), "axis": .int(1)])
+        #expect(try #require(try ReferenceInterpreter().run(graph, weights: weights, inputs: ["x": x])["y"]).values == [3, 1, 6, 4])
+    }
+
     /// The reference's definitions on inputs whose answers are known by hand.
     @Test func referenceValuesByHand() throws {
         let x = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])

@@ -99,7 +99,7 @@ struct ONNXRoundTripTests {
                       (.resize, ["sizes": .ints([1, 3, 8, 10]), "scales": .floats([1, 1, 2, 2]), "mode": .string("linear")]),
                       (.resize, ["sizes": .ints([1, 3, 3, 7]), "coordinate_transformation_mode": .string("align_corners")]),
                       (.expand, ["shape": .ints([2, 3, 4, 5])]), (.depthToSpace, ["blocksize": .int(1), "mode": .string("CRD")]),
-                      (.logSoftmax, ["axis": .int(1)]), (.convTranspose, ["strides": .ints([2, 2]), "pads": .ints([1, 0, 1, 0]), "output_padding": .ints([1, 1])])]
+                      (.logSoftmax, ["axis": .int(1)]), (.gather, ["indices": .ints([3, 0, 0, 1]), "indices_shape": .ints([2, 2]), "axis": .int(2)]), (.convTranspose, ["strides": .ints([2, 2]), "pads": .ints([1, 0, 1, 0]), "output_padding": .ints([1, 1])])]
 
     @Test(arguments: tensorOps.indices)
     func tensorOpsComeBack(index: Int) throws {
