@@ -61,8 +61,7 @@ struct ConvTransposeKernel: Kernel {
             }
             e.storeVector(e.get(accumulator), out, ox, mask: valid)
         }
-        let whole = g.outWidth / lanes * lanes
-        e.loop(e.int(0), e.int(whole), step: lanes) { ox in body(ox, e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(lanes))) }
-        if whole < g.outWidth { body(e.int(whole), e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(g.outWidth - whole))) }
+        let allLanes = e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(lanes))
+        e.forEachVector(g.outWidth) { ox, mask in body(ox, mask ?? allLanes) }
     }
 }

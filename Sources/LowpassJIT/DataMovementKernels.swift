@@ -136,11 +136,7 @@ struct StridedCopyKernel: Kernel {
             }
             e.storeVector(value, target, i, mask: mask)
         }
-        let whole = rowLength / lanes * lanes
-        e.loop(e.int(0), e.int(whole), step: lanes) { i in body(i, nil) }
-        if whole < rowLength {
-            body(e.int(whole), e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(rowLength - whole)))
-        }
+        e.forEachVector(rowLength, body)
     }
 }
 
@@ -163,11 +159,6 @@ struct GatherKernel: Kernel {
         let position = e.div(item, indices.count), k = e.rem(item, indices.count)
         let row = e.add(e.mul(position, axisSize), e.table(e.integerTable(indices), k))
         let (source, target) = (e.address(e.operandArgument(0), e.mul(row, inner)), e.address(e.outputArgument, e.mul(item, inner)))
-        let whole = inner / lanes * lanes
-        e.loop(e.int(0), e.int(whole), step: lanes) { i in e.storeVector(e.loadVector(source, i), target, i) }
-        if whole < inner {
-            let tail = e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(inner - whole))
-            e.storeVector(e.loadVector(source, e.int(whole), mask: tail), target, e.int(whole), mask: tail)
-        }
+        e.forEachVector(inner) { i, mask in e.storeVector(e.loadVector(source, i, mask: mask), target, i, mask: mask) }
     }
 }

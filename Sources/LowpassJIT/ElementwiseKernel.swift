@@ -140,10 +140,6 @@ struct ElementwiseKernel: Kernel {
             let values = operands.map { $0.broadcast ?? e.loadVector($0.base, i, mask: mask) }
             e.storeVector(expression.emit(e, values, like: e.vector(0)), out, i, mask: mask)
         }
-        let whole = inner / lanes * lanes
-        e.loop(e.int(0), e.int(whole), step: lanes) { i in body(i, nil) }
-        if whole < inner {
-            body(e.int(whole), e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(inner - whole)))
-        }
+        e.forEachVector(inner, body)
     }
 }

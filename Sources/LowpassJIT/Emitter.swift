@@ -311,6 +311,14 @@ final class Emitter {
 
     func loop(_ count: Int, _ body: (Value) -> Void) { loop(int(0), int(count), body) }
 
+    /// `body(i, mask)` for each vector of `count` consecutive elements from index 0: whole vectors with
+    /// no mask, then the last, partial one with its lanes masked.
+    func forEachVector(_ count: Int, _ body: (Value, Value?) -> Void) {
+        let whole = count / lanes * lanes
+        loop(int(0), int(whole), step: lanes) { body($0, nil) }
+        if whole < count { body(int(whole), vcompare(LLVMIntSLT, laneIndices, intVectorConstant(count - whole))) }
+    }
+
     /// `if condition { then() } else { otherwise() }`.
     func branch(_ condition: Value, then: () -> Void, otherwise: () -> Void) {
         let yes = block("then"), no = block("else"), join = block("join")

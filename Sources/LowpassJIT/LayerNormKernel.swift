@@ -24,10 +24,10 @@ struct LayerNormKernel: Kernel {
         let x = e.address(e.operandArgument(0), e.mul(item, length)), y = e.address(e.outputArgument, e.mul(item, length))
         let (scale, bias) = (e.operandArgument(1), e.operandArgument(2))
         let sum = e.local(e.vector(0))
-        forEachVector(e) { i, mask in e.set(sum, e.fadd(e.get(sum), e.loadVector(x, i, mask: mask))) }
+        e.forEachVector(length) { i, mask in e.set(sum, e.fadd(e.get(sum), e.loadVector(x, i, mask: mask))) }
         let mean = e.splat(e.fmul(e.horizontalSum(e.get(sum)), e.float(1 / Double(length))))
         let squares = e.local(e.vector(0))
-        forEachVector(e) { i, mask in
+        e.forEachVector(length) { i, mask in
             var deviation = e.fsub(e.loadVector(x, i, mask: mask), mean)
             if let mask { deviation = e.select(mask, deviation, e.vector(0)) }
             e.set(squares, e.fma(deviation, deviation, e.get(squares)))
@@ -35,18 +35,11 @@ struct LayerNormKernel: Kernel {
         let variance = e.fmul(e.horizontalSum(e.get(squares)), e.float(1 / Double(length)))
         let inverse = e.splat(e.fdiv(e.float(1), e.fsqrt(e.fadd(variance, e.float(epsilon)))))
         let channel = channels.map { e.rem(item, $0) }
-        forEachVector(e) { i, mask in
+        e.forEachVector(length) { i, mask in
             let normalized = e.fmul(e.fsub(e.loadVector(x, i, mask: mask), mean), inverse)
             let (s, b) = channel.map { (e.splat(e.load(scale, $0)), e.splat(e.load(bias, $0))) }
                 ?? (e.loadVector(scale, i, mask: mask), e.loadVector(bias, i, mask: mask))
             e.storeVector(e.fma(normalized, s, b), y, i, mask: mask)
         }
-    }
-
-    /// `body(i, mask)` for each vector of the row; the last, partial one masked.
-    private func forEachVector(_ e: Emitter, _ body: (Value, Value?) -> Void) {
-        let whole = length / lanes * lanes
-        e.loop(e.int(0), e.int(whole), step: lanes) { i in body(i, nil) }
-        if whole < length { body(e.int(whole), e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(length - whole))) }
     }
 }

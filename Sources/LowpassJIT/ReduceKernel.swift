@@ -62,11 +62,8 @@ struct ReduceKernel: Kernel {
         let accumulator = e.local(e.vector(reduction.identity))
         forEachCoordinate(e, of: Array(reduced.dropLast()), from: e.int(0)) { offset in
             let row = e.address(input, offset)
-            let whole = last.extent / lanes * lanes
-            e.loop(e.int(0), e.int(whole), step: lanes) { i in e.set(accumulator, combine(e, e.get(accumulator), e.loadVector(row, i))) }
-            if whole < last.extent {
-                let mask = e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(last.extent - whole))
-                e.set(accumulator, combine(e, e.get(accumulator), e.loadVector(row, e.int(whole), mask: mask, passthrough: reduction.identity)))
+            e.forEachVector(last.extent) { i, mask in
+                e.set(accumulator, combine(e, e.get(accumulator), e.loadVector(row, i, mask: mask, passthrough: reduction.identity)))
             }
         }
         let total: Value
@@ -90,9 +87,7 @@ struct ReduceKernel: Kernel {
             }
             e.storeVector(finish(e, e.get(accumulator)), out, j, mask: mask)
         }
-        let whole = row / lanes * lanes
-        e.loop(e.int(0), e.int(whole), step: lanes) { j in body(j, nil) }
-        if whole < row { body(e.int(whole), e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(row - whole))) }
+        e.forEachVector(row, body)
     }
 
     /// Calls `body` with the input offset of every coordinate of `runs`, nested loops outermost first.

@@ -51,8 +51,6 @@ struct ResizeKernel: Kernel {
             let lowerRow = blend(e.gather(bottom, lower, mask: all), e.gather(bottom, upper, mask: all), wx)
             e.storeVector(blend(upperRow, lowerRow, wy), out, x, mask: mask)
         }
-        let whole = outWidth / lanes * lanes
-        e.loop(e.int(0), e.int(whole), step: lanes) { x in body(x, nil) }
-        if whole < outWidth { body(e.int(whole), e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(outWidth - whole))) }
+        e.forEachVector(outWidth, body)
     }
 }

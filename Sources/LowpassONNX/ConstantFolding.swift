@@ -70,11 +70,6 @@ extension GraphImporter {
         return .floats(Tensor(shape: shape, values: Array(repeating: 0, count: count)))
     }
 
-    static func strides(_ shape: [Int]) -> [Int] {
-        var strides = [Int](repeating: 1, count: shape.count)
-        for axis in stride(from: shape.count - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * shape[axis + 1] }
-        return strides
-    }
 }
 
 /// An integer constant of any rank, row-major; each operation returns nil where ONNX would reject
@@ -112,7 +107,7 @@ struct IntegerTensor {
 
     /// The tensor whose element at `coordinates` of `newShape` is `self`'s at `source(coordinates)`.
     func gathering(_ newShape: [Int], _ source: ([Int]) -> Int) -> IntegerTensor {
-        let outStrides = GraphImporter.strides(newShape)
+        let outStrides = rowMajorStrides(newShape)
         let count = newShape.reduce(1, *)
         let picked = (0..<count).map { index -> Int in
             var rest = index
@@ -131,7 +126,7 @@ struct IntegerTensor {
         let rank = shape.count
         let perm = perm ?? Array((0..<rank).reversed())
         guard perm.sorted() == Array(0..<rank) else { return nil }
-        let inStrides = GraphImporter.strides(shape)
+        let inStrides = rowMajorStrides(shape)
         return gathering(perm.map { shape[$0] }) { c in zip(c, perm).reduce(0) { $0 + $1.0 * inStrides[$1.1] } }
     }
 
@@ -149,7 +144,7 @@ struct IntegerTensor {
             ranges[axis] = step > 0 ? Array(stride(from: clamped(starts[k], 0, n), to: clamped(ends[k], 0, n), by: step))
                 : Array(stride(from: clamped(starts[k], -1, n - 1), to: clamped(ends[k], -1, n - 1), by: step))
         }
-        let inStrides = GraphImporter.strides(shape)
+        let inStrides = rowMajorStrides(shape)
         return gathering(ranges.map(\.count)) { c in c.indices.reduce(0) { $0 + ranges[$1][c[$1]] * inStrides[$1] } }
     }
 
@@ -166,8 +161,8 @@ struct IntegerTensor {
             }
         }
         guard tensors.allSatisfy({ Limits.elementCount($0.shape) == $0.values.count }), let count = Limits.elementCount(shape), count <= 1 << 16 else { return nil }
-        let outStrides = GraphImporter.strides(shape)
-        let sourceStrides = padded.map { p in zip(GraphImporter.strides(p), p).map { $1 == 1 ? 0 : $0 } }
+        let outStrides = rowMajorStrides(shape)
+        let sourceStrides = padded.map { p in zip(rowMajorStrides(p), p).map { $1 == 1 ? 0 : $0 } }
         var values: [Int] = []
         for index in 0..<count {
             var rest = index

@@ -3,18 +3,12 @@ import LowpassIR
 
 /// Element-wise, broadcasting and data-movement ops of the reference interpreter.
 extension ReferenceKernels {
-    /// Row-major strides of `shape`.
-    static func strides(_ shape: [Int]) -> [Int] {
-        var strides = [Int](repeating: 1, count: shape.count)
-        for axis in stride(from: shape.count - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * shape[axis + 1] }
-        return strides
-    }
 
     /// Maps a linear index of `outShape` to the linear index of a tensor of `shape` broadcast to it.
     static func broadcastIndexer(_ shape: [Int], to outShape: [Int]) -> (Int) -> Int {
         let padded = [Int](repeating: 1, count: outShape.count - shape.count) + shape
-        let sourceStrides = strides(padded).enumerated().map { padded[$0] == 1 ? 0 : $1 }
-        let outStrides = strides(outShape)
+        let sourceStrides = rowMajorStrides(padded).enumerated().map { padded[$0] == 1 ? 0 : $1 }
+        let outStrides = rowMajorStrides(outShape)
         return { index in
             var rest = index, source = 0
             for axis in 0..<outShape.count {
@@ -154,7 +148,7 @@ extension ReferenceKernels {
         let mode = try node.string("mode")
         let value = Float(try node.float("value"))
         let rank = input.rank
-        let inStrides = strides(input.shape), outStrides = strides(outShape)
+        let inStrides = rowMajorStrides(input.shape), outStrides = rowMajorStrides(outShape)
         return Tensor(shape: outShape) { index in
             var rest = index, source = 0
             for axis in 0..<rank {
