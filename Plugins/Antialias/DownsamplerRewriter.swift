@@ -24,8 +24,6 @@ struct DownsamplerRewriter {
         inputSizes = Set(graph.inputs.compactMap { $0.type.rank == 4 ? $0.type.shape[2...].compactMap(\.value) : nil })
     }
 
-    static let activations = Set(OpKind.allCases.filter { $0.schema.isActivation })
-
     func isStrided(_ node: Node) -> Bool {
         guard [.maxPool, .averagePool, .conv].contains(node.op), let strides = try? node.ints("strides") else { return false }
         return strides.contains { $0 > 1 }
@@ -166,21 +164,20 @@ struct DownsamplerRewriter {
         var conv = node
         conv.attributes["strides"] = convStrides == [1, 1] ? nil : .ints(convStrides)
 
-        // Follow Conv -> BatchNormalization -> activation while each link has a single use.
+        // Follow Conv -> BatchNormalization while it has a single use, then the activation: one node, or
+        // the nodes an exporter wrote it out as (SiLU as x * Sigmoid(x), HardSwish as x * Clip(x+3, 0, 6) / 6).
         var chain = [node.op.rawValue]
         var last = node.outputs[0]
-        var hasActivation = false
-        for ops in [[OpKind.batchNormalization], Array(Self.activations)] {
-            guard graph.hasSingleUse(last), let next = graph.consumers(of: last).first,
-                  ops.contains(graph.nodes[next].op), graph.nodes[next].inputs.first == last else { continue }
+        if graph.hasSingleUse(last), let next = graph.consumers(of: last).first,
+           graph.nodes[next].op == .batchNormalization, graph.nodes[next].inputs.first == last {
             last = graph.nodes[next].outputs[0]
             chain.append(graph.nodes[next].op.rawValue)
-            hasActivation = hasActivation || Self.activations.contains(graph.nodes[next].op)
         }
-        if !hasActivation, let silu = siluOutput(of: last) {
-            last = silu
-            chain.append("SiLU")
-            hasActivation = true
+        let activation = graph.scalarFunctionRegion(after: last) { isBroadcastConstant($0, to: last) }
+        let hasActivation = activation.contains { graph.nodes[$0].schema.isActivation }
+        if hasActivation, let result = activation.last {
+            last = graph.nodes[result].outputs[0]
+            chain.append(Self.activationName(activation.map { graph.nodes[$0].op }))
         }
         let isPointwise = g.kernel == [1, 1] && g.pads == [0, 0, 0, 0] && !split
         if !hasActivation && isPointwise {
@@ -201,15 +198,20 @@ struct DownsamplerRewriter {
         record(node, rule: rule, blur: blur, addedMACs: convMACs(convStrides) - convMACs(g.strides) + blurMACs(blur))
     }
 
-    /// SiLU as exporters write it, `x * Sigmoid(x)` (EfficientNet, RegNetY, timm's SiLU): `value`
-    /// read by exactly a Sigmoid and a Mul of it with the Sigmoid's output. Returns the Mul's output.
-    func siluOutput(of value: String) -> String? {
-        let readers = graph.consumers(of: value)
-        guard readers.count == 2, !graph.isGraphOutput(value),
-              let s = readers.first(where: { graph.nodes[$0].op == .sigmoid }), let m = readers.first(where: { graph.nodes[$0].op == .mul }) else { return nil }
-        let sigmoid = graph.nodes[s], mul = graph.nodes[m]
-        guard graph.hasSingleUse(sigmoid.outputs[0]), Set(mul.inputs) == [value, sigmoid.outputs[0]] else { return nil }
-        return mul.outputs[0]
+    /// A parameter that broadcasts to `value`'s shape without enlarging it (a scalar, PReLU's slopes).
+    func isBroadcastConstant(_ name: String, to value: String) -> Bool {
+        guard graph.producerIndex(of: name) == nil, !graph.inputs.contains(where: { $0.name == name }), let p = types[name]?.shape, let v = types[value]?.shape,
+              p.count <= v.count else { return false }
+        return zip(p.reversed(), v.reversed()).allSatisfy { $0.value == 1 || $0 == $1 }
+    }
+
+    /// How the report names an activation region: its op, or a common written-out form by name.
+    static func activationName(_ ops: [OpKind]) -> String {
+        switch ops {
+        case [.sigmoid, .mul]: return "SiLU"
+        case let ops where ops.count == 1: return ops[0].rawValue
+        default: return "(" + ops.map(\.rawValue).joined(separator: ", ") + ")"
+        }
     }
 
     // MARK: Blurs

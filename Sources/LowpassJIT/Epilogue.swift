@@ -1,15 +1,33 @@
 import CLLVM
 import LowpassIR
 
-/// A one-input element-wise op (an activation) a producer applies in its epilogue.
+/// A function of one value (an activation) a producer applies in its epilogue: one node, or the
+/// nodes an exporter wrote it out as (`Graph.scalarFunctionRegion`).
 struct Activation: Hashable, CustomStringConvertible {
-    /// For `kind`: the op's name, and Clip's bounds.
+    /// For `kind`: the op's name (Clip's with its bounds), or the region's op names.
     var name: String
     var expression: ScalarExpression
 
-    init(_ node: Node) throws(NodeError) {
-        expression = try node.scalarExpression()
-        name = node.op == .clip ? "clip(\(try node.float("min")),\(try node.float("max")))" : node.op.rawValue.lowercased()
+    /// `nodes` in dataflow order compute a function of `value`; their other inputs are one-element
+    /// constants, read by `constant`.
+    init(_ nodes: [Node], of value: String, constant: (String) -> Double?) throws(NodeError) {
+        var expressions: [String: ScalarExpression] = [value: .x]
+        var last = ScalarExpression.x
+        for node in nodes {
+            let inputs = try node.inputs.map { (name) throws(NodeError) -> ScalarExpression in
+                if let known = expressions[name] { return known }
+                guard let c = constant(name) else { throw NodeError(.jitInternal, "activation input '\(name)' is neither \(value) nor a constant") }
+                return .constant(c)
+            }
+            last = try node.scalarExpression().substituting { inputs[$0] }
+            expressions[node.outputs[0]] = last
+        }
+        expression = last
+        if nodes.count == 1, let node = nodes.first {
+            name = node.op == .clip ? "clip(\(try node.float("min")),\(try node.float("max")))" : node.op.rawValue.lowercased()
+        } else {
+            name = "(" + nodes.map { $0.op.rawValue.lowercased() }.joined(separator: ",") + ")"
+        }
     }
 
     func apply(_ e: Emitter, _ v: Value) -> Value { expression.emit(e, [v], like: v) }

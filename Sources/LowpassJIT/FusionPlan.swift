@@ -2,8 +2,9 @@ import LowpassIR
 import LowpassTensor
 
 /// Which nodes run as one kernel:
-/// - Conv [-> BatchNormalization] [-> Add residual] [-> a one-input activation]: one conv with BN folded
-///   into its weights and the rest in its epilogue;
+/// - Conv [-> BatchNormalization] [-> Add residual] [-> an activation]: one conv with BN folded into
+///   its weights and the rest in its epilogue; the activation is any function of the value alone, one
+///   node (Relu, HardSwish) or several (SiLU as x * Sigmoid(x), see `Graph.scalarFunctionRegion`);
 /// - MaxPool (stride 1) -> BlurPool: one MaxBlurPool kernel;
 /// - chains of element-wise ops: one element-wise kernel;
 /// - Reshape, Flatten, Identity, Dropout: no kernel, the output is the input's buffer.
@@ -40,7 +41,11 @@ struct FusionPlan {
                         && self.types[next.inputs[0]] == self.types[next.inputs[1]]
                         && self.weights.tensors[next.inputs.first { $0 != convOutput } ?? ""] == nil
                 }
-                extend(&chain) { $0.schema.isActivation && $0.inputs.count == 1 }
+                // The activation: any function of the conv's value alone, one node or written out.
+                let activation = graph.scalarFunctionRegion(after: graph.nodes[chain.last ?? index].outputs[0]) { name in
+                    self.weights.tensors[name]?.count == 1
+                }
+                if !activation.contains(where: grouped.contains) { chain += activation }
             case .maxPool:
                 if (try? node.poolGeometry()).map({ $0.strides == [1, 1] && $0.dilations == [1, 1] }) == true {
                     extend(&chain) { $0.op == .blurPool }

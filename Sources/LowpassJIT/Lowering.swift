@@ -232,16 +232,22 @@ struct Lowering {
         var residual: Operand?
         var activation: Activation?
         var chainValue = node.outputs[0]
-        for next in nodes.dropFirst() {
-            switch next.op {
-            case .batchNormalization:
-                let bn = try batchNormAffine(next)
-                scale = bn.scale
-                shift = (0..<filters).map { shift[$0] * bn.scale[$0] + bn.offset[$0] }
-            case .add: residual = try operand(next.inputs.first { $0 != chainValue } ?? next.inputs[0])
-            default: activation = try Activation(next)
-            }
+        var rest = nodes.dropFirst()
+        if let next = rest.first, next.op == .batchNormalization {
+            let bn = try batchNormAffine(next)
+            scale = bn.scale
+            shift = (0..<filters).map { shift[$0] * bn.scale[$0] + bn.offset[$0] }
             chainValue = next.outputs[0]
+            rest = rest.dropFirst()
+        }
+        // A residual adds another tensor; an activation's Add (HardSwish's x + 3) adds a constant or x.
+        if let next = rest.first, next.op == .add, let other = next.inputs.first(where: { $0 != chainValue && weights.tensors[$0] == nil }) {
+            residual = try operand(other)
+            chainValue = next.outputs[0]
+            rest = rest.dropFirst()
+        }
+        if !rest.isEmpty {
+            activation = try Activation(Array(rest), of: chainValue) { name in weights.tensors[name].map { Double($0[0]) } }
         }
         let geometry = try node.convGeometry(weightShape: w.shape.map(Dim.fixed))
         try checkPlane(x, y)

@@ -68,6 +68,23 @@ struct AntialiasRuleTests {
         #expect(try rewritten.verify().types["y"] == (try g.verify().types["y"]))
     }
 
+    /// HardSwish written out (timm's hard_swish, older exports): x * Clip(x + 3, 0, 6) / 6 is the
+    /// activation the blur follows, as the HardSwish op would be.
+    @Test func hardSwishWrittenOutIsTheActivationTheBlurFollows() throws {
+        let g = graph([Node(name: "conv", op: .conv, inputs: ["p", "w"], outputs: ["c"], attributes: ["strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])]),
+                       Node(name: "plus3", op: .add, inputs: ["c", "three"], outputs: ["a"]),
+                       Node(name: "relu6", op: .clip, inputs: ["a"], outputs: ["k"], attributes: ["min": .float(0), "max": .float(6)]),
+                       Node(name: "times", op: .mul, inputs: ["c", "k"], outputs: ["m"]),
+                       Node(name: "over6", op: .div, inputs: ["m", "six"], outputs: ["y"])],
+                      parameters: [Parameter(name: "w", type: TensorType(fixed: [5, 4, 3, 3])), Parameter(name: "three", type: TensorType(fixed: [])),
+                                   Parameter(name: "six", type: TensorType(fixed: [1]))],
+                      outputs: ["y"])
+        let (rewritten, report) = try run(g)
+        #expect(ops(rewritten) == ["pre:Conv", "conv:Conv", "plus3:Add", "relu6:Clip", "times:Mul", "over6:Div", "conv.blur:BlurPool"])
+        #expect(rewritten.node(named: "conv.blur")?.outputs == ["y"])
+        #expect(report.passes[0].report.contains("Conv -> Conv(stride 1) + (Add, Clip, Mul, Div) + BlurPool"), "\(report.passes[0].report)")
+    }
+
     /// upsample=blur: a nearest 2x Resize gets a stride-1 blur that keeps its size; the default keeps it as it is.
     @Test func upsamplingIsBlurredOnlyWhenAsked() throws {
         let g = graph([Node(name: "up", op: .resize, inputs: ["p"], outputs: ["u"], attributes: ["sizes": .ints([1, 4, 22, 20])])],

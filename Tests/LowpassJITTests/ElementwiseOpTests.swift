@@ -127,4 +127,48 @@ struct ElementwiseOpTests {
             #expect(model.kernels.first?.nodes == ["conv", "act"])
         }
     }
+
+    /// Activations as exporters write them out (SiLU, HardSwish, exact GELU), after a conv, its BN and
+    /// a residual: the whole region runs in the conv's epilogue. When a value inside the region is also
+    /// read elsewhere (here a graph output), the region is not fused and the result is still right.
+    @Test(arguments: [false, true])
+    func writtenOutActivationsJoinTheConvEpilogue(innerValueIsAnOutput: Bool) throws {
+        let c = 5, shape = [2, c, 9, 8]
+        func n(_ name: String, _ op: OpKind, _ inputs: [String], _ attributes: Attributes = [:]) -> Node {
+            Node(name: name, op: op, inputs: inputs, outputs: [name], attributes: attributes)
+        }
+        let prefix = [n("conv", .conv, ["x", "w", "b"], ["pads": .ints([1, 1, 1, 1])]),
+                      n("bn", .batchNormalization, ["conv", "gamma", "beta", "mean", "var"]), n("res", .add, ["bn", "r"])]
+        let activations: [(String, [Node])] = [
+            ("silu", [n("s", .sigmoid, ["res"]), n("y", .mul, ["res", "s"])]),
+            ("hardswish", [n("a", .add, ["res", "three"]), n("k", .clip, ["a"], ["min": .float(0), "max": .float(6)]),
+                           n("m", .mul, ["res", "k"]), n("y", .div, ["m", "six"])]),
+            ("gelu", [n("d", .div, ["res", "root2"]), n("e", .erf, ["d"]), n("p", .add, ["e", "one"]),
+                      n("m", .mul, ["res", "p"]), n("y", .mul, ["m", "half"])]),
+        ]
+        let tensors: [String: Tensor] = [
+            "w": randomTensor([7, c, 3, 3], seed: 310), "b": randomTensor([7], seed: 311), "gamma": randomTensor([7], seed: 312),
+            "beta": randomTensor([7], seed: 313), "mean": randomTensor([7], seed: 314), "var": randomTensor([7], seed: 315, low: 0.5, high: 2),
+            "three": Tensor(shape: [], values: [3]), "six": Tensor(shape: [], values: [6]), "root2": Tensor(shape: [], values: [Float(2).squareRoot()]),
+            "one": Tensor(shape: [], values: [1]), "half": Tensor(shape: [], values: [0.5]),
+        ]
+        let outShape = [2, 7, 9, 8]
+        for (name, activation) in activations {
+            let inner = activation[0].outputs[0]
+            let graph = Graph(
+                name: "conv-\(name)", inputs: [ValueInfo(name: "x", type: TensorType(fixed: shape)), ValueInfo(name: "r", type: TensorType(fixed: outShape))],
+                outputs: innerValueIsAnOutput ? ["y", inner] : ["y"],
+                parameters: tensors.map { Parameter(name: $0.key, type: TensorType(fixed: $0.value.shape)) }.sorted { $0.name < $1.name },
+                nodes: prefix + activation)
+            let inputs = ["x": randomTensor(shape, seed: 316, low: -2, high: 2), "r": randomTensor(outShape, seed: 317)]
+            for model in try expectMatchesReference(graph, Weights(tensors: tensors), inputs: inputs, tolerance: 2e-5) {
+                if innerValueIsAnOutput {
+                    #expect(model.kernels.count > 1, "\(name): \(model.kernels.map(\.kind))")
+                } else {
+                    #expect(model.kernels.count == 1, "\(name): \(model.kernels.map(\.kind))")
+                    #expect(model.kernels.first?.nodes == prefix.map(\.name) + activation.map(\.name))
+                }
+            }
+        }
+    }
 }
