@@ -16,6 +16,9 @@ extension OpSchema {
         OpSchema(kind: .expand, summary: "broadcast to a shape (NumPy rules); the input is read, not copied, along broadcast axes", inputs: unary,
                  attributes: [attr("shape", .ints, "the shape to broadcast to").checked(minimum: 0, "broadcastable with the input's")],
                  shape: ShapeRules.expand, output: "broadcast of X and `shape`", onnxSince: nil),
+        OpSchema(kind: .tile, summary: "the input repeated along each axis (`x.repeat(...)`); a view that reads the input again for each copy", inputs: unary,
+                 attributes: [attr("repeats", .ints, "copies per axis").checked(minimum: 0, "one entry per input axis; the input's shape must be fixed")],
+                 shape: ShapeRules.tile, output: "X's, each axis times its repeats", onnxSince: nil),
         OpSchema(kind: .depthToSpace, summary: "move blocks of channels into b x b spatial blocks (PixelShuffle is mode CRD)", inputs: unary,
                  attributes: [attr("blocksize", .int, "b").checked(minimum: 1, "C divisible by b^2"),
                               attr("mode", .string, .string("DCR"), allowed: ["DCR", "CRD"], "channel order of a block: depth-column-row or column-row-depth")],
@@ -117,6 +120,15 @@ extension Node {
         return (axis, indices, shape)
     }
 
+    /// Tile's repeats, checked against `rank`.
+    public func tileRepeats(rank: Int) throws(NodeError) -> [Int] {
+        let repeats = try ints("repeats")
+        guard repeats.count == rank, repeats.allSatisfy({ $0 >= 0 }) else {
+            throw NodeError(.badAttribute, "Tile's repeats \(repeats) must be \(rank) counts of 0 or more, one per input axis")
+        }
+        return repeats
+    }
+
     /// Squeeze's and Unsqueeze's axes, normalized against the rank they refer to.
     func shapeAxes(rank: Int) throws(NodeError) -> [Int] {
         let axes = try ints("axes").map { (axis) throws(NodeError) in try ShapeRules.normalizedAxis(axis, rank: rank) }
@@ -147,6 +159,11 @@ extension Node {
             let paddedStrides = rowMajorStrides(padded)
             let out = (0..<rank).map { axis in padded[axis] == 1 ? (axis < rank - target.count ? 1 : target[axis - (rank - target.count)]) : padded[axis] }
             return StridedView(shape: out, offset: 0, strides: (0..<rank).map { padded[$0] == 1 ? 0 : paddedStrides[$0] })
+        case .tile:
+            // Twice the rank, [r0, n0, r1, n1, ...]: its row-major order is the output's, and the copy
+            // axes (stride 0) read the input again.
+            let repeats = try tileRepeats(rank: shape.count)
+            return StridedView(shape: zip(repeats, shape).flatMap { [$0, $1] }, offset: 0, strides: strides.flatMap { [0, $0] })
         case .depthToSpace, .spaceToDepth:
             // A six-axis view whose row-major order is the output's: [N, C', H, b, W, b] or [N, b, b, C, H', W'].
             guard shape.count == 4 else { throw NodeError(.badAttribute, "\(op.rawValue) needs an NCHW input") }
@@ -186,6 +203,13 @@ extension ShapeRules {
         let target = try node.ints("shape")
         guard target.allSatisfy({ $0 >= 0 }) else { throw NodeError(.badAttribute, "Expand's shape \(target) has a negative entry") }
         return [TensorType(x.dtype, try broadcast(x.shape, target.map(Dim.fixed)))]
+    }
+
+    static let tile: ShapeRule = { node, inputs throws(NodeError) in
+        let x = inputs[0]
+        let repeats = try node.tileRepeats(rank: x.rank)
+        let shape = try zip(x.shape, repeats).map { (d, r) throws(NodeError) in Dim.fixed(try dimension(try fixed(d, "Tile's input axis"), times: r, "a tiled axis")) }
+        return [TensorType(x.dtype, shape)]
     }
 
     /// `a * b` as a dimension: an error where it passes `Limits.maximumDimension` (hostile block sizes).

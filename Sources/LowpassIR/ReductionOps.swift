@@ -7,7 +7,20 @@ extension OpSchema {
         reduction(.reduceMax, "maximum over the axes", onnxSince: 1),
         reduction(.reduceMin, "minimum over the axes", onnxSince: 1),
         reduction(.reduceL2, "square root of the sum of squares over the axes", onnxSince: 1),
+        indexReduction(.argMax, "largest"),
+        indexReduction(.argMin, "smallest"),
     ]
+
+    /// ONNX's ArgMax and ArgMin give int64; Lowpass's tensors are float, so the index is a float
+    /// (exact up to 2^24), and the exporter writes the ONNX op followed by a Cast to float.
+    private static func indexReduction(_ kind: OpKind, _ which: String) -> OpSchema {
+        OpSchema(kind: kind, summary: "the index of the \(which) element along an axis (the first such; the last with select_last_index=1; NaN counts as \(which)), as a float",
+                 inputs: unary,
+                 attributes: [attr("axis", .int, .int(0), "the axis searched; negative counts from the end").checked("in [-r, r-1]; not empty"),
+                              attr("keepdims", .int, .int(1), "1: the axis stays, with size 1; 0: it is removed").flag,
+                              attr("select_last_index", .int, .int(0), "1: the last index among equal values").flag],
+                 shape: ShapeRules.indexReduction, output: "X's, the axis 1 (keepdims) or removed; float indices", onnxSince: nil)
+    }
 
     /// `onnxSince`: ONNX took the axes as an input from opset 13 (ReduceSum) or 18 (the others); the
     /// exporter's opset 17 still has them as an attribute except for ReduceSum.
@@ -73,7 +86,40 @@ extension Node {
     }
 }
 
+/// An ArgMax or ArgMin node resolved against its input's rank.
+public struct IndexReduction: Hashable, Sendable {
+    public var axis: Int
+    public var keepDims: Bool
+    public var largest: Bool
+    public var lastIndex: Bool
+
+    /// Whether `value` at a later index replaces `best`: strictly better, or equal with
+    /// select_last_index; NaN beats any number (as NumPy's and PyTorch's argmax have it).
+    public func replaces(_ best: Float, with value: Float) -> Bool {
+        if best.isNaN { return lastIndex && value.isNaN }
+        if value.isNaN { return true }
+        return largest ? (lastIndex ? value >= best : value > best) : (lastIndex ? value <= best : value < best)
+    }
+}
+
+extension Node {
+    public func indexReduction(rank: Int) throws(NodeError) -> IndexReduction {
+        guard op == .argMax || op == .argMin else { throw NodeError(.unknownOp, "\(op.rawValue) is not ArgMax or ArgMin") }
+        return IndexReduction(axis: try ShapeRules.normalizedAxis(try int("axis"), rank: rank), keepDims: try int("keepdims") != 0,
+                              largest: op == .argMax, lastIndex: try int("select_last_index") != 0)
+    }
+}
+
 extension ShapeRules {
+    static let indexReduction: ShapeRule = { node, inputs throws(NodeError) in
+        let x = inputs[0]
+        let r = try node.indexReduction(rank: x.rank)
+        if x.shape[r.axis] == .fixed(0) { throw NodeError(.emptyWindow, "\(node.op.rawValue) over axis \(r.axis) of \(x), which is empty") }
+        var shape = x.shape
+        if r.keepDims { shape[r.axis] = .fixed(1) } else { shape.remove(at: r.axis) }
+        return [TensorType(x.dtype, shape)]
+    }
+
     static let reduce: ShapeRule = { node, inputs throws(NodeError) in
         let x = inputs[0]
         let reduction = try node.reduction(rank: x.rank)

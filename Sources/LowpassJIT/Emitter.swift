@@ -119,6 +119,7 @@ final class Emitter {
     func compare(_ predicate: LLVMIntPredicate, _ a: Value, _ b: Value) -> Value { LLVMBuildICmp(builder, predicate, a, b, "") }
     func select(_ condition: Value, _ a: Value, _ b: Value) -> Value { LLVMBuildSelect(builder, condition, a, b, "") }
     func and(_ a: Value, _ b: Value) -> Value { LLVMBuildAnd(builder, a, b, "") }
+    func or(_ a: Value, _ b: Value) -> Value { LLVMBuildOr(builder, a, b, "") }
     func minimum(_ a: Value, _ b: Value) -> Value { select(compare(LLVMIntSLT, a, b), a, b) }
     func maximum(_ a: Value, _ b: Value) -> Value { select(compare(LLVMIntSGT, a, b), a, b) }
     func clamp(_ v: Value, _ low: Int, _ high: Int) -> Value { minimum(maximum(v, int(low)), int(high)) }
@@ -163,6 +164,7 @@ final class Emitter {
     func fneg(_ a: Value) -> Value { LLVMBuildFNeg(builder, a, "") }
     /// Lanes where `a < b` (false where either is NaN).
     func fless(_ a: Value, _ b: Value) -> Value { LLVMBuildFCmp(builder, LLVMRealOLT, a, b, "") }
+    func fcompare(_ predicate: LLVMRealPredicate, _ a: Value, _ b: Value) -> Value { LLVMBuildFCmp(builder, predicate, a, b, "") }
     /// Sum of a vector's lanes.
     func horizontalSum(_ v: Value) -> Value { intrinsic("llvm.vector.reduce.fadd", [floatVector], [float(0), v]) }
     func allTrue(_ mask: Value) -> Value { intrinsic("llvm.vector.reduce.and", [maskVector], [mask]) }

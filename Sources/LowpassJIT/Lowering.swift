@@ -177,7 +177,7 @@ struct Lowering {
              .celu, .gelu, .mish, .softplus, .tanh, .neg, .abs, .reciprocal, .sqrt, .exp, .log, .erf, .floor, .ceil, .add, .sub, .mul, .div, .pow,
              .prelu, .max, .min, .sum, .mean:
             kernel = try elementwise(nodes, output)
-        case .transpose, .slice, .expand, .depthToSpace, .spaceToDepth:
+        case .transpose, .slice, .expand, .tile, .depthToSpace, .spaceToDepth:
             kernel = StridedCopyKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
                                        view: try first.stridedView(input: shape(first.inputs[0])), opName: first.op.rawValue.lowercased(), lanes: target.lanes)
         case .layerNormalization: kernel = try layerNorm(first, output)
@@ -192,16 +192,16 @@ struct Lowering {
             let bias = first.inputs.count > 2 ? try tensor(first.inputs[2]) : Tensor(zeros: [g.filters])
             kernel = ConvTransposeKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0]), try operand(first.inputs[1]), constant(bias)],
                                          output: output, batch: x[0], channels: x[1], height: x[2], width: x[3], geometry: g, lanes: target.lanes)
-        case .instanceNormalization:
-            let (rows, length, channels) = try first.normalizationRows(shape: shape(first.inputs[0]))
-            let affine = try [1, 2].map { (i) throws(NodeError) -> Operand in
+        case .instanceNormalization, .groupNormalization:
+            let (rows, length, affine) = try first.normalizationRows(shape: shape(first.inputs[0]))
+            let scaleAndShift = try [1, 2].map { (i) throws(NodeError) -> Operand in
                 guard weights.tensors[first.inputs[i]] != nil else {
-                    throw NodeError(.jitUnsupported, "InstanceNormalization's scale and B must be constants for the JIT (--engine reference computes it)")
+                    throw NodeError(.jitUnsupported, "\(first.op.rawValue)'s scale and B must be constants for the JIT (--engine reference computes it)")
                 }
                 return try operand(first.inputs[i])
             }
-            kernel = LayerNormKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])] + affine, output: output,
-                                     rows: rows, length: length, epsilon: try first.float("epsilon"), channels: channels, lanes: target.lanes)
+            kernel = LayerNormKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])] + scaleAndShift, output: output,
+                                     rows: rows, length: length, epsilon: try first.float("epsilon"), affine: affine, lanes: target.lanes)
         case .resize:
             let x = shape(first.inputs[0]), y = shape(first.outputs[0])
             let (rows, columns, linear) = try first.resizeAxes(input: x)
@@ -211,6 +211,10 @@ struct Lowering {
             let s = shape(first.inputs[0])
             kernel = ReduceKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
                                   reduction: try first.reduction(rank: s.count), inputShape: s, lanes: target.lanes)
+        case .argMax, .argMin:
+            let s = shape(first.inputs[0]), r = try first.indexReduction(rank: s.count)
+            kernel = IndexReduceKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output, reduction: r,
+                                       outer: s[..<r.axis].reduce(1, *), size: s[r.axis], inner: s[(r.axis + 1)...].reduce(1, *), lanes: target.lanes)
         case .flatten, .reshape, .squeeze, .unsqueeze:
             throw NodeError(.jitInternal, "\(first.op.rawValue) reached kernel selection; it is a renaming")
         }
@@ -370,7 +374,7 @@ struct Lowering {
             })
         }
         return LayerNormKernel(nodes: [node.name], arguments: [.buffer(output), try operand(node.inputs[0]), try expanded(1, default: 1), try expanded(2, default: 0)],
-                               output: output, rows: rows, length: length, epsilon: try node.float("epsilon"), channels: nil, lanes: target.lanes)
+                               output: output, rows: rows, length: length, epsilon: try node.float("epsilon"), affine: nil, lanes: target.lanes)
     }
 
     /// An element-wise chain as one expression over the last node's output shape: each node's scalar

@@ -113,3 +113,43 @@ struct ReduceKernel: Kernel {
         }
     }
 }
+
+/// ArgMax and ArgMin along one axis: a work item is one outer index; the inner axes run in vectors,
+/// each lane keeping its best value and index as the axis is walked. Arguments: output, input.
+struct IndexReduceKernel: Kernel {
+    var nodes: [String]
+    var arguments: [Operand]
+    var output: Int
+    var reduction: IndexReduction
+    var outer: Int, size: Int, inner: Int
+    var lanes: Int
+
+    var kind: String { (reduction.largest ? "argmax" : "argmin") + (reduction.lastIndex ? " last" : "") }
+    var workItems: Int { outer }
+    var flops: Double { Double(outer * size * inner) }
+    var bytes: Double { 4 * Double(outer * size * inner + outer * inner) }
+
+    func emitItem(_ e: Emitter, _ item: Value) {
+        let input = e.address(e.operandArgument(0), e.mul(item, size * inner))
+        let out = e.address(e.outputArgument, e.mul(item, inner))
+        e.forEachVector(inner) { j, mask in
+            let best = e.local(e.loadVector(input, j, mask: mask)), index = e.local(e.vector(0))
+            e.loop(e.int(1), e.int(size)) { k in
+                let value = e.loadVector(e.address(input, e.mul(k, inner)), j, mask: mask)
+                let replaces = replaces(e, e.get(best), value)
+                e.set(best, e.select(replaces, value, e.get(best)))
+                e.set(index, e.select(replaces, e.splat(e.toFloat(k)), e.get(index)))
+            }
+            e.storeVector(e.get(index), out, j, mask: mask)
+        }
+    }
+
+    /// `IndexReduction.replaces`, lane by lane.
+    private func replaces(_ e: Emitter, _ best: Value, _ value: Value) -> Value {
+        let r = reduction
+        let bestIsNaN = e.fcompare(LLVMRealUNO, best, best), valueIsNaN = e.fcompare(LLVMRealUNO, value, value)
+        let predicate = r.largest ? (r.lastIndex ? LLVMRealOGE : LLVMRealOGT) : (r.lastIndex ? LLVMRealOLE : LLVMRealOLT)
+        let better = e.or(valueIsNaN, e.fcompare(predicate, value, best))
+        return e.select(bestIsNaN, r.lastIndex ? valueIsNaN : e.splatMask(e.bool(false)), better)
+    }
+}

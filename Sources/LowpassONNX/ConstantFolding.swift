@@ -37,6 +37,17 @@ extension GraphImporter {
         case "Slice":
             guard let data = input(0), let starts = input(1)?.values, let ends = input(2)?.values else { return nil }
             result = data.sliced(starts: starts, ends: ends, axes: input(3)?.values, steps: input(4)?.values)
+        case "Range":
+            guard let start = input(0)?.values.first, let limit = input(1)?.values.first, let delta = input(2)?.values.first, delta != 0 else { return nil }
+            let count = max(0, (limit - start + delta - delta.signum()) / delta)
+            guard count <= Limits.maximumDimension else { return nil }
+            result = IntegerTensor(values: (0..<count).map { start + $0 * delta }, shape: [count])
+        case "Tile":
+            guard let data = input(0), let repeats = input(1)?.values, repeats.count == data.shape.count, repeats.allSatisfy({ $0 >= 0 }) else { return nil }
+            let node = Node(name: "", op: .tile, inputs: [], outputs: [], attributes: ["repeats": .ints(repeats)])
+            guard let view = try? node.stridedView(input: data.shape), let count = Limits.elementCount(view.shape), count <= Limits.maximumDimension else { return nil }
+            result = IntegerTensor(values: (0..<count).map { data.values[view.source(of: $0)] },
+                                   shape: zip(data.shape, repeats).map { $0 * $1 })
         case "Concat":
             let parts = inputs.compactMap { $0 }
             result = parts.count == inputs.count ? IntegerTensor.concatenated(parts, axis: a.int("axis") ?? 0) : nil

@@ -116,8 +116,15 @@ public enum ONNXExporter {
                 return ([onnxNode(node.op.rawValue, node.name, node.inputs, out, attributes)], [])
             }
             return try decomposed(node)
-        case .reduceSum, .slice, .squeeze, .unsqueeze, .expand:
+        case .reduceSum, .slice, .squeeze, .unsqueeze, .expand, .tile:
             return try lowerWithListInputs(node)
+        case .argMax, .argMin:
+            // ONNX gives int64 indices; Lowpass's are float.
+            let indices = node.name + ".indices"
+            return ([onnxNode(node.op.rawValue, node.name, node.inputs, [indices], attributes),
+                     onnxNode("Cast", node.name + ".cast", [indices], out, [attribute("to", .int(Int(ONNXDataType.float.rawValue)))])], [])
+        case .groupNormalization:
+            return try lowerGroupNorm(node, types: types)
         case .gather:
             let name = node.name + ".indices"
             let indices = Onnx_TensorProto(name: name, ints: try node.ints("indices"), shape: try node.ints("indices_shape"))
@@ -167,9 +174,10 @@ public enum ONNXExporter {
     }
 
     /// Ops whose integer lists are inputs in opset 17 (attributes in Lowpass): ReduceSum's and
-    /// Squeeze's and Unsqueeze's axes, Slice's starts, ends, axes and steps, as initializers.
+    /// Squeeze's and Unsqueeze's axes, Slice's starts, ends, axes and steps, Expand's shape and
+    /// Tile's repeats, as initializers.
     static func lowerWithListInputs(_ node: Node) throws(NodeError) -> ([Onnx_NodeProto], [Onnx_TensorProto]) {
-        let lists = node.op == .slice ? ["starts", "ends", "axes", "steps"] : node.op == .expand ? ["shape"] : ["axes"]
+        let lists = [.slice: ["starts", "ends", "axes", "steps"], .expand: ["shape"], .tile: ["repeats"]][node.op] ?? ["axes"]
         var inputs = [node.inputs[0]], constants: [Onnx_TensorProto] = []
         for key in lists {
             guard let value = node.attributes[key] else { inputs.append(""); continue }
@@ -213,6 +221,34 @@ public enum ONNXExporter {
         }
         let result = lower(try node.scalarExpression())
         nodes.append(onnxNode("Identity", node.name, [result], node.outputs))
+        return (nodes, constants)
+    }
+
+    /// GroupNormalization as torch.onnx writes it for opset 17 (which lacks the op): the groups
+    /// normalized as InstanceNormalization over `[N, G, rest]`, then the per-channel scale and shift.
+    static func lowerGroupNorm(_ node: Node, types: [String: TensorType]) throws(NodeError) -> ([Onnx_NodeProto], [Onnx_TensorProto]) {
+        guard let shape = types[node.inputs[0]]?.fixedShape, shape.count >= 3 else {
+            throw NodeError(.unsupportedExport, "GroupNormalization needs a fixed input shape to be written for opset 17")
+        }
+        let groups = try node.int("num_groups"), name = node.name
+        let perChannel = [shape[1]] + Array(repeating: 1, count: shape.count - 2)
+        let constants = [
+            Onnx_TensorProto(name: name + ".grouped_shape", ints: [shape[0], groups, -1]),
+            Onnx_TensorProto(name: name + ".shape", ints: shape),
+            Onnx_TensorProto(name: name + ".per_channel", ints: perChannel),
+            Onnx_TensorProto(name: name + ".ones", tensor: Tensor(shape: [groups], values: Array(repeating: 1, count: groups))),
+            Onnx_TensorProto(name: name + ".zeros", tensor: Tensor(zeros: [groups])),
+        ]
+        let nodes = [
+            onnxNode("Reshape", name + ".group", [node.inputs[0], name + ".grouped_shape"], [name + ".grouped"]),
+            onnxNode("InstanceNormalization", name + ".normalize", [name + ".grouped", name + ".ones", name + ".zeros"], [name + ".normalized"],
+                     [attribute("epsilon", .float(try node.float("epsilon")))]),
+            onnxNode("Reshape", name + ".ungroup", [name + ".normalized", name + ".shape"], [name + ".ungrouped"]),
+            onnxNode("Reshape", name + ".scale", [node.inputs[1], name + ".per_channel"], [name + ".scale_c"]),
+            onnxNode("Reshape", name + ".bias", [node.inputs[2], name + ".per_channel"], [name + ".bias_c"]),
+            onnxNode("Mul", name + ".mul", [name + ".ungrouped", name + ".scale_c"], [name + ".scaled"]),
+            onnxNode("Add", name, [name + ".scaled", name + ".bias_c"], node.outputs),
+        ]
         return (nodes, constants)
     }
 

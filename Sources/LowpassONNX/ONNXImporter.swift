@@ -127,6 +127,7 @@ struct GraphImporter {
         }
         guard findings.isEmpty else { throw Diagnostics(findings) }
         BlurRecognizer.raise(&graph, weights: &weights, remarks: &remarks)
+        GroupNormRecognizer.raise(&graph, weights: &weights, types: types, remarks: &remarks)
         do { _ = try graph.verify(parameterDataShapes: weights.mapValues(\.shape)) } catch { throw error }
         return ImportedModel(graph: graph, weights: weights, remarks: remarks)
     }
@@ -134,8 +135,6 @@ struct GraphImporter {
     /// Where the ops Lowpass does not import yet come from, so a user knows which models are affected.
     static let familyHints: [String: String] = [
         "Upsample": "older exports of segmentation models upsample with it; re-export with opset 11 or later (Resize)",
-        "GroupNormalization": "models trained with small batches (timm's GN variants) use it",
-        "Tile": "broadcasting written out by the exporter",
         "Mod": "Swin's shifted windows compute masks with it",
         "Einsum": "MaxViT's and other transformers' attention use it",
         "ScatterND": "in-place tensor updates exported from Python indexing write it",

@@ -35,7 +35,8 @@ struct ONNXAttributes {
         "ReduceMean": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceSum": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceMax": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceMin": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceL2": ["axes", "keepdims", "noop_with_empty_axes"], "LayerNormalization": ["axis", "epsilon", "stash_type"],
-        "Expand": [], "InstanceNormalization": ["epsilon"],
+        "Expand": [], "InstanceNormalization": ["epsilon"], "GroupNormalization": ["epsilon", "num_groups", "stash_type"], "Tile": [], "Range": [],
+        "ArgMax": ["axis", "keepdims", "select_last_index"], "ArgMin": ["axis", "keepdims", "select_last_index"],
         "ConvTranspose": ["auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads", "strides"], "DepthToSpace": ["blocksize", "mode"], "SpaceToDepth": ["blocksize"],
         "Resize": ["mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a", "exclude_outside", "extrapolation_value",
                    "antialias", "axes", "keep_aspect_ratio_policy"],
@@ -141,9 +142,21 @@ extension GraphImporter {
                 throw Diagnostic(.dynamicConstant, "Gather's indices ('\(node.inputs[1])') must be a constant integer tensor", at: .node(name))
             }
             try emitOrFold(.gather, node, [node.inputs[0]], node.output, ["indices": .ints(indices), "indices_shape": .ints(shape), "axis": .int(a.int("axis") ?? 0)])
-        case "Gather", "Cast", "ConstantOfShape":
+        case "Cast" where constants[node.inputs.first ?? ""] == nil: try translateCast(node)
+        case "Gather", "Cast", "ConstantOfShape", "Range":
             guard let folded = foldIntegers(node.proto, a) else { return false }
             constants[node.output] = folded
+        case "Tile":
+            try node.require(2)
+            if let folded = foldIntegers(node.proto, a) {
+                constants[node.output] = folded
+                return true
+            }
+            try emitOrFold(.tile, node, [node.inputs[0]], node.output, ["repeats": .ints(try intConstant(node.inputs[1], "Tile's repeats", of: name))])
+        case "ArgMax", "ArgMin":
+            try emitOrFold(node.op == "ArgMax" ? .argMax : .argMin, node, [node.inputs.first ?? ""], node.output,
+                           ["axis": .int(a.int("axis") ?? 0), "keepdims": .int(a.int("keepdims") ?? 1), "select_last_index": .int(a.int("select_last_index") ?? 0)])
+        case "GroupNormalization": try translateGroupNorm(node)
         case "Expand":
             try node.require(2)
             try emitOrFold(.expand, node, [node.inputs[0]], node.output, ["shape": .ints(try intConstant(node.inputs[1], "Expand's shape", of: name))])
@@ -370,6 +383,40 @@ extension GraphImporter {
         }
         let operands = try inputs.map { (input) throws(Diagnostic) in try value(input, of: name) }
         try emit(op, name, operands, output, attributes)
+    }
+
+    /// Cast of a computed tensor: Lowpass's tensors are float, so a cast to float is a renaming, and so is
+    /// a cast of ArgMax's or ArgMin's indices to an integer type (they are whole numbers already). A cast
+    /// of other values to an integer type truncates, which Lowpass does not compute.
+    mutating func translateCast(_ node: ONNXNode) throws(Diagnostic) {
+        let to = node.attributes.int("to") ?? 0
+        let toFloat = [ONNXDataType.float, .double].contains { Int($0.rawValue) == to }
+        let input = try operand(node, 0)
+        let isIndex = graph.nodes.last { $0.outputs.contains(input) }.map { [.argMax, .argMin].contains($0.op) } ?? false
+        guard toFloat || isIndex else {
+            throw Diagnostic(.unsupportedOp, "Cast of the computed tensor '\(input)' to ONNX type \(to) (an integer or boolean type) is not imported; Lowpass computes in float", at: .node(node.name))
+        }
+        try emit(.identity, node.name, [input], node.output)
+    }
+
+    /// GroupNormalization: scale and B one per channel (opset 21); opsets 18-20 gave one per group,
+    /// which is widened to the group's channels.
+    mutating func translateGroupNorm(_ node: ONNXNode) throws(Diagnostic) {
+        try node.require(3)
+        guard let groups = node.attributes.int("num_groups") else { throw Diagnostic(.missingAttribute, "GroupNormalization needs num_groups", at: .node(node.name)) }
+        var operands = try (0..<3).map { (i) throws(Diagnostic) in try operand(node, i) }
+        if opset < 21, groups > 0, let channels = types[operands[0]]?.shape.dropFirst().first?.value, channels % groups == 0 {
+            for i in 1...2 {
+                guard let perGroup = weights[operands[i]], perGroup.shape == [groups], groups != channels else { continue }
+                let widened = Tensor(shape: [channels]) { perGroup[$0 / (channels / groups)] }
+                let name = operands[i] + ".per_channel"
+                addParameter(name, widened)
+                operands[i] = name
+            }
+        }
+        var attributes: Attributes = ["num_groups": .int(groups), "epsilon": .float(node.attributes.float("epsilon") ?? 1e-5)]
+        if let stash = node.attributes.int("stash_type") { attributes["stash_type"] = .int(stash) }
+        try emitOrFold(.groupNormalization, node, operands, node.output, attributes)
     }
 
     /// Transpose, Slice (starts, ends, axes and steps as inputs from opset 10), Squeeze and Unsqueeze

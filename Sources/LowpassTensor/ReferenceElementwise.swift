@@ -54,11 +54,11 @@ extension ReferenceKernels {
     /// Each row normalized over its elements in double, then scaled and shifted: by Scale and B broadcast
     /// to the normalized shape (LayerNormalization) or by the row's channel's (InstanceNormalization).
     static func layerNorm(_ node: Node, _ x: [Tensor], _ outShape: [Int]) throws(NodeError) -> Tensor {
-        let (rows, length, channels) = try node.normalizationRows(shape: x[0].shape)
+        let (rows, length, affine) = try node.normalizationRows(shape: x[0].shape)
         let epsilon = try node.float("epsilon")
-        let normalized = channels == nil ? try node.layerNormRows(shape: x[0].shape).normalized : []
-        let scale = channels == nil ? elementwise(.x, [x[1]], normalized) : x[1]
-        let bias = x.count > 2 ? (channels == nil ? elementwise(.x, [x[2]], normalized) : x[2]) : nil
+        let normalized = affine == nil ? try node.layerNormRows(shape: x[0].shape).normalized : []
+        let scale = affine == nil ? elementwise(.x, [x[1]], normalized) : x[1]
+        let bias = x.count > 2 ? (affine == nil ? elementwise(.x, [x[2]], normalized) : x[2]) : nil
         var out = Tensor(zeros: outShape)
         out.withUnsafeMutableBufferPointer { o in
             for row in 0..<rows {
@@ -67,7 +67,7 @@ extension ReferenceKernels {
                 let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(length)
                 let inverse = 1 / (variance + epsilon).squareRoot()
                 for j in 0..<length {
-                    let k = channels.map { row % $0 } ?? j
+                    let k = affine?.channel(row: row, element: j) ?? j
                     o[row * length + j] = Float((values[j] - mean) * inverse * Double(scale[k]) + Double(bias?[k] ?? 0))
                 }
             }

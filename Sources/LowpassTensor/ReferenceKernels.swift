@@ -24,10 +24,10 @@ enum ReferenceKernels {
              .neg, .abs, .reciprocal, .sqrt, .exp, .log, .erf, .floor, .ceil, .add, .sub, .mul, .div, .pow, .prelu, .max, .min, .sum, .mean:
             return elementwise(try node.scalarExpression(), x, outputShape)
         case .identity, .dropout, .flatten, .reshape, .squeeze, .unsqueeze: return x[0].reshaped(outputShape)
-        case .transpose, .slice, .expand, .depthToSpace, .spaceToDepth:
+        case .transpose, .slice, .expand, .tile, .depthToSpace, .spaceToDepth:
             let view = try node.stridedView(input: x[0].shape)
             return Tensor(shape: outputShape) { x[0][view.source(of: $0)] }
-        case .layerNormalization, .instanceNormalization: return try layerNorm(node, x, outputShape)
+        case .layerNormalization, .instanceNormalization, .groupNormalization: return try layerNorm(node, x, outputShape)
         case .resize: return try resize(node, x[0], outputShape)
         case .gather:
             let s = x[0].shape
@@ -40,6 +40,15 @@ enum ReferenceKernels {
         case .convTranspose: return try convTranspose(node, x, outputShape)
         case .reduceMean, .reduceSum, .reduceMax, .reduceMin, .reduceL2:
             return reduce(try node.reduction(rank: x[0].rank), x[0], outputShape)
+        case .argMax, .argMin:
+            let s = x[0].shape, r = try node.indexReduction(rank: s.count)
+            let (size, inner) = (s[r.axis], s[(r.axis + 1)...].reduce(1, *))
+            return Tensor(shape: outputShape) { i in
+                let base = i / inner * size * inner + i % inner
+                var best = 0
+                for k in 1..<size where r.replaces(x[0][base + best * inner], with: x[0][base + k * inner]) { best = k }
+                return Float(best)
+            }
         case .concat: return try concat(node, x, outputShape)
         case .pad: return try pad(node, x[0], outputShape)
         case .softmax, .logSoftmax: return try softmax(node, x[0], logarithm: node.op == .logSoftmax)

@@ -130,8 +130,9 @@ struct ONNXCommandTests {
         }
     }
 
-    /// Transpose, Slice (INT64_MAX ends, negative steps), Split, Squeeze, Unsqueeze, the reductions and
-    /// LayerNormalization and Resize as exporters write them (lists as constant inputs, opset 18), against ONNX Runtime.
+    /// Transpose, Slice (INT64_MAX ends, negative steps), Split, Squeeze, Unsqueeze, Tile, the reductions,
+    /// ArgMax/ArgMin (cast to float), the normalizations (GroupNormalization with opset 18's per-group
+    /// scale), Resize and Range folded on import, as exporters write them (lists as constant inputs, opset 18), against ONNX Runtime.
     @Test func dataMovementAndReductionsAgreeWithONNXRuntime() throws {
         let folder = CLI.temporaryDirectory()
         let script = """
@@ -191,6 +192,17 @@ struct ONNXCommandTests {
             node("Gather", ["x", const("g1", 2)], axis=1)
             inits.append(numpy_helper.from_array(np.array([[4, -1], [0, 0]], np.int64), "g2"))
             node("Gather", ["x", "g2"], axis=-1)
+            inits.append(numpy_helper.from_array(np.array([0.5, 1, 2], np.float32), "gn_s"))
+            inits.append(numpy_helper.from_array(np.array([-1, 0, 1], np.float32), "gn_b"))
+            node("GroupNormalization", ["x", "gn_s", "gn_b"], num_groups=3, epsilon=1e-3)
+            node("Tile", ["x", const("tl", [1, 2, 1, 2])])
+            nodes.append(helper.make_node("ArgMax", ["x"], ["am"], axis=1, keepdims=0))
+            node("Cast", ["am"], to=TensorProto.FLOAT)
+            nodes.append(helper.make_node("ArgMin", ["x"], ["an"], axis=-1, select_last_index=1))
+            node("Cast", ["an"], to=TensorProto.FLOAT)
+            nodes.append(helper.make_node("Range", [const("range_start", 6), const("range_limit", -1), const("range_delta", -1)], ["range"]))
+            nodes.append(helper.make_node("Cast", ["range"], ["range_f"], to=TensorProto.FLOAT))
+            node("Add", ["x", "range_f"])
             model = helper.make_model(helper.make_graph(nodes, "moves", [x], outputs, inits), opset_imports=[helper.make_opsetid("", 18)])
             onnx.save(model, folder + "/moves.onnx")
             feed = np.random.default_rng(6).standard_normal((2, 6, 5, 7)).astype(np.float32)

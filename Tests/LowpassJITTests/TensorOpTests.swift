@@ -3,7 +3,7 @@ import LowpassJIT
 import LowpassTensor
 import Testing
 
-/// Transpose, Slice, Squeeze, Unsqueeze and the reductions, JIT against the reference on ranks 1 to 6
+/// Transpose, Slice, Tile, Squeeze, Unsqueeze, the reductions, ArgMax/ArgMin and the normalizations, JIT against the reference on ranks 1 to 6
 /// with odd sizes, negative axes and indices, backwards steps, and both keepdims.
 @Suite("JIT data movement and reductions match the reference")
 struct TensorOpTests {
@@ -106,6 +106,39 @@ struct TensorOpTests {
         try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 72, low: -2, high: 4)])
     }
 
+    /// Groups of 1, several and every channel (InstanceNormalization's case), odd planes, rank 3 and 5.
+    @Test(arguments: [([2, 6, 7, 9], 3), ([1, 8, 5], 2), ([2, 4, 3, 3], 4), ([1, 6, 2, 3, 5], 1), ([1, 32, 17, 17], 8)])
+    func groupNormalization(shape: [Int], groups: Int) throws {
+        let c = shape[1]
+        let (graph, weights) = oneNodeGraph(.groupNormalization, input: shape, ["num_groups": .int(groups), "epsilon": .float(1e-4)],
+                                            parameters: [("scale", randomTensor([c], seed: 73, low: 0.5, high: 1.5)), ("bias", randomTensor([c], seed: 74))])
+        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 75, low: -2, high: 4)])
+    }
+
+    /// Tile on ranks 1 to 4, zero repeats, rows longer than a vector.
+    @Test func tile() throws {
+        try check(.tile, [5], ["repeats": .ints([3])], seed: 93)
+        try check(.tile, [2, 3], ["repeats": .ints([2, 1])], seed: 94)
+        try check(.tile, [1, 3, 2, 37], ["repeats": .ints([2, 1, 3, 2])], seed: 95)
+        try check(.tile, [2, 3, 4], ["repeats": .ints([1, 0, 2])], seed: 96)
+    }
+
+    /// ArgMax and ArgMin over every axis of odd shapes, negative axes, both keepdims, first or last index,
+    /// with ties (values rounded to a few levels) so the two index choices differ.
+    @Test(arguments: [OpKind.argMax, .argMin])
+    func indexReductions(op: OpKind) throws {
+        for (shape, axis) in [([7], 0), ([3, 5], 1), ([3, 5], -2), ([2, 19, 3], 1), ([2, 3, 4, 37], -1), ([2, 1, 3, 1, 2, 3], 4)] {
+            for keepdims in [0, 1] {
+                for last in [0, 1] {
+                    let (graph, weights) = oneNodeGraph(op, input: shape, ["axis": .int(axis), "keepdims": .int(keepdims), "select_last_index": .int(last)])
+                    var x = randomTensor(shape, seed: 97, low: -3, high: 3)
+                    x = Tensor(shape: shape, values: x.values.map { $0.rounded() })
+                    try expectMatchesReference(graph, weights, inputs: ["x": x])
+                }
+            }
+        }
+    }
+
     /// Strides 1 to 3, padding, output padding, dilation, groups, bias or none, odd sizes.
     @Test(arguments: [([1, 4, 5, 6], [4, 3, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], [1, 1], 1, true),
                       ([2, 3, 7, 4], [3, 5, 2, 2], [2, 2], [0, 0, 0, 0], [0, 0], [1, 1], 1, false),
@@ -145,6 +178,19 @@ struct TensorOpTests {
         #expect(try run(.reduceMax, [:]) == [6])
         #expect(try run(.reduceMin, ["axes": .ints([-1])]) == [1, 4])
         #expect(try run(.reduceL2, ["axes": .ints([0])]).map { ($0 * 1000).rounded() } == [4123, 5385, 6708])
+        #expect(try run(.tile, ["repeats": .ints([1, 2])]) == [1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6])
+        #expect(try run(.argMax, ["axis": .int(1)]) == [2, 2])
+        #expect(try run(.argMin, ["axis": .int(0), "keepdims": .int(0)]) == [0, 0, 0])
+        let ties = Tensor(shape: [1, 5], values: [1, .nan, 3, 3, .nan])
+        func indices(_ op: OpKind, _ last: Int) throws -> [Float] {
+            let (graph, weights) = oneNodeGraph(op, input: [1, 5], ["axis": .int(1), "select_last_index": .int(last)])
+            return try #require(try ReferenceInterpreter().run(graph, weights: weights, inputs: ["x": ties])["y"]).values
+        }
+        #expect(try indices(.argMax, 0) == [1] && indices(.argMax, 1) == [4], "NaN is the largest, as in NumPy")
+        let group = Tensor(shape: [1, 4, 1, 1], values: [1, 3, 10, 20])
+        let (gn, gnWeights) = oneNodeGraph(.groupNormalization, input: [1, 4, 1, 1], ["num_groups": .int(2), "epsilon": .float(0)],
+                                           parameters: [("s", Tensor(shape: [4], values: [1, 1, 1, 2])), ("b", Tensor(shape: [4], values: [0, 0, 0, 1]))])
+        #expect(try #require(try ReferenceInterpreter().run(gn, weights: gnWeights, inputs: ["x": group])["y"]).values == [-1, 1, -1, 3])
         let (graph, weights) = oneNodeGraph(.layerNormalization, input: [2, 3], ["epsilon": .float(0)], parameters: [("s", Tensor(shape: [3], values: [1, 1, 2]))])
         let normalized = try #require(try ReferenceInterpreter().run(graph, weights: weights, inputs: ["x": x])["y"]).values
         let r = Float((1.5 as Double).squareRoot())

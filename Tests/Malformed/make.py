@@ -100,6 +100,13 @@ case("graph", "resize-empty-map", graph(inputs=[{"name": "x", "shape": [1, 3, 0,
      "node 'r'", "nothing to sample", "[empty-window]")
 case("graph", "layernorm-scale-shape", graph(inputs=[{"name": "x", "shape": [1, 3, 8, 8]}], parameters=[{"name": "s", "shape": [5]}],
      nodes=[node("ln", "LayerNormalization", ["x", "s"], ["y"])]), "node 'ln'", "do not broadcast", "[shape-mismatch]")
+case("graph", "tile-huge", graph(inputs=[{"name": "x", "shape": [1000, 1000]}], nodes=[node("t", "Tile", ["x"], ["y"], repeats=[100000, 100000])]),
+     "node 't'", "[tensor-too-large]")
+case("graph", "tile-repeats-rank", graph(nodes=[node("t", "Tile", ["x"], ["y"], repeats=[2, 2])]), "node 't'", "one per input axis", "[bad-attribute]")
+case("graph", "argmax-empty-axis", graph(inputs=[{"name": "x", "shape": [3, 0]}], nodes=[node("a", "ArgMax", ["x"], ["y"], axis=1)]),
+     "node 'a'", "which is empty", "[empty-window]")
+case("graph", "groupnorm-groups", graph(parameters=[{"name": "s", "shape": [3]}], nodes=[node("g", "GroupNormalization", ["x", "s", "s"], ["y"], num_groups=2)]),
+     "node 'g'", "does not divide the 3 channels", "[bad-attribute]")
 case("graph", "deep-nesting", '{"format": "lowpass-graph", "version": 1, "name": "g", "metadata": ' + "[" * 5000 + "]" * 5000 + "}",
      "nesting deeper than 256 levels", "[malformed-json]")
 case("graph", "invalid-utf8", b'{"format": "lowpass-graph", "version": 1, "name": "\xff\xfe"}', "string is not valid UTF-8", "[malformed-json]")
