@@ -56,6 +56,30 @@ extension GraphImporter {
         return result.map { .ints($0.values, shape: $0.shape) }
     }
 
+    /// CumSum of a constant (float or integer) along a constant axis, with ONNX's exclusive and reverse.
+    func foldCumulativeSum(_ node: ONNXNode) -> ONNXConstant? {
+        guard node.inputs.count == 2, let axisValue = constants[node.inputs[1]]?.ints?.first, let data = constants[node.inputs[0]] else { return nil }
+        let (values, shape): ([Double], [Int])
+        switch data {
+        case .floats(let t): (values, shape) = (t.values.map(Double.init), t.shape)
+        case .ints(let v, let s): (values, shape) = (v.map(Double.init), s)
+        }
+        let axis = axisValue < 0 ? axisValue + shape.count : axisValue
+        guard shape.indices.contains(axis) else { return nil }
+        let (exclusive, reverse) = (node.attributes.int("exclusive") == 1, node.attributes.int("reverse") == 1)
+        let size = shape[axis], inner = shape[(axis + 1)...].reduce(1, *)
+        var result = values
+        for start in 0..<values.count where start / inner % size == 0 {
+            var total = 0.0
+            for step in 0..<size {
+                let i = start + (reverse ? size - 1 - step : step) * inner
+                if exclusive { result[i] = total; total += values[i] } else { total += values[i]; result[i] = total }
+            }
+        }
+        if case .ints = data { return .ints(result.map { Int($0) }, shape: shape) }
+        return .floats(Tensor(shape: shape, values: result.map(Float.init)))
+    }
+
     /// An element-wise op on integer constants (the shape arithmetic exporters write): the op's scalar
     /// expression in double, truncated toward zero (ONNX's integer Div), with NumPy broadcasting.
     func foldIntegerElementwise(_ op: OpKind, _ node: Onnx_NodeProto) -> ONNXConstant? {

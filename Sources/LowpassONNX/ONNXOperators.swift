@@ -35,7 +35,7 @@ struct ONNXAttributes {
         "ReduceMean": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceSum": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceMax": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceMin": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceL2": ["axes", "keepdims", "noop_with_empty_axes"], "LayerNormalization": ["axis", "epsilon", "stash_type"],
-        "Expand": [], "InstanceNormalization": ["epsilon"], "GroupNormalization": ["epsilon", "num_groups", "stash_type"], "Tile": [], "Range": [],
+        "Expand": [], "InstanceNormalization": ["epsilon"], "GroupNormalization": ["epsilon", "num_groups", "stash_type"], "Tile": [], "Range": [], "CumSum": ["exclusive", "reverse"],
         "ArgMax": ["axis", "keepdims", "select_last_index"], "ArgMin": ["axis", "keepdims", "select_last_index"],
         "ConvTranspose": ["auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads", "strides"], "DepthToSpace": ["blocksize", "mode"], "SpaceToDepth": ["blocksize"],
         "Resize": ["mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a", "exclude_outside", "extrapolation_value",
@@ -65,9 +65,6 @@ struct ONNXAttributes {
         }
         let a = ONNXAttributes(node)
         // Attributes ONNX defines whose non-default values change the result in ways Lowpass does not compute.
-        if node.opType == "BatchNormalization", let training = a.int("training_mode"), training != 0 {
-            throw Diagnostic(.unsupportedAttribute, "BatchNormalization with training_mode=1 (batch statistics) is not imported; export the model in eval mode", at: .node(name))
-        }
         if node.opType == "BatchNormalization", let spatial = a.int("spatial"), spatial == 0 {
             throw Diagnostic(.unsupportedAttribute, "BatchNormalization with spatial=0 (per-element statistics) is not imported", at: .node(name))
         }
@@ -116,6 +113,16 @@ extension GraphImporter {
             try emit(.dropout, name, [try operand(node, 0)], node.output)
         case "Softmax", "LogSoftmax": try translateSoftmax(node)
         case "Flatten": try emit(.flatten, name, [try operand(node, 0)], node.output, ["axis": .int(a.int("axis") ?? 1)])
+        case "BatchNormalization" where (a.int("training_mode") ?? 0) != 0:
+            // Batch statistics of a constant (weight standardization: timm's StdConv2d, NFNets) fold;
+            // of a computed tensor they would need the batch, which inference does not have.
+            try node.require(3)
+            guard let x = constants[node.inputs[0]]?.floatTensor, let scale = constants[node.inputs[1]]?.floatTensor,
+                  let shift = constants[node.inputs[2]]?.floatTensor, let folded = Self.batchStatisticsNormalized(x, scale, shift, epsilon: a.float("epsilon") ?? 1e-5) else {
+                throw Diagnostic(.unsupportedAttribute, "BatchNormalization with training_mode=1 (batch statistics) is not imported; export the model in eval mode", at: .node(name))
+            }
+            remarkTrainingOutputs(node)
+            constants[node.output] = .floats(folded)
         case "BatchNormalization":
             try node.require(5)
             remarkTrainingOutputs(node)
@@ -143,6 +150,10 @@ extension GraphImporter {
             }
             try emitOrFold(.gather, node, [node.inputs[0]], node.output, ["indices": .ints(indices), "indices_shape": .ints(shape), "axis": .int(a.int("axis") ?? 0)])
         case "Cast" where constants[node.inputs.first ?? ""] == nil: try translateCast(node)
+        case "CumSum":
+            // Only of constants (position encodings built from a mask of ones); Lowpass has no CumSum op.
+            guard let folded = foldCumulativeSum(node) else { return false }
+            constants[node.output] = folded
         case "Gather", "Cast", "ConstantOfShape", "Range":
             guard let folded = foldIntegers(node.proto, a) else { return false }
             constants[node.output] = folded
@@ -383,6 +394,23 @@ extension GraphImporter {
         }
         let operands = try inputs.map { (input) throws(Diagnostic) in try value(input, of: name) }
         try emit(op, name, operands, output, attributes)
+    }
+
+    /// Training-mode BatchNormalization of a constant: each channel (axis 1) normalized by its own mean
+    /// and (population) variance over the other axes, then scaled and shifted. Nil for shapes that do not fit.
+    static func batchStatisticsNormalized(_ x: Tensor, _ scale: Tensor, _ shift: Tensor, epsilon: Double) -> Tensor? {
+        guard x.rank >= 2, x.shape[1] > 0, scale.count == x.shape[1], shift.count == x.shape[1] else { return nil }
+        let channels = x.shape[1], inner = x.shape[2...].reduce(1, *), outer = x.shape[0]
+        guard inner * outer > 0 else { return nil }
+        var mean = [Double](repeating: 0, count: channels), variance = mean
+        for i in 0..<x.count { mean[i / inner % channels] += Double(x[i]) }
+        for c in 0..<channels { mean[c] /= Double(inner * outer) }
+        for i in 0..<x.count { let d = Double(x[i]) - mean[i / inner % channels]; variance[i / inner % channels] += d * d }
+        return Tensor(shape: x.shape) { i in
+            let c = i / inner % channels
+            let normalized = (Double(x[i]) - mean[c]) / (variance[c] / Double(inner * outer) + epsilon).squareRoot()
+            return Float(normalized * Double(scale[c]) + Double(shift[c]))
+        }
     }
 
     /// Cast of a computed tensor: Lowpass's tensors are float, so a cast to float is a renaming, and so is

@@ -88,6 +88,42 @@ struct ONNXCommandTests {
 
     /// Every element-wise op as ONNX Runtime computes it: a model with each op on its own output,
     /// imported and run by the JIT, against ONNX Runtime on the same inputs.
+    /// Weight standardization as timm's StdConv2d exports it: BatchNormalization in training mode over
+    /// the reshaped constant weights. The importer folds it with the weights' own statistics; ONNX Runtime
+    /// runs the same conv with weights standardized by NumPy.
+    @Test func weightStandardizationFoldsOnImport() throws {
+        let folder = CLI.temporaryDirectory()
+        let script = """
+            import sys, numpy as np, onnx, onnxruntime as ort
+            from onnx import helper, numpy_helper, TensorProto
+            folder = sys.argv[1]
+            rng = np.random.default_rng(7)
+            w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32) * 0.3 + 0.1
+            def model(nodes, inits, opset):
+                x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 5])
+                y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+                return helper.make_model(helper.make_graph(nodes, "ws", [x], [y], inits), opset_imports=[helper.make_opsetid("", opset)])
+            inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.array([1, 4, -1], np.int64), "grouped"),
+                     numpy_helper.from_array(np.array([4, 3, 3, 3], np.int64), "shape"), numpy_helper.from_array(np.ones(4, np.float32), "one"),
+                     numpy_helper.from_array(np.zeros(4, np.float32), "zero")]
+            nodes = [helper.make_node("Reshape", ["w", "grouped"], ["wr"]),
+                     helper.make_node("BatchNormalization", ["wr", "one", "zero", "zero", "one"], ["wn", "mean", "var"], training_mode=1, epsilon=1e-6),
+                     helper.make_node("Reshape", ["wn", "shape"], ["ws"]), helper.make_node("Conv", ["x", "ws"], ["y"], pads=[1, 1, 1, 1])]
+            onnx.save(model(nodes, inits, 15), folder + "/ws.onnx")
+            flat = w.reshape(4, -1).astype(np.float64)
+            standardized = ((flat - flat.mean(1, keepdims=True)) / np.sqrt(flat.var(1, keepdims=True) + 1e-6)).reshape(w.shape).astype(np.float32)
+            plain = model([helper.make_node("Conv", ["x", "ws"], ["y"], pads=[1, 1, 1, 1])], [numpy_helper.from_array(standardized, "ws")], 15)
+            feed = rng.standard_normal((1, 3, 6, 5)).astype(np.float32)
+            np.save(folder + "/x.npy", feed)
+            np.save(folder + "/ort.npy", ort.InferenceSession(plain.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": feed})[0])
+            """
+        guard try python(script, [folder]) != nil else { return }
+        let result = try CLI.run(["run", folder + "/ws.onnx", "--input", "x=" + folder + "/x.npy", "--output-dir", folder + "/out"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let expected = try NPY.read(contentsOf: folder + "/ort.npy"), actual = try NPY.read(contentsOf: folder + "/out/y.npy")
+        #expect(actual.difference(to: expected).relative < 1e-5)
+    }
+
     @Test func everyElementwiseOpAgreesWithONNXRuntime() throws {
         let folder = CLI.temporaryDirectory()
         let script = """
@@ -132,7 +168,7 @@ struct ONNXCommandTests {
 
     /// Transpose, Slice (INT64_MAX ends, negative steps), Split, Squeeze, Unsqueeze, Tile, the reductions,
     /// ArgMax/ArgMin (cast to float), the normalizations (GroupNormalization with opset 18's per-group
-    /// scale), Resize and Range folded on import, as exporters write them (lists as constant inputs, opset 18), against ONNX Runtime.
+    /// scale), Resize, and Range and CumSum of constants folded on import, as exporters write them (lists as constant inputs, opset 18), against ONNX Runtime.
     @Test func dataMovementAndReductionsAgreeWithONNXRuntime() throws {
         let folder = CLI.temporaryDirectory()
         let script = """
@@ -203,6 +239,9 @@ struct ONNXCommandTests {
             nodes.append(helper.make_node("Range", [const("range_start", 6), const("range_limit", -1), const("range_delta", -1)], ["range"]))
             nodes.append(helper.make_node("Cast", ["range"], ["range_f"], to=TensorProto.FLOAT))
             node("Add", ["x", "range_f"])
+            inits.append(numpy_helper.from_array(np.linspace(1, 2, 7).astype(np.float32), "cs_in"))
+            nodes.append(helper.make_node("CumSum", ["cs_in", const("cs_axis", 0)], ["cs"], exclusive=1, reverse=1))
+            node("Add", ["x", "cs"])
             model = helper.make_model(helper.make_graph(nodes, "moves", [x], outputs, inits), opset_imports=[helper.make_opsetid("", 18)])
             onnx.save(model, folder + "/moves.onnx")
             feed = np.random.default_rng(6).standard_normal((2, 6, 5, 7)).astype(np.float32)
