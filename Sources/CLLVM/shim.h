@@ -8,3 +8,4 @@
 #include <llvm-c/Orc.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <llvm-c/Error.h>
+#include <llvm/Config/llvm-config.h>

@@ -16,6 +16,10 @@ public struct CompileOptions: Sendable {
     /// Stride-1 3x3 convs on maps of 28x28 and more by Winograd F(2x2, 3x3) (2.25x fewer multiplies;
     /// float error about 1e-6 relative); off, every conv is direct.
     public var winograd = true
+    /// Where compiled kernels are kept between runs; nil compiles every kernel afresh.
+    public var cache: CompileCache?
+    /// Called with (kernels compiled, kernels in all) as compilation goes, from any thread, one call at a time.
+    public var progress: (@Sendable (Int, Int) -> Void)?
 
     public init() {}
 }
@@ -38,6 +42,9 @@ public final class CompiledModel: @unchecked Sendable {
     public let kernels: [KernelSummary]
     public let inputShapes: [String: [Int]]
     public let compileSeconds: Double
+    /// Distinct kernel functions, and how many of them came from the compile cache.
+    public let functionCount: Int
+    public let cachedFunctionCount: Int
     public let arenaBytes: Int
     public let unplannedBytes: Int
     public let threads: Int
@@ -76,9 +83,11 @@ public final class CompiledModel: @unchecked Sendable {
         let plan = MemoryPlan(lowered, schedule: schedule)
         let shared = Self.sharedFunctions(lowered.kernels)
         let names = shared.functionOfKernel.map { shared.firstUses[$0].name }
-        let compiled = try Self.compile(shared.firstUses, module: graph.name, options: options)
+        let compiled = try Self.compile(shared.firstUses, options: options)
         session = compiled.session
         functions = shared.functionOfKernel.map { compiled.functions[$0] }
+        functionCount = Set(compiled.functions.map { unsafeBitCast($0, to: UnsafeRawPointer.self) }).count
+        cachedFunctionCount = compiled.cached
 
         threads = max(options.threads, 1)
         target = options.target
@@ -119,33 +128,41 @@ public final class CompiledModel: @unchecked Sendable {
         return (functionOfKernel, firstUses)
     }
 
-    /// Emits, verifies, optimizes and compiles the functions; writes the listings `options` asks for.
-    private static func compile(_ functions: [(kernel: any Kernel, name: String)], module name: String,
-                                options: CompileOptions) throws(Diagnostics) -> (session: JITSession, functions: [KernelFunction]) {
-        var listings: [(text: String, directory: String, file: String)] = []
-        let result: (session: JITSession, functions: [KernelFunction])
+    /// Compiles the functions (`KernelCompiler`), links them into a JIT session and writes the listings
+    /// `options` asks for.
+    private static func compile(_ kernels: [(kernel: any Kernel, name: String)], options: CompileOptions)
+        throws(Diagnostics) -> (session: JITSession, functions: [KernelFunction], cached: Int) {
+        let compiler = KernelCompiler(target: options.target, cache: options.cache, keepIR: options.emitLLVM != nil,
+                                      keepAssembly: options.emitAssembly != nil, progress: options.progress)
+        let result: (session: JITSession, functions: [KernelFunction], cached: Int)
+        let compiled: [KernelCompiler.Function]
         do throws(JITError) {
-            let module = try LLVMModule(name: name, target: options.target)
-            let emitter = Emitter(module: module)
-            for (kernel, name) in functions { kernel.emit(emitter, name: name) }
-            try module.verify()
-            try module.optimize()
-            if let directory = options.emitLLVM { listings.append((module.textualIR, directory, "model.ll")) }
-            if let directory = options.emitAssembly { listings.append((try module.assembly(), directory, "model.s")) }
-            let session = try module.compile()
-            let compiled = try functions.map { (_, name) throws(JITError) in
-                let address = try session.address(of: name)
-                guard let pointer = UnsafeRawPointer(bitPattern: UInt(address)) else { throw JITError("kernel \(name) has no address") }
+            compiled = try compiler.compile(kernels.map(\.kernel))
+            let session = try JITSession(target: options.target)
+            var linked = Set<String>()
+            for function in compiled where linked.insert(function.symbol).inserted { try session.add(object: function.object, name: function.symbol) }
+            let functions = try compiled.map { (function) throws(JITError) -> KernelFunction in
+                let address = try session.address(of: function.symbol)
+                guard let pointer = UnsafeRawPointer(bitPattern: UInt(address)) else { throw JITError("kernel \(function.symbol) has no address") }
                 return unsafeBitCast(pointer, to: KernelFunction.self)
             }
-            result = (session, compiled)
+            result = (session, functions, Set(compiled.filter(\.cached).map(\.symbol)).count)
         } catch {
             throw Diagnostics([Diagnostic(.jitError, error.message)])
         }
-        for listing in listings {
+        options.cache?.evict()
+        // Each function under a line naming the kernel it is (functions are named by their code's hash).
+        var listed = Set<String>()
+        let distinct = zip(kernels, compiled).filter { listed.insert($1.symbol).inserted }
+        func header(_ comment: String, _ kernel: (kernel: any Kernel, name: String), _ function: KernelCompiler.Function) -> String {
+            "\(comment) \(kernel.name) (\(kernel.kernel.kind)) is @\(function.symbol)\n"
+        }
+        let listings = [(options.emitLLVM, "model.ll", distinct.map { header(";", $0, $1) + ($1.ir ?? "") }),
+                        (options.emitAssembly, "model.s", distinct.map { header("#", $0, $1) + ($1.assembly ?? "") })]
+        for case let (directory?, file, texts) in listings {
             do throws(Diagnostic) {
-                try createFolder(listing.directory, purpose: "listing folder")
-                try writeAtomically(listing.text, to: (listing.directory as NSString).appendingPathComponent(listing.file))
+                try createFolder(directory, purpose: "listing folder")
+                try writeAtomically(texts.joined(separator: "\n"), to: (directory as NSString).appendingPathComponent(file))
             } catch {
                 throw Diagnostics([error])
             }

@@ -93,6 +93,7 @@ public struct Target: Sendable, CustomStringConvertible {
     }
 
     /// A fresh target machine for this target at -O3 (LLJIT takes ownership of the one it is given).
+    /// Code is position-independent, so the same object loads into the JIT and links into a shared library.
     func makeTargetMachine() throws(JITError) -> LLVMTargetMachineRef {
         var target: LLVMTargetRef?
         var message: UnsafeMutablePointer<CChar>?
@@ -100,28 +101,26 @@ public struct Target: Sendable, CustomStringConvertible {
             throw JITError("no LLVM target for \(triple): \(consume(message))")
         }
         guard let machine = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelAggressive,
-                                                    LLVMRelocDefault, LLVMCodeModelJITDefault) else {
+                                                    LLVMRelocPIC, LLVMCodeModelJITDefault) else {
             throw JITError("LLVM could not create a target machine for \(triple)")
         }
         return machine
     }
 }
 
-/// A module being built, its context and the machine it is built for.
+/// A module being built, its own context (so modules can be built on several threads at once) and the
+/// machine it is built for.
 final class LLVMModule {
     let context: LLVMContextRef
     let module: LLVMModuleRef
-    let threadSafeContext: LLVMOrcThreadSafeContextRef
     let target: Target
     /// Lays out, optimizes and prints the module (the JIT gets a machine of its own: it takes ownership).
     private let machine: LLVMTargetMachineRef
-    private var handedToJIT = false
 
     init(name: String, target: Target) throws(JITError) {
         self.target = target
         machine = try target.makeTargetMachine()
-        threadSafeContext = LLVMOrcCreateNewThreadSafeContext()
-        context = LLVMOrcThreadSafeContextGetContext(threadSafeContext)
+        context = LLVMContextCreate()
         module = LLVMModuleCreateWithNameInContext(name, context)
         LLVMSetTarget(module, target.triple)
         let layout = LLVMCreateTargetDataLayout(machine)
@@ -130,8 +129,8 @@ final class LLVMModule {
     }
 
     deinit {
-        if !handedToJIT { LLVMDisposeModule(module) }
-        LLVMOrcDisposeThreadSafeContext(threadSafeContext)
+        LLVMDisposeModule(module)
+        LLVMContextDispose(context)
         LLVMDisposeTargetMachine(machine)
     }
 
@@ -153,24 +152,22 @@ final class LLVMModule {
     var textualIR: String { consume(LLVMPrintModuleToString(module)) }
 
     func assembly() throws(JITError) -> String {
+        String(decoding: try emit(LLVMAssemblyFile, "assembly"), as: UTF8.self)
+    }
+
+    /// The module's machine code as a relocatable ELF object.
+    func object() throws(JITError) -> [UInt8] { try emit(LLVMObjectFile, "machine code") }
+
+    private func emit(_ kind: LLVMCodeGenFileType, _ what: String) throws(JITError) -> [UInt8] {
         var message: UnsafeMutablePointer<CChar>?
         var buffer: LLVMMemoryBufferRef?
-        guard LLVMTargetMachineEmitToMemoryBuffer(machine, module, LLVMAssemblyFile, &message, &buffer) == 0, let buffer else {
-            throw JITError("LLVM could not emit assembly: \(consume(message))")
+        guard LLVMTargetMachineEmitToMemoryBuffer(machine, module, kind, &message, &buffer) == 0, let buffer else {
+            throw JITError("LLVM could not emit \(what): \(consume(message))")
         }
         defer { LLVMDisposeMemoryBuffer(buffer) }
         let size = LLVMGetBufferSize(buffer)
-        guard let start = LLVMGetBufferStart(buffer) else { return "" }
-        return start.withMemoryRebound(to: UInt8.self, capacity: size) { String(decoding: UnsafeBufferPointer(start: $0, count: size), as: UTF8.self) }
-    }
-
-    /// Gives the module to an ORC LLJIT; afterwards only `session` may use it.
-    func compile() throws(JITError) -> JITSession {
-        let session = try JITSession(target: target)
-        let owned = LLVMOrcCreateNewThreadSafeModule(module, threadSafeContext)
-        handedToJIT = true
-        try check(LLVMOrcLLJITAddLLVMIRModule(session.jit, LLVMOrcLLJITGetMainJITDylib(session.jit), owned), "adding the module to the JIT")
-        return session
+        guard let start = LLVMGetBufferStart(buffer) else { return [] }
+        return start.withMemoryRebound(to: UInt8.self, capacity: size) { Array(UnsafeBufferPointer(start: $0, count: size)) }
     }
 }
 
@@ -195,7 +192,15 @@ final class JITSession: @unchecked Sendable {
 
     deinit { _ = LLVMOrcDisposeLLJIT(jit) }
 
-    /// Compiles (on first lookup) and returns the address of function `name`.
+    /// Links a relocatable object (`LLVMModule.object()`) into the JIT.
+    func add(object: [UInt8], name: String) throws(JITError) {
+        let buffer = object.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { LLVMCreateMemoryBufferWithMemoryRangeCopy($0.baseAddress, $0.count, name) }
+        }
+        try check(LLVMOrcLLJITAddObjectFile(jit, LLVMOrcLLJITGetMainJITDylib(jit), buffer), "adding kernel \(name) to the JIT")
+    }
+
+    /// Returns the address of function `name`.
     func address(of name: String) throws(JITError) -> UInt64 {
         var address: LLVMOrcExecutorAddress = 0
         try check(LLVMOrcLLJITLookup(jit, &address, name), "looking up kernel \(name)")

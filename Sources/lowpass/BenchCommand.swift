@@ -136,7 +136,7 @@ struct BenchReport {
         func ms(_ s: Double) -> String { String(format: "%.3f", s * 1000) }
         var lines = [
             "\(model): batch \(batch), \(compiled.threads) threads, \(compiled.kernels.count) kernels, \(compiled.target.lanes)-lane vectors (\(compiled.target))",
-            "compile   \(String(format: "%.2f", compiled.compileSeconds)) s",
+            "compile   \(String(format: "%.2f", compiled.compileSeconds)) s (\(compiled.functionCount) kernel functions, \(compiled.cachedFunctionCount) from the compile cache)",
             "run       median \(ms(median)) ms  (min \(ms(times.min() ?? 0)), p10 \(ms(Self.percentile(times, 0.1))), " +
                 "p90 \(ms(Self.percentile(times, 0.9))), max \(ms(times.max() ?? 0)) ms over \(times.count) runs)",
             "rate      \(String(format: "%.1f", flops / median / 1e9)) GFLOP/s, \(String(format: "%.1f", bytes / median / 1e9)) GB/s " +
@@ -164,7 +164,8 @@ struct BenchReport {
     var json: String {
         var members: [(key: String, value: JSONValue)] = [
             ("model", .string(model)), ("batch", .int(batch)), ("threads", .int(compiled.threads)), ("lanes", .int(compiled.target.lanes)), ("target", .string(compiled.target.description)),
-            ("compile_s", .double(compiled.compileSeconds)), ("runs", .int(times.count)),
+            ("compile_s", .double(compiled.compileSeconds)), ("kernel_functions", .int(compiled.functionCount)),
+            ("cached_functions", .int(compiled.cachedFunctionCount)), ("runs", .int(times.count)),
             ("median_ms", .double(median * 1000)), ("min_ms", .double((times.min() ?? 0) * 1000)), ("max_ms", .double((times.max() ?? 0) * 1000)),
             ("p10_ms", .double(Self.percentile(times, 0.1) * 1000)), ("p90_ms", .double(Self.percentile(times, 0.9) * 1000)),
             ("gflop", .double(flops / 1e9)), ("gflops", .double(flops / median / 1e9)), ("gbs", .double(bytes / median / 1e9)),

@@ -22,7 +22,17 @@ struct JITOptions: ParsableArguments {
     @Flag(help: "List the kernels the JIT generated and the graph nodes each one computes (its fusions).")
     var printKernels = false
 
+    @Option(help: ArgumentHelp("Keep compiled kernels in DIR between runs (default: $XDG_CACHE_HOME/lowpass, else ~/.cache/lowpass; at most LOWPASS_CACHE_MAX_MB, 1024 by default).", valueName: "DIR"))
+    var cacheDir: String?
+
+    @Flag(help: "Compile every kernel afresh; read and write no compile cache.")
+    var noCache = false
+
+    @Flag(help: "No progress line while compiling (it shows only on a terminal, for compiles of over a second).")
+    var quiet = false
+
     func validate() throws {
+        if noCache && cacheDir != nil { throw ValidationError("--no-cache and --cache-dir contradict each other") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
         do { _ = try Target.named(target) } catch { throw ValidationError("--target: \(error.message)") }
     }
@@ -35,7 +45,22 @@ struct JITOptions: ParsableArguments {
         options.emitLLVM = emitLLVM
         options.emitAssembly = emitAsm
         options.winograd = winograd
+        if !noCache, let directory = cacheDir ?? CompileCache.defaultDirectory { options.cache = CompileCache(directory: directory) }
+        if !quiet && isatty(STDERR_FILENO) != 0 { options.progress = CompileProgress().report }
         return options
+    }
+}
+
+/// "compiling kernels 12/85" on standard error, rewritten in place, once a compile has taken a second;
+/// cleared when the last kernel is done.
+final class CompileProgress: Sendable {
+    private let start = DispatchTime.now()
+
+    func report(done: Int, total: Int) {
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        guard elapsed >= 1 else { return }
+        let line = done == total ? "\r\u{1B}[K" : "\rcompiling kernels \(done)/\(total)"
+        FileHandle.standardError.write(Data(line.utf8))
     }
 }
 
@@ -43,7 +68,8 @@ struct JITOptions: ParsableArguments {
 func printKernels(_ model: CompiledModel) {
     let target = model.target
     print("\(model.kernels.count) kernels, \(target.lanes)-lane float vectors (\(target), \(target.triple), \(model.threads) threads), " +
-          "arena \(scaled(model.arenaBytes))B (\(scaled(model.unplannedBytes))B without reuse), compiled in \(String(format: "%.2f", model.compileSeconds)) s")
+          "arena \(scaled(model.arenaBytes))B (\(scaled(model.unplannedBytes))B without reuse), compiled in \(String(format: "%.2f", model.compileSeconds)) s " +
+          "(\(model.functionCount) functions, \(model.cachedFunctionCount) from the compile cache)")
     let (imageByImage, images) = model.imageByImage
     if !imageByImage.isEmpty {
         print("kernels \(imageByImage.lowerBound)-\(imageByImage.upperBound - 1) (marked *) run image by image over the \(images) images, the rest over the whole batch")

@@ -21,6 +21,8 @@ enum CLI {
         return directory.appendingPathComponent("lowpass")
     }
 
+    static let cacheHome = NSTemporaryDirectory() + "lowpass-cli-cache-" + UUID().uuidString
+
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
     static func fixture(_ name: String) -> String { repository + "/Tests/Fixtures/" + name }
@@ -32,7 +34,8 @@ enum CLI {
         let process = Process()
         process.executableURL = program
         process.arguments = arguments
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        // The compile cache goes to a folder of this test run's, not the user's, unless a test says otherwise.
+        process.environment = ProcessInfo.processInfo.environment.merging(["XDG_CACHE_HOME": cacheHome]) { $1 }.merging(environment) { $1 }
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import LowpassIR
 import LowpassTensor
 import Testing
@@ -23,8 +24,36 @@ struct JITCommandTests {
         #expect(result.status == 0, "\(result.stderr)")
         let module = try String(contentsOfFile: ir + "/model.ll", encoding: .utf8)
         let assembly = try String(contentsOfFile: ir + "/model.s", encoding: .utf8)
-        #expect(module.contains("define void @k0_maxblurpool"))
-        #expect(assembly.contains("k0_maxblurpool"))
+        #expect(module.contains("; k0_maxblurpool") && module.contains("(maxblurpool M=4"))
+        #expect(module.contains("define void @lowpass_"))
+        #expect(assembly.contains("# k0_maxblurpool") && assembly.contains(" is @lowpass_"))
+    }
+
+    /// Three `lowpass run`s at once on one empty cache: all succeed with the same output, the cache ends
+    /// up whole, and a later run takes every kernel from it. `cache info` and `cache clear` report it.
+    @Test func concurrentRunsShareOneCache() throws {
+        let home = CLI.temporaryDirectory(), environment = ["XDG_CACHE_HOME": home]
+        let model = CLI.fixture("small-convnet/graph.json"), x = "x=" + CLI.fixture("small-convnet/input.npy")
+        let outs = (0..<3).map { _ in CLI.temporaryDirectory() }
+        let results = Mutex([Int32](repeating: -1, count: 3))
+        DispatchQueue.concurrentPerform(iterations: 3) { i in
+            let status = (try? CLI.run(["run", model, "--input", x, "--output-dir", outs[i]], environment: environment))?.status ?? -1
+            results.withLock { $0[i] = status }
+        }
+        #expect(results.withLock { $0 } == [0, 0, 0])
+        let first = try NPY.read(contentsOf: outs[0] + "/y.npy")
+        for out in outs.dropFirst() { #expect(try NPY.read(contentsOf: out + "/y.npy").values == first.values) }
+        let again = try CLI.run(["run", model, "--input", x, "--output-dir", outs[0], "--print-kernels"], environment: environment)
+        let functions = try #require(again.stdout.firstMatch(of: /\((\d+) functions, (\d+) from the compile cache\)/), "\(again.stdout)")
+        #expect(functions.1 == functions.2)
+        let info = try CLI.run(["cache", "info"], environment: environment)
+        #expect(info.status == 0 && info.stdout.contains(home + "/lowpass") && !info.stdout.contains("entries   0 "), "\(info.stdout)")
+        let clear = try CLI.run(["cache", "clear"], environment: environment)
+        #expect(clear.status == 0 && clear.stdout.contains("removed"))
+        #expect(try CLI.run(["cache", "info"], environment: environment).stdout.contains("entries   0 compiled kernels"))
+        // --no-cache reads and writes nothing.
+        #expect(try CLI.run(["run", model, "--input", x, "--output-dir", outs[0], "--no-cache"], environment: environment).status == 0)
+        #expect(try CLI.run(["cache", "info"], environment: environment).stdout.contains("entries   0 compiled kernels"))
     }
 
     @Test func kernelOptionsNeedTheJIT() throws {
