@@ -5,6 +5,7 @@
     python3 bench/bench.py models    # whole networks vs ONNX Runtime, OpenVINO (f32) and PyTorch
     python3 bench/bench.py reparam   # the seed ACNet before and after fold-bn + fuse-branches
     python3 bench/bench.py goals     # Lowpass's own profile against the machine's matrix-multiply peak
+    python3 bench/bench.py compile   # cold start: `lowpass run` end to end, cold and warm cache, vs peers' load + first run
 
 Lowpass runs through `lowpass bench --json` (built with `swift build` when --lowpass is not given).
 ONNX Runtime and OpenVINO run the very graph Lowpass runs, exported with `lowpass export`, so the
@@ -264,6 +265,87 @@ def bench_models(args, lowpass):
     return rows
 
 
+ORT_END_TO_END = """
+import sys, numpy as np, onnxruntime as ort
+options = ort.SessionOptions(); options.intra_op_num_threads = int(sys.argv[3])
+session = ort.InferenceSession(sys.argv[1], options, providers=["CPUExecutionProvider"])
+np.save(sys.argv[4], session.run(None, {session.get_inputs()[0].name: np.load(sys.argv[2])})[0])
+"""
+
+
+def bench_compile(args, lowpass):
+    """Cold start, as a user meets it, on the same .onnx file (weights included) for every engine:
+    `lowpass run` of one image end to end (process start, load, compile, run, write the output) with an
+    empty compile cache and again with the cache it filled; ONNX Runtime the same way (a fresh Python
+    process: import, session, run, write); and, timed inside this process with nothing imported to pay
+    for, ONNX Runtime's session creation + first run and OpenVINO's compile_model + first inference."""
+    print(f"machine: {machine()}; {args.threads} threads for every engine; fp32; batch 1; 224x224; median of {args.rounds} rounds\n")
+    print(f"{'model':<18} {'cold s':>7} {'warm s':>7} {'compile s':>10} {'ORT process s':>14} {'ORT s':>6} {'OpenVINO s':>11}"
+          f" {'cold/ORT process':>17} {'warm/ORT process':>17}")
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        x = np.random.default_rng(0).standard_normal((1, 3, 224, 224), dtype=np.float32)
+        x_path = os.path.join(folder, "x.npy")
+        np.save(x_path, x)
+        for name in args.models:
+            for antialiased in [False, True]:
+                graph = os.path.join(ROOT, "Graphs", name + ".json")
+                label = name + ("-aa" if antialiased else "")
+                if antialiased:
+                    rewritten = os.path.join(folder, label + ".json")
+                    lowpass.run("rewrite", graph, "--passes", args.antialias, "-o", rewritten)
+                    graph = rewritten
+                onnx_path = os.path.join(folder, label + ".onnx")
+                lowpass.run("export", graph, "-o", onnx_path)
+                samples = {}
+                for round in range(args.rounds):
+                    env = dict(os.environ, XDG_CACHE_HOME=os.path.join(folder, f"cache-{label}-{round}"))
+                    command = [lowpass.binary, "run", onnx_path, "--input", "input=" + x_path, "--output-dir",
+                               os.path.join(folder, "out"), "--threads", str(args.threads), "--print-kernels"]
+                    for state in ["cold", "warm"]:
+                        start = time.perf_counter()
+                        result = subprocess.run(command, env=env, capture_output=True, text=True)
+                        samples.setdefault(state, []).append(time.perf_counter() - start)
+                        if result.returncode != 0:
+                            sys.exit(f"lowpass run failed:\n{result.stderr}")
+                        if state == "cold":
+                            line = next(line for line in result.stdout.splitlines() if "compiled in" in line)
+                            samples.setdefault("compile", []).append(float(line.split("compiled in ")[1].split(" s")[0]))
+                    start = time.perf_counter()
+                    process = subprocess.run([sys.executable, "-c", ORT_END_TO_END, onnx_path, x_path, str(args.threads),
+                                              os.path.join(folder, "ort.npy")], capture_output=True, text=True)
+                    if process.returncode == 0:
+                        samples.setdefault("ORT process", []).append(time.perf_counter() - start)
+                    try:
+                        import onnxruntime as ort
+                        start = time.perf_counter()
+                        options = ort.SessionOptions()
+                        options.intra_op_num_threads = args.threads
+                        session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+                        session.run(None, {session.get_inputs()[0].name: x})
+                        samples.setdefault("ORT", []).append(time.perf_counter() - start)
+                        del session
+                    except ImportError:
+                        pass
+                    try:
+                        import openvino as ov
+                        start = time.perf_counter()
+                        compiled_model = ov.Core().compile_model(onnx_path, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": args.threads})
+                        compiled_model.create_infer_request().infer([x])
+                        samples.setdefault("OpenVINO", []).append(time.perf_counter() - start)
+                        del compiled_model
+                    except ImportError:
+                        pass
+                times = {key: statistics.median(values) for key, values in samples.items()}
+                peer = times.get("ORT process")
+                cells = [f"{times[k]:.2f}" if k in times else "-" for k in ("ORT process", "ORT", "OpenVINO")]
+                ratios = [f"{times[k] / peer:.2f}" if peer else "-" for k in ("cold", "warm")]
+                print(f"{label:<18} {times['cold']:>7.2f} {times['warm']:>7.2f} {times['compile']:>10.2f} {cells[0]:>14} {cells[1]:>6} {cells[2]:>11}"
+                      f" {ratios[0]:>17} {ratios[1]:>17}")
+                rows.append({"model": label, **times})
+    return rows
+
+
 MATMUL_PEAK = """
 import time, numpy as np
 a = np.random.rand(4096, 4096).astype(np.float32); b = np.random.rand(4096, 4096).astype(np.float32)
@@ -393,7 +475,7 @@ def bench_reparam(args, lowpass):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["blur", "models", "reparam", "goals"])
+    parser.add_argument("what", choices=["blur", "models", "reparam", "goals", "compile"])
     parser.add_argument("--lowpass", help="the lowpass binary (default: build it with swift build)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=20)
@@ -405,7 +487,7 @@ def main():
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     lowpass = Lowpass(find_lowpass(args.lowpass), args.threads)
-    rows = {"blur": bench_blur, "models": bench_models, "reparam": bench_reparam, "goals": bench_goals}[args.what](args, lowpass)
+    rows = {"blur": bench_blur, "models": bench_models, "reparam": bench_reparam, "goals": bench_goals, "compile": bench_compile}[args.what](args, lowpass)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine(), "rows": rows}, f, indent=1)

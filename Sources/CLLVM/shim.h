@@ -9,3 +9,4 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <llvm-c/Error.h>
 #include <llvm/Config/llvm-config.h>
+#include <llvm-c/BitWriter.h>

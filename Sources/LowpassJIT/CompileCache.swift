@@ -42,13 +42,13 @@ public struct CompileCache: Sendable {
         return nil
     }
 
-    /// The key of a kernel: a digest of its IR and of everything else its machine code depends on.
-    static func key(ir: String, target: Target, recipe: String) -> [UInt8] {
+    /// The key of a kernel: a digest of its IR (as bitcode) and of everything else its machine code depends on.
+    static func key(ir: [UInt8], target: Target, recipe: String) -> [UInt8] {
         var hasher = SHA256()
         for part in ["lowpass-kernel \(formatVersion)", "llvm \(LLVM_VERSION_STRING)", recipe, target.triple, target.cpu, target.features] {
             hasher.update(data: Array(part.utf8) + [0])
         }
-        hasher.update(data: Array(ir.utf8))
+        hasher.update(data: ir)
         return Array(hasher.finalize())
     }
 

@@ -449,24 +449,31 @@ struct ConvKernel: PackedWeightsKernel {
     /// vector from its last `channelTile` weights).
     func pack(_ weight: Tensor, scale: [Double]) -> Tensor {
         let (kh, kw) = (window.geometry.kernel[0], window.geometry.kernel[1])
-        let cpg = channelsPerGroup, fpg = filtersPerGroup, tileSize = channelTile
-        let spans = (0..<depth).map(packedSpan)
+        let cpg = channelsPerGroup, fpg = filtersPerGroup, tileSize = channelTile, channelTiles = channelTiles, depth = depth
+        // Where each reduction step lands within its group's block: without spans, step * tileSize.
+        let stepOffset = (0..<depth).map { step -> Int in
+            let span = packedSpan(of: step)
+            return (span.first * channelTiles + step - span.first) * tileSize
+        }
+        let spanSteps = (0..<depth).map { packedSpan(of: $0).steps }
         var packed = Tensor(zeros: [groups * channelTiles * taps * cpg * tileSize + lanes])
         packed.withUnsafeMutableBufferPointer { p in
             weight.withUnsafeBufferPointer { w in
-                for g in 0..<groups {
-                    for t in 0..<channelTiles {
-                        for o in 0..<tileSize where t * tileSize + o < fpg {
-                            let filter = g * fpg + t * tileSize + o
-                            for ic in 0..<cpg {
-                                for ky in 0..<kh {
-                                    for kx in 0..<kw {
-                                        let source = ((filter * cpg + ic) * kh + ky) * kw + kx
-                                        let step = (ky * kw + kx) * cpg + ic, span = spans[step]
-                                        let target = (g * channelTiles * depth + span.first * channelTiles + t * span.steps + step - span.first) * tileSize + o
-                                        p[target] = Float(Double(w[source]) * scale[filter])
-                                    }
-                                }
+                let (output, input) = (Shared(p.baseAddress), Shared(w.baseAddress))
+                // Each channel tile writes its own run of the packed weights, in order, so the tiles are
+                // packed on every core; a step's `tileSize` filters are adjacent.
+                concurrentPerform(groups * channelTiles) { tile in
+                    guard let p = output.value, let w = input.value else { return }
+                    let (g, t) = tile.quotientAndRemainder(dividingBy: channelTiles)
+                    let block = g * channelTiles * depth * tileSize
+                    let tileFilters = min(tileSize, fpg - t * tileSize)
+                    for ic in 0..<cpg {
+                        for tap in 0..<(kh * kw) {
+                            let step = tap * cpg + ic
+                            let target = block + stepOffset[step] + t * spanSteps[step] * tileSize
+                            for o in 0..<tileFilters {
+                                let filter = g * fpg + t * tileSize + o
+                                p[target + o] = Float(Double(w[(filter * cpg + ic) * kh * kw + tap]) * scale[filter])
                             }
                         }
                     }

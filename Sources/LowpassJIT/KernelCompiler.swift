@@ -28,9 +28,6 @@ struct KernelCompiler {
         var cached: Bool
     }
 
-    /// Values the threads read and never change (kernels, emitted modules: each thread has its own).
-    private struct Shared<Value>: @unchecked Sendable { let value: Value }
-
     /// An emitted, not yet optimized module and its cache key.
     private struct Emitted {
         var module: LLVMModule
@@ -67,7 +64,7 @@ struct KernelCompiler {
         // Target.host runs LLVM's one-time initialization; make sure it happened before the threads start.
         _ = Target.host
         withoutActuallyEscaping(body) { body in
-            let shared = Shared(value: (body, slots))
+            let shared = Shared((body, slots))
             DispatchQueue.concurrentPerform(iterations: count) { index in
                 let (body, slots) = shared.value
                 do throws(JITError) { slots[index] = .success(try body(index)) } catch { slots[index] = .failure(error) }
@@ -80,12 +77,12 @@ struct KernelCompiler {
     }
 
     private func emit(_ kernel: any Kernel) throws(JITError) -> Emitted {
-        // The module's name and the function's are fixed while the key is taken, so the IR is the same
+        // The module's name and the function's are fixed while the key is taken, so the code is the same
         // for the same code whatever the model or the kernel's place in it.
         let module = try LLVMModule(name: "lowpass", target: target)
         let emitter = Emitter(module: module)
         kernel.emit(emitter, name: "kernel")
-        let key = CompileCache.key(ir: module.textualIR, target: target, recipe: Self.recipe)
+        let key = CompileCache.key(ir: module.bitcode, target: target, recipe: Self.recipe)
         let symbol = "lowpass_" + hex(Array(key.prefix(16)))
         guard let function = LLVMGetNamedFunction(module.module, "kernel") else { throw JITError("the emitted kernel has no function (a compiler bug)") }
         LLVMSetValueName2(function, symbol, symbol.utf8.count)

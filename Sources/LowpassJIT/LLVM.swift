@@ -151,6 +151,15 @@ final class LLVMModule {
 
     var textualIR: String { consume(LLVMPrintModuleToString(module)) }
 
+    /// The module as LLVM bitcode: what the compile cache's keys hash (quicker to make than the text).
+    var bitcode: [UInt8] {
+        guard let buffer = LLVMWriteBitcodeToMemoryBuffer(module) else { return Array(textualIR.utf8) }
+        defer { LLVMDisposeMemoryBuffer(buffer) }
+        let size = LLVMGetBufferSize(buffer)
+        guard let start = LLVMGetBufferStart(buffer) else { return [] }
+        return start.withMemoryRebound(to: UInt8.self, capacity: size) { Array(UnsafeBufferPointer(start: $0, count: size)) }
+    }
+
     func assembly() throws(JITError) -> String {
         String(decoding: try emit(LLVMAssemblyFile, "assembly"), as: UTF8.self)
     }

@@ -110,3 +110,22 @@ final class ThreadTeam: @unchecked Sendable {
         }
     }
 }
+
+/// A value several threads use: a pointer each writes its own elements through, or a closure or
+/// kernels they only read.
+struct Shared<Pointer>: @unchecked Sendable {
+    let value: Pointer
+    init(_ value: Pointer) { self.value = value }
+}
+
+/// `body(0..<count)` on every core, for weight packing: chunks of work so small counts stay serial.
+func concurrentPerform(_ count: Int, _ body: (Int) -> Void) {
+    let chunks = min(count, ProcessInfo.processInfo.activeProcessorCount * 4)
+    guard chunks > 1 else { return (0..<count).forEach(body) }
+    withoutActuallyEscaping(body) { body in
+        let shared = Shared(body)
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            for i in (chunk * count / chunks)..<((chunk + 1) * count / chunks) { shared.value(i) }
+        }
+    }
+}

@@ -221,7 +221,9 @@ struct WinogradKernel: PackedWeightsKernel {
         var packed = Tensor(zeros: [16 * channelTiles * channels * channelTile])
         packed.withUnsafeMutableBufferPointer { p in
             weight.withUnsafeBufferPointer { w in
-                for filter in 0..<filters {
+                let (output, input) = (Shared(p.baseAddress), Shared(w.baseAddress))
+                concurrentPerform(filters) { filter in
+                    guard let p = output.value, let w = input.value else { return }
                     for ic in 0..<channels {
                         let base = (filter * channels + ic) * 9
                         let kernel = (0..<9).map { Double(w[base + $0]) * scale[filter] }

@@ -69,7 +69,7 @@ struct CompileCacheTests {
     /// Code for another CPU (other features) or from another LLVM or Lowpass code generation is
     /// another key, never this one's entry.
     @Test func otherCPUsAndVersionsAreOtherKeys() throws {
-        let ir = "define void @kernel() { ret void }"
+        let ir = Array("define void @kernel() { ret void }".utf8)
         let host = Target.host
         let key = CompileCache.key(ir: ir, target: host, recipe: KernelCompiler.recipe)
         #expect(CompileCache.key(ir: ir, target: host, recipe: KernelCompiler.recipe) == key)
@@ -78,12 +78,12 @@ struct CompileCacheTests {
         #expect(CompileCache.key(ir: ir, target: otherCPU, recipe: KernelCompiler.recipe) != key)
         #expect(CompileCache.key(ir: ir, target: otherFeatures, recipe: KernelCompiler.recipe) != key)
         #expect(CompileCache.key(ir: ir, target: host, recipe: KernelCompiler.recipe + "; O2") != key)
-        #expect(CompileCache.key(ir: ir + " ", target: host, recipe: KernelCompiler.recipe) != key)
+        #expect(CompileCache.key(ir: ir + [0], target: host, recipe: KernelCompiler.recipe) != key)
         // An entry of an older layout, or made for another key, does not decode.
         let object: [UInt8] = Array(0..<200)
         var entry = CompileCache.encode(object, key: key)
         #expect(CompileCache.decode(entry, key: key) == object)
-        #expect(CompileCache.decode(entry, key: CompileCache.key(ir: "other", target: host, recipe: "")) == nil)
+        #expect(CompileCache.decode(entry, key: CompileCache.key(ir: [1, 2, 3], target: host, recipe: "")) == nil)
         entry[CompileCache.magic.count] = UInt8(CompileCache.formatVersion + 1)
         #expect(CompileCache.decode(entry, key: key) == nil)
         // Where the host runs both, AVX2 and AVX-512 code of one model are separate entries.

@@ -303,8 +303,8 @@ struct OpTests {
         try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 22)])
     }
 
-    /// A Concat of more inputs than are unrolled (`ConcatKernel.unrolledInputs`) copies through a table
-    /// of sizes: 100 inputs of 1-3 channels, along channels and along the last axis.
+    /// A wide Concat (every input's part is a work item found through a table of sizes): 100 inputs of
+    /// 1-3 channels, along channels and along the last axis.
     @Test(arguments: [1, 3])
     func wideConcat(axis: Int) throws {
         let shape = [2, 2, 3, 5]
