@@ -26,6 +26,7 @@ public struct DiagnosticID: Hashable, Sendable, CustomStringConvertible {
     public static let badPipeline = DiagnosticID("bad-pipeline", "pipeline text does not parse or names an unknown pass or option")
     public static let badSafetensors = DiagnosticID("bad-safetensors", "a .safetensors file is malformed: header, offsets, tiling, sizes or values")
     public static let badShape = DiagnosticID("bad-shape", "a tensor shape has a negative dimension")
+    public static let buildFailed = DiagnosticID("build-failed", "the system's C compiler or linker could not build the library `lowpass compile` writes")
     public static let cycle = DiagnosticID("cycle", "a node depends on its own output")
     public static let duplicateName = DiagnosticID("duplicate-name", "a value is defined twice, or two nodes share a name")
     public static let dynamicConstant = DiagnosticID("dynamic-constant", "an ONNX value Lowpass needs as a constant (pads, shapes) depends on a symbolic dimension")
@@ -91,6 +92,7 @@ public struct DiagnosticID: Hashable, Sendable, CustomStringConvertible {
         .badPipeline,
         .badSafetensors,
         .badShape,
+        .buildFailed,
         .cycle,
         .duplicateName,
         .dynamicConstant,

@@ -104,3 +104,84 @@ struct JITCommandTests {
         #expect(result.stderr.contains("--batch"))
     }
 }
+
+/// `lowpass compile`: the library a C program links, run from C on zoo models, equal to `lowpass run`.
+@Suite("lowpass compile: ahead-of-time libraries")
+struct CompileCommandTests {
+    /// A C program for library `name`: reads the input's raw floats, runs the model twice (the second
+    /// run must not depend on the first's leftovers), writes the output's raw floats.
+    func program(_ name: String) -> String {
+        let upper = name.uppercased()
+        return """
+            #include <stdio.h>
+            #include <stdlib.h>
+            #include <string.h>
+            #include "\(name).h"
+            int main(int argc, char **argv) {
+                if (argc != 4) return 2;
+                float *input = malloc(sizeof(float) * \(upper)_INPUT0_FLOATS), *output = malloc(sizeof(float) * \(upper)_OUTPUT0_FLOATS);
+                FILE *f = fopen(argv[1], "rb");
+                if (!f || fread(input, sizeof(float), \(upper)_INPUT0_FLOATS, f) != \(upper)_INPUT0_FLOATS) return 3;
+                fclose(f);
+                \(name)_model *model = \(name)_create(atoi(argv[3]));
+                if (!model) return 4;
+                const float *inputs[] = {input};
+                float *outputs[] = {output};
+                for (int i = 0; i < 2; i++) {
+                    memset(output, 0xff, sizeof(float) * \(upper)_OUTPUT0_FLOATS);
+                    if (\(name)_run(model, inputs, outputs) != 0) return 5;
+                }
+                \(name)_destroy(model);
+                f = fopen(argv[2], "wb");
+                fwrite(output, sizeof(float), \(upper)_OUTPUT0_FLOATS, f);
+                fclose(f);
+                return 0;
+            }
+            """
+    }
+
+    /// The shared library and the object on the MNIST seed net, the static archive on ResNet-18 (two
+    /// threads in C): each equal to `lowpass run` of the same graph and weights.
+    @Test(arguments: [("seed-mnist-net", [1, 1, 28, 28], "so"), ("seed-mnist-net", [1, 1, 28, 28], "o"), ("resnet18", [1, 3, 224, 224], "a")])
+    func aCProgramRunsTheLibrary(model: String, shape: [Int], kind: String) throws {
+        let folder = CLI.temporaryDirectory()
+        let graph = CLI.repository + "/Graphs/\(model).json"
+        let name = model.replacingOccurrences(of: "-", with: "_")
+        let input = randomInput(shape)
+        try NPY.write(input, to: folder + "/x.npy")
+        try Data(input.values.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: folder + "/x.raw"))
+        let compiled = try CLI.run(["compile", graph, "-o", folder + "/lib\(name).\(kind)"])
+        #expect(compiled.status == 0, "\(compiled.stderr)")
+        #expect(FileManager.default.fileExists(atPath: folder + "/\(name).h"))
+        try program(name).write(toFile: folder + "/main.c", atomically: true, encoding: .utf8)
+        let link = kind == "so" ? ["-L" + folder, "-l" + name, "-Wl,-rpath," + folder] : [folder + "/lib\(name).\(kind)", "-lpthread", "-lm"]
+        let cc = try CLI.run(["cc", "-std=c11", "-Wall", "-Werror", "-O1", "-I" + folder, "-o", folder + "/main", folder + "/main.c"] + link,
+                             program: URL(fileURLWithPath: "/usr/bin/env"))
+        #expect(cc.status == 0, "\(cc.stderr)")
+        let ran = try CLI.run([folder + "/x.raw", folder + "/y.raw", "2"], program: URL(fileURLWithPath: folder + "/main"))
+        #expect(ran.status == 0, "\(ran.stderr)")
+        let reference = try CLI.run(["run", graph, "--input", folder + "/x.npy", "--output-dir", folder + "/out"])
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let expected = try #require(try FileManager.default.contentsOfDirectory(atPath: folder + "/out").first)
+        let want = try NPY.read(contentsOf: folder + "/out/" + expected)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: folder + "/y.raw"))
+        let got = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        #expect(got == want.values, "the library computes what lowpass run does, bit for bit")
+    }
+
+    func randomInput(_ shape: [Int]) -> Tensor {
+        var state: UInt64 = 12345
+        return Tensor(shape: shape) { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2000) / 1000 - 1
+        }
+    }
+
+    @Test func badOutputsAndNamesAreRefusedWithAReason() throws {
+        let graph = CLI.repository + "/Graphs/seed-mnist-net.json"
+        let wrongKind = try CLI.run(["compile", graph, "-o", CLI.temporaryDirectory() + "/model.dylib"])
+        #expect(wrongKind.status != 0 && wrongKind.stderr.contains(".so, .o or .a"))
+        let badName = try CLI.run(["compile", graph, "-o", CLI.temporaryDirectory() + "/m.so", "--name", "9 lives"])
+        #expect(badName.status != 0 && badName.stderr.contains("C identifier"))
+    }
+}
