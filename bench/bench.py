@@ -2,6 +2,7 @@
 """Times Lowpass against its peers on the same work, in one run, and prints the ratios.
 
     python3 bench/bench.py blur      # BlurPool and MaxBlurPool kernels vs memcpy bandwidth and PyTorch
+    python3 bench/bench.py movement  # transpose, slice, concat, expand, tile, gather, ... vs memcpy bandwidth
     python3 bench/bench.py models    # whole networks vs ONNX Runtime, OpenVINO (f32) and PyTorch
     python3 bench/bench.py reparam   # the seed ACNet before and after fold-bn + fuse-branches
     python3 bench/bench.py goals     # Lowpass's own profile against the machine's matrix-multiply peak
@@ -163,6 +164,46 @@ def bench_blur(args, lowpass):
                   f"{torch_ms if torch_ms else float('nan'):>11.3f} {speedup:>8}")
             rows.append({"op": op, "shape": shape, "lowpass_ms": seconds * 1000, "gbs": rate,
                          "memcpy_gbs": bandwidth, "torch_ms": torch_ms})
+    return rows
+
+
+def bench_movement(args, lowpass):
+    """Data-movement kernels (transpose, slice, concat, expand, tile, gather, depth-to-space, resize) on
+    feature maps of a batch of 8: bytes read and written per second against numpy's memcpy in the same
+    rounds (the ceiling for work that only moves memory)."""
+    with tempfile.TemporaryDirectory() as folder:
+        def node(op, inputs=("x",), **attributes):
+            return {"name": "n", "op": op, "inputs": list(inputs), "outputs": ["y"], "attributes": attributes}
+        n, c, h = 8, 64, 56
+        full = n * c * h * h
+        cases = [  # name, input shape, node, floats read + written
+            ("transpose NCHW->NHWC", [n, c, h, h], node("Transpose", perm=[0, 2, 3, 1]), 2 * full),
+            ("transpose H<->W", [n, c, h, h], node("Transpose", perm=[0, 1, 3, 2]), 2 * full),
+            ("slice step 2 (H, W)", [n, c, h, h], node("Slice", starts=[0, 0], ends=[h, h], axes=[2, 3], steps=[2, 2]), full + full // 4),
+            ("slice channels 0-31", [n, c, h, h], node("Slice", starts=[0], ends=[c // 2], axes=[1]), full),
+            ("concat 2 (channels)", [n, c, h, h], node("Concat", ("x", "x"), axis=1), 4 * full),
+            ("expand [8,64,1,56]", [n, c, 1, h], node("Expand", shape=[n, c, h, h]), full + full // h),
+            ("tile 2x2", [n, c, h // 2, h // 2], node("Tile", repeats=[1, 1, 2, 2]), full + full // 4),
+            ("gather 32 channels", [n, c, h, h], node("Gather", indices=list(range(c - 1, -1, -2)), indices_shape=[c // 2], axis=1), full),
+            ("depth-to-space 2", [n, 4 * c, h // 2, h // 2], node("DepthToSpace", blocksize=2), 2 * full),
+            ("resize nearest 2x", [n, c, h // 2, h // 2], node("Resize", sizes=[n, c, h, h], mode="nearest"), full + full // 4),
+        ]
+        graphs = [(name, graph_file(folder, f"move{i}", shape, [spec]), floats) for i, (name, shape, spec, floats) in enumerate(cases)]
+        bandwidths, times = [], {}
+        for _ in range(args.rounds):
+            bandwidths.append(memcpy_bandwidth(args.threads))
+            for name, graph, _ in graphs:
+                times.setdefault(name, []).append(lowpass.bench(graph, runs=args.runs)["median_ms"] / 1000)
+        bandwidth = statistics.median(bandwidths)
+        print(f"machine: {machine()}")
+        print(f"memcpy bandwidth ({args.threads} threads, numpy, read + write): {bandwidth:.1f} GB/s; median of {args.rounds} interleaved rounds of {args.runs} runs\n")
+        print(f"{'op':<24} {'Lowpass ms':>10} {'GB/s':>6} {'% memcpy':>9}")
+        rows = []
+        for name, graph, floats in graphs:
+            seconds = statistics.median(times[name])
+            rate = 4 * floats / seconds / 1e9
+            print(f"{name:<24} {seconds * 1000:>10.3f} {rate:>6.1f} {100 * rate / bandwidth:>8.0f}%")
+            rows.append({"op": name, "lowpass_ms": seconds * 1000, "gbs": rate, "memcpy_gbs": bandwidth})
     return rows
 
 
@@ -475,7 +516,7 @@ def bench_reparam(args, lowpass):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["blur", "models", "reparam", "goals", "compile"])
+    parser.add_argument("what", choices=["blur", "movement", "models", "reparam", "goals", "compile"])
     parser.add_argument("--lowpass", help="the lowpass binary (default: build it with swift build)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=20)
@@ -487,7 +528,7 @@ def main():
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     lowpass = Lowpass(find_lowpass(args.lowpass), args.threads)
-    rows = {"blur": bench_blur, "models": bench_models, "reparam": bench_reparam, "goals": bench_goals, "compile": bench_compile}[args.what](args, lowpass)
+    rows = {"blur": bench_blur, "models": bench_models, "reparam": bench_reparam, "goals": bench_goals, "compile": bench_compile, "movement": bench_movement}[args.what](args, lowpass)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine(), "rows": rows}, f, indent=1)

@@ -1,7 +1,7 @@
 import CLLVM
 import LowpassIR
 
-/// Concat: one work item per outer row, each input's slice copied in vectors. Arguments: output, inputs.
+/// Concat: one work item per outer row and input, that input's part of the row copied in vectors. Arguments: output, inputs.
 struct ConcatKernel: Kernel {
     var nodes: [String]
     var arguments: [Operand]
@@ -86,44 +86,77 @@ struct PadKernel: Kernel {
     }
 }
 
-/// Transpose and Slice: the output row by row (all axes but the last), each row read from the input
-/// through the node's `StridedView`: in vectors where the row is contiguous there, gathered where it
-/// is strided (a transpose's rows, a backwards or stepped slice). Arguments: output, input.
+/// Transpose, Slice, Expand, Tile, DepthToSpace, SpaceToDepth: each output element is the input
+/// element its `StridedView` names. Axes that step through the input as one (a slice of whole rows, the
+/// untouched trailing axes of a transpose) are merged first, so the view has as few axes as the copy
+/// needs. A work item is one output row: the innermost axis, or where that is shorter than a vector
+/// (DepthToSpace's block of 2) as many trailing axes as fill one, so the copies still use whole vectors
+/// (longer gathered rows measured slower: the lanes' coordinates cost divisions). A row whose
+/// input elements are consecutive is copied with vector loads; any other is gathered, each lane's input
+/// offset computed from its coordinates. Arguments: output, input.
 struct StridedCopyKernel: Kernel {
     var nodes: [String]
     var arguments: [Operand]
     var output: Int
     var view: StridedView
-    /// `transpose` or `slice`, for `kind`.
+    /// `transpose`, `slice`, ..., for `kind`.
     var opName: String
+    var rowAxes: Int
     var lanes: Int
 
-    var kind: String { "\(opName) " + ((view.strides.last ?? 1) == 1 ? "rows" : "gathered") }
-    var rowLength: Int { view.shape.last ?? 1 }
-    var workItems: Int { view.shape.dropLast().reduce(1, *) }
+    init(nodes: [String], arguments: [Operand], output: Int, view: StridedView, opName: String, lanes: Int) {
+        (self.nodes, self.arguments, self.output, self.opName, self.lanes) = (nodes, arguments, output, opName, lanes)
+        var shape: [Int] = [], strides: [Int] = []
+        for (extent, stride) in zip(view.shape, view.strides) where extent != 1 {
+            if let last = shape.last, let lastStride = strides.last, lastStride == stride * extent {
+                shape[shape.count - 1] = last * extent
+                strides[strides.count - 1] = stride
+            } else {
+                shape.append(extent)
+                strides.append(stride)
+            }
+        }
+        if shape.isEmpty { (shape, strides) = ([1], [1]) }
+        self.view = StridedView(shape: shape, offset: view.offset, strides: strides)
+        var axes = 1
+        while axes < shape.count, shape.suffix(axes).reduce(1, *) < lanes { axes += 1 }
+        rowAxes = axes
+    }
+
+    var rowShape: ArraySlice<Int> { view.shape.suffix(rowAxes) }
+    var isContiguousRow: Bool { rowAxes == 1 && view.strides.last == 1 }
+    var kind: String { "\(opName) " + (isContiguousRow ? "rows" : "gathered") }
+    var rowLength: Int { rowShape.reduce(1, *) }
+    var workItems: Int { view.shape.dropLast(rowAxes).reduce(1, *) }
     var flops: Double { 0 }
     var bytes: Double { 8 * Double(view.shape.reduce(1, *)) }
 
     func emitItem(_ e: Emitter, _ item: Value) {
-        let outer = Array(view.shape.dropLast())
+        let outer = Array(view.shape.dropLast(rowAxes))
         var offset = e.int(view.offset)
         for (axis, coordinate) in (outer.isEmpty ? [] : split(e, item, outer)).enumerated() {
             offset = e.add(offset, e.mul(coordinate, view.strides[axis]))
         }
         let source = e.address(e.operandArgument(0), offset)
         let target = e.address(e.outputArgument, e.mul(item, rowLength))
-        let step = view.strides.last ?? 1
-        let body = { (i: Value, mask: Value?) in
+        let rowStrides = Array(view.strides.suffix(rowAxes)), extents = Array(rowShape)
+        e.forEachVector(rowLength) { i, mask in
             let value: Value
-            if step == 1 {
+            if isContiguousRow {
                 value = e.loadVector(source, i, mask: mask)
             } else {
-                let indices = e.vmul(e.add(e.laneIndices, e.splatInt32(e.toInt32(i))), step)
+                // Each lane's row index split into the row's coordinates, innermost last.
+                var rest = e.add(e.laneIndices, e.splatInt32(e.toInt32(i)))
+                var indices = e.intVectorConstant(0)
+                for axis in stride(from: rowAxes - 1, through: 0, by: -1) {
+                    let coordinate = axis == 0 ? rest : e.vrem(rest, extents[axis])
+                    indices = e.add(indices, e.vmul(coordinate, rowStrides[axis]))
+                    if axis > 0 { rest = e.vdiv(rest, extents[axis]) }
+                }
                 value = e.gather(source, indices, mask: mask ?? e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(lanes)))
             }
             e.storeVector(value, target, i, mask: mask)
         }
-        e.forEachVector(rowLength, body)
     }
 }
 
