@@ -55,6 +55,8 @@ extension OpSchema {
         function(.erf, "the error function of x", onnxSince: 9) { _ in .erf(.x) },
         function(.floor, "the largest integer <= x", onnxSince: 6) { _ in .unary(.floor, .x) },
         function(.ceil, "the smallest integer >= x", onnxSince: 6) { _ in .unary(.ceil, .x) },
+        function(.sin, "sine of x (radians)", onnxSince: 7) { _ in .unary(.sin, .x) },
+        function(.cos, "cosine of x (radians)", onnxSince: 7) { _ in .unary(.cos, .x) },
         binary(.add, "element-wise sum with NumPy broadcasting", onnxSince: 7) { _ in .x + .y },
         binary(.sub, "element-wise difference with NumPy broadcasting", onnxSince: 7) { _ in .x - .y },
         binary(.mul, "element-wise product with NumPy broadcasting", onnxSince: 7) { _ in .x * .y },

@@ -55,6 +55,8 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case mish = "Mish"
     case floor = "Floor"
     case ceil = "Ceil"
+    case sin = "Sin"
+    case cos = "Cos"
     // Data movement and reductions (`DataMovementOps.swift`, `ReductionOps.swift`).
     case transpose = "Transpose"
     case slice = "Slice"

@@ -15,7 +15,7 @@ public indirect enum ScalarExpression: Hashable, Sendable {
     case ifLess(ScalarExpression, ScalarExpression, then: ScalarExpression, otherwise: ScalarExpression)
 
     public enum UnaryFunction: String, Hashable, Sendable, CaseIterable {
-        case negate, abs, exp, log, sqrt, tanh, erf, floor, ceil
+        case negate, abs, exp, log, sqrt, tanh, erf, floor, ceil, sin, cos
     }
 
     /// `max` and `min` propagate NaN (ONNX Max/Min, PyTorch's clamp): a NaN on either side wins.
@@ -85,6 +85,8 @@ extension ScalarExpression.UnaryFunction {
         case .erf: return Foundation.erf(a)
         case .floor: return a.rounded(.down)
         case .ceil: return a.rounded(.up)
+        case .sin: return Foundation.sin(a)
+        case .cos: return Foundation.cos(a)
         }
     }
 }

@@ -38,6 +38,9 @@ extension ScalarExpression.UnaryFunction {
         case .sqrt: return e.fsqrt(a)
         case .floor: return e.intrinsic("llvm.floor", [LLVMTypeOf(a)], [a])
         case .ceil: return e.intrinsic("llvm.ceil", [LLVMTypeOf(a)], [a])
+        // Rare in CNNs (position encodings, mostly folded on import): libm's, lane by lane.
+        case .sin: return e.intrinsic("llvm.sin", [LLVMTypeOf(a)], [a])
+        case .cos: return e.intrinsic("llvm.cos", [LLVMTypeOf(a)], [a])
         case .tanh:
             // (1 - t) / (1 + t) with t = e^(-2|a|), which neither overflows nor loses large arguments.
             let t = e.exp(e.fmul(e.constant(-2, like: a), e.fabs(a)))

@@ -174,7 +174,7 @@ struct Lowering {
             kernel = SoftmaxKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
                                    outer: s[..<axis].reduce(1, *), size: s[axis], inner: s[(axis + 1)...].reduce(1, *), logarithm: first.op == .logSoftmax)
         case .batchNormalization, .identity, .dropout, .relu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .leakyRelu, .elu, .selu,
-             .celu, .gelu, .mish, .softplus, .tanh, .neg, .abs, .reciprocal, .sqrt, .exp, .log, .erf, .floor, .ceil, .add, .sub, .mul, .div, .pow,
+             .celu, .gelu, .mish, .softplus, .tanh, .neg, .abs, .reciprocal, .sqrt, .exp, .log, .erf, .floor, .ceil, .sin, .cos, .add, .sub, .mul, .div, .pow,
              .prelu, .max, .min, .sum, .mean:
             kernel = try elementwise(nodes, output)
         case .transpose, .slice, .expand, .tile, .depthToSpace, .spaceToDepth:

@@ -111,7 +111,7 @@ public enum ONNXExporter {
              .transpose, .reduceMean, .reduceMax, .reduceMin, .reduceL2, .layerNormalization, .instanceNormalization, .depthToSpace, .spaceToDepth:
             return ([onnxNode(node.op.rawValue, node.name, node.inputs, out, attributes)], [])
         case .relu, .sigmoid, .hardSigmoid, .hardSwish, .leakyRelu, .elu, .selu, .celu, .gelu, .mish, .softplus, .tanh, .neg, .abs,
-             .reciprocal, .sqrt, .exp, .log, .erf, .floor, .ceil, .add, .sub, .mul, .div, .pow, .prelu, .max, .min, .sum, .mean:
+             .reciprocal, .sqrt, .exp, .log, .erf, .floor, .ceil, .sin, .cos, .add, .sub, .mul, .div, .pow, .prelu, .max, .min, .sum, .mean:
             if let since = node.schema.onnxSince, since <= opset {
                 return ([onnxNode(node.op.rawValue, node.name, node.inputs, out, attributes)], [])
             }
@@ -208,7 +208,7 @@ public enum ONNXExporter {
                 constants.append(Onnx_TensorProto(name: name, tensor: Tensor(shape: [], values: [Float(c)])))
                 return name
             case .unary(let f, let a):
-                let names: [ScalarExpression.UnaryFunction: String] = [.negate: "Neg", .abs: "Abs", .exp: "Exp", .log: "Log", .sqrt: "Sqrt", .tanh: "Tanh", .erf: "Erf",
+                let names: [ScalarExpression.UnaryFunction: String] = [.negate: "Neg", .abs: "Abs", .exp: "Exp", .log: "Log", .sqrt: "Sqrt", .tanh: "Tanh", .erf: "Erf", .sin: "Sin", .cos: "Cos",
                                                                             .floor: "Floor", .ceil: "Ceil"]
                 return apply(names[f] ?? f.rawValue, [lower(a)])
             case .binary(let f, let a, let b):

@@ -21,7 +21,7 @@ enum ReferenceKernels {
         case .gemm: return try gemm(node, x, outputShape)
         case .matMul: return matMul(x[0], x[1], outputShape)
         case .relu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .leakyRelu, .elu, .selu, .celu, .gelu, .mish, .softplus, .tanh,
-             .neg, .abs, .reciprocal, .sqrt, .exp, .log, .erf, .floor, .ceil, .add, .sub, .mul, .div, .pow, .prelu, .max, .min, .sum, .mean:
+             .neg, .abs, .reciprocal, .sqrt, .exp, .log, .erf, .floor, .ceil, .sin, .cos, .add, .sub, .mul, .div, .pow, .prelu, .max, .min, .sum, .mean:
             return elementwise(try node.scalarExpression(), x, outputShape)
         case .identity, .dropout, .flatten, .reshape, .squeeze, .unsqueeze: return x[0].reshaped(outputShape)
         case .transpose, .slice, .expand, .tile, .depthToSpace, .spaceToDepth:

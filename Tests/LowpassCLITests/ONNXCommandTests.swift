@@ -138,7 +138,7 @@ struct ONNXCommandTests {
                      ("HardSwish", ["x"], {}), ("LeakyRelu", ["x"], {"alpha": 0.2}), ("Elu", ["x"], {"alpha": 0.7}),
                      ("Selu", ["x"], {}), ("Celu", ["x"], {"alpha": 1.3}), ("Gelu", ["x"], {}), ("Gelu", ["x"], {"approximate": "tanh"}),
                      ("Mish", ["x"], {}), ("Softplus", ["x"], {}), ("Tanh", ["x"], {}), ("Neg", ["x"], {}), ("Abs", ["x"], {}),
-                     ("Reciprocal", ["p"], {}), ("Sqrt", ["p"], {}), ("Exp", ["x"], {}), ("Log", ["p"], {}), ("Erf", ["x"], {}),
+                     ("Reciprocal", ["p"], {}), ("Sqrt", ["p"], {}), ("Sin", ["x"], {}), ("Cos", ["x"], {}), ("Exp", ["x"], {}), ("Log", ["p"], {}), ("Erf", ["x"], {}),
                      ("Add", ["x", "c"], {}), ("Sub", ["c", "x"], {}), ("Mul", ["x", "c"], {}), ("Div", ["x", "p"], {}),
                      ("Pow", ["p", "e"], {}), ("PRelu", ["x", "c"], {}), ("Max", ["x", "c", "p"], {}), ("Min", ["x", "c"], {}),
                      ("Sum", ["x", "c", "p"], {}), ("Mean", ["x", "p"], {})]

@@ -80,9 +80,14 @@ struct ElementwiseDefinitionTests {
         #expect(abs(expression.evaluate([-40]) - exp(-40)) < 1e-17)
     }
 
+    @Test func sineAndCosineInRadians() throws {
+        #expect(abs(try Self.node(.sin).scalarExpression().evaluate([Double.pi / 2]) - 1) < 1e-15)
+        #expect(abs(try Self.node(.cos).scalarExpression().evaluate([Double.pi]) + 1) < 1e-15)
+    }
+
     @Test func everyElementwiseOpHasADefinitionAndOthersDoNot() {
         let elementwise = OpKind.allCases.filter { $0.schema.isElementwise }
-        #expect(elementwise.count == 32)
+        #expect(elementwise.count == 34)
         #expect(!OpKind.conv.schema.isElementwise && !OpKind.batchNormalization.schema.isElementwise)
     }
 }
