@@ -8,10 +8,7 @@ struct CacheCommand: ParsableCommand {
         commandName: "cache",
         abstract: "Show or clear the cache of compiled kernels.",
         discussion: """
-            `run` and `bench` keep the machine code of every kernel they compile, keyed by the kernel's LLVM IR,
-            the CPU's features, LLVM's version and Lowpass's code generation settings, so a model compiles once
-            per machine. A damaged or foreign entry is ignored and rebuilt. The least recently used entries go
-            when the cache passes its size cap (LOWPASS_CACHE_MAX_MB, 1024 by default).
+            `run`, `bench` and `compile` keep the machine code of every kernel they compile, keyed by the kernel's LLVM IR, the CPU's features, LLVM's version and Lowpass's code generation settings, so a model compiles once per machine. A damaged or foreign entry is ignored and rebuilt. The least recently used entries go when the cache passes its size cap (LOWPASS_CACHE_MAX_MB, 1024 by default).
             """,
         subcommands: [Info.self, Clear.self])
 

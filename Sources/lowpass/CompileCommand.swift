@@ -11,13 +11,9 @@ struct CompileCommand: ParsableCommand {
         commandName: "compile",
         abstract: "Compile a model ahead of time into a C library (.so, .o or .a) and header.",
         discussion: """
-            The library holds the kernels' machine code (the same code `run` uses, for this CPU or --target),
-            the repacked weights, and a small C runtime with a thread pool. Its header (model.h beside the
-            library unless --header says otherwise) declares NAME_create(threads), NAME_run(model, inputs,
-            outputs) and NAME_destroy(model), and each input's and output's shape. Shapes are fixed at
-            compile time: a symbolic batch becomes --batch (default 1). Building needs the system's C
-            compiler and binutils (cc, ld, objcopy, ar); running the library needs only libc and libm.
-            docs/aot.md has a C program and a Python ctypes snippet that call it.
+            The library holds the kernels' machine code (the same code `run` uses, for this CPU or --target), the repacked weights, and a small C runtime with a thread pool. Its header (NAME.h beside the library unless --header says otherwise) declares NAME_create(threads), NAME_run(model, inputs, outputs) and NAME_destroy(model), and each input's and output's shape.
+
+            Shapes are fixed at compile time: a symbolic batch becomes --batch (default 1). Building needs the system's C compiler and binutils (cc, ld, objcopy, ar); running the library needs only libc and libm. docs/aot.md has a C program and a Python ctypes snippet that call it.
             """)
 
     @OptionGroup var file: ModelFile
@@ -37,6 +33,9 @@ struct CompileCommand: ParsableCommand {
     @OptionGroup var jit: JITOptions
 
     func validate() throws {
+        if jit.printKernels || jit.emitLLVM != nil || jit.emitAsm != nil {
+            throw ValidationError("--print-kernels, --emit-llvm and --emit-asm are for run and bench; compile writes a library")
+        }
         guard (1...1_000_000).contains(batch) else { throw ValidationError("--batch must be at least 1") }
         guard SharedLibrary.Kind(path: output) != nil else { throw ValidationError("-o must end in .so, .o or .a, got '\(output)'") }
     }
