@@ -39,8 +39,13 @@ extension GraphImporter {
             result = data.sliced(starts: starts, ends: ends, axes: input(3)?.values, steps: input(4)?.values)
         case "Range":
             guard let start = input(0)?.values.first, let limit = input(1)?.values.first, let delta = input(2)?.values.first, delta != 0 else { return nil }
-            let count = max(0, (limit - start + delta - delta.signum()) / delta)
+            // ceil((limit - start) / delta) elements, each of which must fit: hostile bounds are refused, not trapped on.
+            let span = limit.subtractingReportingOverflow(start), rounding = span.partialValue.addingReportingOverflow(delta - delta.signum())
+            guard !span.overflow, !rounding.overflow, !(rounding.partialValue == .min && delta == -1) else { return nil }
+            let count = max(0, rounding.partialValue / delta)
             guard count <= Limits.maximumDimension else { return nil }
+            let reach = max(count - 1, 0).multipliedReportingOverflow(by: delta)
+            guard !reach.overflow, !start.addingReportingOverflow(reach.partialValue).overflow else { return nil }
             result = IntegerTensor(values: (0..<count).map { start + $0 * delta }, shape: [count])
         case "Tile":
             guard let data = input(0), let repeats = input(1)?.values, repeats.count == data.shape.count, repeats.allSatisfy({ $0 >= 0 }) else { return nil }

@@ -136,6 +136,8 @@ struct GraphImporter {
     static let familyHints: [String: String] = [
         "Upsample": "older exports of segmentation models upsample with it; re-export with opset 11 or later (Resize)",
         "Mod": "Swin's shifted windows compute masks with it",
+        "Range": "imported only as a constant: its bounds must be constants, with at most 2^31 elements that fit in int64",
+        "CumSum": "imported only as a constant (position encodings): its input and axis must be constants",
         "Einsum": "MaxViT's and other transformers' attention use it",
         "ScatterND": "in-place tensor updates exported from Python indexing write it",
     ]

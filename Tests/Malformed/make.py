@@ -211,6 +211,11 @@ def onnx_cases():
          "the model uses ONNX opset 7; Lowpass reads opsets 11 to", "[unsupported-opset]", ext="onnx")
     case("onnx", "unsupported-ops", model([helper.make_node("Relu", ["x"], ["a"], name="r"), helper.make_node("Hardmax", ["a"], ["y"], name="hard")], inits=()),
          "node 'hard': ONNX op Hardmax is not one Lowpass imports", "[unsupported-op]", ext="onnx")
+    big = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)
+    case("onnx", "range-overflow", model([helper.make_node("Range", ["lo", "hi", "one"], ["r"], name="range"),
+                                          helper.make_node("Add", ["x", "r"], ["y"], name="add")],
+                                         inits=(big("lo", -2**63), big("hi", 2**63 - 1), big("one", 1))),
+         "node 'range': ONNX op Range is not one Lowpass imports", "[unsupported-op]", ext="onnx")
     case("onnx", "resize-huge-scale", model([helper.make_node("Resize", ["x", "", "s"], ["y"], name="up")],
                                             inits=(numpy_helper.from_array(np.array([1, 1, 1e30, 1], np.float32), "s"),)),
          "node 'up'", "out of range", "[bad-attribute]", ext="onnx")
