@@ -18,7 +18,7 @@ struct KernelCompiler {
     var progress: (@Sendable (Int, Int) -> Void)?
 
     /// How Lowpass asks LLVM for code; part of every cache key.
-    static let recipe = "default<O3>; codegen aggressive; reloc pic; code model jit-default"
+    static var recipe: String { Target.recipe }
 
     struct Function {
         var symbol: String
@@ -28,11 +28,15 @@ struct KernelCompiler {
         var cached: Bool
     }
 
-    /// An emitted, not yet optimized module and its cache key.
-    private struct Emitted {
-        var module: LLVMModule
-        var key: [UInt8]
-        var symbol: String
+    /// An emitted, not yet optimized module and its cache key. The module goes once it is compiled
+    /// (or found to repeat another), so a network of hundreds of kernels does not hold every LLVM
+    /// context to the end.
+    private final class Emitted {
+        var module: LLVMModule?
+        let key: [UInt8]
+        let symbol: String
+
+        init(module: LLVMModule, key: [UInt8], symbol: String) { (self.module, self.key, self.symbol) = (module, key, symbol) }
     }
 
     /// One function per kernel; kernels whose IR is the same (they differ only in what the code does
@@ -40,7 +44,9 @@ struct KernelCompiler {
     func compile(_ kernels: [any Kernel]) throws(JITError) -> [Function] {
         let emitted = try parallelMap(kernels.count) { (index) throws(JITError) in try emit(kernels[index]) }
         var firstOfKey: [[UInt8]: Int] = [:]
-        for (index, function) in emitted.enumerated() where firstOfKey[function.key] == nil { firstOfKey[function.key] = index }
+        for (index, function) in emitted.enumerated() {
+            if firstOfKey[function.key] == nil { firstOfKey[function.key] = index } else { function.module = nil }
+        }
         let unique = firstOfKey.values.sorted()
         let done = Mutex(0)
         let functions = try parallelMap(unique.count) { (i) throws(JITError) -> Function in
@@ -90,7 +96,9 @@ struct KernelCompiler {
     }
 
     private func compile(_ emitted: Emitted) throws(JITError) -> Function {
-        let (module, key, symbol) = (emitted.module, emitted.key, emitted.symbol)
+        defer { emitted.module = nil }
+        guard let module = emitted.module else { throw JITError("kernel \(emitted.symbol) was compiled twice (a compiler bug)") }
+        let (key, symbol) = (emitted.key, emitted.symbol)
         if !keepIR && !keepAssembly, let object = cache?.object(for: key) {
             return Function(symbol: symbol, object: object, cached: true)
         }

@@ -92,6 +92,18 @@ public struct Target: Sendable, CustomStringConvertible {
         return try host(restrictedTo: set)
     }
 
+    static let codeGenLevel = LLVMCodeGenLevelAggressive
+    static let relocation = LLVMRelocPIC
+    static let codeModel = LLVMCodeModelJITDefault
+    /// The optimization pipeline every kernel module runs.
+    static let pipeline = "default<O3>"
+
+    /// How Lowpass asks LLVM for code, in words: part of every compile-cache key, so a change here is a
+    /// new key, never a stale entry.
+    static var recipe: String {
+        "\(pipeline); codegen level \(codeGenLevel.rawValue); relocation \(relocation.rawValue); code model \(codeModel.rawValue)"
+    }
+
     /// A fresh target machine for this target at -O3 (LLJIT takes ownership of the one it is given).
     /// Code is position-independent, so the same object loads into the JIT and links into a shared library.
     func makeTargetMachine() throws(JITError) -> LLVMTargetMachineRef {
@@ -100,8 +112,7 @@ public struct Target: Sendable, CustomStringConvertible {
         guard LLVMGetTargetFromTriple(triple, &target, &message) == 0, let target else {
             throw JITError("no LLVM target for \(triple): \(consume(message))")
         }
-        guard let machine = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelAggressive,
-                                                    LLVMRelocPIC, LLVMCodeModelJITDefault) else {
+        guard let machine = LLVMCreateTargetMachine(target, triple, cpu, features, Self.codeGenLevel, Self.relocation, Self.codeModel) else {
             throw JITError("LLVM could not create a target machine for \(triple)")
         }
         return machine
@@ -146,7 +157,7 @@ final class LLVMModule {
     func optimize() throws(JITError) {
         let options = LLVMCreatePassBuilderOptions()
         defer { LLVMDisposePassBuilderOptions(options) }
-        try check(LLVMRunPasses(module, "default<O3>", machine, options), "LLVM optimization")
+        try check(LLVMRunPasses(module, Target.pipeline, machine, options), "LLVM optimization")
     }
 
     var textualIR: String { consume(LLVMPrintModuleToString(module)) }
