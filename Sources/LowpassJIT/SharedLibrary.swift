@@ -44,7 +44,7 @@ public enum SharedLibrary {
         } catch {
             throw Diagnostics([Diagnostic(.jitError, error.message)])
         }
-        let runtime = RuntimeSource(name: name, lowered: lowered, schedule: schedule, plan: plan, functions: functions, blob: blob)
+        let runtime = RuntimeSource(name: name, lowered: lowered, schedule: schedule, plan: plan, functions: functions, blob: blob, target: options.target)
         do throws(Diagnostic) {
             try link(kind, name: name, runtime: runtime.text, functions: functions, blob: blob.object, output: output)
             try writeAtomically(runtime.header(graph: graph.name), to: header)

@@ -11,6 +11,7 @@ struct RuntimeSource {
     var plan: MemoryPlan
     var functions: [KernelCompiler.Function]
     var blob: Blob
+    var target: Target
 
     /// The graph's inputs then outputs, as the `io` slots the tables refer to.
     var ioBuffers: [Int] { lowered.inputs.map(\.buffer) + lowered.outputs.map(\.buffer) }
@@ -61,7 +62,14 @@ struct RuntimeSource {
             .replacingOccurrences(of: "@ARENA_FLOATS@", with: "\(max(plan.size, 1))")
             .replacingOccurrences(of: "@SCRATCH_FLOATS@", with: "\(scratch)")
             .replacingOccurrences(of: "@INPUT_COUNT@", with: "\(lowered.inputs.count)")
+            .replacingOccurrences(of: "@CPU_CHECK@", with: requiredFeatures.isEmpty ? "1" : requiredFeatures.map { "__builtin_cpu_supports(\"\($0)\")" }.joined(separator: " && "))
             .replacingOccurrences(of: "@NAME@", with: name)
+    }
+
+    /// The vector features the kernels need, by GCC's and Clang's `__builtin_cpu_supports` names.
+    var requiredFeatures: [String] {
+        let candidates = ["avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl"]
+        return candidates.filter { target.has($0) }
     }
 
     func header(graph: String) -> String {
@@ -91,7 +99,9 @@ struct RuntimeSource {
             \(list(lowered.outputs, "output"))
 
             /* A model ready to run, with `threads` threads (1 or more; the caller's thread is one of them).
-             * NULL when memory or threads could not be had. One model runs one call at a time. */
+             * NULL when memory or threads could not be had, or when this CPU lacks an instruction set the
+             * kernels were compiled for (\(requiredFeatures.isEmpty ? "none" : requiredFeatures.joined(separator: ", "))): build the library with
+             * `lowpass compile --target avx2` for older CPUs. One model runs one call at a time. */
             \(name)_model *\(name)_create(int threads);
 
             /* Computes the outputs from the inputs, each an array of the floats above, in the order above.
@@ -250,6 +260,9 @@ struct RuntimeSource {
         }
 
         lp_model *@NAME@_create(int threads) {
+            /* The kernels were compiled for a CPU with these features; elsewhere they would trap. */
+            __builtin_cpu_init();
+            if (!(@CPU_CHECK@)) return NULL;
             if (threads < 1) threads = 1;
             lp_model *m = calloc(1, sizeof *m);
             if (!m) return NULL;
