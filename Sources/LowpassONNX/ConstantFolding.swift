@@ -53,6 +53,15 @@ extension GraphImporter {
             guard let view = try? node.stridedView(input: data.shape), let count = Limits.elementCount(view.shape), count <= Limits.maximumDimension else { return nil }
             result = IntegerTensor(values: (0..<count).map { data.values[view.source(of: $0)] },
                                    shape: zip(data.shape, repeats).map { $0 * $1 })
+        case "Mod":
+            // Integer remainder of shape arithmetic (Swin's window shifts): Python's sign (of the divisor) by
+            // default, C's (of the dividend) with fmod=1.
+            guard let dividend = input(0), let divisor = input(1), !divisor.values.contains(0) else { return nil }
+            let fmod = a.int("fmod") == 1
+            result = IntegerTensor.broadcasting([dividend, divisor]) { v in
+                let r = v[0].truncatingRemainder(dividingBy: v[1])
+                return fmod || r == 0 || (r < 0) == (v[1] < 0) ? r : r + v[1]
+            }
         case "Concat":
             let parts = inputs.compactMap { $0 }
             result = parts.count == inputs.count ? IntegerTensor.concatenated(parts, axis: a.int("axis") ?? 0) : nil

@@ -135,7 +135,7 @@ struct GraphImporter {
     /// Where the ops Lowpass does not import yet come from, so a user knows which models are affected.
     static let familyHints: [String: String] = [
         "Upsample": "older exports of segmentation models upsample with it; re-export with opset 11 or later (Resize)",
-        "Mod": "Swin's shifted windows compute masks with it",
+        "Mod": "imported only as a constant (integer shape arithmetic); on computed tensors (Swin's shifted-window masks) it is not",
         "Range": "imported only as a constant: its bounds must be constants, with at most 2^31 elements that fit in int64",
         "CumSum": "imported only as a constant (position encodings): its input and axis must be constants",
         "Einsum": "MaxViT's and other transformers' attention use it",

@@ -35,7 +35,7 @@ struct ONNXAttributes {
         "ReduceMean": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceSum": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceMax": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceMin": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceL2": ["axes", "keepdims", "noop_with_empty_axes"], "LayerNormalization": ["axis", "epsilon", "stash_type"],
-        "Expand": [], "InstanceNormalization": ["epsilon"], "GroupNormalization": ["epsilon", "num_groups", "stash_type"], "Tile": [], "Range": [], "CumSum": ["exclusive", "reverse"],
+        "Expand": [], "InstanceNormalization": ["epsilon"], "GroupNormalization": ["epsilon", "num_groups", "stash_type"], "Tile": [], "Range": [], "CumSum": ["exclusive", "reverse"], "Mod": ["fmod"],
         "ArgMax": ["axis", "keepdims", "select_last_index"], "ArgMin": ["axis", "keepdims", "select_last_index"],
         "ConvTranspose": ["auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads", "strides"], "DepthToSpace": ["blocksize", "mode"], "SpaceToDepth": ["blocksize"],
         "Resize": ["mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a", "exclude_outside", "extrapolation_value",
@@ -154,7 +154,7 @@ extension GraphImporter {
             // Only of constants (position encodings built from a mask of ones); Lowpass has no CumSum op.
             guard let folded = foldCumulativeSum(node) else { return false }
             constants[node.output] = folded
-        case "Gather", "Cast", "ConstantOfShape", "Range":
+        case "Gather", "Cast", "ConstantOfShape", "Range", "Mod":
             guard let folded = foldIntegers(node.proto, a) else { return false }
             constants[node.output] = folded
         case "Tile":

@@ -168,7 +168,7 @@ struct ONNXCommandTests {
 
     /// Transpose, Slice (INT64_MAX ends, negative steps), Split, Squeeze, Unsqueeze, Tile, the reductions,
     /// ArgMax/ArgMin (cast to float), the normalizations (GroupNormalization with opset 18's per-group
-    /// scale), Resize, and Range and CumSum of constants folded on import, as exporters write them (lists as constant inputs, opset 18), against ONNX Runtime.
+    /// scale), Resize, and Range, CumSum and Mod of constants folded on import, as exporters write them (lists as constant inputs, opset 18), against ONNX Runtime.
     @Test func dataMovementAndReductionsAgreeWithONNXRuntime() throws {
         let folder = CLI.temporaryDirectory()
         let script = """
@@ -239,6 +239,10 @@ struct ONNXCommandTests {
             nodes.append(helper.make_node("Range", [const("range_start", 6), const("range_limit", -1), const("range_delta", -1)], ["range"]))
             nodes.append(helper.make_node("Cast", ["range"], ["range_f"], to=TensorProto.FLOAT))
             node("Add", ["x", "range_f"])
+            nodes.append(helper.make_node("Mod", [const("mod_a", [-7, -3, 0, 3, 7, 8, -8]), const("mod_b", [3, 3, 3, -3, -3, 5, 5])], ["mod_py"]))
+            nodes.append(helper.make_node("Mod", ["mod_a", "mod_b"], ["mod_c"], fmod=0))
+            nodes.append(helper.make_node("Cast", ["mod_py"], ["mod_f"], to=TensorProto.FLOAT))
+            node("Add", ["x", "mod_f"])
             inits.append(numpy_helper.from_array(np.linspace(1, 2, 7).astype(np.float32), "cs_in"))
             nodes.append(helper.make_node("CumSum", ["cs_in", const("cs_axis", 0)], ["cs"], exclusive=1, reverse=1))
             node("Add", ["x", "cs"])
