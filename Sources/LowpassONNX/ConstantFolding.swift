@@ -94,6 +94,39 @@ extension GraphImporter {
         return .floats(Tensor(shape: shape, values: result.map(Float.init)))
     }
 
+    /// Comparisons, logic and Where on constants (masks built from constant maps: Swin's shifted-window
+    /// attention mask). Booleans are integer constants 0 and 1; Where keeps its branches' kind.
+    func foldLogic(_ node: ONNXNode) -> ONNXConstant? {
+        let operands: [(values: [Double], shape: [Int], isInteger: Bool)] = node.inputs.compactMap { name in
+            switch constants[name] {
+            case .floats(let t)?: return (t.values.map(Double.init), t.shape, false)
+            case .ints(let v, let shape)?: return (v.map(Double.init), shape, true)
+            case nil: return nil
+            }
+        }
+        guard operands.count == node.inputs.count, !operands.isEmpty else { return nil }
+        let f: ([Double]) -> Double
+        switch node.op {
+        case "Equal": f = { $0[0] == $0[1] ? 1 : 0 }
+        case "Less": f = { $0[0] < $0[1] ? 1 : 0 }
+        case "Greater": f = { $0[0] > $0[1] ? 1 : 0 }
+        case "LessOrEqual": f = { $0[0] <= $0[1] ? 1 : 0 }
+        case "GreaterOrEqual": f = { $0[0] >= $0[1] ? 1 : 0 }
+        case "Not": f = { $0[0] == 0 ? 1 : 0 }
+        case "And": f = { $0[0] != 0 && $0[1] != 0 ? 1 : 0 }
+        case "Or": f = { $0[0] != 0 || $0[1] != 0 ? 1 : 0 }
+        case "Where": f = { $0[0] != 0 ? $0[1] : $0[2] }
+        default: return nil
+        }
+        let arity = ["Not": 1, "Where": 3][node.op] ?? 2
+        guard operands.count == arity,
+              let (values, shape) = IntegerTensor.broadcast(operands.map { ($0.values, $0.shape) }, limit: 1 << 22, f) else { return nil }
+        let floatResult = node.op == "Where" && !(operands[1].isInteger && operands[2].isInteger)
+        if floatResult { return .floats(Tensor(shape: shape, values: values.map(Float.init))) }
+        guard values.allSatisfy({ $0.isFinite && abs($0) < 1e18 }) else { return nil }
+        return .ints(values.map { Int($0) }, shape: shape)
+    }
+
     /// An element-wise op on integer constants (the shape arithmetic exporters write): the op's scalar
     /// expression in double, truncated toward zero (ONNX's integer Div), with NumPy broadcasting.
     func foldIntegerElementwise(_ op: OpKind, _ node: Onnx_NodeProto) -> ONNXConstant? {
@@ -200,8 +233,22 @@ struct IntegerTensor {
     /// `f` of the tensors' elements, broadcast NumPy-style, its result truncated toward zero; nil when the
     /// shapes do not broadcast or a result is not a finite integer.
     static func broadcasting(_ tensors: [IntegerTensor], _ f: ([Double]) -> Double) -> IntegerTensor? {
-        let rank = tensors.map(\.shape.count).max() ?? 0
-        let padded = tensors.map { [Int](repeating: 1, count: rank - $0.shape.count) + $0.shape }
+        guard let (values, shape) = broadcast(tensors.map { ($0.values.map(Double.init), $0.shape) }, limit: 1 << 16, f) else { return nil }
+        var integers: [Int] = []
+        integers.reserveCapacity(values.count)
+        for value in values {
+            let truncated = value.rounded(.towardZero)
+            guard truncated.isFinite, abs(truncated) < 1e18 else { return nil }
+            integers.append(Int(truncated))
+        }
+        return IntegerTensor(values: integers, shape: shape)
+    }
+
+    /// `f` of the operands' elements, broadcast NumPy-style, for at most `limit` results; nil when the
+    /// shapes do not broadcast, an operand's values do not fill its shape, or the result is too large.
+    static func broadcast(_ operands: [(values: [Double], shape: [Int])], limit: Int, _ f: ([Double]) -> Double) -> (values: [Double], shape: [Int])? {
+        let rank = operands.map(\.shape.count).max() ?? 0
+        let padded = operands.map { [Int](repeating: 1, count: rank - $0.shape.count) + $0.shape }
         var shape = [Int](repeating: 1, count: rank)
         for p in padded {
             for axis in 0..<rank where p[axis] != 1 {
@@ -209,23 +256,24 @@ struct IntegerTensor {
                 shape[axis] = p[axis]
             }
         }
-        guard tensors.allSatisfy({ Limits.elementCount($0.shape) == $0.values.count }), let count = Limits.elementCount(shape), count <= 1 << 16 else { return nil }
+        guard operands.allSatisfy({ Limits.elementCount($0.shape) == $0.values.count }), let count = Limits.elementCount(shape), count <= limit else { return nil }
         let outStrides = rowMajorStrides(shape)
         let sourceStrides = padded.map { p in zip(rowMajorStrides(p), p).map { $1 == 1 ? 0 : $0 } }
-        var values: [Int] = []
+        var values: [Double] = []
+        values.reserveCapacity(count)
+        var offsets = [Int](repeating: 0, count: operands.count), arguments = [Double](repeating: 0, count: operands.count)
         for index in 0..<count {
             var rest = index
-            var offsets = [Int](repeating: 0, count: tensors.count)
+            for k in offsets.indices { offsets[k] = 0 }
             for axis in 0..<rank {
                 let c = rest / outStrides[axis]
                 rest -= c * outStrides[axis]
-                for k in tensors.indices { offsets[k] += c * sourceStrides[k][axis] }
+                for k in operands.indices { offsets[k] += c * sourceStrides[k][axis] }
             }
-            let value = f(tensors.indices.map { Double(tensors[$0].values[offsets[$0]]) }).rounded(.towardZero)
-            guard value.isFinite, abs(value) < 1e18 else { return nil }
-            values.append(Int(value))
+            for k in operands.indices { arguments[k] = operands[k].values[offsets[k]] }
+            values.append(f(arguments))
         }
-        return IntegerTensor(values: values, shape: shape)
+        return (values, shape)
     }
 
     /// Parts that agree off the axis, each holding as many values as its shape says.

@@ -35,7 +35,8 @@ struct ONNXAttributes {
         "ReduceMean": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceSum": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceMax": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceMin": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceL2": ["axes", "keepdims", "noop_with_empty_axes"], "LayerNormalization": ["axis", "epsilon", "stash_type"],
-        "Expand": [], "InstanceNormalization": ["epsilon"], "GroupNormalization": ["epsilon", "num_groups", "stash_type"], "Tile": [], "Range": [], "CumSum": ["exclusive", "reverse"], "Mod": ["fmod"],
+        "Expand": [], "InstanceNormalization": ["epsilon"], "GroupNormalization": ["epsilon", "num_groups", "stash_type"], "Tile": [], "Range": [], "CumSum": ["exclusive", "reverse"], "Mod": ["fmod"], "Equal": [], "Less": [], "Greater": [], "LessOrEqual": [],
+        "GreaterOrEqual": [], "Not": [], "And": [], "Or": [], "Where": [],
         "ArgMax": ["axis", "keepdims", "select_last_index"], "ArgMin": ["axis", "keepdims", "select_last_index"],
         "ConvTranspose": ["auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads", "strides"], "DepthToSpace": ["blocksize", "mode"], "SpaceToDepth": ["blocksize"],
         "Resize": ["mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a", "exclude_outside", "extrapolation_value",
@@ -154,6 +155,10 @@ extension GraphImporter {
             // Only of constants (position encodings built from a mask of ones); Lowpass has no CumSum op.
             guard let folded = foldCumulativeSum(node) else { return false }
             constants[node.output] = folded
+        case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Where":
+            // Only of constants: Lowpass's tensors are float, with no boolean computed at run time.
+            guard let folded = foldLogic(node) else { return false }
+            constants[node.output] = folded
         case "Gather", "Cast", "ConstantOfShape", "Range", "Mod":
             guard let folded = foldIntegers(node.proto, a) else { return false }
             constants[node.output] = folded
@@ -170,6 +175,17 @@ extension GraphImporter {
         case "GroupNormalization": try translateGroupNorm(node)
         case "Expand":
             try node.require(2)
+            if case .ints(let values, let shape)? = constants[node.inputs[0]] {
+                // Index arithmetic on integer constants (Swin's relative positions).
+                let target = try intConstant(node.inputs[1], "Expand's shape", of: name)
+                guard target.allSatisfy({ $0 >= 0 }), let count = Limits.elementCount(target), count <= 1 << 16,
+                      let expanded = IntegerTensor.broadcasting([IntegerTensor(values: values, shape: shape),
+                                                                 IntegerTensor(values: [Int](repeating: 0, count: count), shape: target)], { $0[0] }) else {
+                    throw Diagnostic(.shapeMismatch, "Expand of the integer constant '\(node.inputs[0])' of shape \(shape) to \(target) does not broadcast or is too large to fold", at: .node(name))
+                }
+                constants[node.output] = .ints(expanded.values, shape: expanded.shape)
+                return true
+            }
             try emitOrFold(.expand, node, [node.inputs[0]], node.output, ["shape": .ints(try intConstant(node.inputs[1], "Expand's shape", of: name))])
         case "DepthToSpace", "SpaceToDepth":
             guard let blocksize = a.int("blocksize") else { throw Diagnostic(.missingAttribute, "\(node.op) needs blocksize", at: .node(name)) }

@@ -168,7 +168,8 @@ struct ONNXCommandTests {
 
     /// Transpose, Slice (INT64_MAX ends, negative steps), Split, Squeeze, Unsqueeze, Tile, the reductions,
     /// ArgMax/ArgMin (cast to float), the normalizations (GroupNormalization with opset 18's per-group
-    /// scale), Resize, and Range, CumSum and Mod of constants folded on import, as exporters write them (lists as constant inputs, opset 18), against ONNX Runtime.
+    /// scale), Resize, and Range, CumSum, Mod, comparisons, logic, Where and integer Expand of constants
+    /// folded on import, as exporters write them (lists as constant inputs, opset 18), against ONNX Runtime.
     @Test func dataMovementAndReductionsAgreeWithONNXRuntime() throws {
         let folder = CLI.temporaryDirectory()
         let script = """
@@ -243,6 +244,19 @@ struct ONNXCommandTests {
             nodes.append(helper.make_node("Mod", ["mod_a", "mod_b"], ["mod_c"], fmod=0))
             nodes.append(helper.make_node("Cast", ["mod_py"], ["mod_f"], to=TensorProto.FLOAT))
             node("Add", ["x", "mod_f"])
+            # A mask built from constants, as Swin builds its attention mask: comparisons, logic, Where.
+            inits.append(numpy_helper.from_array(np.array([0, 1, 1, 2, 0, 3, 2], np.float32), "ids"))
+            nodes.append(helper.make_node("Equal", ["ids", "ids_zero"], ["is_zero"]))
+            inits.append(numpy_helper.from_array(np.array(0, np.float32), "ids_zero"))
+            nodes.append(helper.make_node("Not", ["is_zero"], ["nonzero"]))
+            nodes.append(helper.make_node("Greater", ["ids", "ids_one"], ["big"]))
+            inits.append(numpy_helper.from_array(np.array(1, np.float32), "ids_one"))
+            nodes.append(helper.make_node("And", ["nonzero", "big"], ["both"]))
+            inits.append(numpy_helper.from_array(np.array(-100, np.float32), "minus100"))
+            node("Where", ["both", "minus100", "ids"])
+            nodes.append(helper.make_node("Expand", [const("ex_int", [[1], [2], [3], [4], [5]]), const("ex_shape", [5, 7])], ["ex_i"]))
+            nodes.append(helper.make_node("Cast", ["ex_i"], ["ex_f"], to=TensorProto.FLOAT))
+            node("Add", ["x", "ex_f"])
             inits.append(numpy_helper.from_array(np.linspace(1, 2, 7).astype(np.float32), "cs_in"))
             nodes.append(helper.make_node("CumSum", ["cs_in", const("cs_axis", 0)], ["cs"], exclusive=1, reverse=1))
             node("Add", ["x", "cs"])
