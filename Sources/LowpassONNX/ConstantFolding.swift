@@ -127,6 +127,40 @@ extension GraphImporter {
         return .ints(values.map { Int($0) }, shape: shape)
     }
 
+    /// ScatterND of constants (a mask filled in place in Python, as Swin's): `updates` written into a copy
+    /// of `data` at `indices` (the last axis of `indices` addresses the leading axes of `data`).
+    func foldScatter(_ node: ONNXNode) -> ONNXConstant? {
+        guard node.inputs.count == 3, (node.attributes.string("reduction") ?? "none") == "none",
+              case .ints(let indices, let indexShape)? = constants[node.inputs[1]], let k = indexShape.last, k > 0 else { return nil }
+        let (data, dataShape, isInteger): ([Double], [Int], Bool)
+        switch constants[node.inputs[0]] {
+        case .floats(let t)?: (data, dataShape, isInteger) = (t.values.map(Double.init), t.shape, false)
+        case .ints(let v, let shape)?: (data, dataShape, isInteger) = (v.map(Double.init), shape, true)
+        case nil: return nil
+        }
+        let updates: [Double]
+        switch constants[node.inputs[2]] {
+        case .floats(let t)?: updates = t.values.map(Double.init)
+        case .ints(let v, _)?: updates = v.map(Double.init)
+        case nil: return nil
+        }
+        guard k <= dataShape.count, Limits.elementCount(dataShape) == data.count, indices.count % k == 0 else { return nil }
+        let slice = dataShape[k...].reduce(1, *), strides = rowMajorStrides(dataShape)
+        guard updates.count == indices.count / k * slice else { return nil }
+        var result = data
+        for (n, start) in stride(from: 0, to: indices.count, by: k).enumerated() {
+            var offset = 0
+            for axis in 0..<k {
+                let i = indices[start + axis], size = dataShape[axis]
+                guard (-size..<size).contains(i) else { return nil }
+                offset += (i < 0 ? i + size : i) * strides[axis]
+            }
+            for j in 0..<slice { result[offset + j] = updates[n * slice + j] }
+        }
+        if isInteger { return .ints(result.map { Int($0) }, shape: dataShape) }
+        return .floats(Tensor(shape: dataShape, values: result.map(Float.init)))
+    }
+
     /// An element-wise op on integer constants (the shape arithmetic exporters write): the op's scalar
     /// expression in double, truncated toward zero (ONNX's integer Div), with NumPy broadcasting.
     func foldIntegerElementwise(_ op: OpKind, _ node: Onnx_NodeProto) -> ONNXConstant? {

@@ -139,7 +139,7 @@ struct GraphImporter {
         "Range": "imported only as a constant: its bounds must be constants, with at most 2^31 elements that fit in int64",
         "CumSum": "imported only as a constant (position encodings): its input and axis must be constants",
         "Einsum": "MaxViT's and other transformers' attention use it",
-        "ScatterND": "in-place tensor updates exported from Python indexing write it",
+        "ScatterND": "imported only as a constant (a mask filled in place); in-place updates of computed tensors are not",
     ]
 
     mutating func uniqueName(_ base: String) -> String {

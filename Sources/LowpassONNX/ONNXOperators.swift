@@ -36,7 +36,7 @@ struct ONNXAttributes {
         "ReduceMax": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceMin": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceL2": ["axes", "keepdims", "noop_with_empty_axes"], "LayerNormalization": ["axis", "epsilon", "stash_type"],
         "Expand": [], "InstanceNormalization": ["epsilon"], "GroupNormalization": ["epsilon", "num_groups", "stash_type"], "Tile": [], "Range": [], "CumSum": ["exclusive", "reverse"], "Mod": ["fmod"], "Equal": [], "Less": [], "Greater": [], "LessOrEqual": [],
-        "GreaterOrEqual": [], "Not": [], "And": [], "Or": [], "Where": [],
+        "GreaterOrEqual": [], "Not": [], "And": [], "Or": [], "Where": [], "ScatterND": ["reduction"],
         "ArgMax": ["axis", "keepdims", "select_last_index"], "ArgMin": ["axis", "keepdims", "select_last_index"],
         "ConvTranspose": ["auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads", "strides"], "DepthToSpace": ["blocksize", "mode"], "SpaceToDepth": ["blocksize"],
         "Resize": ["mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a", "exclude_outside", "extrapolation_value",
@@ -154,6 +154,9 @@ extension GraphImporter {
         case "CumSum":
             // Only of constants (position encodings built from a mask of ones); Lowpass has no CumSum op.
             guard let folded = foldCumulativeSum(node) else { return false }
+            constants[node.output] = folded
+        case "ScatterND":
+            guard let folded = foldScatter(node) else { return false }
             constants[node.output] = folded
         case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Where":
             // Only of constants: Lowpass's tensors are float, with no boolean computed at run time.

@@ -168,8 +168,8 @@ struct ONNXCommandTests {
 
     /// Transpose, Slice (INT64_MAX ends, negative steps), Split, Squeeze, Unsqueeze, Tile, the reductions,
     /// ArgMax/ArgMin (cast to float), the normalizations (GroupNormalization with opset 18's per-group
-    /// scale), Resize, and Range, CumSum, Mod, comparisons, logic, Where and integer Expand of constants
-    /// folded on import, as exporters write them (lists as constant inputs, opset 18), against ONNX Runtime.
+    /// scale), Resize, and Range, CumSum, Mod, comparisons, logic, Where, ScatterND and integer Expand of
+    /// constants folded on import, as exporters write them (lists as constant inputs, opset 18), against ONNX Runtime.
     @Test func dataMovementAndReductionsAgreeWithONNXRuntime() throws {
         let folder = CLI.temporaryDirectory()
         let script = """
@@ -254,6 +254,9 @@ struct ONNXCommandTests {
             nodes.append(helper.make_node("And", ["nonzero", "big"], ["both"]))
             inits.append(numpy_helper.from_array(np.array(-100, np.float32), "minus100"))
             node("Where", ["both", "minus100", "ids"])
+            inits.append(numpy_helper.from_array(np.zeros((5, 7), np.float32), "canvas"))
+            inits.append(numpy_helper.from_array(np.array([[1, 2, 3, 4, 5, 6, 7], [-1, -2, -3, -4, -5, -6, -7]], np.float32), "rows"))
+            node("ScatterND", ["canvas", const("where_rows", [[1], [-1]]), "rows"])
             nodes.append(helper.make_node("Expand", [const("ex_int", [[1], [2], [3], [4], [5]]), const("ex_shape", [5, 7])], ["ex_i"]))
             nodes.append(helper.make_node("Cast", ["ex_i"], ["ex_f"], to=TensorProto.FLOAT))
             node("Add", ["x", "ex_f"])
