@@ -138,7 +138,6 @@ struct GraphImporter {
         "Mod": "imported only as a constant (integer shape arithmetic); on computed tensors (Swin's shifted-window masks) it is not",
         "Range": "imported only as a constant: its bounds must be constants, with at most 2^31 elements that fit in int64",
         "CumSum": "imported only as a constant (position encodings): its input and axis must be constants",
-        "Einsum": "MaxViT's and other transformers' attention use it",
         "ScatterND": "imported only as a constant (a mask filled in place); in-place updates of computed tensors are not",
     ]
 

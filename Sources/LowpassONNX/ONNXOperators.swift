@@ -36,7 +36,7 @@ struct ONNXAttributes {
         "ReduceMax": ["axes", "keepdims", "noop_with_empty_axes"], "ReduceMin": ["axes", "keepdims", "noop_with_empty_axes"],
         "ReduceL2": ["axes", "keepdims", "noop_with_empty_axes"], "LayerNormalization": ["axis", "epsilon", "stash_type"],
         "Expand": [], "InstanceNormalization": ["epsilon"], "GroupNormalization": ["epsilon", "num_groups", "stash_type"], "Tile": [], "Range": [], "CumSum": ["exclusive", "reverse"], "Mod": ["fmod"], "Equal": [], "Less": [], "Greater": [], "LessOrEqual": [],
-        "GreaterOrEqual": [], "Not": [], "And": [], "Or": [], "Where": [], "ScatterND": ["reduction"],
+        "GreaterOrEqual": [], "Not": [], "And": [], "Or": [], "Where": [], "ScatterND": ["reduction"], "Einsum": ["equation"],
         "ArgMax": ["axis", "keepdims", "select_last_index"], "ArgMin": ["axis", "keepdims", "select_last_index"],
         "ConvTranspose": ["auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads", "strides"], "DepthToSpace": ["blocksize", "mode"], "SpaceToDepth": ["blocksize"],
         "Resize": ["mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a", "exclude_outside", "extrapolation_value",
@@ -133,6 +133,7 @@ extension GraphImporter {
         case "MatMul":
             try node.require(2)
             try emit(.matMul, name, [try operand(node, 0), try operand(node, 1)], node.output)
+        case "Einsum": try translateEinsum(node)
         case "Concat":
             if node.inputs.allSatisfy({ constants[$0]?.ints != nil }), let folded = foldIntegers(node.proto, a) {
                 constants[node.output] = folded
@@ -430,6 +431,34 @@ extension GraphImporter {
             let normalized = (Double(x[i]) - mean[c]) / (variance[c] / Double(inner * outer) + epsilon).squareRoot()
             return Float(normalized * Double(scale[c]) + Double(shift[c]))
         }
+    }
+
+    /// Einsum as attention writes it: a batched matrix product of two operands with the same batch axes
+    /// (`bhid,bhjd->bhij`, `bhij,bhjd->bhid`), each operand's last two axes in either order. It becomes
+    /// MatMul, with a Transpose of an operand whose contracted axis is not where MatMul wants it.
+    mutating func translateEinsum(_ node: ONNXNode) throws(Diagnostic) {
+        try node.require(2)
+        let equation = (node.attributes.string("equation") ?? "").filter { !$0.isWhitespace }
+        let unsupported = Diagnostic(.unsupportedAttribute, "Einsum '\(equation)' is not a batched matrix product of two operands (the only form Lowpass imports)", at: .node(node.name))
+        let sides = equation.components(separatedBy: "->")
+        guard node.inputs.count == 2, sides.count == 2 else { throw unsupported }
+        let operands = sides[0].split(separator: ",").map(Array.init), output = Array(sides[1])
+        guard operands.count == 2, operands[0].count == operands[1].count, operands[0].count >= 2, output.count == operands[0].count,
+              Set(operands[0]).count == operands[0].count, Set(operands[1]).count == operands[1].count else { throw unsupported }
+        let rank = output.count, batch = Array(output.prefix(rank - 2))
+        let (i, j) = (output[rank - 2], output[rank - 1])
+        guard Array(operands[0].prefix(rank - 2)) == batch, Array(operands[1].prefix(rank - 2)) == batch else { throw unsupported }
+        let a = Array(operands[0].suffix(2)), b = Array(operands[1].suffix(2))
+        // The contracted letter: in both operands' last two axes, not in the output.
+        guard let k = a.first(where: { b.contains($0) && !output.contains($0) }), Set(a) == [i, k], Set(b) == [k, j] else { throw unsupported }
+        var inputs = [try operand(node, 0), try operand(node, 1)]
+        let swap = Array(0..<(rank - 2)) + [rank - 1, rank - 2]
+        for (index, needsSwap) in [a != [i, k], b != [k, j]].enumerated() where needsSwap {
+            let transposed = uniqueName(node.name + ".transpose\(index)")
+            try emit(.transpose, transposed, [inputs[index]], transposed, ["perm": .ints(swap)])
+            inputs[index] = transposed
+        }
+        try emit(.matMul, node.name, inputs, node.output)
     }
 
     /// Cast of a computed tensor: Lowpass's tensors are float, so a cast to float is a renaming, and so is

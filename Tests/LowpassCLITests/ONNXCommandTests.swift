@@ -166,7 +166,7 @@ struct ONNXCommandTests {
         }
     }
 
-    /// Transpose, Slice (INT64_MAX ends, negative steps), Split, Squeeze, Unsqueeze, Tile, the reductions,
+    /// Transpose, Slice (INT64_MAX ends, negative steps), Split, Squeeze, Unsqueeze, Tile, Einsum (attention's two forms), the reductions,
     /// ArgMax/ArgMin (cast to float), the normalizations (GroupNormalization with opset 18's per-group
     /// scale), Resize, and Range, CumSum, Mod, comparisons, logic, Where, ScatterND and integer Expand of
     /// constants folded on import, as exporters write them (lists as constant inputs, opset 18), against ONNX Runtime.
@@ -254,6 +254,9 @@ struct ONNXCommandTests {
             nodes.append(helper.make_node("And", ["nonzero", "big"], ["both"]))
             inits.append(numpy_helper.from_array(np.array(-100, np.float32), "minus100"))
             node("Where", ["both", "minus100", "ids"])
+            scores = f"y{len(outputs)}"
+            node("Einsum", ["x", "x"], equation="b h i d, b h j d -> b h i j")
+            node("Einsum", [scores, "x"], equation="bhij,bhjd->bhid")
             inits.append(numpy_helper.from_array(np.zeros((5, 7), np.float32), "canvas"))
             inits.append(numpy_helper.from_array(np.array([[1, 2, 3, 4, 5, 6, 7], [-1, -2, -3, -4, -5, -6, -7]], np.float32), "rows"))
             node("ScatterND", ["canvas", const("where_rows", [[1], [-1]]), "rows"])

@@ -216,6 +216,8 @@ def onnx_cases():
                                           helper.make_node("Add", ["x", "r"], ["y"], name="add")],
                                          inits=(big("lo", -2**63), big("hi", 2**63 - 1), big("one", 1))),
          "node 'range': ONNX op Range is not one Lowpass imports", "[unsupported-op]", ext="onnx")
+    case("onnx", "einsum-trace", model([helper.make_node("Einsum", ["x", "x"], ["y"], name="trace", equation="bcii,bcjj->bc")], inits=()),
+         "node 'trace': Einsum 'bcii,bcjj->bc' is not a batched matrix product", "[unsupported-attribute]", ext="onnx")
     case("onnx", "resize-huge-scale", model([helper.make_node("Resize", ["x", "", "s"], ["y"], name="up")],
                                             inits=(numpy_helper.from_array(np.array([1, 1, 1e30, 1], np.float32), "s"),)),
          "node 'up'", "out of range", "[bad-attribute]", ext="onnx")
