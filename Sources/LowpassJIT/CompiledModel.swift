@@ -86,7 +86,7 @@ public final class CompiledModel: @unchecked Sendable {
         let compiled = try Self.compile(shared.firstUses, options: options)
         session = compiled.session
         functions = shared.functionOfKernel.map { compiled.functions[$0] }
-        functionCount = Set(compiled.functions.map { unsafeBitCast($0, to: UnsafeRawPointer.self) }).count
+        functionCount = compiled.distinct
         cachedFunctionCount = compiled.cached
 
         threads = max(options.threads, 1)
@@ -131,10 +131,10 @@ public final class CompiledModel: @unchecked Sendable {
     /// Compiles the functions (`KernelCompiler`), links them into a JIT session and writes the listings
     /// `options` asks for.
     private static func compile(_ kernels: [(kernel: any Kernel, name: String)], options: CompileOptions)
-        throws(Diagnostics) -> (session: JITSession, functions: [KernelFunction], cached: Int) {
+        throws(Diagnostics) -> (session: JITSession, functions: [KernelFunction], distinct: Int, cached: Int) {
         let compiler = KernelCompiler(target: options.target, cache: options.cache, keepIR: options.emitLLVM != nil,
                                       keepAssembly: options.emitAssembly != nil, progress: options.progress)
-        let result: (session: JITSession, functions: [KernelFunction], cached: Int)
+        let result: (session: JITSession, functions: [KernelFunction], distinct: Int, cached: Int)
         let compiled: [KernelCompiler.Function]
         do throws(JITError) {
             compiled = try compiler.compile(kernels.map(\.kernel))
@@ -146,7 +146,7 @@ public final class CompiledModel: @unchecked Sendable {
                 guard let pointer = UnsafeRawPointer(bitPattern: UInt(address)) else { throw JITError("kernel \(function.symbol) has no address") }
                 return unsafeBitCast(pointer, to: KernelFunction.self)
             }
-            result = (session, functions, Set(compiled.filter(\.cached).map(\.symbol)).count)
+            result = (session, functions, linked.count, Set(compiled.filter(\.cached).map(\.symbol)).count)
         } catch {
             throw Diagnostics([Diagnostic(.jitError, error.message)])
         }

@@ -48,11 +48,8 @@ extension GraphImporter {
             guard !reach.overflow, !start.addingReportingOverflow(reach.partialValue).overflow else { return nil }
             result = IntegerTensor(values: (0..<count).map { start + $0 * delta }, shape: [count])
         case "Tile":
-            guard let data = input(0), let repeats = input(1)?.values, repeats.count == data.shape.count, repeats.allSatisfy({ $0 >= 0 }) else { return nil }
-            let node = Node(name: "", op: .tile, inputs: [], outputs: [], attributes: ["repeats": .ints(repeats)])
-            guard let view = try? node.stridedView(input: data.shape), let count = Limits.elementCount(view.shape), count <= Limits.maximumDimension else { return nil }
-            result = IntegerTensor(values: (0..<count).map { data.values[view.source(of: $0)] },
-                                   shape: zip(data.shape, repeats).map { $0 * $1 })
+            guard let repeats = input(1)?.values else { return nil }
+            result = input(0)?.viewed(by: Node(name: node.name, op: .tile, inputs: [], outputs: [], attributes: ["repeats": .ints(repeats)]))
         case "Mod":
             // Integer remainder of shape arithmetic (Swin's window shifts): Python's sign (of the divisor) by
             // default, C's (of the dividend) with fmod=1.
@@ -72,12 +69,7 @@ extension GraphImporter {
 
     /// CumSum of a constant (float or integer) along a constant axis, with ONNX's exclusive and reverse.
     func foldCumulativeSum(_ node: ONNXNode) -> ONNXConstant? {
-        guard node.inputs.count == 2, let axisValue = constants[node.inputs[1]]?.ints?.first, let data = constants[node.inputs[0]] else { return nil }
-        let (values, shape): ([Double], [Int])
-        switch data {
-        case .floats(let t): (values, shape) = (t.values.map(Double.init), t.shape)
-        case .ints(let v, let s): (values, shape) = (v.map(Double.init), s)
-        }
+        guard node.inputs.count == 2, let axisValue = constants[node.inputs[1]]?.ints?.first, let (values, shape, isInteger) = constants[node.inputs[0]]?.doubles else { return nil }
         let axis = axisValue < 0 ? axisValue + shape.count : axisValue
         guard shape.indices.contains(axis) else { return nil }
         let (exclusive, reverse) = (node.attributes.int("exclusive") == 1, node.attributes.int("reverse") == 1)
@@ -90,20 +82,13 @@ extension GraphImporter {
                 if exclusive { result[i] = total; total += values[i] } else { total += values[i]; result[i] = total }
             }
         }
-        if case .ints = data { return .ints(result.map { Int($0) }, shape: shape) }
-        return .floats(Tensor(shape: shape, values: result.map(Float.init)))
+        return ONNXConstant(doubles: result, shape: shape, isInteger: isInteger)
     }
 
     /// Comparisons, logic and Where on constants (masks built from constant maps: Swin's shifted-window
     /// attention mask). Booleans are integer constants 0 and 1; Where keeps its branches' kind.
     func foldLogic(_ node: ONNXNode) -> ONNXConstant? {
-        let operands: [(values: [Double], shape: [Int], isInteger: Bool)] = node.inputs.compactMap { name in
-            switch constants[name] {
-            case .floats(let t)?: return (t.values.map(Double.init), t.shape, false)
-            case .ints(let v, let shape)?: return (v.map(Double.init), shape, true)
-            case nil: return nil
-            }
-        }
+        let operands = node.inputs.compactMap { constants[$0]?.doubles }
         guard operands.count == node.inputs.count, !operands.isEmpty else { return nil }
         let f: ([Double]) -> Double
         switch node.op {
@@ -121,10 +106,8 @@ extension GraphImporter {
         let arity = ["Not": 1, "Where": 3][node.op] ?? 2
         guard operands.count == arity,
               let (values, shape) = IntegerTensor.broadcast(operands.map { ($0.values, $0.shape) }, limit: 1 << 22, f) else { return nil }
-        let floatResult = node.op == "Where" && !(operands[1].isInteger && operands[2].isInteger)
-        if floatResult { return .floats(Tensor(shape: shape, values: values.map(Float.init))) }
-        guard values.allSatisfy({ $0.isFinite && abs($0) < 1e18 }) else { return nil }
-        return .ints(values.map { Int($0) }, shape: shape)
+        let integerResult = node.op != "Where" || (operands[1].isInteger && operands[2].isInteger)
+        return ONNXConstant(doubles: values, shape: shape, isInteger: integerResult)
     }
 
     /// ScatterND of constants (a mask filled in place in Python, as Swin's): `updates` written into a copy
@@ -132,18 +115,7 @@ extension GraphImporter {
     func foldScatter(_ node: ONNXNode) -> ONNXConstant? {
         guard node.inputs.count == 3, (node.attributes.string("reduction") ?? "none") == "none",
               case .ints(let indices, let indexShape)? = constants[node.inputs[1]], let k = indexShape.last, k > 0 else { return nil }
-        let (data, dataShape, isInteger): ([Double], [Int], Bool)
-        switch constants[node.inputs[0]] {
-        case .floats(let t)?: (data, dataShape, isInteger) = (t.values.map(Double.init), t.shape, false)
-        case .ints(let v, let shape)?: (data, dataShape, isInteger) = (v.map(Double.init), shape, true)
-        case nil: return nil
-        }
-        let updates: [Double]
-        switch constants[node.inputs[2]] {
-        case .floats(let t)?: updates = t.values.map(Double.init)
-        case .ints(let v, _)?: updates = v.map(Double.init)
-        case nil: return nil
-        }
+        guard let (data, dataShape, isInteger) = constants[node.inputs[0]]?.doubles, let updates = constants[node.inputs[2]]?.doubles.values else { return nil }
         guard k <= dataShape.count, Limits.elementCount(dataShape) == data.count, indices.count % k == 0 else { return nil }
         let slice = dataShape[k...].reduce(1, *), strides = rowMajorStrides(dataShape)
         guard updates.count == indices.count / k * slice else { return nil }
@@ -157,8 +129,7 @@ extension GraphImporter {
             }
             for j in 0..<slice { result[offset + j] = updates[n * slice + j] }
         }
-        if isInteger { return .ints(result.map { Int($0) }, shape: dataShape) }
-        return .floats(Tensor(shape: dataShape, values: result.map(Float.init)))
+        return ONNXConstant(doubles: result, shape: dataShape, isInteger: isInteger)
     }
 
     /// An element-wise op on integer constants (the shape arithmetic exporters write): the op's scalar
@@ -246,6 +217,18 @@ struct IntegerTensor {
         return gathering(perm.map { shape[$0] }) { c in zip(c, perm).reduce(0) { $0 + $1.0 * inStrides[$1.1] } }
     }
 
+    /// The elements a data-movement node selects (Tile, Expand: a `StridedView`), its output shape from
+    /// the op's shape rule; nil where the rule refuses the node or the result is beyond `largestFold`.
+    func viewed(by node: Node) -> IntegerTensor? {
+        guard let output = (try? node.schema.shape(node, [TensorType(fixed: shape)]))?.first?.fixedShape,
+              let count = Limits.elementCount(output), count <= Self.largestFold,
+              let view = try? node.stridedView(input: shape), Limits.elementCount(view.shape) == count else { return nil }
+        return IntegerTensor(values: (0..<count).map { values[view.source(of: $0)] }, shape: output)
+    }
+
+    /// Integer constants are shape arithmetic: a fold that would make more elements than this is refused.
+    static let largestFold = 1 << 16
+
     /// ONNX Slice: per axis, start and end clamped into the axis (negative ones count from its end), any nonzero step.
     func sliced(starts: [Int], ends: [Int], axes: [Int]?, steps: [Int]?) -> IntegerTensor? {
         let rank = shape.count
@@ -267,7 +250,7 @@ struct IntegerTensor {
     /// `f` of the tensors' elements, broadcast NumPy-style, its result truncated toward zero; nil when the
     /// shapes do not broadcast or a result is not a finite integer.
     static func broadcasting(_ tensors: [IntegerTensor], _ f: ([Double]) -> Double) -> IntegerTensor? {
-        guard let (values, shape) = broadcast(tensors.map { ($0.values.map(Double.init), $0.shape) }, limit: 1 << 16, f) else { return nil }
+        guard let (values, shape) = broadcast(tensors.map { ($0.values.map(Double.init), $0.shape) }, limit: largestFold, f) else { return nil }
         var integers: [Int] = []
         integers.reserveCapacity(values.count)
         for value in values {

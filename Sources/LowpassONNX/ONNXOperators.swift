@@ -182,9 +182,8 @@ extension GraphImporter {
             if case .ints(let values, let shape)? = constants[node.inputs[0]] {
                 // Index arithmetic on integer constants (Swin's relative positions).
                 let target = try intConstant(node.inputs[1], "Expand's shape", of: name)
-                guard target.allSatisfy({ $0 >= 0 }), let count = Limits.elementCount(target), count <= 1 << 16,
-                      let expanded = IntegerTensor.broadcasting([IntegerTensor(values: values, shape: shape),
-                                                                 IntegerTensor(values: [Int](repeating: 0, count: count), shape: target)], { $0[0] }) else {
+                let expand = Node(name: name, op: .expand, inputs: [], outputs: [], attributes: ["shape": .ints(target)])
+                guard let expanded = IntegerTensor(values: values, shape: shape).viewed(by: expand) else {
                     throw Diagnostic(.shapeMismatch, "Expand of the integer constant '\(node.inputs[0])' of shape \(shape) to \(target) does not broadcast or is too large to fold", at: .node(name))
                 }
                 constants[node.output] = .ints(expanded.values, shape: expanded.shape)
@@ -468,7 +467,7 @@ extension GraphImporter {
         let to = node.attributes.int("to") ?? 0
         let toFloat = [ONNXDataType.float, .double].contains { Int($0.rawValue) == to }
         let input = try operand(node, 0)
-        let isIndex = graph.nodes.last { $0.outputs.contains(input) }.map { [.argMax, .argMin].contains($0.op) } ?? false
+        let isIndex = graph.producerIndex(of: input).map { [.argMax, .argMin].contains(graph.nodes[$0].op) } ?? false
         guard toFloat || isIndex else {
             throw Diagnostic(.unsupportedOp, "Cast of the computed tensor '\(input)' to ONNX type \(to) (an integer or boolean type) is not imported; Lowpass computes in float", at: .node(node.name))
         }

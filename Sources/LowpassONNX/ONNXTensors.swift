@@ -29,6 +29,25 @@ enum ONNXConstant {
         if case .floats(let t) = self { return t }
         return nil
     }
+
+    /// Every element as a double, the shape, and whether the constant holds integers: what the folds of
+    /// ops ONNX defines on both kinds (CumSum, ScatterND, comparisons, Where) compute with.
+    var doubles: (values: [Double], shape: [Int], isInteger: Bool) {
+        switch self {
+        case .floats(let t): return (t.values.map(Double.init), t.shape, false)
+        case .ints(let v, let shape): return (v.map(Double.init), shape, true)
+        }
+    }
+
+    /// Integers (nil when one is not a finite value within int64's reach) or floats, as `isInteger` says.
+    init?(doubles values: [Double], shape: [Int], isInteger: Bool) {
+        guard isInteger else {
+            self = .floats(Tensor(shape: shape, values: values.map(Float.init)))
+            return
+        }
+        guard values.allSatisfy({ $0.isFinite && abs($0) < 1e18 }) else { return nil }
+        self = .ints(values.map { Int($0) }, shape: shape)
+    }
 }
 
 extension Onnx_TensorProto {
