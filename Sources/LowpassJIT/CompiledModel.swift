@@ -32,6 +32,9 @@ public struct KernelSummary: Sendable {
     public var workItems: Int
     public var flops: Double
     public var bytes: Double
+    /// Seconds LLVM took for this kernel's function, on the first kernel that uses it (0 on the others
+    /// and where the function came from the compile cache).
+    public var compileSeconds: Double = 0
 }
 
 typealias KernelFunction = @convention(c) (UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?, Int64, Int64, UnsafeMutablePointer<Float>?) -> Void
@@ -102,8 +105,12 @@ public final class CompiledModel: @unchecked Sendable {
         // The lowering's weights: the caller's plus the graph's inline constants.
         self.weights = lowered.weights
         (argumentTables, externalSlots) = try Self.argumentTables(lowered, plan: plan, schedule: schedule, arena: arena, names: names)
-        kernels = zip(lowered.kernels, names).map { kernel, name in
-            KernelSummary(name: name, kind: kernel.kind, nodes: kernel.nodes, workItems: kernel.workItems, flops: kernel.flops, bytes: kernel.bytes)
+        var timed = Set<Int>()
+        kernels = zip(lowered.kernels, zip(names, shared.functionOfKernel)).map { kernel, named in
+            let (name, function) = named
+            let seconds = timed.insert(function).inserted ? compiled.seconds[function] : 0
+            return KernelSummary(name: name, kind: kernel.kind, nodes: kernel.nodes, workItems: kernel.workItems, flops: kernel.flops,
+                                 bytes: kernel.bytes, compileSeconds: seconds)
         }
         inputs = lowered.inputs
         outputs = lowered.outputs
@@ -131,10 +138,10 @@ public final class CompiledModel: @unchecked Sendable {
     /// Compiles the functions (`KernelCompiler`), links them into a JIT session and writes the listings
     /// `options` asks for.
     private static func compile(_ kernels: [(kernel: any Kernel, name: String)], options: CompileOptions)
-        throws(Diagnostics) -> (session: JITSession, functions: [KernelFunction], distinct: Int, cached: Int) {
+        throws(Diagnostics) -> (session: JITSession, functions: [KernelFunction], distinct: Int, cached: Int, seconds: [Double]) {
         let compiler = KernelCompiler(target: options.target, cache: options.cache, keepIR: options.emitLLVM != nil,
                                       keepAssembly: options.emitAssembly != nil, progress: options.progress)
-        let result: (session: JITSession, functions: [KernelFunction], distinct: Int, cached: Int)
+        let result: (session: JITSession, functions: [KernelFunction], distinct: Int, cached: Int, seconds: [Double])
         let compiled: [KernelCompiler.Function]
         do throws(JITError) {
             compiled = try compiler.compile(kernels.map(\.kernel))
@@ -146,7 +153,7 @@ public final class CompiledModel: @unchecked Sendable {
                 guard let pointer = UnsafeRawPointer(bitPattern: UInt(address)) else { throw JITError("kernel \(function.symbol) has no address") }
                 return unsafeBitCast(pointer, to: KernelFunction.self)
             }
-            result = (session, functions, linked.count, Set(compiled.filter(\.cached).map(\.symbol)).count)
+            result = (session, functions, linked.count, Set(compiled.filter(\.cached).map(\.symbol)).count, compiled.map(\.seconds))
         } catch {
             throw Diagnostics([Diagnostic(.jitError, error.message)])
         }

@@ -60,6 +60,12 @@ struct ConvKernel: PackedWeightsKernel {
     /// Work items a pixel tile's channel tiles are split into (packed): enough items for every thread.
     var channelChunks: Int
     var lanes: Int
+    /// Whether the code reads the input channel count from its arguments (`packed`): a network's convs
+    /// that differ only in it, DenseNet's 1x1 convs over its growing concatenations, share one function.
+    /// The count is in no unrolled loop, so it costs nothing as a variable (docs/performance.md).
+    var channelsAtRunTime = false
+    /// Whether the tile's epilogue lines are prefetched during the reduction (`prefetchEpilogue`).
+    var prefetchesEpilogue = false
 
     var channelsPerGroup: Int { channels / groups }
     var filtersPerGroup: Int { filters / groups }
@@ -95,7 +101,19 @@ struct ConvKernel: PackedWeightsKernel {
         if let wholeMap = wholeMapSchedule(accumulators: RegisterTile.accumulators(target), maxVectors: RegisterTile.maxVectors(target)) {
             self = wholeMap
         }
+        channelsAtRunTime = strategy == .packed
+        prefetchesEpilogue = depth <= 256
     }
+
+    var runTimeIntegers: [Int] { channelsAtRunTime ? [channelsPerGroup] : [] }
+
+    mutating func eraseRunTimeIntegers() {
+        if channelsAtRunTime { channels = 0 }
+    }
+
+    /// Input channels per group, and the reduction's length, as the code reads them.
+    private func channelsPerGroup(_ e: Emitter) -> Value { channelsAtRunTime ? e.runTimeInteger(0) : e.int(channelsPerGroup) }
+    private func depth(_ e: Emitter) -> Value { e.mul(channelsPerGroup(e), taps) }
 
     var kind: String {
         let g = window.geometry
@@ -164,8 +182,9 @@ struct ConvKernel: PackedWeightsKernel {
         let (n, tile, group) = (c[0], c[1], c[2])
         let planeSize = window.height * window.width
         let vectors = window.pixelVectors(e, first: e.mul(tile, tilePixels), count: pixelVectors)
-        let inputBase = e.address(e.argument(.input), e.mul(e.add(e.mul(n, channels), e.mul(group, channelsPerGroup)), planeSize))
-        let groupWeights = e.address(e.argument(.weights), e.mul(group, channelTiles * depth * channelTile))
+        let (channelsPerGroup, depth) = (channelsPerGroup(e), depth(e))
+        let inputBase = e.address(e.argument(.input), e.mul(e.mul(e.add(e.mul(n, groups), group), channelsPerGroup), planeSize))
+        let groupWeights = e.address(e.argument(.weights), e.mul(e.mul(group, channelTiles * channelTile), depth))
         let accumulators = (0..<(channelTile * pixelVectors)).map { _ in e.local(e.vector(0)) }
         func accumulate(_ x: [Value], _ w: Value) {
             for o in 0..<channelTile {
@@ -183,14 +202,14 @@ struct ConvKernel: PackedWeightsKernel {
             e.loop(window.geometry.kernel[0]) { ky in
                 e.loop(kw) { kx in
                     let firstStep = e.mul(e.add(e.mul(ky, kw), kx), channelsPerGroup)
-                    forEachChannel(e, inputBase: inputBase, vectors: vectors, ky: ky, kx: kx, first: e.int(0), count: e.int(channelsPerGroup)) { ic, x in
+                    forEachChannel(e, inputBase: inputBase, vectors: vectors, ky: ky, kx: kx, first: e.int(0), count: channelsPerGroup) { ic, x in
                         body(e.add(firstStep, ic), x)
                     }
                 }
             }
         }
 
-        let whole = ReductionSpan(firstStep: e.int(0), steps: e.int(depth))
+        let whole = ReductionSpan(firstStep: e.int(0), steps: depth)
         if strategy == .direct {
             let channelTileIndex = c[3]
             let tileWeights = whole.weights(e, groupWeights, tile: channelTileIndex, channelTiles: channelTiles, channelTile: channelTile)
@@ -375,7 +394,7 @@ struct ConvKernel: PackedWeightsKernel {
     /// reduction cannot hide the misses. Deeper reductions showed no gain, so they are left alone
     /// (docs/performance.md, "Where the JIT's thresholds come from").
     private func prefetchEpilogue(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value, vectors: [WindowAddressing.PixelVector]) {
-        guard depth <= 256 else { return }
+        guard prefetchesEpilogue else { return }
         let pixels = window.pixels
         let last = e.minimum(e.add(vectors[0].first, pixelVectors * lanes - 1), e.int(pixels - 1))
         for o in 0..<channelTile {

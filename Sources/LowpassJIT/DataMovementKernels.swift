@@ -17,16 +17,24 @@ struct ConcatKernel: Kernel {
     var flops: Double { 0 }
     var bytes: Double { 8 * Double(outer * chunks.reduce(0, +)) }
 
-    /// A work item copies one input's part of one outer row; the parts' sizes and places come from
-    /// tables, so the code is one copy loop whatever the number of inputs (an unrolled copy per input,
-    /// with its size a constant, took LLVM 0.5 s to compile for 16 inputs and 11 s for 2000).
+    /// The inputs' count, the output row's length, then each input's part of a row and its place in
+    /// the row: a network's concats share one function whatever their number of inputs.
+    var runTimeIntegers: [Int] { [chunks.count, chunks.reduce(0, +)] + chunks + chunks.indices.map { chunks[..<$0].reduce(0, +) } }
+    mutating func eraseRunTimeIntegers() { chunks = [] }
+    /// Before the inputs, whose number is not part of the code.
+    var runTimeIntegerArgument: Int { 1 }
+    mutating func passRunTimeIntegers(_ table: Operand) { arguments.insert(table, at: 1) }
+
+    /// A work item copies one input's part of one outer row, its size and place read from the run-time
+    /// integers: one copy loop whatever the number of inputs (an unrolled copy per input, with its
+    /// size a constant, took LLVM 0.5 s to compile for 16 inputs and 11 s for 2000).
     func emitItem(_ e: Emitter, _ item: Value) {
-        let sizes = e.integerTable(chunks)
-        let offsets = e.integerTable(chunks.indices.map { chunks[..<$0].reduce(0, +) })
-        let (row, i) = (e.div(item, chunks.count), e.rem(item, chunks.count))
-        let chunk = e.table(sizes, i)
-        let source = e.address(e.argument(at: e.add(i, 1)), e.mul(row, chunk))
-        let target = e.address(e.outputArgument, e.add(e.mul(row, chunks.reduce(0, +)), e.table(offsets, i)))
+        let inputs = e.runTimeInteger(0)
+        let (row, i) = (e.div(item, inputs), e.rem(item, inputs))
+        let chunk = e.runTimeInteger(at: e.add(i, 2))
+        let offset = e.runTimeInteger(at: e.add(e.add(i, inputs), 2))
+        let source = e.address(e.argument(at: e.add(i, 2)), e.mul(row, chunk))
+        let target = e.address(e.outputArgument, e.add(e.mul(row, e.runTimeInteger(1)), offset))
         copy(e, from: source, to: target, count: chunk)
     }
 

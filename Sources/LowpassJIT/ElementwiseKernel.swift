@@ -100,14 +100,24 @@ struct ElementwiseKernel: Kernel {
     /// The ops it computes, for `kind` (e.g. `bn+relu`); empty for a copy.
     var opNames: [String]
     var lanes: Int
+    /// How many trailing axes form the inner loop.
+    let innerAxes: Int
+
+    init(nodes: [String], arguments: [Operand], output: Int, shape: [Int], operandStrides: [[Int]], expression: ScalarExpression,
+         opNames: [String], lanes: Int) {
+        (self.nodes, self.arguments, self.output, self.shape, self.operandStrides) = (nodes, arguments, output, shape, operandStrides)
+        (self.expression, self.opNames, self.lanes) = (expression, opNames, lanes)
+        innerAxes = Self.innerAxes(shape: shape, operandStrides: operandStrides)
+    }
 
     var kind: String { "elementwise " + (opNames.isEmpty ? "copy" : opNames.joined(separator: "+")) }
     var elementCount: Int { shape.reduce(1, *) }
     var flops: Double { Double(elementCount * max(expression.operationCount, 1)) }
     var bytes: Double { 4 * Double(elementCount * (operandStrides.count + 1)) }
 
-    /// How many trailing axes form the inner loop.
-    var innerAxes: Int {
+    /// How many trailing axes form the inner loop: the longest suffix along which every operand is
+    /// contiguous or constant.
+    private static func innerAxes(shape: [Int], operandStrides: [[Int]]) -> Int {
         let contiguous = broadcastStrides(shape, to: shape)
         var count = 0
         for k in 1...max(shape.count, 1) where k <= shape.count {
@@ -126,15 +136,40 @@ struct ElementwiseKernel: Kernel {
     var inner: Int { shape.suffix(innerAxes).reduce(1, *) }
     var workItems: Int { outerShape.reduce(1, *) }
 
+    /// Whether the outer axes' extents and strides are run-time integers: rows of 64 floats or more,
+    /// where dividing the item index by a variable costs nothing beside the row, so that a network's
+    /// per-channel ops over maps of one size (DenseNet's BatchNorm+ReLU before each conv, over ever more
+    /// channels) share one function.
+    var outerAtRunTime: Bool { !outerShape.isEmpty && inner >= 64 }
+
+    /// The outer extents, then each operand's strides along them.
+    var runTimeIntegers: [Int] {
+        guard outerAtRunTime else { return [] }
+        let outer = outerShape.count
+        return outerShape + operandStrides.flatMap { $0.prefix(outer) }
+    }
+
+    mutating func eraseRunTimeIntegers() {
+        guard outerAtRunTime else { return }
+        let outer = outerShape.indices
+        for axis in outer { shape[axis] = 0 }
+        for i in operandStrides.indices { for axis in outer { operandStrides[i][axis] = 0 } }
+    }
+
     func emitItem(_ e: Emitter, _ item: Value) {
         let outer = outerShape, inner = self.inner
-        let coordinates = outer.isEmpty ? [] : split(e, item, outer)
+        let atRunTime = outerAtRunTime
+        let extents = outer.indices.map { atRunTime ? e.runTimeInteger($0) : e.int(outer[$0]) }
+        let coordinates = outer.isEmpty ? [] : split(e, item, extents)
         let out = e.address(e.outputArgument, e.mul(item, inner))
         // Each operand is either contiguous over the inner axes (loaded per vector) or constant over
         // them (broadcast once).
         let operands: [(base: Value, broadcast: Value?)] = operandStrides.enumerated().map { i, strides in
             var offset = e.int(0)
-            for (axis, coordinate) in coordinates.enumerated() { offset = e.add(offset, e.mul(coordinate, strides[axis])) }
+            for (axis, coordinate) in coordinates.enumerated() {
+                let stride = atRunTime ? e.runTimeInteger(outer.count * (i + 1) + axis) : e.int(strides[axis])
+                offset = e.add(offset, e.mul(coordinate, stride))
+            }
             let base = e.address(e.operandArgument(i), offset)
             let contiguous = shape.indices.suffix(innerAxes).contains { shape[$0] > 1 && strides[$0] != 0 }
             return (base, contiguous ? nil : e.splat(e.load(base, e.int(0))))

@@ -21,6 +21,10 @@ final class Emitter {
     private(set) var scratch: Value?
     /// The current kernel's argument pointers, loaded once in its entry block.
     private var loadedArguments: [Int: Value] = [:]
+    /// Its run-time integers (`Kernel.runTimeIntegers`), loaded once in its entry block.
+    private var loadedIntegers: [Int: Value] = [:]
+    /// The argument that holds the current kernel's run-time integers: its last.
+    var runTimeIntegerArgument = 0
 
     let f32, i64, i32, i1, void: LLVMTypeRef
     let floatVector, intVector, maskVector, floatPointer: LLVMTypeRef
@@ -61,6 +65,7 @@ final class Emitter {
         arguments = LLVMGetParam(f, 0)
         scratch = LLVMGetParam(f, 3)
         loadedArguments = [:]
+        loadedIntegers = [:]
         body(LLVMGetParam(f, 1), LLVMGetParam(f, 2))
         LLVMBuildRetVoid(builder)
         LLVMBuildBr(localsBuilder, start)
@@ -83,6 +88,23 @@ final class Emitter {
         let loaded = LLVMBuildLoad2(localsBuilder, floatPointer, slot, "")!
         loadedArguments[index] = loaded
         return loaded
+    }
+
+    /// Entry `index` of the kernel's run-time integers, read once in the entry block: a value the code
+    /// takes from its arguments rather than as a constant, so kernels that differ only in it share code.
+    func runTimeInteger(_ index: Int) -> Value {
+        if let loaded = loadedIntegers[index] { return loaded }
+        let table = LLVMBuildBitCast(localsBuilder, argument(runTimeIntegerArgument), LLVMPointerType(i32, 0), "")!
+        let entry = LLVMBuildLoad2(localsBuilder, i32, gep(i32, table, int(index), in: localsBuilder), "")!
+        let loaded = LLVMBuildSExt(localsBuilder, entry, i64, "")!
+        loadedIntegers[index] = loaded
+        return loaded
+    }
+
+    /// Entry `index` of the kernel's run-time integers, an index known only at run time (a table).
+    func runTimeInteger(at index: Value) -> Value {
+        let table = LLVMBuildBitCast(builder, argument(runTimeIntegerArgument), LLVMPointerType(i32, 0), "")!
+        return LLVMBuildSExt(builder, LLVMBuildLoad2(builder, i32, gep(i32, table, index), ""), i64, "")
     }
 
     /// The pointer passed as argument `index`, an index known only at run time (a loop over arguments).
@@ -116,6 +138,9 @@ final class Emitter {
     /// Signed division and remainder; the kernels divide non-negative indices by positive constants.
     func div(_ a: Value, _ b: Int) -> Value { b == 1 ? a : LLVMBuildSDiv(builder, a, int(b), "") }
     func rem(_ a: Value, _ b: Int) -> Value { LLVMBuildSRem(builder, a, int(b), "") }
+    /// Division and remainder of a non-negative index by a positive value known only at run time.
+    func div(_ a: Value, _ b: Value) -> Value { LLVMBuildUDiv(builder, a, b, "") }
+    func rem(_ a: Value, _ b: Value) -> Value { LLVMBuildURem(builder, a, b, "") }
     func compare(_ predicate: LLVMIntPredicate, _ a: Value, _ b: Value) -> Value { LLVMBuildICmp(builder, predicate, a, b, "") }
     func select(_ condition: Value, _ a: Value, _ b: Value) -> Value { LLVMBuildSelect(builder, condition, a, b, "") }
     func and(_ a: Value, _ b: Value) -> Value { LLVMBuildAnd(builder, a, b, "") }

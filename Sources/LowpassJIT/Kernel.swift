@@ -36,18 +36,40 @@ protocol Kernel: Hashable {
     var images: Int { get }
     /// Emits the code that computes work item `item`.
     func emitItem(_ e: Emitter, _ item: Value)
+    /// Integers the code reads at run time (`Emitter.runTimeInteger`) instead of as constants, so
+    /// kernels that differ only in them share one function; lowering passes them in argument
+    /// `runTimeIntegerArgument` (`passRunTimeIntegers`).
+    var runTimeIntegers: [Int] { get }
+    /// Where the run-time integers are among the arguments: the last by default. A kernel whose
+    /// number of arguments is not part of its code (concat) names a fixed place.
+    var runTimeIntegerArgument: Int { get }
+    mutating func passRunTimeIntegers(_ table: Operand)
+    /// Sets the fields `runTimeIntegers` carries to 0, so they are no part of the code's key and the
+    /// shared code cannot read them as constants by mistake (a kernel that did would compute nothing).
+    mutating func eraseRunTimeIntegers()
 }
 
 extension Kernel {
     var scratchFloats: Int { 0 }
     var images: Int { 1 }
+    var runTimeIntegers: [Int] { [] }
+    mutating func eraseRunTimeIntegers() {}
+    var runTimeIntegerArgument: Int { arguments.count - 1 }
+    mutating func passRunTimeIntegers(_ table: Operand) { arguments.append(table) }
+
+    /// The kernel as its shared code sees it: with its run-time integers erased.
+    var code: Self {
+        var code = self
+        code.eraseRunTimeIntegers()
+        return code
+    }
 
     /// Everything the generated code depends on: the kernel with its graph nodes and buffers cleared
-    /// (they reach the code only as argument pointers). Kernels with equal keys share one function, so a
+    /// (they reach the code only as argument pointers) and its run-time integers erased. Kernels with equal keys share one function, so a
     /// network's repeated blocks are compiled once. Every other stored property is part of the key,
     /// so a new field can never be left out of it by mistake.
     var codeKey: AnyHashable {
-        var code = self
+        var code = self.code
         code.nodes = []
         code.arguments = []
         code.output = 0
@@ -55,12 +77,25 @@ extension Kernel {
     }
 
     func emit(_ e: Emitter, name: String) {
+        e.runTimeIntegerArgument = runTimeIntegerArgument
         e.kernel(name) { begin, end in e.loop(begin, end) { item in emitItem(e, item) } }
     }
 }
 
 /// Splits a flat work-item index into coordinates, innermost last: `[n, t] = split(item, [N, T])`.
 func split(_ e: Emitter, _ index: Value, _ extents: [Int]) -> [Value] {
+    var coordinates: [Value] = []
+    var rest = index
+    for extent in extents.dropFirst().reversed() {
+        coordinates.append(e.rem(rest, extent))
+        rest = e.div(rest, extent)
+    }
+    coordinates.append(rest)
+    return coordinates.reversed()
+}
+
+/// `split` by extents known only at run time.
+func split(_ e: Emitter, _ index: Value, _ extents: [Value]) -> [Value] {
     var coordinates: [Value] = []
     var rest = index
     for extent in extents.dropFirst().reversed() {

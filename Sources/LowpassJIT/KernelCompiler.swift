@@ -26,6 +26,8 @@ struct KernelCompiler {
         var ir: String?
         var assembly: String?
         var cached: Bool
+        /// Seconds LLVM spent optimizing and generating this function's code (on one core); 0 when cached.
+        var seconds: Double = 0
     }
 
     /// An emitted, not yet optimized module and its cache key. The module goes once it is compiled
@@ -87,7 +89,7 @@ struct KernelCompiler {
         // for the same code whatever the model or the kernel's place in it.
         let module = try LLVMModule(name: "lowpass", target: target)
         let emitter = Emitter(module: module)
-        kernel.emit(emitter, name: "kernel")
+        kernel.code.emit(emitter, name: "kernel")
         let key = CompileCache.key(ir: module.bitcode, target: target, recipe: Self.recipe)
         let symbol = "lowpass_" + hex(Array(key.prefix(16)))
         guard let function = LLVMGetNamedFunction(module.module, "kernel") else { throw JITError("the emitted kernel has no function (a compiler bug)") }
@@ -102,11 +104,13 @@ struct KernelCompiler {
         if !keepIR && !keepAssembly, let object = cache?.object(for: key) {
             return Function(symbol: symbol, object: object, cached: true)
         }
+        let start = DispatchTime.now()
         try module.verify()
         try module.optimize()
         let object = try module.object()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         cache?.store(object, for: key)
         return Function(symbol: symbol, object: object, ir: keepIR ? module.textualIR : nil,
-                        assembly: keepAssembly ? try module.assembly() : nil, cached: false)
+                        assembly: keepAssembly ? try module.assembly() : nil, cached: false, seconds: seconds)
     }
 }

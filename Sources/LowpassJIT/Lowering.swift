@@ -150,7 +150,7 @@ struct Lowering {
         if let empty = nodes.flatMap(\.inputs).first(where: { !$0.isEmpty && types[$0]?.contains(0) == true }) {
             throw NodeError(.jitUnsupported, "input '\(empty)' is empty (shape \(shape(empty))) but the result is not; the JIT does not compute that (--engine reference does)")
         }
-        let kernel: any Kernel
+        var kernel: any Kernel
         switch first.op {
         case .conv: kernel = try conv(nodes, output)
         case .maxPool where nodes.count == 2: kernel = try blur(nodes[1], maxPool: first, output)
@@ -217,6 +217,14 @@ struct Lowering {
                                        outer: s[..<r.axis].reduce(1, *), size: s[r.axis], inner: s[(r.axis + 1)...].reduce(1, *), lanes: target.lanes)
         case .flatten, .reshape, .squeeze, .unsqueeze:
             throw NodeError(.jitInternal, "\(first.op.rawValue) reached kernel selection; it is a renaming")
+        }
+        let integers = kernel.runTimeIntegers
+        if !integers.isEmpty {
+            guard integers.allSatisfy({ Int32(exactly: $0) != nil }) else {
+                throw NodeError(.jitLimit, "the JIT handles dimensions under 2^31; this node's are \(integers)")
+            }
+            // As int32 bit patterns in a float constant, so they travel wherever constants do (AOT libraries too).
+            kernel.passRunTimeIntegers(constant(Tensor(shape: [integers.count], values: integers.map { Float(bitPattern: UInt32(bitPattern: Int32($0))) })))
         }
         model.kernels.append(kernel)
         bufferOf[last.outputs[0]] = output

@@ -77,6 +77,7 @@ func printKernels(_ model: CompiledModel) {
     for (index, kernel) in model.kernels.enumerated() {
         let mark = imageByImage.contains(index) ? "*" : " "
         let nodes = kernel.nodes.count > 4 ? kernel.nodes.prefix(3).joined(separator: ", ") + ", ... (\(kernel.nodes.count))" : kernel.nodes.joined(separator: ", ")
-        print(" \(mark)\(kernel.name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(kernel.kind.padding(toLength: 44, withPad: " ", startingAt: 0)) items \(String(kernel.workItems).padding(toLength: 7, withPad: " ", startingAt: 0)) \(nodes)")
+        let llvm = kernel.compileSeconds > 0 ? String(format: "%5.0f ms", kernel.compileSeconds * 1000) : "        "
+        print(" \(mark)\(kernel.name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(kernel.kind.padding(toLength: 44, withPad: " ", startingAt: 0)) items \(String(kernel.workItems).padding(toLength: 7, withPad: " ", startingAt: 0)) \(llvm) \(nodes)")
     }
 }

@@ -82,6 +82,24 @@ struct NetworkTests {
         #expect(Set(compiled.kernels.map(\.name)).count < compiled.kernels.count)
     }
 
+    /// DenseNet's layers differ in their input channel counts only: the packed convs, the per-channel
+    /// BatchNorm+ReLU and the concats read those counts at run time, so a dense block's layers share
+    /// their functions (`zooModel` checks that each still computes its own layer).
+    @Test func kernelsThatDifferOnlyInRunTimeIntegersShareOneFunction() throws {
+        let model = try #require(Zoo.model(named: "densenet121"))
+        let graph = model.graph(height: 64, width: 64)
+        let compiled = try CompiledModel(graph: graph, weights: try randomizedWeights(graph), inputShapes: [graph.inputs[0].name: [1, 3, 64, 64]])
+        let function = { (node: String) in compiled.kernels.first { $0.nodes.contains(node) }?.name }
+        for node in ["conv1", "norm1", "concat"] {
+            let first = function("features.denseblock2.denselayer2.\(node)")
+            #expect(first != nil)
+            #expect(first == function("features.denseblock2.denselayer5.\(node)"), "\(node)")
+        }
+        // About one function per map size and fusion, not one per layer (the smallest maps' per-channel
+        // ops keep their counts as constants: their rows are too short to pay for a division).
+        #expect(compiled.functionCount * 3 < compiled.kernels.count, "\(compiled.functionCount) functions for \(compiled.kernels.count) kernels")
+    }
+
     @Test func maxPoolThenBlurPoolIsOneKernel() throws {
         let graph = Graph(
             name: "maxblur", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [2, 5, 19, 24]))], outputs: ["y"],
