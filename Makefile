@@ -5,9 +5,10 @@
 demo: deps
 	swift run lowpass run Graphs/examples/mnist-blurpool-small.json --input Graphs/examples/digit-7.npy --output-dir out
 
-# Build and run every test.
+# Build and run every test. The tests' files (temporary models, outputs, compile caches) go to a
+# folder of this run's, removed afterwards whatever the result.
 test: deps
-	swift test
+	@scratch=$$(mktemp -d -t lowpass-tests.XXXXXX) && TMPDIR=$$scratch swift test; status=$$?; rm -rf "$$scratch"; exit $$status
 
 deps:
 	@scripts/install-dependencies

@@ -78,7 +78,7 @@ public final class CompiledModel: @unchecked Sendable {
     /// allocation of a large output costs page faults on every run.
     private var recycled: [Int: TensorBuffer] = [:]
 
-    /// Lowers, optimizes (LLVM -O3) and JIT-compiles `graph` for inputs of `inputShapes`.
+    /// Lowers, optimizes (`Target.pipeline`) and JIT-compiles `graph` for inputs of `inputShapes`.
     public init(graph: Graph, weights: Weights, inputShapes: [String: [Int]], options: CompileOptions = CompileOptions()) throws(Diagnostics) {
         let start = DispatchTime.now()
         let lowered = try Lowering.lower(graph, weights: weights, inputShapes: inputShapes, target: options.target, winograd: options.winograd)

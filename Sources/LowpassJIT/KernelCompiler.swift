@@ -37,8 +37,12 @@ struct KernelCompiler {
         var module: LLVMModule?
         let key: [UInt8]
         let symbol: String
+        /// The size of its unoptimized bitcode: what compiling it will roughly cost.
+        let size: Int
 
-        init(module: LLVMModule, key: [UInt8], symbol: String) { (self.module, self.key, self.symbol) = (module, key, symbol) }
+        init(module: LLVMModule, key: [UInt8], symbol: String, size: Int) {
+            (self.module, self.key, self.symbol, self.size) = (module, key, symbol, size)
+        }
     }
 
     /// One function per kernel; kernels whose IR is the same (they differ only in what the code does
@@ -49,7 +53,8 @@ struct KernelCompiler {
         for (index, function) in emitted.enumerated() {
             if firstOfKey[function.key] == nil { firstOfKey[function.key] = index } else { function.module = nil }
         }
-        let unique = firstOfKey.values.sorted()
+        // Largest first, so the cores do not wait at the end on one large function begun last.
+        let unique = firstOfKey.values.sorted { (emitted[$0].size, $1) > (emitted[$1].size, $0) }
         let done = Mutex(0)
         let functions = try parallelMap(unique.count) { (i) throws(JITError) -> Function in
             let function = try compile(emitted[unique[i]])
@@ -90,11 +95,12 @@ struct KernelCompiler {
         let module = try LLVMModule(name: "lowpass", target: target)
         let emitter = Emitter(module: module)
         kernel.code.emit(emitter, name: "kernel")
-        let key = CompileCache.key(ir: module.bitcode, target: target, recipe: Self.recipe)
+        let bitcode = module.bitcode
+        let key = CompileCache.key(ir: bitcode, target: target, recipe: Self.recipe)
         let symbol = "lowpass_" + hex(Array(key.prefix(16)))
         guard let function = LLVMGetNamedFunction(module.module, "kernel") else { throw JITError("the emitted kernel has no function (a compiler bug)") }
         LLVMSetValueName2(function, symbol, symbol.utf8.count)
-        return Emitted(module: module, key: key, symbol: symbol)
+        return Emitted(module: module, key: key, symbol: symbol, size: bitcode.count)
     }
 
     private func compile(_ emitted: Emitted) throws(JITError) -> Function {

@@ -1,3 +1,4 @@
+import Foundation
 import CLLVM
 
 /// A failure inside LLVM: module verification, code generation, or symbol lookup.
@@ -95,8 +96,16 @@ public struct Target: Sendable, CustomStringConvertible {
     static let codeGenLevel = LLVMCodeGenLevelAggressive
     static let relocation = LLVMRelocPIC
     static let codeModel = LLVMCodeModelJITDefault
-    /// The optimization pipeline every kernel module runs.
-    static let pipeline = "default<O3>"
+    /// The optimization pipeline every kernel module runs (`LOWPASS_LLVM_PIPELINE` replaces it, for
+    /// experiments; it is part of the cache key like the rest of the recipe). Not `default<O3>`: the
+    /// kernels come vectorized and register-tiled, with no functions of their own to inline, so O3's inliner, interprocedural
+    /// passes and vectorizers find nothing to do, and its repeated rounds of instcombine were half of
+    /// the compile time. What the kernels need: SROA for their locals, LICM and GVN for addresses,
+    /// their constant-trip window loops (3x3 taps, blur rows) unrolled before GVN so the offsets fold,
+    /// partial unrolling, and clean-up. Compile time -30 to -35% on the zoo, run time the same
+    /// (docs/performance.md, "Cold start").
+    static let pipeline = ProcessInfo.processInfo.environment["LOWPASS_LLVM_PIPELINE"]
+        ?? "function(sroa,early-cse<memssa>,instcombine,simplifycfg,loop-mssa(licm),loop(indvars,loop-unroll-full),gvn,instcombine,loop-unroll<O3>,instcombine,dse,simplifycfg)"
 
     /// How Lowpass asks LLVM for code, in words: part of every compile-cache key, so a change here is a
     /// new key, never a stale entry.
@@ -153,7 +162,7 @@ final class LLVMModule {
         _ = consume(message)
     }
 
-    /// The new pass manager's O3 pipeline, as `opt -O3` runs it.
+    /// `Target.pipeline`, as `opt -passes=...` runs it.
     func optimize() throws(JITError) {
         let options = LLVMCreatePassBuilderOptions()
         defer { LLVMDisposePassBuilderOptions(options) }

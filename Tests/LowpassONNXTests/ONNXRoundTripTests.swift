@@ -171,6 +171,7 @@ struct ONNXImportErrorTests {
     func importError(_ bytes: [UInt8]) -> String {
         let path = NSTemporaryDirectory() + "lowpass-bad-\(UUID().uuidString).onnx"
         FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        defer { try? FileManager.default.removeItem(atPath: path) }
         do {
             _ = try ONNXImporter.importModel(contentsOf: path)
             return ""
