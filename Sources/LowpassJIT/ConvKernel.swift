@@ -60,12 +60,17 @@ struct ConvKernel: PackedWeightsKernel {
     /// Work items a pixel tile's channel tiles are split into (packed): enough items for every thread.
     var channelChunks: Int
     var lanes: Int
-    /// Whether the code reads the input channel count from its arguments (`packed`): a network's convs
-    /// that differ only in it, DenseNet's 1x1 convs over its growing concatenations, share one function.
-    /// The count is in no unrolled loop, so it costs nothing as a variable (docs/performance.md).
-    var channelsAtRunTime = false
+    /// Whether the code reads the input and output channel counts (and the channel tiles and chunks
+    /// they make) from its arguments (`packed`): a network's convs that differ only in them, DenseNet's
+    /// 1x1 convs over its growing concatenations, ResNet's 1x1 convs of 64 to 512 filters on one map,
+    /// share one function. The counts are in no unrolled loop, so they cost nothing as variables.
+    var dimensionsAtRunTime = false
     /// Whether the tile's epilogue lines are prefetched during the reduction (`prefetchEpilogue`).
     var prefetchesEpilogue = false
+    /// Whether every channel tile is whole, so the epilogue needs no test for filters past the group's.
+    var filtersFillTiles = true
+    /// Channel tiles the filter-lane pass computes at once (`filterLaneTiles`).
+    var filterLaneTiles = 1
 
     var channelsPerGroup: Int { channels / groups }
     var filtersPerGroup: Int { filters / groups }
@@ -101,19 +106,29 @@ struct ConvKernel: PackedWeightsKernel {
         if let wholeMap = wholeMapSchedule(accumulators: RegisterTile.accumulators(target), maxVectors: RegisterTile.maxVectors(target)) {
             self = wholeMap
         }
-        channelsAtRunTime = strategy == .packed
+        dimensionsAtRunTime = strategy == .packed
         prefetchesEpilogue = depth <= 256
+        filtersFillTiles = filtersPerGroup % channelTile == 0
+        if lastTilePixels > 0 && strategy != .direct {
+            // As many as the accumulators hold, spread evenly over a chunk so the last group repeats few tiles.
+            let perChunk = ceilDiv(channelTiles, channelChunks)
+            filterLaneTiles = ceilDiv(perChunk, ceilDiv(perChunk, max(1, channelTile * pixelVectors / (lastTilePixels * filterVectorsPerTile))))
+        }
     }
 
-    var runTimeIntegers: [Int] { channelsAtRunTime ? [channelsPerGroup] : [] }
+    var runTimeIntegers: [Int] { dimensionsAtRunTime ? [channelsPerGroup, filtersPerGroup, channelTiles, channelChunks] : [] }
 
     mutating func eraseRunTimeIntegers() {
-        if channelsAtRunTime { channels = 0 }
+        if dimensionsAtRunTime { (channels, filters, channelChunks) = (0, 0, 0) }
     }
 
-    /// Input channels per group, and the reduction's length, as the code reads them.
-    private func channelsPerGroup(_ e: Emitter) -> Value { channelsAtRunTime ? e.runTimeInteger(0) : e.int(channelsPerGroup) }
+    // The sizes as the code reads them: run-time integers or constants.
+    private func channelsPerGroup(_ e: Emitter) -> Value { dimensionsAtRunTime ? e.runTimeInteger(0) : e.int(channelsPerGroup) }
     private func depth(_ e: Emitter) -> Value { e.mul(channelsPerGroup(e), taps) }
+    private func filtersPerGroup(_ e: Emitter) -> Value { dimensionsAtRunTime ? e.runTimeInteger(1) : e.int(filtersPerGroup) }
+    private func filters(_ e: Emitter) -> Value { e.mul(filtersPerGroup(e), groups) }
+    private func channelTiles(_ e: Emitter) -> Value { dimensionsAtRunTime ? e.runTimeInteger(2) : e.int(channelTiles) }
+    private func channelChunks(_ e: Emitter) -> Value { dimensionsAtRunTime ? e.runTimeInteger(3) : e.int(channelChunks) }
 
     var kind: String {
         let g = window.geometry
@@ -178,13 +193,13 @@ struct ConvKernel: PackedWeightsKernel {
     /// (`direct`) or a chunk of them (`packed`).
     private func emitPixelTileItem(_ e: Emitter, _ item: Value) {
         // Consecutive items share a pixel tile, so its input stays in cache across channel tiles.
-        let c = split(e, item, [batch, pixelTiles, groups, strategy == .packed ? channelChunks : channelTiles])
+        let c = split(e, item, [e.int(batch), e.int(pixelTiles), e.int(groups), strategy == .packed ? channelChunks(e) : channelTiles(e)])
         let (n, tile, group) = (c[0], c[1], c[2])
         let planeSize = window.height * window.width
         let vectors = window.pixelVectors(e, first: e.mul(tile, tilePixels), count: pixelVectors)
         let (channelsPerGroup, depth) = (channelsPerGroup(e), depth(e))
         let inputBase = e.address(e.argument(.input), e.mul(e.mul(e.add(e.mul(n, groups), group), channelsPerGroup), planeSize))
-        let groupWeights = e.address(e.argument(.weights), e.mul(e.mul(group, channelTiles * channelTile), depth))
+        let groupWeights = e.address(e.argument(.weights), e.mul(e.mul(e.mul(group, channelTiles(e)), channelTile), depth))
         let accumulators = (0..<(channelTile * pixelVectors)).map { _ in e.local(e.vector(0)) }
         func accumulate(_ x: [Value], _ w: Value) {
             for o in 0..<channelTile {
@@ -212,7 +227,7 @@ struct ConvKernel: PackedWeightsKernel {
         let whole = ReductionSpan(firstStep: e.int(0), steps: depth)
         if strategy == .direct {
             let channelTileIndex = c[3]
-            let tileWeights = whole.weights(e, groupWeights, tile: channelTileIndex, channelTiles: channelTiles, channelTile: channelTile)
+            let tileWeights = whole.weights(e, groupWeights, tile: channelTileIndex, channelTiles: channelTiles(e), channelTile: channelTile)
             forEachStep { k, x in accumulate(x, e.address(tileWeights, e.mul(k, channelTile))) }
             storeTile(e, n: n, group: group, channelTileIndex: channelTileIndex, vectors: vectors, accumulators: accumulators)
         } else {
@@ -221,9 +236,11 @@ struct ConvKernel: PackedWeightsKernel {
                 let row = e.address(patch, e.mul(k, step))
                 for (j, v) in x.enumerated() { e.storeVector(v, row, e.int(j * lanes)) }
             }
-            let perChunk = ceilDiv(channelTiles, channelChunks)
+            let channelTiles = channelTiles(e)
+            // ceil(channelTiles / channelChunks)
+            let perChunk = e.div(e.add(channelTiles, e.sub(channelChunks(e), e.int(1))), channelChunks(e))
             let first = e.mul(c[3], perChunk)
-            let end = e.minimum(e.add(first, perChunk), e.int(channelTiles))
+            let end = e.minimum(e.add(first, perChunk), channelTiles)
             let remainderVectors = ceilDiv(lastTilePixels, lanes)
             let fusedTiles = accumulators.count / (channelTile * max(1, remainderVectors))
             let fullTiles = {
@@ -265,7 +282,7 @@ struct ConvKernel: PackedWeightsKernel {
             for (i, tileIndex) in tileIndices.enumerated() {
                 startSums(e, Array(accumulators[(i * perTile)..<((i + 1) * perTile)]), of: tileIndex, partials)
             }
-            let weights = tileIndices.map { span.weights(e, groupWeights, tile: $0, channelTiles: channelTiles, channelTile: channelTile) }
+            let weights = tileIndices.map { span.weights(e, groupWeights, tile: $0, channelTiles: channelTiles(e), channelTile: channelTile) }
             e.loop(e.int(0), span.steps) { k in
                 let row = e.address(patch, e.mul(k, rowLength))
                 let x = vectors.indices.map { e.loadVector(row, e.int($0 * lanes)) }
@@ -314,7 +331,7 @@ struct ConvKernel: PackedWeightsKernel {
             for (t, tileIndex) in tileIndices.enumerated() {
                 startSums(e, Array(accumulators[(t * perTile)..<((t + 1) * perTile)]), of: tileIndex, partials)
             }
-            let weights = tileIndices.map { span.weights(e, groupWeights, tile: $0, channelTiles: channelTiles, channelTile: channelTile) }
+            let weights = tileIndices.map { span.weights(e, groupWeights, tile: $0, channelTiles: channelTiles(e), channelTile: channelTile) }
             e.loop(e.int(0), span.steps) { k in
                 let row = e.address(patch, e.mul(k, rowLength))
                 let x = (0..<pixels).map { e.splat(e.load(row, e.int($0))) }
@@ -345,9 +362,9 @@ struct ConvKernel: PackedWeightsKernel {
         for o in 0..<channelTile {
             let filterInGroup = e.add(e.mul(channelTileIndex, channelTile), o)
             let store = {
-                let filter = e.add(e.mul(group, filtersPerGroup), filterInGroup)
+                let filter = e.add(e.mul(group, filtersPerGroup(e)), filterInGroup)
                 let shift = e.load(bias, filter)
-                let plane = e.mul(e.add(e.mul(n, filters), filter), window.pixels)
+                let plane = e.mul(e.add(e.mul(n, filters(e)), filter), window.pixels)
                 for p in 0..<pixels {
                     let index = e.add(plane, firstPixel + p)
                     var value = e.fadd(e.element(e.get(accumulators[(o / lanes) * pixels + p]), o % lanes), shift)
@@ -356,19 +373,12 @@ struct ConvKernel: PackedWeightsKernel {
                     e.store(value, out, index)
                 }
             }
-            if filtersPerGroup % channelTile == 0 {
+            if filtersFillTiles {
                 store()
             } else {
-                e.when(e.compare(LLVMIntSLT, filterInGroup, e.int(filtersPerGroup)), then: store)
+                e.when(e.compare(LLVMIntSLT, filterInGroup, filtersPerGroup(e)), then: store)
             }
         }
-    }
-
-    /// Channel tiles the filter-lane pass computes at once: as many as the accumulators hold, spread
-    /// evenly over a chunk so the last group repeats few tiles.
-    var filterLaneTiles: Int {
-        let perChunk = ceilDiv(channelTiles, channelChunks)
-        return ceilDiv(perChunk, ceilDiv(perChunk, channelTile * pixelVectors / (lastTilePixels * filterVectorsPerTile)))
     }
 
     /// A tile's accumulators at zero, or at the sums the previous span left in `partials`.
@@ -398,8 +408,8 @@ struct ConvKernel: PackedWeightsKernel {
         let pixels = window.pixels
         let last = e.minimum(e.add(vectors[0].first, pixelVectors * lanes - 1), e.int(pixels - 1))
         for o in 0..<channelTile {
-            let filterInGroup = e.minimum(e.add(e.mul(channelTileIndex, channelTile), o), e.int(filtersPerGroup - 1))
-            let plane = e.mul(e.add(e.mul(n, filters), e.add(e.mul(group, filtersPerGroup), filterInGroup)), pixels)
+            let filterInGroup = e.minimum(e.add(e.mul(channelTileIndex, channelTile), o), e.sub(filtersPerGroup(e), e.int(1)))
+            let plane = e.mul(e.add(e.mul(n, filters(e)), e.add(e.mul(group, filtersPerGroup(e)), filterInGroup)), pixels)
             for index in [vectors[0].first, last] {
                 if hasResidual { e.prefetch(e.argument(.residual), e.add(plane, index), write: false) }
                 e.prefetch(e.argument(.output), e.add(plane, index), write: true)
@@ -432,9 +442,9 @@ struct ConvKernel: PackedWeightsKernel {
         for o in 0..<channelTile {
             let filterInGroup = e.add(e.mul(channelTileIndex, channelTile), o)
             let store = {
-                let filter = e.add(e.mul(group, filtersPerGroup), filterInGroup)
+                let filter = e.add(e.mul(group, filtersPerGroup(e)), filterInGroup)
                 let shift = e.splat(e.load(bias, filter))
-                let plane = e.mul(e.add(e.mul(n, filters), filter), pixels)
+                let plane = e.mul(e.add(e.mul(n, filters(e)), filter), pixels)
                 for j in vectors.indices {
                     let index = e.add(plane, vectors[j].first)
                     let mask = masked ? vectors[j].valid : nil
@@ -442,10 +452,10 @@ struct ConvKernel: PackedWeightsKernel {
                                     activation: activation, to: out, at: index, mask: mask)
                 }
             }
-            if filtersPerGroup % channelTile == 0 {
+            if filtersFillTiles {
                 store()
             } else {
-                e.when(e.compare(LLVMIntSLT, filterInGroup, e.int(filtersPerGroup)), then: store)
+                e.when(e.compare(LLVMIntSLT, filterInGroup, filtersPerGroup(e)), then: store)
             }
         }
     }

@@ -8,7 +8,7 @@ struct ReductionSpan {
 
     /// Where channel tile `tile`'s weights for the span start in a group's packed weights: spans
     /// follow each other, each holding every channel tile's `steps` x `channelTile` weights.
-    func weights(_ e: Emitter, _ groupWeights: Value, tile: Value, channelTiles: Int, channelTile: Int) -> Value {
+    func weights(_ e: Emitter, _ groupWeights: Value, tile: Value, channelTiles: Value, channelTile: Int) -> Value {
         e.address(groupWeights, e.mul(e.add(e.mul(firstStep, channelTiles), e.mul(tile, steps)), channelTile))
     }
 }
