@@ -243,16 +243,17 @@ struct ConvKernel: PackedWeightsKernel {
             let end = e.minimum(e.add(first, perChunk), channelTiles)
             let remainderVectors = ceilDiv(lastTilePixels, lanes)
             let fusedTiles = accumulators.count / (channelTile * max(1, remainderVectors))
+            let lastTileApart = lastTileByFilterLanes || (remainderVectors > 0 && remainderVectors < pixelVectors && fusedTiles > 1)
             let fullTiles = {
                 emitChannelTiles(e, n: n, group: group, tiles: (first, end), fusedTiles: 1, vectors: vectors, patch: patch, rowLength: step,
-                                 groupWeights: groupWeights, span: whole)
+                                 groupWeights: groupWeights, span: whole, wholeTiles: lastTileApart)
             }
             if lastTileByFilterLanes {
                 e.branch(e.compare(LLVMIntEQ, tile, e.int(pixelTiles - 1)), then: {
                     emitLastPixelsByFilterLanes(e, n: n, group: group, tiles: (first, end), patch: patch, rowLength: step,
                                                 groupWeights: groupWeights, span: whole)
                 }, otherwise: fullTiles)
-            } else if remainderVectors > 0 && remainderVectors < pixelVectors && fusedTiles > 1 {
+            } else if lastTileApart {
                 e.branch(e.compare(LLVMIntEQ, tile, e.int(pixelTiles - 1)), then: {
                     emitChannelTiles(e, n: n, group: group, tiles: (first, end), fusedTiles: fusedTiles,
                                      vectors: Array(vectors.prefix(remainderVectors)), patch: patch, rowLength: step,
@@ -269,10 +270,11 @@ struct ConvKernel: PackedWeightsKernel {
     /// than a full one (a 7x7 map is two tiles of 24 pixels and one of 1), takes several channel tiles
     /// at once in the freed accumulators, so the lone vector costs a third of a full tile, not a whole one.
     /// `span` is the part of the reduction computed (patch row 0 being its first step); with `partials`
-    /// the sums start and end there except in the span that begins or ends the reduction.
+    /// the sums start and end there except in the span that begins or ends the reduction. With
+    /// `wholeTiles` the caller never passes the map's partial last tile, so no store is masked.
     func emitChannelTiles(_ e: Emitter, n: Value, group: Value, tiles: (first: Value, end: Value), fusedTiles: Int,
                           vectors: [WindowAddressing.PixelVector], patch: Value, rowLength: Int, groupWeights: Value,
-                          span: ReductionSpan, partials: PartialSums? = nil) {
+                          span: ReductionSpan, partials: PartialSums? = nil, wholeTiles: Bool = false) {
         let perTile = channelTile * vectors.count
         let accumulators = (0..<(fusedTiles * perTile)).map { _ in e.local(e.vector(0)) }
         e.loop(tiles.first, tiles.end, step: fusedTiles) { firstTile in
@@ -299,7 +301,7 @@ struct ConvKernel: PackedWeightsKernel {
             for (i, tileIndex) in tileIndices.enumerated() {
                 let slice = Array(accumulators[(i * perTile)..<((i + 1) * perTile)])
                 endSums(e, slice, of: tileIndex, partials) {
-                    storeTile(e, n: n, group: group, channelTileIndex: tileIndex, vectors: vectors, accumulators: slice)
+                    storeTile(e, n: n, group: group, channelTileIndex: tileIndex, vectors: vectors, accumulators: slice, wholeTile: wholeTiles)
                 }
             }
         }
@@ -420,9 +422,9 @@ struct ConvKernel: PackedWeightsKernel {
     /// The epilogue: bias, residual, activation, one store per accumulator. Stores are masked only in
     /// a map's last, partial tile (a masked store is slow on some CPUs, AMD's among them).
     private func storeTile(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value,
-                           vectors: [WindowAddressing.PixelVector], accumulators: [Value]) {
+                           vectors: [WindowAddressing.PixelVector], accumulators: [Value], wholeTile: Bool = false) {
         let pixels = window.pixels
-        guard pixels % (vectors.count * lanes) != 0 else {
+        guard !wholeTile && pixels % (vectors.count * lanes) != 0 else {
             storeTile(e, n: n, group: group, channelTileIndex: channelTileIndex, vectors: vectors, accumulators: accumulators, masked: false)
             return
         }

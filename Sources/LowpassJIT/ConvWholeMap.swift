@@ -121,7 +121,7 @@ extension ConvKernel {
                         emitChannelTiles(e, n: n, group: group, tiles: (tile, e.add(tile, 1)), fusedTiles: 1,
                                          vectors: Array(mapVectors[(t * pixelVectors)..<((t + 1) * pixelVectors)]),
                                          patch: e.address(patch, e.int(t * tilePatch)), rowLength: tilePixels,
-                                         groupWeights: groupWeights, span: span, partials: partials)
+                                         groupWeights: groupWeights, span: span, partials: partials, wholeTiles: true)
                     }
                 }
                 if lastTilePixels > 0 {
