@@ -92,7 +92,9 @@ extension JSONValue {
         return text
     }
 
-    static func quote(_ s: String) -> String {
+    /// `s` as a JSON string literal (control characters escaped, other text as it is), which Python 3
+    /// also reads back as `s`.
+    public static func quote(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {

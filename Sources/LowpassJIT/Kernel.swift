@@ -83,18 +83,9 @@ extension Kernel {
 }
 
 /// Splits a flat work-item index into coordinates, innermost last: `[n, t] = split(item, [N, T])`.
-func split(_ e: Emitter, _ index: Value, _ extents: [Int]) -> [Value] {
-    var coordinates: [Value] = []
-    var rest = index
-    for extent in extents.dropFirst().reversed() {
-        coordinates.append(e.rem(rest, extent))
-        rest = e.div(rest, extent)
-    }
-    coordinates.append(rest)
-    return coordinates.reversed()
-}
+func split(_ e: Emitter, _ index: Value, _ extents: [Int]) -> [Value] { split(e, index, extents.map { e.int($0) }) }
 
-/// `split` by extents known only at run time.
+/// `split` by extents that may be known only at run time.
 func split(_ e: Emitter, _ index: Value, _ extents: [Value]) -> [Value] {
     var coordinates: [Value] = []
     var rest = index

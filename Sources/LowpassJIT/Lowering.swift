@@ -320,7 +320,14 @@ struct Lowering {
         var bStrides = transB ? MatrixStrides(1, k) : MatrixStrides(n, 1)
         if transB, let weight = weights.tensors[node.inputs[1]] {
             // Constant B: transpose once now so every row the kernel reads is contiguous.
-            bOperand = constant(Tensor(shape: [k, n]) { index in weight[(index % n) * k + index / n] })
+            var transposed = Tensor(zeros: [k, n])
+            transposed.withUnsafeMutableBufferPointer { t in
+                weight.withUnsafeBufferPointer { w in
+                    // Row by row of the source, so the reads stream (a classifier's weights are megabytes).
+                    for row in 0..<n { for column in 0..<k { t[column * n + row] = w[row * k + column] } }
+                }
+            }
+            bOperand = constant(transposed)
             bStrides = MatrixStrides(n, 1)
         }
         var arguments = [.buffer(output), try operand(node.inputs[0]), bOperand]

@@ -217,7 +217,7 @@ struct WinogradKernel: PackedWeightsKernel {
     /// U = G g G^T per (filter, channel), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], scaled per filter,
     /// laid out as [xi][channel tile][channel][filter in tile] (zero past the last filter).
     func transformWeights(_ weight: Tensor, scale: [Double]) -> Tensor {
-        let g: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+        let g: [Double] = [1, 0, 0, 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0, 0, 1]
         var packed = Tensor(zeros: [16 * channelTiles * channels * channelTile])
         packed.withUnsafeMutableBufferPointer { p in
             weight.withUnsafeBufferPointer { w in
@@ -226,11 +226,11 @@ struct WinogradKernel: PackedWeightsKernel {
                     guard let p = output.value, let w = input.value else { return }
                     for ic in 0..<channels {
                         let base = (filter * channels + ic) * 9
-                        let kernel = (0..<9).map { Double(w[base + $0]) * scale[filter] }
                         for i in 0..<4 {
                             for j in 0..<4 {
                                 var u = 0.0
-                                for r in 0..<3 { for s in 0..<3 { u += g[i][r] * kernel[r * 3 + s] * g[j][s] } }
+                                for r in 0..<3 { for s in 0..<3 { u += g[i * 3 + r] * Double(w[base + r * 3 + s]) * g[j * 3 + s] } }
+                                u *= scale[filter]
                                 let xi = i * 4 + j
                                 let target = ((xi * channelTiles + filter / channelTile) * channels + ic) * channelTile + filter % channelTile
                                 p[target] = Float(u)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LowpassIR
 import LowpassONNX
+import LowpassPyTorch
 import LowpassTensor
 
 struct ImportCommand: ParsableCommand {
@@ -45,37 +46,76 @@ struct ImportCommand: ParsableCommand {
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Export a Lowpass graph and its weights as a standard ONNX model (opset 17).",
-        discussion: "BlurPool becomes Pad + a depthwise Conv with the fixed filter; a symbolic batch dimension stays dynamic.")
+        abstract: "Export a Lowpass graph and its weights as a standard ONNX model (opset 17) or a PyTorch module.",
+        discussion: """
+            ONNX (.onnx): BlurPool becomes Pad + a depthwise Conv with the fixed filter; a symbolic batch dimension stays dynamic.
+            PyTorch (.py, or --format pytorch): one nn.Module class whose state_dict keys are the graph's parameter
+            names, written with the weights beside it as NAME.safetensors; load them with
+            model.load_state_dict(safetensors.torch.load_file("NAME.safetensors")) and fine-tune (docs/pytorch.md).
+            """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case onnx, pytorch }
 
     @OptionGroup var file: ModelFile
     var model: String { file.model }
     var weights: String? { file.weights }
 
-    @Option(name: [.short, .customLong("output")], help: "The ONNX file to write.")
+    @Option(name: [.short, .customLong("output")], help: "The file to write: .onnx, or .py for a PyTorch module.")
     var output: String
 
-    @Flag(inversion: .prefixedNo, help: "Express zero-padded blurs with the Conv's own pads instead of a Pad node (for runtimes without Pad).")
+    @Option(help: "onnx or pytorch (default: from the output's extension).")
+    var format: Format?
+
+    @Option(help: "The PyTorch module's class name (default: the graph's name in CamelCase).")
+    var className: String?
+
+    @Flag(inversion: .prefixedNo, help: "ONNX: express zero-padded blurs with the Conv's own pads instead of a Pad node (for runtimes without Pad).")
     var foldZeroPads = true
+
+    func validate() throws {
+        if let className, !className.isEmpty, className.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || $0 == "_" || ("0"..."9").contains($0)) }),
+           !("0"..."9").contains(className.unicodeScalars.first!) {
+            return
+        }
+        if className != nil { throw ValidationError("--class-name must be a Python identifier (letters, digits, _), got '\(className!)'") }
+    }
+
+    var chosenFormat: Format { format ?? ((output as NSString).pathExtension.lowercased() == "py" ? .pytorch : .onnx) }
 
     func run() throws {
         let source = try readModel(model)
         let graph = source.graph
         let weightFiles = [weights, graph.weightsFile.map { resolve($0, relativeTo: model) }].compactMap { $0.map { (path: $0, what: "weight file") } }
-        do { try refuseOverwriting(inputs: [(model, "graph")] + weightFiles, outputs: [(output, "ONNX file")]) } catch { throw fail(error) }
+        let sideWeights = (output as NSString).deletingPathExtension + ".safetensors"
+        let outputs = [(output, chosenFormat == .onnx ? "ONNX file" : "Python module")] + (chosenFormat == .pytorch && !graph.parameters.isEmpty ? [(sideWeights, "weight file")] : [])
+        do { try refuseOverwriting(inputs: [(model, "graph")] + weightFiles, outputs: outputs) } catch { throw fail(error) }
         let loaded: Weights
         do { loaded = try source.weights(graphPath: model, weightsPath: weights) } catch { throw fail(error) }
         loaded.warnings.forEach(warn)
-        var options = ONNXExporter.Options()
-        options.foldZeroPadding = foldZeroPads
         do {
-            let data = try ONNXExporter.export(graph, weights: loaded, options: options)
-            try writeAtomically(data, to: output)
+            switch chosenFormat {
+            case .onnx:
+                var options = ONNXExporter.Options()
+                options.foldZeroPadding = foldZeroPads
+                try writeAtomically(try ONNXExporter.export(graph, weights: loaded, options: options), to: output)
+                print("wrote \(output)")
+            case .pytorch:
+                let text = try PyTorchExporter.export(graph, className: className)
+                var tensors: [String: Tensor] = [:]
+                var withInline = loaded
+                withInline.addInlineData(of: graph)
+                for parameter in graph.parameters {
+                    guard let tensor = withInline[parameter.name] else { throw Diagnostic(.missingParameter, "no data for parameter '\(parameter.name)'") }
+                    tensors[parameter.name] = tensor
+                }
+                if !tensors.isEmpty { try SafeTensorsFile(tensors: tensors).write(to: sideWeights) }
+                try writeAtomically(text, to: output)
+                print("wrote \(output)" + (tensors.isEmpty ? "" : " and \(sideWeights)"))
+            }
         } catch let error as Diagnostics {
             throw fail(error.inFile(model))
         } catch let error as Diagnostic {
             throw fail(error)
         }
-        print("wrote \(output)")
     }
 }

@@ -32,7 +32,7 @@ struct ImportTableTests {
     static let folders: [String: String] = [
         "LowpassIR": "Sources/LowpassIR", "LowpassTensor": "Sources/LowpassTensor", "LowpassPasses": "Sources/LowpassPasses",
         "LowpassZoo": "Sources/LowpassZoo", "LowpassONNX": "Sources/LowpassONNX", "LowpassJIT": "Sources/LowpassJIT",
-        "lowpass": "Sources/lowpass", "Cleanup": "Plugins/Cleanup", "Antialias": "Plugins/Antialias", "Reparam": "Plugins/Reparam",
+        "LowpassPyTorch": "Sources/LowpassPyTorch", "lowpass": "Sources/lowpass", "Cleanup": "Plugins/Cleanup", "Antialias": "Plugins/Antialias", "Reparam": "Plugins/Reparam",
     ]
 
     @Test func everyImportIsOneTheTableAllows() throws {
