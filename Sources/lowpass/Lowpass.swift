@@ -11,7 +11,7 @@ struct Lowpass: ParsableCommand {
             Models are JSON graph files (ONNX-style ops, NCHW) with weights in .safetensors.
             The graph format is documented in docs/graph-format.md.
             """,
-        subcommands: [InspectCommand.self, RunCommand.self, BenchCommand.self, VerifyCommand.self, RewriteCommand.self, PassesCommand.self, DiffCommand.self, ZooCommand.self, ImportCommand.self, ExportCommand.self, CompileCommand.self, CacheCommand.self])
+        subcommands: [InspectCommand.self, RunCommand.self, BenchCommand.self, VerifyCommand.self, RewriteCommand.self, PassesCommand.self, DiffCommand.self, ZooCommand.self, ImportCommand.self, ExportCommand.self, CompileCommand.self, CacheCommand.self, ConsistencyCommand.self])
 }
 
 /// Prints every finding to standard error and ends the command with a failure status.

@@ -1,0 +1,227 @@
+import Foundation
+
+/// How often a classifier's top-1 class survives a shift of its input: the measurements of Zhang's
+/// "Making Convolutional Networks Shift-Invariant Again" (antialiased-cnns' `main.py -es` and `-ed`)
+/// and of Chaman and Dokmanic's circular shifts, engine-agnostic: `run` classifies a batch
+/// `[B, C, size, size]` into logits `[B, K]`.
+///
+/// Images are `[N, C, size + range, size + range]` already (resized, centre-cropped and normalized by
+/// the caller: `prepared`). Random offsets come from `SplitMix64(seed)` in the order documented on each
+/// protocol, so another implementation given the same offsets (the `--json` report lists them) finds
+/// the same per-image agreements.
+public struct ShiftConsistency {
+    public var size: Int
+    /// Shifts are in `0 ..< range` (32 in the paper: 256-pixel images, 224-pixel crops).
+    public var range: Int
+    public var batch: Int
+    public var seed: UInt64
+
+    public init(size: Int, range: Int = 32, batch: Int = 32, seed: UInt64 = 0) {
+        (self.size, self.range, self.batch, self.seed) = (size, range, batch, seed)
+    }
+
+    public typealias Classifier = (Tensor) throws -> Tensor
+
+    /// Per image and pass, whether the two crops' top-1 classes agree; with the offsets used.
+    public struct Agreements: Sendable {
+        /// `[pass][image]`.
+        public var agree: [[Bool]]
+        /// Per pass and batch, the two offsets `(dy, dx)`.
+        public var offsets: [[((Int, Int), (Int, Int))]]
+        public var rate: Double { Self.mean(agree.flatMap { $0 }) }
+        /// Half the width of the 95% confidence interval of `rate`, by the normal approximation over
+        /// every (image, pass) comparison.
+        public var interval: Double {
+            let n = Double(agree.reduce(0) { $0 + $1.count })
+            return n > 0 ? 1.96 * (rate * (1 - rate) / n).squareRoot() : 0
+        }
+        static func mean(_ flags: [Bool]) -> Double { flags.isEmpty ? 0 : Double(flags.filter { $0 }.count) / Double(flags.count) }
+    }
+
+    /// `main.py -es`: per pass and batch, two offsets, each `(dy, dx)` drawn as `dy = next % range`,
+    /// `dx = next % range` (first crop, then second); the two crops of every image in the batch are
+    /// classified and compared.
+    public func randomShifts(_ images: Tensor, passes: Int, run: Classifier) throws -> Agreements {
+        var random = SplitMix64(seed: seed)
+        var result = Agreements(agree: [], offsets: [])
+        for _ in 0..<passes {
+            var agree: [Bool] = [], offsets: [((Int, Int), (Int, Int))] = []
+            for first in stride(from: 0, to: images.shape[0], by: batch) {
+                let count = min(batch, images.shape[0] - first)
+                let a = (Int(random.next() % UInt64(range)), Int(random.next() % UInt64(range)))
+                let b = (Int(random.next() % UInt64(range)), Int(random.next() % UInt64(range)))
+                offsets.append((a, b))
+                let top0 = Self.topClasses(try run(Self.crop(images, first: first, count: count, at: a, size: size)))
+                let top1 = Self.topClasses(try run(Self.crop(images, first: first, count: count, at: b, size: size)))
+                agree += zip(top0, top1).map { $0 == $1 }
+            }
+            result.agree.append(agree)
+            result.offsets.append(offsets)
+        }
+        return result
+    }
+
+    /// Circular shifts (Chaman and Dokmanic): the centre crop rolled as `torch.roll` does, by two
+    /// offsets per batch drawn as in `randomShifts`; a truly shift-invariant network agrees on every image.
+    public func circularShifts(_ images: Tensor, passes: Int, run: Classifier) throws -> Agreements {
+        var random = SplitMix64(seed: seed)
+        var result = Agreements(agree: [], offsets: [])
+        let centre = (range / 2, range / 2)
+        for _ in 0..<passes {
+            var agree: [Bool] = [], offsets: [((Int, Int), (Int, Int))] = []
+            for first in stride(from: 0, to: images.shape[0], by: batch) {
+                let count = min(batch, images.shape[0] - first)
+                let a = (Int(random.next() % UInt64(range)), Int(random.next() % UInt64(range)))
+                let b = (Int(random.next() % UInt64(range)), Int(random.next() % UInt64(range)))
+                offsets.append((a, b))
+                let crop = Self.crop(images, first: first, count: count, at: centre, size: size)
+                let top0 = Self.topClasses(try run(Self.roll(crop, by: a)))
+                let top1 = Self.topClasses(try run(Self.roll(crop, by: b)))
+                agree += zip(top0, top1).map { $0 == $1 }
+            }
+            result.agree.append(agree)
+            result.offsets.append(offsets)
+        }
+        return result
+    }
+
+    /// `main.py -ed`: crops at diagonal offsets `(d, d)` for `d` in `0...range`.
+    public struct Diagonal: Sendable {
+        /// `[shift][image]`: the softmax probability of the true class (with labels) or of the class
+        /// predicted at shift 0 (without).
+        public var probability: [[Double]]
+        /// `[shift][image]`: the top-1 class.
+        public var predicted: [[Int]]
+        /// `[shift]`: top-1 accuracy, with labels.
+        public var accuracy: [Double]?
+        /// The share of images whose top-1 class is the same at every shift.
+        public var stable: Double
+        public var meanProbability: [Double] { probability.map { $0.reduce(0, +) / Double(max($0.count, 1)) } }
+    }
+
+    public func diagonal(_ images: Tensor, labels: [Int]?, run: Classifier) throws -> Diagonal {
+        var probability: [[Double]] = [], predicted: [[Int]] = []
+        for d in 0...range {
+            var p: [Double] = [], top: [Int] = []
+            for first in stride(from: 0, to: images.shape[0], by: batch) {
+                let count = min(batch, images.shape[0] - first)
+                let logits = try run(Self.crop(images, first: first, count: count, at: (d, d), size: size))
+                let classes = Self.topClasses(logits)
+                top += classes
+                let probabilities = Self.softmax(logits)
+                for i in 0..<count {
+                    let target = labels?[first + i] ?? (predicted.first?[first + i] ?? classes[i])
+                    p.append(probabilities[i][target])
+                }
+            }
+            probability.append(p)
+            predicted.append(top)
+        }
+        let accuracy = labels.map { labels in predicted.map { row in Agreements.mean(zip(row, labels).map { $0 == $1 }) } }
+        let stable = Agreements.mean((0..<images.shape[0]).map { i in predicted.allSatisfy { $0[i] == predicted[0][i] } })
+        return Diagonal(probability: probability, predicted: predicted, accuracy: accuracy, stable: stable)
+    }
+
+    /// Top-1 accuracy on the centre crops.
+    public func accuracy(_ images: Tensor, labels: [Int], run: Classifier) throws -> Double {
+        var correct: [Bool] = []
+        for first in stride(from: 0, to: images.shape[0], by: batch) {
+            let count = min(batch, images.shape[0] - first)
+            let classes = Self.topClasses(try run(Self.crop(images, first: first, count: count, at: (range / 2, range / 2), size: size)))
+            correct += classes.enumerated().map { $1 == labels[first + $0] }
+        }
+        return Agreements.mean(correct)
+    }
+
+    // MARK: Tensors
+
+    /// Images `first ..< first + count`, the `size x size` window at `(dy, dx)`.
+    static func crop(_ images: Tensor, first: Int, count: Int, at offset: (Int, Int), size: Int) -> Tensor {
+        let (c, h, w) = (images.shape[1], images.shape[2], images.shape[3])
+        var out = Tensor(zeros: [count, c, size, size])
+        out.withUnsafeMutableBufferPointer { o in
+            images.withUnsafeBufferPointer { x in
+                for n in 0..<count { for ch in 0..<c { for y in 0..<size {
+                    let source = (((first + n) * c + ch) * h + offset.0 + y) * w + offset.1
+                    let target = ((n * c + ch) * size + y) * size
+                    for i in 0..<size { o[target + i] = x[source + i] }
+                } } }
+            }
+        }
+        return out
+    }
+
+    /// `torch.roll(x, shifts=(dy, dx), dims=(2, 3))`: element (y, x) moves to ((y + dy) mod H, (x + dx) mod W).
+    static func roll(_ images: Tensor, by shift: (Int, Int)) -> Tensor {
+        let (h, w) = (images.shape[2], images.shape[3])
+        var out = Tensor(zeros: images.shape)
+        out.withUnsafeMutableBufferPointer { o in
+            images.withUnsafeBufferPointer { x in
+                for plane in 0..<(images.shape[0] * images.shape[1]) { for y in 0..<h { for i in 0..<w {
+                    o[(plane * h + (y + shift.0) % h) * w + (i + shift.1) % w] = x[(plane * h + y) * w + i]
+                } } }
+            }
+        }
+        return out
+    }
+
+    /// The first largest logit of each row (NaN counts as largest, as PyTorch's argmax).
+    static func topClasses(_ logits: Tensor) -> [Int] {
+        let k = logits.count / max(logits.shape[0], 1)
+        return (0..<logits.shape[0]).map { n in
+            var best = 0
+            for j in 1..<max(k, 1) {
+                let (v, b) = (logits[n * k + j], logits[n * k + best])
+                if !b.isNaN && (v > b || v.isNaN) { best = j }
+            }
+            return best
+        }
+    }
+
+    static func softmax(_ logits: Tensor) -> [[Double]] {
+        let k = logits.count / max(logits.shape[0], 1)
+        return (0..<logits.shape[0]).map { n in
+            let row = (0..<k).map { Double(logits[n * k + $0]) }
+            let top = row.max() ?? 0
+            let e = row.map { Foundation.exp($0 - top) }
+            let sum = e.reduce(0, +)
+            return e.map { $0 / sum }
+        }
+    }
+
+    /// Images of any size as the protocols need them: the shorter side resized to `size + range`
+    /// (bilinear, half-pixel centres, as torchvision's Resize on tensors without antialiasing), the centre
+    /// `size + range` square cropped, then each channel `(x - mean) / std`.
+    public func prepared(_ images: Tensor, mean: [Double], std: [Double]) -> Tensor {
+        let (n, c, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
+        let side = size + range
+        let scale = Double(side) / Double(min(h, w))
+        let (rh, rw) = (h <= w ? side : Int((Double(h) * scale).rounded(.down)), w <= h ? side : Int((Double(w) * scale).rounded(.down)))
+        let (top, left) = ((rh - side) / 2, (rw - side) / 2)
+        var out = Tensor(zeros: [n, c, side, side])
+        out.withUnsafeMutableBufferPointer { o in
+            images.withUnsafeBufferPointer { x in
+                for plane in 0..<(n * c) {
+                    let ch = plane % c
+                    let (m, s) = (mean.isEmpty ? 0 : mean[ch % mean.count], std.isEmpty ? 1 : std[ch % std.count])
+                    for y in 0..<side { for i in 0..<side {
+                        let value: Double
+                        if rh == h && rw == w {
+                            value = Double(x[(plane * h + top + y) * w + left + i])
+                        } else {
+                            let sy = max((Double(top + y) + 0.5) * Double(h) / Double(rh) - 0.5, 0)
+                            let sx = max((Double(left + i) + 0.5) * Double(w) / Double(rw) - 0.5, 0)
+                            let (y0, x0) = (min(Int(sy), h - 1), min(Int(sx), w - 1))
+                            let (y1, x1) = (min(y0 + 1, h - 1), min(x0 + 1, w - 1))
+                            let (fy, fx) = (sy - Double(y0), sx - Double(x0))
+                            func at(_ yy: Int, _ xx: Int) -> Double { Double(x[(plane * h + yy) * w + xx]) }
+                            value = (at(y0, x0) * (1 - fx) + at(y0, x1) * fx) * (1 - fy) + (at(y1, x0) * (1 - fx) + at(y1, x1) * fx) * fy
+                        }
+                        o[(plane * side + y) * side + i] = Float((value - m) / s)
+                    } }
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import LowpassTensor
+import Testing
+
+/// `lowpass consistency` against an independent PyTorch implementation of its protocols
+/// (Tests/Fixtures/consistency/check_protocols.py) running the module `lowpass export` writes for the
+/// same model: the same offsets, and the same agreement for every image and pass.
+@Suite("Shift consistency")
+struct ConsistencyCommandTests {
+    @Test func everyProtocolAgreesImageByImageWithAnIndependentImplementation() throws {
+        let folder = CLI.temporaryDirectory()
+        let model = CLI.repository + "/Graphs/seed-mnist-net.json"
+        var random = SplitMix64(seed: 800)
+        // 20 images of 36 x 36 (crops of 28, shifts in [0, 8)), and labels 0-9.
+        try NPY.write(Tensor(shape: [20, 1, 36, 36]) { _ in Float(random.nextUniform()) }, to: folder + "/images.npy")
+        try NPY.write(Tensor(shape: [20]) { _ in Float(random.next() % 10) }, to: folder + "/labels.npy")
+        let measured = try CLI.run(["consistency", model, "--images", folder + "/images.npy", "--labels", folder + "/labels.npy",
+                                    "--shift-range", "8", "--epochs", "3", "--batch", "6", "--seed", "11", "--no-normalize",
+                                    "--json", folder + "/report.json", "--plot", folder + "/diagonal.svg"])
+        try #require(measured.status == 0, "\(measured.stderr)")
+        #expect(measured.stdout.contains("seed-mnist-net.json") && measured.stdout.contains("±"))
+        let svg = try String(contentsOfFile: folder + "/diagonal.svg", encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("<polyline"))
+        let export = try CLI.run(["export", model, "-o", folder + "/model.py", "--class-name", "Model"])
+        try #require(export.status == 0, "\(export.stderr)")
+        let check = try CLI.run(["python3", CLI.fixture("consistency/check_protocols.py"), folder + "/model.py", "Model", folder + "/model.safetensors",
+                                 folder + "/images.npy", folder + "/labels.npy", folder + "/report.json"], program: URL(fileURLWithPath: "/usr/bin/env"))
+        try #require(check.status == 0, "python3 failed (is torch installed? make test installs it): \(check.stderr)")
+        let mismatches = try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Int]
+        #expect(mismatches == ["shift_offsets": 0, "shift": 0, "circular_offsets": 0, "circular": 0, "diagonal": 0, "accuracy": 0], "\(check.stdout)")
+    }
+
+    @Test func badImagesLabelsAndOptionsAreErrors() throws {
+        let folder = CLI.temporaryDirectory()
+        let model = CLI.repository + "/Graphs/seed-mnist-net.json"
+        try NPY.write(Tensor(zeros: [2, 1, 30]), to: folder + "/flat.npy")
+        let flat = try CLI.run(["consistency", model, "--images", folder + "/flat.npy"])
+        #expect(flat.status == 1 && flat.stderr.contains("[N, C, H, W]") && flat.exitedNormally)
+        try NPY.write(Tensor(zeros: [2, 3, 40, 40]), to: folder + "/rgb.npy")
+        let rgb = try CLI.run(["consistency", model, "--images", folder + "/rgb.npy"])
+        #expect(rgb.status == 1 && rgb.stderr.contains("channels"))
+        try NPY.write(Tensor(zeros: [2, 1, 40, 40]), to: folder + "/gray.npy")
+        try CLI.write("1\nseven\n", to: folder + "/labels.txt")
+        let labels = try CLI.run(["consistency", model, "--images", folder + "/gray.npy", "--labels", folder + "/labels.txt"])
+        #expect(labels.status == 1 && labels.stderr.contains("line 2"))
+        let unknown = try CLI.run(["consistency", model, "--images", folder + "/gray.npy", "--protocols", "shift,rotation"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("rotation"))
+    }
+}
