@@ -19,7 +19,7 @@ struct JITOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The code to generate: host (every vector feature this CPU has), avx2 (8-lane code, also on an AVX-512 CPU) or avx512 (16-lane code).", valueName: "TARGET"))
     var target: String = "host"
 
-    @Flag(help: "List the kernels the JIT generated and the graph nodes each one computes (its fusions).")
+    @Flag(help: "List the kernels the JIT generated, the graph nodes each one computes (its fusions) and the milliseconds LLVM took for each function (on one core; blank when shared or cached).")
     var printKernels = false
 
     @Option(help: ArgumentHelp("Keep compiled kernels in DIR between runs (default: $XDG_CACHE_HOME/lowpass, else ~/.cache/lowpass; at most LOWPASS_CACHE_MAX_MB, 1024 by default).", valueName: "DIR"))
