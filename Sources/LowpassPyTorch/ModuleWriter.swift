@@ -3,7 +3,7 @@ import LowpassIR
 /// Translates a verified graph node by node into a module's `__init__` entries (`ModuleTree`) and
 /// `forward` lines, each a standard `torch` / `torch.nn.functional` call on the node's inputs.
 struct ModuleWriter {
-    enum Helper: String, CaseIterable { case blurPool, depthToSpaceDCR, spaceToDepth }
+    enum Helper: CaseIterable { case blurPool, depthToSpaceDCR, spaceToDepth }
 
     let graph: Graph
     let types: [String: TensorType]
@@ -273,11 +273,11 @@ struct ModuleWriter {
 
     // MARK: Source
 
-    func source(className: String, graphName: String) throws(NodeError) -> String {
+    func source(className: String, graphName: String, weightsFile: String) throws(NodeError) -> String {
         var lines = ["\"\"\"\(graphName), written by Lowpass (`lowpass export ... -o FILE.py`).",
                      "",
                      "    model = \(className)()",
-                     "    model.load_state_dict(safetensors.torch.load_file(\"WEIGHTS.safetensors\"))",
+                     "    model.load_state_dict(safetensors.torch.load_file(\(PythonName.string(weightsFile))))",
                      "",
                      "state_dict() keys are the graph's parameter names; BlurPool filters are non-persistent buffers.",
                      "\"\"\"",

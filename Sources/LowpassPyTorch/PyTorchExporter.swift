@@ -11,8 +11,9 @@ import LowpassIR
 /// `self.layer1[0].conv1`. BlurPool is a small module whose filter is a non-persistent buffer, so the
 /// rewritten model has exactly the original's keys.
 public enum PyTorchExporter {
-    /// The Python source of the module. `className` defaults to the graph's name in CamelCase.
-    public static func export(_ graph: Graph, className: String? = nil) throws(Diagnostics) -> String {
+    /// The Python source of the module. `className` defaults to the graph's name in CamelCase;
+    /// `weightsFile` is the name the module's docstring loads the weights from.
+    public static func export(_ graph: Graph, className: String? = nil, weightsFile: String? = nil) throws(Diagnostics) -> String {
         let verified = try graph.verify()
         var writer = ModuleWriter(graph: graph, types: verified.types)
         var findings: [Diagnostic] = []
@@ -26,11 +27,17 @@ public enum PyTorchExporter {
         }
         guard findings.isEmpty else { throw Diagnostics(findings) }
         do throws(NodeError) {
-            return try writer.source(className: className ?? PythonName.className(graph.name), graphName: graph.name)
+            return try writer.source(className: className ?? PythonName.className(graph.name), graphName: graph.name,
+                                     weightsFile: weightsFile ?? "WEIGHTS.safetensors")
         } catch {
             throw Diagnostics([Diagnostic(error.id, error.message)])
         }
     }
+}
+
+extension PyTorchExporter {
+    /// Whether `name` can name the module's class: a Python identifier that is not a keyword.
+    public static func isValidClassName(_ name: String) -> Bool { PythonName.isIdentifier(name) }
 }
 
 /// Python spellings: identifiers for values and classes, literals for numbers and lists.

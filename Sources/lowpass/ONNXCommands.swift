@@ -73,11 +73,9 @@ struct ExportCommand: ParsableCommand {
     var foldZeroPads = true
 
     func validate() throws {
-        if let className, !className.isEmpty, className.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || $0 == "_" || ("0"..."9").contains($0)) }),
-           !("0"..."9").contains(className.unicodeScalars.first!) {
-            return
+        if let className, !PyTorchExporter.isValidClassName(className) {
+            throw ValidationError("--class-name must be a Python identifier (ASCII letters, digits and _, not a keyword), got '\(className)'")
         }
-        if className != nil { throw ValidationError("--class-name must be a Python identifier (letters, digits, _), got '\(className!)'") }
     }
 
     var chosenFormat: Format { format ?? ((output as NSString).pathExtension.lowercased() == "py" ? .pytorch : .onnx) }
@@ -100,7 +98,8 @@ struct ExportCommand: ParsableCommand {
                 try writeAtomically(try ONNXExporter.export(graph, weights: loaded, options: options), to: output)
                 print("wrote \(output)")
             case .pytorch:
-                let text = try PyTorchExporter.export(graph, className: className)
+                let text = try PyTorchExporter.export(graph, className: className,
+                                                      weightsFile: graph.parameters.isEmpty ? nil : (sideWeights as NSString).lastPathComponent)
                 var tensors: [String: Tensor] = [:]
                 var withInline = loaded
                 withInline.addInlineData(of: graph)
