@@ -267,7 +267,8 @@ struct ModuleWriter {
         var n = 1
         while tree.contains(path) || parametersUnder[path] != nil || parameters[path] != nil { n += 1; path = "blur_\(PythonName.identifier(node.name))_\(n)" }
         let pads = [spec.pads[1], spec.pads[3], spec.pads[0], spec.pads[2]]
-        try tree.add(path, .layer(constructor: "BlurPool(\(spec.filterSize), \(PythonName.tuple(spec.strides)), \(PythonName.string(mode)), \(PythonName.tuple(pads)))"))
+        let channels = shape(node.inputs[0]).count == 4 ? shape(node.inputs[0])[1].value.map(String.init) ?? "None" : "None"
+        try tree.add(path, .layer(constructor: "BlurPool(\(channels), \(spec.filterSize), \(PythonName.tuple(spec.strides)), \(PythonName.string(mode)), \(PythonName.tuple(pads)))"))
         return "\(ModuleTree.access(path))(\(x))"
     }
 

@@ -199,21 +199,24 @@ extension ModuleWriter.Helper {
                 \"\"\"Zhang's antialiased downsampling: a binomial low-pass filter on each channel, then subsampling.
 
                 The filter is a non-persistent buffer: it adds no state_dict key and is never trained.
-                `pads` is F.pad's (left, right, top, bottom).
+                `pads` is F.pad's (left, right, top, bottom). With `channels` given the filter is stored once
+                per channel, as antialiased_cnns does, so tracers (torch.onnx.export) see its shape.
                 \"\"\"
 
-                def __init__(self, filter_size, stride, pad_mode, pads):
+                def __init__(self, channels, filter_size, stride, pad_mode, pads):
                     super().__init__()
                     taps = torch.tensor([math.comb(filter_size - 1, k) for k in range(filter_size)], dtype=torch.float64)
                     taps = taps / taps.sum()
-                    self.register_buffer("filter", (taps[:, None] * taps[None, :]).float()[None, None], persistent=False)
+                    kernel = (taps[:, None] * taps[None, :]).float()[None, None]
+                    self.register_buffer("filter", kernel.repeat(channels, 1, 1, 1) if channels else kernel, persistent=False)
                     self.stride, self.pad_mode, self.pads = stride, pad_mode, pads
 
                 def forward(self, x):
                     if any(self.pads):
                         x = F.pad(x, self.pads, mode=self.pad_mode)
                     channels = x.shape[1]
-                    return F.conv2d(x, self.filter.expand(channels, 1, -1, -1), stride=self.stride, groups=channels)
+                    weight = self.filter if self.filter.shape[0] == channels else self.filter[:1].expand(channels, 1, -1, -1)
+                    return F.conv2d(x, weight, stride=self.stride, groups=channels)
 
             """
         case .depthToSpaceDCR: """

@@ -14,6 +14,7 @@ struct PyTorchExportTests {
         var keys: [String]
         var losses: [Double]?
         var without_grad: [String]?
+        var onnx_error: Double?
     }
 
     /// Exports `graph` to a module in `folder`, runs it and the reference on `input`, and returns the
@@ -85,7 +86,11 @@ struct PyTorchExportTests {
             graph = folder + "/\(name)-aa.json"
         }
         let (channels, size) = name.hasPrefix("seed") ? (1, 28) : name.hasPrefix("resnetrs") ? (3, 160) : (3, 224)
-        let report = try exportAndCompare(graph, className: "Model", input: randomTensor([1, channels, size, size], seed: 701), folder: folder)
+        // The module also goes through torch.onnx.export into ONNX Runtime unchanged.
+        let report = try exportAndCompare(graph, className: "Model", input: randomTensor([1, channels, size, size], seed: 701), folder: folder,
+                                          extra: ["--onnx"])
+        let onnxError = report.onnx_error ?? .infinity
+        #expect(onnxError < 1e-5, "torch.onnx.export of the module: \(onnxError)")
         let parameters = try Self.parameterNames(graph)
         let counters = report.keys.filter { $0.hasSuffix(".num_batches_tracked") }
         #expect(report.keys.filter { !$0.hasSuffix(".num_batches_tracked") } == parameters.filter { Set(report.keys).contains($0) })

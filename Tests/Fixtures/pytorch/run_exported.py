@@ -1,10 +1,12 @@
 """Runs a module written by `lowpass export ... -o MODEL.py` on .npy inputs, as the tests and docs/pytorch.md do.
 
-    python3 run_exported.py MODEL.py CLASS WEIGHTS.safetensors|- OUT_DIR INPUT.npy... [--train STEPS]
+    python3 run_exported.py MODEL.py CLASS WEIGHTS.safetensors|- OUT_DIR INPUT.npy... [--train STEPS] [--onnx]
 
 Eval mode: writes each output as OUT_DIR/output<i>.npy. With --train STEPS: runs STEPS of SGD on the
 inputs against random targets, prints the losses as JSON, saves the trained weights to
-OUT_DIR/trained.safetensors and writes the trained model's eval outputs.
+OUT_DIR/trained.safetensors and writes the trained model's eval outputs. With --onnx: also exports the
+module with torch.onnx.export (opset 17), runs that in ONNX Runtime and reports the largest relative
+difference from PyTorch's first output as "onnx_error".
 """
 import importlib.util
 import json
@@ -47,6 +49,9 @@ def save_safetensors(tensors, path):
 def main():
     args = sys.argv[1:]
     steps = 0
+    to_onnx = "--onnx" in args
+    if to_onnx:
+        args.remove("--onnx")
     if "--train" in args:
         at = args.index("--train")
         steps = int(args[at + 1])
@@ -84,6 +89,15 @@ def main():
         ys = model(*xs)
     for i, y in enumerate(ys if isinstance(ys, tuple) else (ys,)):
         np.save(f"{out_dir}/output{i}.npy", np.ascontiguousarray(y.numpy(), dtype=np.float32))
+    if to_onnx:
+        import onnxruntime
+        path = f"{out_dir}/model.onnx"
+        torch.onnx.export(model, tuple(xs), path, dynamo=False, opset_version=17)
+        session = onnxruntime.InferenceSession(path)
+        feeds = {i.name: x.numpy() for i, x in zip(session.get_inputs(), xs)}
+        first = (ys if isinstance(ys, tuple) else (ys,))[0].numpy()
+        ort = session.run(None, feeds)[0]
+        report["onnx_error"] = float(np.abs(ort - first).max() / max(np.abs(first).max(), 1e-30))
     print(json.dumps(report))
 
 
