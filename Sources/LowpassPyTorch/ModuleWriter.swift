@@ -114,9 +114,10 @@ struct ModuleWriter {
             if abs(alpha - 1.0 / 6) < 1e-7 && beta == 0.5 { return "F.hardsigmoid(\(x))" }
             return "torch.clamp(\(PythonName.float(alpha)) * \(x) + \(PythonName.float(beta)), 0.0, 1.0)"
         case .hardSwish: return "F.hardswish(\(x))"
-        case .add, .sub, .mul, .div:
-            let symbol = [OpKind.add: "+", .sub: "-", .mul: "*", .div: "/"][node.op]!
-            return "\(x) \(symbol) \(try value(node.inputs[1]))"
+        case .add: return "\(x) + \(try value(node.inputs[1]))"
+        case .sub: return "\(x) - \(try value(node.inputs[1]))"
+        case .mul: return "\(x) * \(try value(node.inputs[1]))"
+        case .div: return "\(x) / \(try value(node.inputs[1]))"
         case .pow: return "torch.pow(\(x), \(try value(node.inputs[1])))"
         case .max, .min, .sum, .mean:
             var operands: [String] = []

@@ -1,4 +1,5 @@
 import Foundation
+import LowpassIR
 
 /// How often a classifier's top-1 class survives a shift of its input: the measurements of Zhang's
 /// "Making Convolutional Networks Shift-Invariant Again" (antialiased-cnns' `main.py -es` and `-ed`)
@@ -111,6 +112,9 @@ public struct ShiftConsistency {
                 let probabilities = Self.softmax(logits)
                 for i in 0..<count {
                     let target = labels?[first + i] ?? (predicted.first?[first + i] ?? classes[i])
+                    guard target < probabilities[i].count else {
+                        throw Diagnostics([Diagnostic(.badOption, "image \(first + i)'s label \(target) is not one of the model's \(probabilities[i].count) classes")])
+                    }
                     p.append(probabilities[i][target])
                 }
             }

@@ -91,7 +91,9 @@ struct ConsistencyCommand: ParsableCommand {
     func run() throws {
         let raw: Tensor
         do { raw = try NPY.read(contentsOf: images) } catch { throw fail(error) }
-        guard raw.rank == 4, raw.shape[0] >= 1 else { throw fail(Diagnostic(.inputShape, "\(images): expected images [N, C, H, W], found \(raw.shape)")) }
+        guard raw.rank == 4, raw.shape.allSatisfy({ $0 >= 1 }) else {
+            throw fail(Diagnostic(.inputShape, "\(images): expected images [N, C, H, W] with every size at least 1, found \(raw.shape)"))
+        }
         let classes = try readLabels(count: raw.shape[0])
         var results: [Measured] = []
         for path in models {
@@ -151,6 +153,7 @@ struct ConsistencyCommand: ParsableCommand {
         }
         guard let logits = try model.run([input: padded])[output] else { throw Diagnostics([Diagnostic(.jitInternal, "no output '\(output)'")]) }
         let perImage = logits.count / batch
+        guard perImage >= 1 else { throw Diagnostics([Diagnostic(.inputShape, "output '\(output)' has no classes (shape \(logits.shape))")]) }
         return Tensor(shape: [count, perImage]) { logits[$0] }
     }
 

@@ -64,5 +64,11 @@ struct ConsistencyCommandTests {
         #expect(labels.status == 1 && labels.stderr.contains("line 2"))
         let unknown = try CLI.run(["consistency", model, "--images", folder + "/gray.npy", "--protocols", "shift,rotation"])
         #expect(unknown.status != 0 && unknown.stderr.contains("rotation"))
+        try CLI.write("1\n12\n", to: folder + "/beyond.txt")
+        let beyond = try CLI.run(["consistency", model, "--images", folder + "/gray.npy", "--labels", folder + "/beyond.txt", "--protocols", "diagonal"])
+        #expect(beyond.status == 1 && beyond.exitedNormally && beyond.stderr.contains("label 12"), "\(beyond.stderr)")
+        try NPY.write(Tensor(zeros: [2, 1, 0, 40]), to: folder + "/empty.npy")
+        let empty = try CLI.run(["consistency", model, "--images", folder + "/empty.npy"])
+        #expect(empty.status == 1 && empty.exitedNormally)
     }
 }
