@@ -71,7 +71,10 @@ struct ConsistencyCommand: ParsableCommand {
 
     func validate() throws {
         guard shiftRange >= 1, epochs >= 1, batch >= 1 else { throw ValidationError("--shift-range, --epochs and --batch must be at least 1") }
-        if let size, size < 1 { throw ValidationError("--size must be at least 1") }
+        if let size, size < 1 || size > 8192 { throw ValidationError("--size must be between 1 and 8192, got \(size)") }
+        guard shiftRange <= 1024, epochs <= 1000, batch <= 4096 else {
+            throw ValidationError("--shift-range is at most 1024, --epochs 1000 and --batch 4096")
+        }
         for name in protocols.split(separator: ",") where Measurement(rawValue: String(name)) == nil {
             throw ValidationError("unknown protocol '\(name)'; expected shift, diagonal or circular")
         }

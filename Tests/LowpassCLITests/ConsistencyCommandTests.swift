@@ -70,5 +70,7 @@ struct ConsistencyCommandTests {
         try NPY.write(Tensor(zeros: [2, 1, 0, 40]), to: folder + "/empty.npy")
         let empty = try CLI.run(["consistency", model, "--images", folder + "/empty.npy"])
         #expect(empty.status == 1 && empty.exitedNormally)
+        let huge = try CLI.run(["consistency", model, "--images", folder + "/gray.npy", "--size", "1000000000"])
+        #expect(huge.status != 0 && huge.exitedNormally && huge.stderr.contains("--size"))
     }
 }
