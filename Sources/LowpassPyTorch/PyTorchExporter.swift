@@ -57,14 +57,14 @@ enum PythonName {
         var s = String(String.UnicodeScalarView(name.unicodeScalars.map { scalar in
             scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)) ? scalar : "_"
         }))
-        if s.isEmpty || s.first!.isNumber { s = "v_" + s }
+        if s.first?.isNumber ?? true { s = "v_" + s }
         return keywords.contains(s) ? s + "_" : s
     }
 
     static func className(_ graphName: String) -> String {
         let words = identifier(graphName).split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }
         let name = words.joined()
-        return name.isEmpty || name.first!.isNumber ? "Model" + name : name
+        return name.first?.isNumber ?? true ? "Model" + name : name
     }
 
     static func string(_ s: String) -> String { JSONValue.quote(s) }

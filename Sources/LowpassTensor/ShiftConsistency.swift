@@ -43,17 +43,31 @@ public struct ShiftConsistency {
     /// `dx = next % range` (first crop, then second); the two crops of every image in the batch are
     /// classified and compared.
     public func randomShifts(_ images: Tensor, passes: Int, run: Classifier) throws -> Agreements {
+        try pairs(images, passes: passes, run: run) { first, count, offset in Self.crop(images, first: first, count: count, at: offset, size: size) }
+    }
+
+    /// Circular shifts (Chaman and Dokmanic): the centre crop rolled as `torch.roll` does, by two
+    /// offsets per batch drawn as in `randomShifts`; a truly shift-invariant network agrees on every image.
+    public func circularShifts(_ images: Tensor, passes: Int, run: Classifier) throws -> Agreements {
+        try pairs(images, passes: passes, run: run) { first, count, offset in
+            Self.roll(Self.crop(images, first: first, count: count, at: (range / 2, range / 2), size: size), by: offset)
+        }
+    }
+
+    /// Per pass and batch, two offsets drawn in the documented order, the batch's two views at them
+    /// classified, and each image's top-1 classes compared.
+    private func pairs(_ images: Tensor, passes: Int, run: Classifier,
+                       view: (_ first: Int, _ count: Int, _ offset: (Int, Int)) -> Tensor) throws -> Agreements {
         var random = SplitMix64(seed: seed)
+        func draw() -> (Int, Int) { (Int(random.next() % UInt64(range)), Int(random.next() % UInt64(range))) }
         var result = Agreements(agree: [], offsets: [])
         for _ in 0..<passes {
             var agree: [Bool] = [], offsets: [((Int, Int), (Int, Int))] = []
-            for first in stride(from: 0, to: images.shape[0], by: batch) {
-                let count = min(batch, images.shape[0] - first)
-                let a = (Int(random.next() % UInt64(range)), Int(random.next() % UInt64(range)))
-                let b = (Int(random.next() % UInt64(range)), Int(random.next() % UInt64(range)))
+            for (first, count) in batches(images) {
+                let (a, b) = (draw(), draw())
                 offsets.append((a, b))
-                let top0 = Self.topClasses(try run(Self.crop(images, first: first, count: count, at: a, size: size)))
-                let top1 = Self.topClasses(try run(Self.crop(images, first: first, count: count, at: b, size: size)))
+                let top0 = Self.topClasses(try run(view(first, count, a)))
+                let top1 = Self.topClasses(try run(view(first, count, b)))
                 agree += zip(top0, top1).map { $0 == $1 }
             }
             result.agree.append(agree)
@@ -62,28 +76,9 @@ public struct ShiftConsistency {
         return result
     }
 
-    /// Circular shifts (Chaman and Dokmanic): the centre crop rolled as `torch.roll` does, by two
-    /// offsets per batch drawn as in `randomShifts`; a truly shift-invariant network agrees on every image.
-    public func circularShifts(_ images: Tensor, passes: Int, run: Classifier) throws -> Agreements {
-        var random = SplitMix64(seed: seed)
-        var result = Agreements(agree: [], offsets: [])
-        let centre = (range / 2, range / 2)
-        for _ in 0..<passes {
-            var agree: [Bool] = [], offsets: [((Int, Int), (Int, Int))] = []
-            for first in stride(from: 0, to: images.shape[0], by: batch) {
-                let count = min(batch, images.shape[0] - first)
-                let a = (Int(random.next() % UInt64(range)), Int(random.next() % UInt64(range)))
-                let b = (Int(random.next() % UInt64(range)), Int(random.next() % UInt64(range)))
-                offsets.append((a, b))
-                let crop = Self.crop(images, first: first, count: count, at: centre, size: size)
-                let top0 = Self.topClasses(try run(Self.roll(crop, by: a)))
-                let top1 = Self.topClasses(try run(Self.roll(crop, by: b)))
-                agree += zip(top0, top1).map { $0 == $1 }
-            }
-            result.agree.append(agree)
-            result.offsets.append(offsets)
-        }
-        return result
+    /// The images in runs of `batch`: (first, count).
+    private func batches(_ images: Tensor) -> [(first: Int, count: Int)] {
+        stride(from: 0, to: images.shape[0], by: batch).map { ($0, min(batch, images.shape[0] - $0)) }
     }
 
     /// `main.py -ed`: crops at diagonal offsets `(d, d)` for `d` in `0...range`.
@@ -104,8 +99,7 @@ public struct ShiftConsistency {
         var probability: [[Double]] = [], predicted: [[Int]] = []
         for d in 0...range {
             var p: [Double] = [], top: [Int] = []
-            for first in stride(from: 0, to: images.shape[0], by: batch) {
-                let count = min(batch, images.shape[0] - first)
+            for (first, count) in batches(images) {
                 let logits = try run(Self.crop(images, first: first, count: count, at: (d, d), size: size))
                 let classes = Self.topClasses(logits)
                 top += classes
@@ -129,8 +123,7 @@ public struct ShiftConsistency {
     /// Top-1 accuracy on the centre crops.
     public func accuracy(_ images: Tensor, labels: [Int], run: Classifier) throws -> Double {
         var correct: [Bool] = []
-        for first in stride(from: 0, to: images.shape[0], by: batch) {
-            let count = min(batch, images.shape[0] - first)
+        for (first, count) in batches(images) {
             let classes = Self.topClasses(try run(Self.crop(images, first: first, count: count, at: (range / 2, range / 2), size: size)))
             correct += classes.enumerated().map { $1 == labels[first + $0] }
         }

@@ -166,9 +166,8 @@ struct ConsistencyCommand: ParsableCommand {
         if labels.lowercased().hasSuffix(".npy") {
             do { values = try NPY.read(contentsOf: labels).values.map(Double.init) } catch { throw fail(error) }
         } else {
-            guard let text = try? String(contentsOfFile: labels, encoding: .utf8) else {
-                throw fail(Diagnostic(.unreadableFile, "\(labels): cannot read the labels"))
-            }
+            let text: String
+            do { text = String(decoding: try readFileBytes(labels, limit: 1 << 26), as: UTF8.self) } catch { throw fail(error) }
             for (i, line) in text.split(whereSeparator: \.isNewline).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
                 guard let value = Int(line.trimmingCharacters(in: .whitespaces)) else {
                     throw fail(Diagnostic(.badOption, "\(labels): line \(i + 1): expected a class index, found '\(line)'"))
