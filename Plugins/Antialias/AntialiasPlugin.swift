@@ -7,6 +7,7 @@ public enum AntialiasPlugin: PassPlugin {
 
     public static func register(into registry: inout PassRegistry) {
         registry.register(Antialias.self, plugin: name)
+        registry.register(AdaptivePolyphaseSampling.self, plugin: name)
     }
 }
 
@@ -71,7 +72,7 @@ public struct Antialias: Pass {
             context.remark("nothing to antialias: no strided MaxPool, AveragePool or Conv; the graph is unchanged")
             return false
         }
-        for name in candidates where settings.selects(name) {
+        for name in candidates where settings.selection.selects(name) {
             try rewriter.rewrite(nodeNamed: name)
         }
         rewriter.graph.settleOrder()
@@ -109,8 +110,7 @@ struct AntialiasSettings: Sendable {
     var splitLargeStrides: Bool
     var maxPoolKernel: Int
     var smallMaps: SmallMaps
-    var include: [String]
-    var exclude: [String]
+    var selection: NodeSelection
     var blurUpsampling: Bool
 
     init(_ options: PassOptions) {
@@ -122,28 +122,9 @@ struct AntialiasSettings: Sendable {
         splitLargeStrides = options.string("large-stride") == "split"
         maxPoolKernel = options.int("max-pool-kernel")
         smallMaps = options.choice("small-maps", as: SmallMaps.self) ?? .error
-        include = options.string("include").split(separator: "|").map(String.init)
-        exclude = options.string("exclude").split(separator: "|").map(String.init)
+        selection = NodeSelection(options)
         blurUpsampling = options.string("upsample") == "blur"
     }
 
-    func selects(_ name: String) -> Bool {
-        (include.isEmpty || include.contains { globMatches($0, name) }) && !exclude.contains { globMatches($0, name) }
-    }
-
     var blurPads: [Int] { BlurPoolSpec.defaultPads(filterSize: filter, padOff: padOff) }
-}
-
-/// Shell-style matching: `*` any run of characters, `?` one character; everything else literal.
-func globMatches(_ pattern: String, _ text: String) -> Bool {
-    let p = Array(pattern), t = Array(text)
-    var (i, j, star, mark) = (0, 0, -1, 0)
-    while j < t.count {
-        if i < p.count && (p[i] == "?" || p[i] == t[j]) { i += 1; j += 1 }
-        else if i < p.count && p[i] == "*" { star = i; mark = j; i += 1 }
-        else if star >= 0 { i = star + 1; mark += 1; j = mark }
-        else { return false }
-    }
-    while i < p.count && p[i] == "*" { i += 1 }
-    return i == p.count
 }

@@ -164,21 +164,7 @@ struct DownsamplerRewriter {
         var conv = node
         conv.attributes["strides"] = convStrides == [1, 1] ? nil : .ints(convStrides)
 
-        // Follow Conv -> BatchNormalization while it has a single use, then the activation: one node, or
-        // the nodes an exporter wrote it out as (SiLU as x * Sigmoid(x), HardSwish as x * Clip(x+3, 0, 6) / 6).
-        var chain = [node.op.rawValue]
-        var last = node.outputs[0]
-        if graph.hasSingleUse(last), let next = graph.consumers(of: last).first,
-           graph.nodes[next].op == .batchNormalization, graph.nodes[next].inputs.first == last {
-            last = graph.nodes[next].outputs[0]
-            chain.append(graph.nodes[next].op.rawValue)
-        }
-        let activation = graph.scalarFunctionRegion(after: last) { isBroadcastConstant($0, to: last) }
-        let hasActivation = activation.contains { graph.nodes[$0].schema.isActivation }
-        if hasActivation, let result = activation.last {
-            last = graph.nodes[result].outputs[0]
-            chain.append(Self.activationName(activation.map { graph.nodes[$0].op }))
-        }
+        let (last, chain, hasActivation) = graph.normalizationAndActivation(after: node, types: types)
         let isPointwise = g.kernel == [1, 1] && g.pads == [0, 0, 0, 0] && !split
         if !hasActivation && isPointwise {
             // No nonlinearity to blur after: blur the input instead, which commutes with a 1x1 conv and
@@ -194,24 +180,8 @@ struct DownsamplerRewriter {
         guard let blur = try plan(for: node, map: outputSize(convStrides), strides: blurStrides, channels: outputChannels) else { return }
         replace(node, with: [conv])
         appendBlur(blur, after: last, named: "\(node.name).blur")
-        let rule = "Conv -> " + (["Conv(stride \(convStrides[0]))"] + chain.dropFirst() + ["BlurPool"]).joined(separator: " + ")
+        let rule = "Conv -> " + (["Conv(stride \(convStrides[0]))"] + chain + ["BlurPool"]).joined(separator: " + ")
         record(node, rule: rule, blur: blur, addedMACs: convMACs(convStrides) - convMACs(g.strides) + blurMACs(blur))
-    }
-
-    /// A parameter that broadcasts to `value`'s shape without enlarging it (a scalar, PReLU's slopes).
-    func isBroadcastConstant(_ name: String, to value: String) -> Bool {
-        guard graph.producerIndex(of: name) == nil, !graph.inputs.contains(where: { $0.name == name }), let p = types[name]?.shape, let v = types[value]?.shape,
-              p.count <= v.count else { return false }
-        return zip(p.reversed(), v.reversed()).allSatisfy { $0.value == 1 || $0 == $1 }
-    }
-
-    /// How the report names an activation region: its op, or a common written-out form by name.
-    static func activationName(_ ops: [OpKind]) -> String {
-        switch ops {
-        case [.sigmoid, .mul]: return "SiLU"
-        case let ops where ops.count == 1: return ops[0].rawValue
-        default: return "(" + ops.map(\.rawValue).joined(separator: ", ") + ")"
-        }
     }
 
     // MARK: Blurs
@@ -276,8 +246,6 @@ struct DownsamplerRewriter {
         return pads
     }
 
-    func dims(_ size: [Int]) -> String { size.map(String.init).joined(separator: "x") }
-
     func blurNode(_ plan: BlurPlan, name: String, input: String, output: String) -> Node {
         var attributes: Attributes = ["filter_size": .int(settings.filter)]
         if plan.strides != [2, 2] { attributes["strides"] = .ints(plan.strides) }
@@ -315,15 +283,6 @@ struct DownsamplerRewriter {
 
     /// What was rewritten, by which rule, at which map size, and what it added.
     func reportTable(macsBefore: Int, macsAfter: Int) -> String {
-        let header = ["node", "rule", "map", "added MACs"]
-        let table = [header] + rows
-        let widths = (0..<4).map { column in table.map { $0[column].count }.max() ?? 0 }
-        var lines = table.map { row in
-            zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-        }
-        lines.insert(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "), at: 1)
-        let ratio = macsBefore > 0 ? Double(macsAfter) / Double(macsBefore) : 1
-        lines.append("multiply-adds per sample: \(macsBefore) -> \(macsAfter) (x\(String(format: "%.3f", ratio)))")
-        return lines.map { "  " + $0 }.joined(separator: "\n") + "\n"
+        renderRewriteReport(rows, macsBefore: macsBefore, macsAfter: macsAfter)
     }
 }

@@ -79,6 +79,8 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case groupNormalization = "GroupNormalization"
     case resize = "Resize"
     case convTranspose = "ConvTranspose"
+    case polyphaseIndex = "PolyphaseIndex"
+    case polyphaseSelect = "PolyphaseSelect"
 
     public var schema: OpSchema { OpSchema.catalogue[self] ?? OpSchema(kind: self, summary: "", inputs: [], attributes: [], shape: ShapeRules.sameAsFirst) }
 }
@@ -238,10 +240,11 @@ extension OpSchema {
                      inputs: [input("inputs")],
                      attributes: [attr("axis", .int, "axis to join along; negative counts from the end").checked("in [-r, r-1]")],
                      shape: ShapeRules.concat, output: "as inputs, summed on `axis`", isVariadic: true),
-            OpSchema(kind: .pad, summary: "pad with a constant, a reflection or the edge value", inputs: unary,
+            OpSchema(kind: .pad, summary: "pad with a constant, a reflection, the edge value or the opposite edge (wrap)", inputs: unary,
                      attributes: [attr("pads", .ints, "[x1_begin, x2_begin, ..., x1_end, x2_end, ...]")
                                     .checked("2 x rank entries; negative entries crop; reflect needs 0 <= p < axis size"),
-                                  attr("mode", .string, .string("constant"), allowed: ["constant", "reflect", "edge"], "how to fill"),
+                                  attr("mode", .string, .string("constant"), allowed: ["constant", "reflect", "edge", "wrap"],
+                                       "how to fill (wrap: circularly, as if opposite edges were joined; ONNX opset 19)"),
                                   attr("value", .float, .float(0), "fill value for constant mode")],
                      shape: ShapeRules.pad, output: "as X, padded"),
             OpSchema(kind: .dropout, summary: "identity at inference", inputs: unary,
@@ -257,13 +260,13 @@ extension OpSchema {
                      inputs: unary,
                      attributes: [attr("filter_size", .int, .int(4), "M >= 1: taps are row M-1 of Pascal's triangle").checked(minimum: 1, maximum: 64),
                                   attr("strides", .ints, .ints([2, 2]), "subsampling step [sH, sW]").checked(entries: 2, minimum: 1),
-                                  attr("pad_mode", .string, .string("reflect"), allowed: ["reflect", "replicate", "zero"], "border handling"),
+                                  attr("pad_mode", .string, .string("reflect"), allowed: BlurPadMode.allCases.map(\.rawValue), "border handling (circular: wrap around)"),
                                   attr("pad_off", .int, .int(0), "extra padding on every side").checked(minimum: 0, "ignored when `pads` is given"),
                                   attr("pads", .ints, optional: true,
                                        "[top, left, bottom, right]; default floor((M-1)/2)+pad_off before, ceil((M-1)/2)+pad_off after")
                                     .checked(entries: 4, minimum: 0, "replaces the default")],
                      shape: ShapeRules.blurPool, output: window, onnxSince: nil),
-        ] + elementwise + dataMovement + reductions + normalizations + resampling + transposedConvolutions
+        ] + elementwise + dataMovement + reductions + normalizations + resampling + transposedConvolutions + polyphase
         return Dictionary(uniqueKeysWithValues: schemas.map { ($0.kind, $0) })
     }()
 }

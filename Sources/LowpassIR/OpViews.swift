@@ -131,7 +131,7 @@ extension Node {
 
 /// How BlurPool fills the border.
 public enum BlurPadMode: String, Sendable, CaseIterable {
-    case reflect, replicate, zero
+    case reflect, replicate, zero, circular
 }
 
 /// A BlurPool node's parameters, resolved: the normalized 1-D taps, stride, border mode and pads.
@@ -171,7 +171,7 @@ extension Node {
         }
         let modeName = try string("pad_mode")
         guard let mode = BlurPadMode(rawValue: modeName) else {
-            throw NodeError(.badAttribute, "pad_mode must be one of reflect, replicate, zero; got '\(modeName)'")
+            throw NodeError(.badAttribute, "pad_mode must be one of \(BlurPadMode.allCases.map(\.rawValue).joined(separator: ", ")); got '\(modeName)'")
         }
         let padOff = try int("pad_off")
         guard padOff >= 0 else { throw NodeError(.badAttribute, "pad_off must be >= 0, got \(padOff)") }

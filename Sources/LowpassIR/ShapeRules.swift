@@ -238,6 +238,7 @@ enum ShapeRules {
             if mode == "reflect" && (before >= n || after >= n || before < 0 || after < 0) {
                 throw NodeError(.badAttribute, "reflect padding (\(before), \(after)) must be smaller than the axis size \(n)")
             }
+            if mode == "wrap" && n == 0 { throw NodeError(.badAttribute, "wrap padding of the empty axis \(axis)") }
             guard n + before + after >= 0 else { throw NodeError(.badAttribute, "pads \(pads) crop axis \(axis) below zero") }
             shape[axis] = .fixed(n + before + after)
         }
@@ -254,6 +255,7 @@ enum ShapeRules {
             if spec.padMode == .reflect && max(spec.pads[axis], spec.pads[axis + 2]) >= n {
                 throw NodeError(.badAttribute, "reflect padding \(spec.pads) needs an input larger than the pad, input is \(n) on axis \(axis == 0 ? "H" : "W")")
             }
+            if spec.padMode == .circular && n == 0 { throw NodeError(.badAttribute, "circular padding of an empty map") }
             shape[axis + 2] = .fixed(try spec.geometry.outputSize(n, axis: axis))
         }
         return [TensorType(x.dtype, shape)]

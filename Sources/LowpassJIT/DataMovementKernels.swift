@@ -49,10 +49,10 @@ struct ConcatKernel: Kernel {
     }
 }
 
-/// ONNX Pad (constant, reflect, edge) of any rank: one work item per output row (all axes but the
+/// ONNX Pad (constant, reflect, edge, wrap) of any rank: one work item per output row (all axes but the
 /// last), whose source row is resolved once. Arguments: output, input.
 struct PadKernel: Kernel {
-    enum Mode: String { case constant, reflect, edge }
+    enum Mode: String { case constant, reflect, edge, wrap }
     var nodes: [String]
     var arguments: [Operand]
     var output: Int
@@ -69,7 +69,7 @@ struct PadKernel: Kernel {
 
     /// The source index of output index `i` along an axis of `size`, and whether it exists (constant mode).
     private func resolve(_ e: Emitter, _ i: Value, before: Int, size: Int) -> (Value, Value) {
-        let rule: BlurPadMode = switch mode { case .constant: .zero; case .edge: .replicate; case .reflect: .reflect }
+        let rule: BlurPadMode = switch mode { case .constant: .zero; case .edge: .replicate; case .reflect: .reflect; case .wrap: .circular }
         return rule.resolve(e, e.add(i, -before), extent: size)
     }
 

@@ -215,6 +215,16 @@ struct Lowering {
             let s = shape(first.inputs[0]), r = try first.indexReduction(rank: s.count)
             kernel = IndexReduceKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output, reduction: r,
                                        outer: s[..<r.axis].reduce(1, *), size: s[r.axis], inner: s[(r.axis + 1)...].reduce(1, *), lanes: target.lanes)
+        case .polyphaseIndex, .polyphaseSelect:
+            let s = shape(first.inputs[0])
+            let grid = try first.polyphaseGrid(height: s[2], width: s[3])
+            if first.op == .polyphaseIndex {
+                kernel = PolyphaseIndexKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
+                                              batch: s[0], channels: s[1], grid: grid, norm: try first.polyphaseNorm(), lanes: target.lanes)
+            } else {
+                kernel = PolyphaseSelectKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0]), try operand(first.inputs[1])],
+                                               output: output, batch: s[0], channels: s[1], grid: grid, lanes: target.lanes)
+            }
         case .flatten, .reshape, .squeeze, .unsqueeze:
             throw NodeError(.jitInternal, "\(first.op.rawValue) reached kernel selection; it is a renaming")
         }

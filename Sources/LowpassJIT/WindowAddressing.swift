@@ -103,7 +103,7 @@ struct WindowAddressing: Hashable {
 }
 
 /// What an index outside `0..<extent` reads: the mirror image without repeating the edge (reflect), the
-/// edge (replicate), or nothing, the caller supplying a constant (zero). BlurPool and Pad share it.
+/// edge (replicate), the opposite side (circular), or nothing, the caller supplying a constant (zero). BlurPool and Pad share it.
 extension BlurPadMode {
     /// The index to read, always inside (so the load is safe even for maps smaller than their
     /// padding), and whether `index` itself was inside.
@@ -115,6 +115,9 @@ extension BlurPadMode {
         case .reflect:
             let mirrored = e.select(e.compare(LLVMIntSLT, index, e.int(0)), e.sub(e.int(0), index), e.sub(e.int(2 * (extent - 1)), index))
             return (e.clamp(e.select(inside, index, mirrored), 0, extent - 1), inside)
+        case .circular:
+            let remainder = e.rem(index, extent)
+            return (e.select(e.compare(LLVMIntSLT, remainder, e.int(0)), e.add(remainder, extent), remainder), inside)
         }
     }
 }

@@ -147,6 +147,9 @@ public enum ONNXExporter {
             let bounds = [Onnx_TensorProto(name: low, tensor: Tensor(shape: [], values: [Float(try node.float("min"))])),
                           Onnx_TensorProto(name: high, tensor: Tensor(shape: [], values: [Float(try node.float("max"))]))]
             return ([onnxNode("Clip", node.name, [node.inputs[0], low, high], out)], bounds)
+        case .pad where try node.string("mode") == "wrap":
+            guard let shape = types[node.inputs[0]]?.shape.map({ $0.value ?? 0 }) else { throw NodeError(.unsupportedExport, "Pad needs a known input shape") }
+            return try wrapPadding(node.inputs[0], pads: try node.ints("pads"), shape: shape, output: out[0], name: node.name)
         case .pad:
             let pads = node.name + ".pads", value = node.name + ".value"
             let constants = [Onnx_TensorProto(name: pads, ints: try node.ints("pads")),
@@ -170,6 +173,10 @@ public enum ONNXExporter {
             return ([onnxNode("AveragePool", node.name, node.inputs, out, [attribute("kernel_shape", .ints(kernel)), attribute("strides", .ints(kernel))])], [])
         case .blurPool:
             return try lowerBlur(node, types: types, options: options)
+        case .polyphaseIndex:
+            return try lowerPolyphaseIndex(node, types: types)
+        case .polyphaseSelect:
+            return try lowerPolyphaseSelect(node, types: types)
         }
     }
 
@@ -267,6 +274,14 @@ public enum ONNXExporter {
         var convInput = node.inputs[0]
         if spec.padMode == .zero && options.foldZeroPadding {
             convAttributes.append(attribute("pads", .ints(spec.pads)))
+        } else if spec.padMode == .circular {
+            guard let shape = types[node.inputs[0]]?.shape.map({ $0.value ?? 0 }) else { throw NodeError(.unsupportedExport, "BlurPool needs a known input shape") }
+            let p = spec.pads
+            let (padding, paddingConstants) = try wrapPadding(node.inputs[0], pads: [0, 0, p[0], p[1], 0, 0, p[2], p[3]], shape: shape,
+                                                              output: node.name + ".padded", name: node.name)
+            nodes += padding
+            constants += paddingConstants
+            convInput = node.name + ".padded"
         } else if spec.pads != [0, 0, 0, 0] {
             let padsName = node.name + ".pads", padded = node.name + ".padded"
             let p = spec.pads

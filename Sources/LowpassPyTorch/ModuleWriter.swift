@@ -3,7 +3,7 @@ import LowpassIR
 /// Translates a verified graph node by node into a module's `__init__` entries (`ModuleTree`) and
 /// `forward` lines, each a standard `torch` / `torch.nn.functional` call on the node's inputs.
 struct ModuleWriter {
-    enum Helper: CaseIterable { case blurPool, depthToSpaceDCR, spaceToDepth }
+    enum Helper: CaseIterable { case blurPool, depthToSpaceDCR, spaceToDepth, polyphase }
 
     let graph: Graph
     let types: [String: TensorType]
@@ -99,6 +99,12 @@ struct ModuleWriter {
         case .batchNormalization: return try batchNormalization(node, x)
         case .maxPool, .averagePool: return try pool(node, x)
         case .blurPool: return try blurPool(node, x)
+        case .polyphaseIndex:
+            helpers.insert(.polyphase)
+            return "polyphase_index(\(x), \(PythonName.tuple(try node.ints("strides", count: 2, minimum: 1))), \(PythonName.string(try node.polyphaseNorm().rawValue)))"
+        case .polyphaseSelect:
+            helpers.insert(.polyphase)
+            return "polyphase_select(\(x), \(try value(node.inputs[1])), \(PythonName.tuple(try node.ints("strides", count: 2, minimum: 1))))"
         case .globalAveragePool: return "\(x).mean((2, 3), keepdim=True)"
         case .adaptiveAveragePool: return "F.adaptive_avg_pool2d(\(x), \(PythonName.tuple(try node.ints("output_size", count: 2, minimum: 1))))"
         case .gemm: return try gemm(node, x)
@@ -263,7 +269,7 @@ struct ModuleWriter {
     private mutating func blurPool(_ node: Node, _ x: String) throws(NodeError) -> String {
         let spec = try node.blurPoolSpec()
         helpers.insert(.blurPool)
-        let mode = switch spec.padMode { case .reflect: "reflect"; case .replicate: "replicate"; case .zero: "constant" }
+        let mode = switch spec.padMode { case .reflect: "reflect"; case .replicate: "replicate"; case .zero: "constant"; case .circular: "circular" }
         var path = "blur_" + PythonName.identifier(node.name)
         var n = 1
         while tree.contains(path) || parametersUnder[path] != nil || parameters[path] != nil { n += 1; path = "blur_\(PythonName.identifier(node.name))_\(n)" }

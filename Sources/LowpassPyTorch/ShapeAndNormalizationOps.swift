@@ -87,7 +87,7 @@ extension ModuleWriter {
                 throw NodeError(.unsupportedExport, "Pad mode \(mode) on axes \(first)... of a rank-\(r) tensor has no PyTorch form (it pads the last one to three axes, not the first)")
             }
             let filled = stride(from: r - 1, through: r - axes, by: -1).flatMap { [pads[$0], pads[$0 + r]] }
-            return "F.pad(\(x), \(PythonName.tuple(filled)), mode=\"\(mode == "edge" ? "replicate" : "reflect")\")"
+            return "F.pad(\(x), \(PythonName.tuple(filled)), mode=\"\(["edge": "replicate", "wrap": "circular"][mode] ?? "reflect")\")"
         }
     }
 
@@ -217,6 +217,32 @@ extension ModuleWriter.Helper {
                     channels = x.shape[1]
                     weight = self.filter if self.filter.shape[0] == channels else self.filter[:1].expand(channels, 1, -1, -1)
                     return F.conv2d(x, weight, stride=self.stride, groups=channels)
+
+            """
+        case .polyphase: """
+            def polyphase_components(x, stride):
+                \"\"\"[N, sH*sW, C, ceil(H/sH), ceil(W/sW)]: component i*sW + j holds rows i, i+sH, ... and columns j, j+sW, ...,
+                wrapping around where H or W is not a multiple of the stride.\"\"\"
+                (sh, sw), (n, c, h, w) = stride, x.shape
+                ho, wo = -(-h // sh), -(-w // sw)
+                if ho * sh != h:
+                    x = x[:, :, torch.arange(ho * sh, device=x.device) % h]
+                if wo * sw != w:
+                    x = x[:, :, :, torch.arange(wo * sw, device=x.device) % w]
+                return x.reshape(n, c, ho, sh, wo, sw).permute(0, 3, 5, 1, 2, 4).reshape(n, sh * sw, c, ho, wo)
+
+
+            def polyphase_index(x, stride, norm):
+                \"\"\"Adaptive polyphase sampling's choice: per sample, the component with the largest l2 (or l1) norm; the first of equals.\"\"\"
+                components = polyphase_components(x, stride).detach().double()
+                criterion = components.square() if norm == "l2" else components.abs()
+                return criterion.sum((2, 3, 4)).argmax(1).to(x.dtype)
+
+
+            def polyphase_select(x, index, stride):
+                components = polyphase_components(x, stride)
+                k = torch.nan_to_num(index, nan=0.0).clamp(0, components.shape[1] - 1).long()
+                return components[torch.arange(x.shape[0], device=x.device), k]
 
             """
         case .depthToSpaceDCR: """

@@ -142,7 +142,8 @@ extension ReferenceKernels {
         return out
     }
 
-    /// ONNX Pad: `reflect` mirrors without repeating the edge (NumPy's reflect), `edge` repeats it.
+    /// ONNX Pad: `reflect` mirrors without repeating the edge (NumPy's reflect), `edge` repeats it, `wrap`
+    /// continues from the opposite edge.
     static func pad(_ node: Node, _ input: Tensor, _ outShape: [Int]) throws(NodeError) -> Tensor {
         let pads = try node.ints("pads")
         let mode = try node.string("mode")
@@ -160,6 +161,7 @@ extension ReferenceKernels {
                     switch mode {
                     case "reflect": i = i < 0 ? -i : 2 * (size - 1) - i
                     case "edge": i = min(max(i, 0), size - 1)
+                    case "wrap": i = (i % size + size) % size
                     default: return value
                     }
                 }

@@ -15,6 +15,8 @@ enum ReferenceKernels {
         case .conv: return try conv(node, x, outputShape)
         case .maxPool, .averagePool: return try pool(node, x[0], outputShape)
         case .blurPool: return try blurPool(node, x[0], outputShape)
+        case .polyphaseIndex: return try polyphaseIndex(node, x[0], outputShape)
+        case .polyphaseSelect: return try polyphaseSelect(node, x[0], x[1], outputShape)
         case .globalAveragePool: return globalAveragePool(x[0], outputShape)
         case .adaptiveAveragePool: return adaptiveAveragePool(x[0], outputShape)
         case .batchNormalization: return try batchNorm(node, x, outputShape)
@@ -166,6 +168,7 @@ enum ReferenceKernels {
             case .zero: return nil
             case .replicate: return min(max(i, 0), size - 1)
             case .reflect: return i < 0 ? -i : 2 * (size - 1) - i
+            case .circular: return (i % size + size) % size
             }
         }
         var out = Tensor(zeros: outShape)
@@ -188,6 +191,44 @@ enum ReferenceKernels {
             }
         }
         return out
+    }
+
+    /// Adaptive polyphase sampling's choice: the component with the largest sum of squares (or of
+    /// absolute values), summed in double; the first of equals wins.
+    static func polyphaseIndex(_ node: Node, _ input: Tensor, _ outShape: [Int]) throws(NodeError) -> Tensor {
+        let (channels, height, width) = (input.shape[1], input.shape[2], input.shape[3])
+        let grid = try node.polyphaseGrid(height: height, width: width)
+        let norm = try node.polyphaseNorm()
+        return Tensor(shape: outShape) { n in
+            var best = 0, bestValue = -Double.infinity
+            for k in 0..<grid.components {
+                let (i, j) = grid.origin(of: k)
+                var total = 0.0
+                for c in 0..<channels {
+                    for r in 0..<grid.outputHeight {
+                        let row = ((n * channels + c) * height + grid.source(r, origin: i, axis: 0)) * width
+                        for q in 0..<grid.outputWidth {
+                            let v = Double(input[row + grid.source(q, origin: j, axis: 1)])
+                            total += norm == .l2 ? v * v : Swift.abs(v)
+                        }
+                    }
+                }
+                if total > bestValue { (best, bestValue) = (k, total) }
+            }
+            return Float(best)
+        }
+    }
+
+    /// Each sample's chosen polyphase component.
+    static func polyphaseSelect(_ node: Node, _ input: Tensor, _ index: Tensor, _ outShape: [Int]) throws(NodeError) -> Tensor {
+        let (channels, height, width) = (input.shape[1], input.shape[2], input.shape[3])
+        let grid = try node.polyphaseGrid(height: height, width: width)
+        let (outH, outW) = (outShape[2], outShape[3])
+        return Tensor(shape: outShape) { o in
+            let (n, c, r, q) = (o / (channels * outH * outW), o / (outH * outW) % channels, o / outW % outH, o % outW)
+            let (i, j) = grid.origin(of: grid.component(index[n]))
+            return input[((n * channels + c) * height + grid.source(r, origin: i, axis: 0)) * width + grid.source(q, origin: j, axis: 1)]
+        }
     }
 
     static func globalAveragePool(_ input: Tensor, _ outShape: [Int]) -> Tensor {

@@ -1,0 +1,269 @@
+import LowpassIR
+import LowpassPasses
+
+/// Applies adaptive polyphase sampling one strided node at a time, then (pad=circular) makes every
+/// remaining zero padding circular. Each rule keeps its node's output shape, so the input graph's types
+/// stay valid for every original value throughout.
+struct PolyphaseRewriter {
+    var graph: Graph
+    let before: VerifiedGraph
+    let settings: PolyphaseSettings
+    /// Spatial sizes of the graph's inputs: a strided conv reading such a map is in the stem.
+    let inputSizes: Set<[Int]>
+    private(set) var types: [String: TensorType]
+    var remarks: [Diagnostic] = []
+    private(set) var rows: [[String]] = []
+    /// The PolyphaseSelect nodes added so far, by name: a shortcut looks for its main path's among them.
+    private var selects: Set<String> = []
+    /// Nodes already given circular padding at stride 1 (their pads cover the kernel).
+    private var circularized: Set<String> = []
+
+    init(graph: Graph, settings: PolyphaseSettings) throws(Diagnostics) {
+        self.graph = graph
+        self.before = try graph.verify()
+        self.types = before.types
+        self.settings = settings
+        inputSizes = Set(graph.inputs.compactMap { $0.type.rank == 4 ? $0.type.shape[2...].compactMap(\.value) : nil })
+    }
+
+    /// Main paths first, so that each block's shortcut (a linear 1x1 conv or a pool feeding the block's
+    /// Add) can keep the component its main path chose, as APS's ResNet passes `polyphase_indices` on.
+    mutating func rewriteDownsamplers() throws(PassError) {
+        let strided = graph.nodes.filter { isStrided($0) && settings.selection.selects($0.name) }
+        let shortcuts = strided.filter(isShortcutCandidate)
+        let shortcutNames = Set(shortcuts.map(\.name))
+        for node in strided where !shortcutNames.contains(node.name) { try rewrite(nodeNamed: node.name) }
+        for node in shortcuts { try rewrite(nodeNamed: node.name) }
+    }
+
+    func isStrided(_ node: Node) -> Bool {
+        guard [.maxPool, .averagePool, .conv].contains(node.op), let strides = try? node.ints("strides") else { return false }
+        return strides.contains { $0 > 1 }
+    }
+
+    /// A pool, or a conv with no activation after it: it does not decide the phase where a partner exists.
+    func isShortcutCandidate(_ node: Node) -> Bool {
+        node.op == .averagePool || node.op == .conv && !graph.normalizationAndActivation(after: node, types: types).hasActivation
+    }
+
+    func spatial(_ value: String) throws(NodeError) -> [Int] {
+        let size = types[value].map { $0.rank == 4 ? $0.shape.suffix(2).compactMap(\.value) : [] } ?? []
+        guard size.count == 2 else {
+            throw NodeError(.notAMap, "'\(value)' is not a 4-D feature map with a known height and width")
+        }
+        return size
+    }
+
+    mutating func rewrite(nodeNamed name: String) throws(PassError) {
+        guard let node = graph.node(named: name) else { return }
+        do throws(NodeError) {
+            try rewrite(node)
+        } catch {
+            throw PassError(pass: AdaptivePolyphaseSampling.name, error.message, node: name)
+        }
+    }
+
+    // MARK: The rule
+
+    /// The node at stride 1 (with circular 'same' padding under pad=circular), then, at the end of its
+    /// BatchNorm and activation, the optional blur and the polyphase choice; a shortcut with a partner
+    /// selects its input by the partner's choice before running at stride 1 instead.
+    private mutating func rewrite(_ node: Node) throws(NodeError) {
+        let input = try spatial(node.inputs[0])
+        let goal = try spatial(node.outputs[0])
+        let window: WindowGeometry
+        if node.op == .conv {
+            let weight = types[node.inputs[1]]?.shape.compactMap(\.value) ?? []
+            window = try node.convGeometry(weightShape: weight.map(Dim.fixed))
+            if inputSizes.contains(input) && !settings.includeStem {
+                remarks.append(Diagnostic(.stemKept, "stem conv kept strided (input is the graph input's size; stem=include rewrites it)",
+                                          at: .node(node.name), severity: .note))
+                return
+            }
+        } else {
+            window = try node.poolGeometry()
+        }
+        let strides = window.strides
+        var pads = window.pads
+        if settings.circular {
+            for axis in 0..<2 {
+                let span = window.dilations[axis] * (window.kernel[axis] - 1)
+                guard span >= pads[axis] else { throw NodeError(.shapeChange, "its padding \(window.pads) exceeds its window; circular padding cannot keep the map size") }
+                pads[axis + 2] = span - pads[axis]
+            }
+        }
+        let dense = (0..<2).map { (axis: Int) -> Int in
+            let span: Int = window.dilations[axis] * (window.kernel[axis] - 1)
+            return input[axis] + pads[axis] + pads[axis + 2] - span
+        }
+        let subsampled = (0..<2).map { (axis: Int) -> Int in (dense[axis] + strides[axis] - 1) / strides[axis] }
+        guard subsampled == goal else {
+            throw NodeError(.shapeChange, "at stride 1 it makes a \(dims(dense)) map, which polyphase sampling by \(strides) turns into \(dims(subsampled)), not the \(dims(goal)) it made; exclude it (exclude=\(node.name))")
+        }
+        var rewritten = node
+        rewritten.attributes["strides"] = nil
+        rewritten.attributes["ceil_mode"] = nil
+        rewritten.attributes["pads"] = pads == [0, 0, 0, 0] ? nil : .ints(pads)
+        if settings.circular { circularized.insert(node.name) }
+
+        let channels = types[node.inputs[0]]?.shape.dropFirst().first?.value ?? 0
+        let isLinear = isShortcutCandidate(node)
+        if isLinear, node.op == .conv, window.kernel == [1, 1], window.pads == [0, 0, 0, 0] {
+            // A pointwise linear conv commutes with the selection: select its (smaller) input, by the
+            // main path's choice where it is a block's shortcut, then run the conv at stride 1.
+            let partner = partnerIndex(of: node, mapSize: input)
+            let blurred = blurIfAsked(node.inputs[0], size: input, named: "\(node.name).blur")
+            var added = blurred.nodes
+            let index = partner ?? graph.freshName("\(node.name).aps")
+            if partner == nil { added.append(indexNode(index, reading: blurred.value, strides: strides)) }
+            let selected = graph.freshName("\(node.name).select", avoiding: [index])
+            types[selected] = types[node.inputs[0]].map { TensorType($0.dtype, Array($0.shape.prefix(2)) + goal.map(Dim.fixed)) }
+            added.append(Node(name: selected, op: .polyphaseSelect, inputs: [blurred.value, index], outputs: [selected], attributes: stridesAttribute(strides)))
+            selects.insert(selected)
+            rewritten.inputs[0] = selected
+            replace(node, with: added + [rewritten])
+            let choice = partner == nil ? "PolyphaseIndex + PolyphaseSelect" : "PolyphaseSelect(main path's choice)"
+            record(node, rule: "Conv 1x1 (linear) -> \(settings.filter > 1 ? "BlurPool(stride 1) + " : "")\(choice) + Conv(stride 1)", map: input, goal: goal,
+                   addedMACs: blurMACs(channels: channels, size: input))
+            return
+        }
+        replace(node, with: [rewritten])
+        let (last, activationChain, _) = node.op == .conv ? graph.normalizationAndActivation(after: rewritten, types: types) : (node.outputs[0], [], false)
+        let partner = isLinear ? partnerIndex(of: node, mapSize: dense) : nil
+        let outputChannels = types[last]?.shape.dropFirst().first?.value ?? 0
+        try appendSampling(after: last, size: dense, strides: strides, index: partner, named: node.name)
+        var chain = [node.op.rawValue + "(stride 1)"] + activationChain
+        if settings.filter > 1 { chain.append("BlurPool(stride 1)") }
+        chain.append(partner == nil ? "PolyphaseIndex + PolyphaseSelect" : "PolyphaseSelect(main path's choice)")
+        let perOutput = node.op == .conv ? (types[node.inputs[1]]?.shape.dropFirst().compactMap(\.value).reduce(1, *) ?? 0) : 0
+        let addedConv = node.op == .conv ? outputChannels * perOutput * (dense.reduce(1, *) - goal.reduce(1, *)) : 0
+        record(node, rule: node.op.rawValue + " -> " + chain.joined(separator: " + "), map: dense, goal: goal,
+               addedMACs: addedConv + blurMACs(channels: outputChannels, size: dense))
+    }
+
+    private func indexNode(_ name: String, reading value: String, strides: [Int]) -> Node {
+        var attributes = stridesAttribute(strides)
+        if settings.norm != .l2 { attributes["norm"] = .string(settings.norm.rawValue) }
+        return Node(name: name, op: .polyphaseIndex, inputs: [value], outputs: [name], attributes: attributes)
+    }
+
+    /// Inserts [BlurPool] + PolyphaseIndex + PolyphaseSelect taking over `value` (or only the select, by
+    /// a given index): its producer now writes `<value>.unsampled`, and every reader keeps its name.
+    private mutating func appendSampling(after value: String, size: [Int], strides: [Int], index given: String?, named base: String) throws(NodeError) {
+        guard let producer = graph.producerIndex(of: value) else { return }
+        let writer = graph.nodes[producer].name
+        let unsampled = graph.freshName("\(value).unsampled")
+        graph.renameOutput(value, to: unsampled)
+        types[unsampled] = types[value].map { TensorType($0.dtype, Array($0.shape.prefix(2)) + size.map(Dim.fixed)) }
+        let blurred = blurIfAsked(unsampled, size: size, named: graph.freshName("\(base).blur", avoiding: [unsampled]))
+        var added = blurred.nodes
+        let index: String
+        if let given {
+            index = given
+        } else {
+            index = graph.freshName("\(base).aps", avoiding: [unsampled])
+            added.append(indexNode(index, reading: blurred.value, strides: strides))
+        }
+        let select = graph.freshName("\(base).select", avoiding: [unsampled, index])
+        added.append(Node(name: select, op: .polyphaseSelect, inputs: [blurred.value, index], outputs: [value], attributes: stridesAttribute(strides)))
+        selects.insert(select)
+        var anchor = writer
+        for node in added {
+            graph.append(node, placed: anchor)
+            anchor = node.name
+        }
+    }
+
+    /// A stride-1 blur of `value` when the filter asks for one (padding circular or reflect, as the pass's).
+    private mutating func blurIfAsked(_ value: String, size: [Int], named name: String) -> (nodes: [Node], value: String) {
+        guard settings.filter > 1 else { return ([], value) }
+        var attributes: Attributes = ["filter_size": .int(settings.filter), "strides": .ints([1, 1])]
+        attributes["pad_mode"] = .string(settings.circular ? BlurPadMode.circular.rawValue : BlurPadMode.reflect.rawValue)
+        let output = graph.freshName(name)
+        types[output] = types[value]
+        return ([Node(name: output, op: .blurPool, inputs: [value], outputs: [output], attributes: attributes)], output)
+    }
+
+    private func stridesAttribute(_ strides: [Int]) -> Attributes {
+        strides == [2, 2] ? [:] : ["strides": .ints(strides)]
+    }
+
+    private func blurMACs(channels: Int, size: [Int]) -> Int {
+        settings.filter > 1 ? channels * size.reduce(1, *) * settings.filter * settings.filter : 0
+    }
+
+    /// The choice of the main path that `node`'s output meets: follow its single-use chain to an Add
+    /// (or Sum), then search the other operands' producers, nearest first and not past `node`'s own
+    /// input, for a PolyphaseSelect of this pass over a map of the same size.
+    private func partnerIndex(of node: Node, mapSize: [Int]) -> String? {
+        var value = node.outputs[0]
+        var join: Node?
+        for _ in 0..<8 {
+            guard graph.hasSingleUse(value), let next = graph.consumers(of: value).first else { return nil }
+            let consumer = graph.nodes[next]
+            if consumer.op == .add || consumer.op == .sum { join = consumer; break }
+            guard consumer.outputs.count == 1, consumer.inputs.first == value else { return nil }
+            value = consumer.outputs[0]
+        }
+        guard let join else { return nil }
+        var queue = join.inputs.filter { $0 != value }
+        var seen = Set(queue)
+        var position = 0
+        while position < queue.count && position < 256 {
+            let current = queue[position]
+            position += 1
+            guard current != node.inputs[0], let producer = graph.producerIndex(of: current) else { continue }
+            let candidate = graph.nodes[producer]
+            if selects.contains(candidate.name), candidate.op == .polyphaseSelect,
+               let source = types[candidate.inputs[0]]?.shape.suffix(2).compactMap(\.value), source == mapSize,
+               graph.producerIndex(of: candidate.inputs[1]).map({ graph.nodes[$0].op == .polyphaseIndex }) == true {
+                return candidate.inputs[1]
+            }
+            for input in candidate.inputs where !seen.contains(input) {
+                seen.insert(input)
+                queue.append(input)
+            }
+        }
+        return nil
+    }
+
+    // MARK: Circular padding
+
+    /// Every padded Conv, MaxPool and AveragePool reads a circularly padded copy of its input instead.
+    mutating func padCircularly() throws(PassError) {
+        let padded = graph.nodes.filter { [.conv, .maxPool, .averagePool].contains($0.op) && ((try? $0.ints("pads")) ?? []).contains { $0 != 0 } }
+        var count = 0
+        for node in padded {
+            guard let pads = try? node.ints("pads"), pads.count == 4 else { continue }
+            guard pads.allSatisfy({ $0 >= 0 }) else {
+                throw PassError(pass: AdaptivePolyphaseSampling.name, "negative pads \(pads) cannot be made circular", node: node.name)
+            }
+            let paddedName = graph.freshName("\(node.name).pad")
+            types[paddedName] = types[node.inputs[0]].map { type in
+                TensorType(type.dtype, Array(type.shape.prefix(2)) + (0..<2).map { axis in type.shape[axis + 2].value.map { .fixed($0 + pads[axis] + pads[axis + 2]) } ?? type.shape[axis + 2] })
+            }
+            let pad = Node(name: paddedName, op: .pad, inputs: [node.inputs[0]], outputs: [paddedName],
+                           attributes: ["mode": .string("wrap"), "pads": .ints([0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]])])
+            var unpadded = node
+            unpadded.inputs[0] = paddedName
+            unpadded.attributes["pads"] = nil
+            if node.op == .averagePool { unpadded.attributes["count_include_pad"] = nil }
+            replace(node, with: [pad, unpadded])
+            if !circularized.contains(node.name) { count += 1 }
+        }
+        if count > 0 {
+            rows.append(["(\(count) more)", "zero padding -> Pad(wrap) before the conv or pool", "", "0"])
+        }
+    }
+
+    // MARK: Editing
+
+    private mutating func replace(_ original: Node, with nodes: [Node]) {
+        guard let index = graph.index(ofNodeNamed: original.name) else { return }
+        graph.replaceNode(at: index, with: nodes)
+    }
+
+    private mutating func record(_ node: Node, rule: String, map: [Int], goal: [Int], addedMACs: Int) {
+        rows.append([node.name, rule, "\(dims(map)) -> \(dims(goal))", addedMACs == 0 ? "0" : "+\(addedMACs)"])
+    }
+}
