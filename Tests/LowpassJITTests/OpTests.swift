@@ -103,8 +103,8 @@ struct OpTests {
         }
     }
 
-    static let blurCases: [(Int, String, Int)] = (1...7).flatMap { m in ["reflect", "replicate", "zero"].map { (m, $0, 2) } }
-        + [(4, "reflect", 1), (3, "zero", 3), (5, "replicate", 1)]
+    static let blurCases: [(Int, String, Int)] = (1...7).flatMap { m in ["reflect", "replicate", "zero", "circular"].map { (m, $0, 2) } }
+        + [(4, "reflect", 1), (3, "zero", 3), (5, "replicate", 1), (3, "circular", 1), (4, "circular", 3)]
 
     @Test(arguments: blurCases)
     func blurPool(filter: Int, mode: String, stride: Int) throws {
@@ -317,7 +317,7 @@ struct OpTests {
         try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 99)])
     }
 
-    @Test(arguments: ["constant", "reflect", "edge"])
+    @Test(arguments: ["constant", "reflect", "edge", "wrap"])
     func pad(mode: String) throws {
         let (graph, weights) = oneNodeGraph(.pad, input: [1, 2, 5, 6], [
             "pads": .ints([0, 1, 2, 3, 0, 0, 3, 1]), "mode": .string(mode), "value": .float(0.25),
