@@ -42,6 +42,12 @@ public struct AdaptivePolyphaseSampling: Pass {
         } catch {
             throw PassError(pass: Self.name, "the input graph does not verify: \(error.items.first?.description ?? "")")
         }
+        if settings.norm == .l1 && settings.filter > 1 {
+            // Even and odd taps of a binomial filter sum alike, so on a non-negative map (after ReLU)
+            // every component of the blurred map has the same l1 norm.
+            context.remarks.append(Diagnostic(.apsTies, "norm=l1 after a blur ties on non-negative maps (every polyphase component has the same sum), so rounding decides; use norm=l2",
+                                              severity: .warning))
+        }
         try rewriter.rewriteDownsamplers()
         if settings.circular { try rewriter.padCircularly() }
         rewriter.graph.settleOrder()

@@ -131,7 +131,11 @@ struct PolyphaseRewriter {
         let (last, activationChain, _) = node.op == .conv ? graph.normalizationAndActivation(after: rewritten, types: types) : (node.outputs[0], [], false)
         let partner = isLinear ? partnerIndex(of: node, mapSize: dense) : nil
         let outputChannels = types[last]?.shape.dropFirst().first?.value ?? 0
-        try appendSampling(after: last, size: dense, strides: strides, index: partner, named: node.name)
+        // A stride-1 average pool makes its map's components nearly equal (each is a box average of
+        // the same pixels), so their norms differ by little more than rounding; its input, of the same
+        // size under circular padding, shows the same phases clearly and shifts with them.
+        let chooseOn = node.op == .averagePool && dense == input ? node.inputs[0] : nil
+        try appendSampling(after: last, size: dense, strides: strides, index: partner, choosingOn: chooseOn, named: node.name)
         var chain = [node.op.rawValue + "(stride 1)"] + activationChain
         if settings.filter > 1 { chain.append("BlurPool(stride 1)") }
         chain.append(partner == nil ? "PolyphaseIndex + PolyphaseSelect" : "PolyphaseSelect(main path's choice)")
@@ -148,8 +152,10 @@ struct PolyphaseRewriter {
     }
 
     /// Inserts [BlurPool] + PolyphaseIndex + PolyphaseSelect taking over `value` (or only the select, by
-    /// a given index): its producer now writes `<value>.unsampled`, and every reader keeps its name.
-    private mutating func appendSampling(after value: String, size: [Int], strides: [Int], index given: String?, named base: String) throws(NodeError) {
+    /// a given index): its producer now writes `<value>.unsampled`, and every reader keeps its name. The
+    /// index reads the (blurred) map, or `chooser`, a map of the same size.
+    private mutating func appendSampling(after value: String, size: [Int], strides: [Int], index given: String?, choosingOn chooser: String? = nil,
+                                         named base: String) throws(NodeError) {
         guard let producer = graph.producerIndex(of: value) else { return }
         let writer = graph.nodes[producer].name
         let unsampled = graph.freshName("\(value).unsampled")
@@ -162,7 +168,7 @@ struct PolyphaseRewriter {
             index = given
         } else {
             index = graph.freshName("\(base).aps", avoiding: [unsampled])
-            added.append(indexNode(index, reading: blurred.value, strides: strides))
+            added.append(indexNode(index, reading: chooser ?? blurred.value, strides: strides))
         }
         let select = graph.freshName("\(base).select", avoiding: [unsampled, index])
         added.append(Node(name: select, op: .polyphaseSelect, inputs: [blurred.value, index], outputs: [value], attributes: stridesAttribute(strides)))

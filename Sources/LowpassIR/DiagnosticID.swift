@@ -54,10 +54,11 @@ public struct DiagnosticID: Hashable, Sendable, CustomStringConvertible {
     public static let passBrokeGraph = DiagnosticID("pass-broke-graph", "a pass produced a graph that does not verify")
     public static let passFailed = DiagnosticID("pass-failed", "a pass could not do its job")
     public static let remark = DiagnosticID("remark", "a note from a pass about what it did")
+    public static let apsTies = DiagnosticID("aps-ties", "a warning: adaptive polyphase sampling's components tie by construction, so rounding chooses")
     public static let shapeChange = DiagnosticID("shape-change", "antialias could not keep a layer's output size")
     public static let shapeMismatch = DiagnosticID("shape-mismatch", "input ranks or sizes do not fit the op")
     public static let smallMap = DiagnosticID("small-map", "a map is too small for the blur's reflect padding")
-    public static let stemKept = DiagnosticID("stem-kept", "a note: antialias kept a stem convolution strided")
+    public static let stemKept = DiagnosticID("stem-kept", "a note: antialias or aps kept a stem convolution strided")
     public static let symbolicDimension = DiagnosticID("symbolic-dimension", "a size an op computes with is a symbol, not a number")
     public static let symbolicParameter = DiagnosticID("symbolic-parameter", "a parameter's shape has a symbolic dimension")
     public static let tensorTooLarge = DiagnosticID("tensor-too-large", "a tensor has more elements than the limit (LOWPASS_MAX_TENSOR_ELEMENTS)")
@@ -82,6 +83,7 @@ public struct DiagnosticID: Hashable, Sendable, CustomStringConvertible {
     /// All of them, in alphabetical order.
     public static let all: [DiagnosticID] = [
         .ambiguousName,
+        .apsTies,
         .arity,
         .badAttribute,
         .badGraphFile,

@@ -12,7 +12,7 @@ modules so that every parameter and buffer keeps its name and value (inference m
   MobileNetV2 features[0] and strided depthwise convs, DenseNet conv0) runs at stride 1, then BN, the
   activation and APS;
 - MaxPool(3, 2, 1) becomes circular pad 1/1, MaxPool(3, 1), APS; DenseNet's transition AvgPool(2, 2)
-  becomes circular pad 0/1, AvgPool(2, 1), APS;
+  becomes circular pad 0/1, AvgPool(2, 1), blur, and the component APS chooses on the pool's input;
 - ResNet's downsample shortcut blurs the block input, selects the component the block's main-path APS
   chose, then runs its 1x1 conv at stride 1 and BN;
 - every conv with padding pads circularly (and runs at stride 1).
@@ -137,6 +137,19 @@ class CircularConv2d(nn.Conv2d):
         return super().forward(x)
 
 
+class AveragePoolAPS(nn.Module):
+    """AvgPool(2, 2) -> circular pad 0/1, AvgPool(2, 1), blur, and the component chosen on the pool's
+    input, a map of the same size (a box average makes its own components' norms nearly equal)."""
+
+    def __init__(self, aps_module):
+        super().__init__()
+        self.filter_size, self.norm = aps_module.filter_size, aps_module.norm
+
+    def forward(self, x):
+        pooled = blur(F.avg_pool2d(F.pad(x, (0, 1, 0, 1), mode="circular"), 2, stride=1), self.filter_size)
+        return polyphase_select(pooled, polyphase_index(x, 2, self.norm), 2)
+
+
 class APSBasicBlock(BasicBlock):
     """A stride-2 BasicBlock: APS after conv1/bn1/relu; the shortcut reuses that APS's index."""
 
@@ -202,7 +215,7 @@ def _rewrite_densenet(model, make_aps):
     features.pool0 = nn.Sequential(CircularPad(1, 1), nn.MaxPool2d(3, stride=1), make_aps())
     for name, child in features.named_children():
         if name.startswith("transition"):
-            child.pool = nn.Sequential(CircularPad(0, 1), nn.AvgPool2d(2, stride=1), make_aps())
+            child.pool = AveragePoolAPS(make_aps())
 
 
 REWRITES = {"resnet18": _rewrite_resnet, "resnet50": _rewrite_resnet,
