@@ -3,7 +3,7 @@ import LowpassTensor
 
 /// Finds the blur other tools export (antialiased_cnns, Lowpass itself): a depthwise Conv whose fixed
 /// weights are one normalized binomial filter for every channel, with no bias, dilation 1, a square
-/// stride, padded by a preceding Pad (reflect, edge or zero) or by its own zero pads. Each becomes one
+/// stride, padded by a preceding Pad (reflect, edge, wrap or zero) or by its own zero pads. Each becomes one
 /// `BlurPool`, so imported antialiased models get the fused kernels. A conv that only looks similar
 /// (other weights, a bias, uneven channels) stays as it is.
 enum BlurRecognizer {
@@ -30,6 +30,7 @@ enum BlurRecognizer {
                 switch (try? pad.string("mode")) ?? "constant" {
                 case "reflect": mode = "reflect"
                 case "edge": mode = "replicate"
+                case "wrap": mode = "circular"
                 default: mode = value == 0 ? "zero" : "unsupported"
                 }
                 if mode != "unsupported" {

@@ -92,7 +92,10 @@ struct GraphImporter {
         // op is reported first and alone, not the undefined values downstream of it.
         var unsupported: [(op: String, nodes: [String])] = []
         var missing = Set<String>()
-        for (index, node) in onnx.node.enumerated() {
+        var recognizer = PolyphaseRecognizer(onnx.node, constants: constants, graphOutputs: onnx.output.map(\.name))
+        let onnxNodes = recognizer.raise()
+        if recognizer.raised > 0 { remarks.append("raised \(recognizer.raised) adaptive polyphase sampling pattern(s) to PolyphaseIndex and PolyphaseSelect") }
+        for (index, node) in onnxNodes.enumerated() {
             let name = uniqueName(node.name.isEmpty ? "\(node.opType)_\(index)" : node.name)
             if node.input.contains(where: missing.contains) {
                 missing.formUnion(node.output)
@@ -126,6 +129,7 @@ struct GraphImporter {
             graph.outputs.append(output.name)
         }
         guard findings.isEmpty else { throw Diagnostics(findings) }
+        WrapPadRecognizer.raise(&graph, types: types, remarks: &remarks)
         BlurRecognizer.raise(&graph, weights: &weights, remarks: &remarks)
         GroupNormRecognizer.raise(&graph, weights: &weights, types: types, remarks: &remarks)
         do { _ = try graph.verify(parameterDataShapes: weights.mapValues(\.shape)) } catch { throw error }

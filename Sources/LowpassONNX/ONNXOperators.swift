@@ -99,6 +99,14 @@ struct ONNXNode {
 extension GraphImporter {
     /// Translates one ONNX node; false if Lowpass has no translation for its op.
     mutating func translate(_ proto: Onnx_NodeProto, name: String) throws(Diagnostic) -> Bool {
+        if proto.domain == PolyphaseRecognizer.domain, let op = OpKind(rawValue: proto.opType), [.polyphaseIndex, .polyphaseSelect].contains(op) {
+            var attributes: Attributes = [:]
+            for attribute in proto.attribute {
+                attributes[attribute.name] = attribute.type == .ints ? .ints(attribute.ints.map { Int(clamping: $0) }) : .string(String(decoding: attribute.s, as: UTF8.self))
+            }
+            try emit(op, name, proto.input, proto.output.first ?? "", attributes)
+            return true
+        }
         guard proto.domain.isEmpty || proto.domain == "ai.onnx" else { return false }
         try ONNXAttributes.check(proto, name: name)
         let node = ONNXNode(proto, name: name), a = node.attributes
