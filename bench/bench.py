@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Times Lowpass against its peers on the same work, in one run, and prints the ratios.
 
-    python3 bench/bench.py blur      # BlurPool and MaxBlurPool kernels vs memcpy bandwidth and PyTorch
+    python3 bench/bench.py blur      # BlurPool, MaxBlurPool and APS kernels vs memcpy bandwidth and PyTorch
     python3 bench/bench.py movement  # transpose, slice, concat, expand, tile, gather, ... vs memcpy bandwidth
     python3 bench/bench.py models    # whole networks vs ONNX Runtime, OpenVINO (f32) and PyTorch
     python3 bench/bench.py reparam   # the seed ACNet before and after fold-bn + fuse-branches
@@ -115,6 +115,13 @@ def graph_file(folder, name, shape, nodes):
     return path
 
 
+def polyphase_sampling(x):
+    """Adaptive polyphase sampling by 2 in PyTorch (the l2 choice, then the gather), as APS's code does it."""
+    n, c, h, w = x.shape
+    components = x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 3, 5, 1, 2, 4).reshape(n, 4, c, h // 2, w // 2)
+    return components[np.arange(n), components.square().sum((2, 3, 4)).argmax(1)]
+
+
 def bench_blur(args, lowpass):
     import torch
     try:
@@ -131,9 +138,13 @@ def bench_blur(args, lowpass):
                     "attributes": {"filter_size": 4, "strides": [2, 2]}}
             pool = {"name": "max", "op": "MaxPool", "inputs": ["x"], "outputs": ["m"],
                     "attributes": {"kernel_shape": [2, 2], "strides": [1, 1]}}
-            for op, nodes in [("blurpool", [blur]), ("maxblurpool", [pool, dict(blur, inputs=["m"])])]:
+            choose = {"name": "choose", "op": "PolyphaseIndex", "inputs": ["x"], "outputs": ["k"]}
+            select = {"name": "select", "op": "PolyphaseSelect", "inputs": ["x", "k"], "outputs": ["y"]}
+            for op, nodes in [("blurpool", [blur]), ("maxblurpool", [pool, dict(blur, inputs=["m"])]), ("aps", [choose, select])]:
                 module = None
-                if antialiased_cnns is not None:
+                if op == "aps":
+                    module = polyphase_sampling
+                elif antialiased_cnns is not None:
                     module = antialiased_cnns.BlurPool(c, filt_size=4, stride=2)
                     if op == "maxblurpool":
                         module = torch.nn.Sequential(torch.nn.MaxPool2d(kernel_size=2, stride=1), module)
@@ -153,17 +164,19 @@ def bench_blur(args, lowpass):
         print(f"memcpy bandwidth ({args.threads} threads, numpy, read + write): {bandwidth:.1f} GB/s")
         print(f"PyTorch {torch.__version__}, antialiased_cnns {'present' if antialiased_cnns else 'missing'}; "
               f"{args.threads} threads each; median of {args.rounds} interleaved rounds of {args.runs} runs\n")
-        print(f"{'op':<12} {'shape':<16} {'Lowpass ms':>10} {'GB/s':>6} {'% memcpy':>9} {'PyTorch ms':>11} {'speedup':>8}")
+        print(f"{'op':<12} {'shape':<16} {'Lowpass ms':>10} {'GB/s':>6} {'% memcpy':>9} {'PyTorch ms':>11} {'speedup':>8} {'/ blurpool':>10}")
+        blur_seconds = {}
         for op, shape, graph, module in cases:
             seconds = statistics.median(ours[graph])
+            blur_seconds.setdefault(str(shape), seconds)
             moved = 4 * (np.prod(shape) + shape[0] * shape[1] * (shape[2] // 2) * (shape[3] // 2))
             torch_ms = statistics.median(theirs[graph]) if graph in theirs else None
             rate = moved / seconds / 1e9
             speedup = f"{torch_ms / (seconds * 1000):.1f}x" if torch_ms else "-"
             print(f"{op:<12} {str(shape):<16} {seconds * 1000:>10.3f} {rate:>6.1f} {100 * rate / bandwidth:>8.0f}% "
-                  f"{torch_ms if torch_ms else float('nan'):>11.3f} {speedup:>8}")
+                  f"{torch_ms if torch_ms else float('nan'):>11.3f} {speedup:>8} {seconds / blur_seconds[str(shape)]:>9.2f}x")
             rows.append({"op": op, "shape": shape, "lowpass_ms": seconds * 1000, "gbs": rate,
-                         "memcpy_gbs": bandwidth, "torch_ms": torch_ms})
+                         "memcpy_gbs": bandwidth, "torch_ms": torch_ms, "relative_to_blurpool": seconds / blur_seconds[str(shape)]})
     return rows
 
 
