@@ -19,6 +19,7 @@ public struct DiagnosticID: Hashable, Sendable, CustomStringConvertible {
     public static let arity = DiagnosticID("arity", "a node has more or fewer inputs or outputs than its op takes")
     public static let badAttribute = DiagnosticID("bad-attribute", "an attribute value has the wrong type, length or range for its op and input")
     public static let badGraphFile = DiagnosticID("bad-graph-file", "the graph file's JSON has the wrong structure: a missing or unknown key, a wrong type, a wrong format or version")
+    public static let badImage = DiagnosticID("bad-image", "an image file cannot be decoded: not PNG or JPEG, damaged, or too large")
     public static let badNpy = DiagnosticID("bad-npy", "an .npy file is malformed or holds something Lowpass does not read (dtype, order, header)")
     public static let badOnnx = DiagnosticID("bad-onnx", "an ONNX file is malformed, truncated or refers to data it may not read")
     public static let badOption = DiagnosticID("bad-option", "a command-line option is missing, repeated or contradicts another")
@@ -87,6 +88,7 @@ public struct DiagnosticID: Hashable, Sendable, CustomStringConvertible {
         .arity,
         .badAttribute,
         .badGraphFile,
+        .badImage,
         .badNpy,
         .badOnnx,
         .badOption,

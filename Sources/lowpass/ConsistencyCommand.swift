@@ -17,8 +17,11 @@ struct ConsistencyCommand: ParsableCommand {
                         whose class never changes;
               circular  the centre crop rolled (torch.roll) by two random offsets per batch: a truly
                         shift-invariant network agrees on every image (100.00%).
-            Images: an .npy of [N, C, H, W] floats in [0, 1]; the shorter side is resized to S + R, the centre
-            square cropped, then normalized (ImageNet's mean and std unless --mean/--std or --no-normalize).
+            Images: a folder of PNG and JPEG files (in one subfolder per class, as ImageNet's validation set
+            is laid out, for labels; decoded by libpng and libjpeg-turbo, resized with PIL's antialiased
+            bilinear filter) or an .npy of [N, C, H, W] floats in [0, 1]. The shorter side is resized to
+            S + R, the centre square cropped, then normalized (ImageNet's mean and std unless --mean/--std
+            or --no-normalize).
             Several models print side by side; --json writes every per-image agreement and offset, --plot
             draws the diagonal curves (the paper's Figure 1) as SVG.
             """)
@@ -28,10 +31,10 @@ struct ConsistencyCommand: ParsableCommand {
     @Argument(help: "The models (graph files or ONNX), each compiled by the JIT.")
     var models: [String]
 
-    @Option(help: "The images: an .npy of [N, C, H, W] floats in [0, 1].")
+    @Option(help: "The images: a folder of .png/.jpg files (optionally in one subfolder per class), or an .npy of [N, C, H, W] floats in [0, 1].")
     var images: String
 
-    @Option(help: "True classes: an .npy of N class indices, or a text file of one integer per line.")
+    @Option(help: "True classes: an .npy of N class indices, or a text file of one integer per line (default for a folder of class subfolders: the subfolder's index).")
     var labels: String?
 
     @Option(help: "Crop size S (default: the model's input size).")
@@ -92,12 +95,11 @@ struct ConsistencyCommand: ParsableCommand {
     }
 
     func run() throws {
-        let raw: Tensor
-        do { raw = try NPY.read(contentsOf: images) } catch { throw fail(error) }
+        let (raw, folderLabels) = try readImages()
         guard raw.rank == 4, raw.shape.allSatisfy({ $0 >= 1 }) else {
             throw fail(Diagnostic(.inputShape, "\(images): expected images [N, C, H, W] with every size at least 1, found \(raw.shape)"))
         }
-        let classes = try readLabels(count: raw.shape[0])
+        let classes = try readLabels(count: raw.shape[0]) ?? folderLabels
         var results: [Measured] = []
         for path in models {
             let source = try readModel(path)
@@ -158,6 +160,22 @@ struct ConsistencyCommand: ParsableCommand {
         let perImage = logits.count / batch
         guard perImage >= 1 else { throw Diagnostics([Diagnostic(.inputShape, "output '\(output)' has no classes (shape \(logits.shape))")]) }
         return Tensor(shape: [count, perImage]) { logits[$0] }
+    }
+
+    /// The .npy as it is, or the folder's images at the first model's size (or --size) plus the shift
+    /// range, with the labels their subfolders give.
+    private func readImages() throws -> (Tensor, [Int]?) {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: images, isDirectory: &isFolder), isFolder.boolValue else {
+            do { return (try NPY.read(contentsOf: images), nil) } catch { throw fail(error) }
+        }
+        let first = try readModel(models[0]).graph.inputs.first?.type.shape ?? []
+        let side = size ?? (first.count == 4 ? first[2].value : nil) ?? 224
+        let channels = first.count == 4 ? first[1].value ?? 3 : 3
+        do {
+            let folder = try ImageFolder(contentsOf: images, side: side + shiftRange, channels: channels)
+            return (folder.images, folder.labels)
+        } catch { throw fail(error) }
     }
 
     private func readLabels(count: Int) throws -> [Int]? {

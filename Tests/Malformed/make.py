@@ -70,7 +70,7 @@ case("graph", "unknown-attribute", graph(nodes=[node("relu", "Relu", ["x"], ["y"
 case("graph", "attribute-beyond-range", graph(nodes=[node("pool", "MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[1000000000000, 2])]),
      "attribute 'strides' holds a value beyond", "[bad-attribute]")
 case("graph", "pad-mode-not-allowed", graph(nodes=[node("blur", "BlurPool", ["x"], ["y"], pad_mode="mirror")]),
-     "attribute 'pad_mode' must be one of reflect, replicate, zero; got 'mirror'")
+     "attribute 'pad_mode' must be one of reflect, replicate, zero, circular; got 'mirror'")
 case("graph", "shape-mismatch", graph(parameters=[{"name": "w", "shape": [4, 5, 3, 3]}], nodes=[node("conv", "Conv", ["x", "w"], ["y"])]),
      "node 'conv'", "weight expects 5 input channels", "[shape-mismatch]")
 case("graph", "reflect-pad-too-large", graph(inputs=[{"name": "x", "shape": [1, 3, 2, 2]}], nodes=[node("blur", "BlurPool", ["x"], ["y"], filter_size=7)]),
