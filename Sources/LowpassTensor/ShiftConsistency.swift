@@ -17,58 +17,83 @@ public struct ShiftConsistency {
     public var batch: Int
     public var seed: UInt64
 
-    public init(size: Int, range: Int = 32, batch: Int = 32, seed: UInt64 = 0) {
-        (self.size, self.range, self.batch, self.seed) = (size, range, batch, seed)
+    /// What a run's output holds per image: logits `[K]` of one class (a classifier), or `[K, H', W']`, a
+    /// class per pixel of a map `stride` times smaller than the crop (segmentation: stride 1 mostly).
+    public enum Output: Sendable, Equatable {
+        case classes
+        case pixels(stride: Int)
+    }
+    public var output: Output
+
+    public init(size: Int, range: Int = 32, batch: Int = 32, seed: UInt64 = 0, output: Output = .classes) {
+        (self.size, self.range, self.batch, self.seed, self.output) = (size, range, batch, seed, output)
     }
 
     public typealias Classifier = (Tensor) throws -> Tensor
 
-    /// Per image and pass, whether the two crops' top-1 classes agree; with the offsets used.
+    /// Per image and pass, how far the two views agree: 1 or 0 for a classifier's top-1 class, the share
+    /// of pixels with the same class over the views' overlap for a dense output; with the offsets used.
     public struct Agreements: Sendable {
         /// `[pass][image]`.
-        public var agree: [[Bool]]
+        public var agree: [[Double]]
         /// Per pass and batch, the two offsets `(dy, dx)`.
         public var offsets: [[((Int, Int), (Int, Int))]]
-        public var rate: Double { Self.mean(agree.flatMap { $0 }) }
-        /// Half the width of the 95% confidence interval of `rate`, by the normal approximation over
-        /// every (image, pass) comparison.
-        public var interval: Double {
-            let n = Double(agree.reduce(0) { $0 + $1.count })
-            return n > 0 ? 1.96 * (rate * (1 - rate) / n).squareRoot() : 0
+        public var rate: Double {
+            let all = agree.flatMap { $0 }
+            return all.isEmpty ? 0 : all.reduce(0, +) / Double(all.count)
         }
-        static func mean(_ flags: [Bool]) -> Double { flags.isEmpty ? 0 : Double(flags.filter { $0 }.count) / Double(flags.count) }
+        /// Half the width of the 95% confidence interval of `rate`, by the normal approximation over
+        /// every (image, pass) comparison (for agreements of 0 and 1, the binomial's `rate (1 - rate)`).
+        public var interval: Double {
+            let all = agree.flatMap { $0 }
+            guard !all.isEmpty else { return 0 }
+            let variance = max(all.reduce(0) { $0 + $1 * $1 } / Double(all.count) - rate * rate, 0)
+            return 1.96 * (variance / Double(all.count)).squareRoot()
+        }
     }
+
+    static func share(_ flags: [Bool]) -> Double { flags.isEmpty ? 0 : Double(flags.filter { $0 }.count) / Double(flags.count) }
 
     /// `main.py -es`: per pass and batch, two offsets, each `(dy, dx)` drawn as `dy = next % range`,
     /// `dx = next % range` (first crop, then second); the two crops of every image in the batch are
     /// classified and compared.
     public func randomShifts(_ images: Tensor, passes: Int, run: Classifier) throws -> Agreements {
-        try pairs(images, passes: passes, run: run) { first, count, offset in Self.crop(images, first: first, count: count, at: offset, size: size) }
+        try pairs(images, passes: passes, run: run, circular: false) { first, count, offset in Self.crop(images, first: first, count: count, at: offset, size: size) }
     }
 
     /// Circular shifts (Chaman and Dokmanic): the centre crop rolled as `torch.roll` does, by two
     /// offsets per batch drawn as in `randomShifts`; a truly shift-invariant network agrees on every image.
     public func circularShifts(_ images: Tensor, passes: Int, run: Classifier) throws -> Agreements {
-        try pairs(images, passes: passes, run: run) { first, count, offset in
+        try pairs(images, passes: passes, run: run, circular: true) { first, count, offset in
             Self.roll(Self.crop(images, first: first, count: count, at: (range / 2, range / 2), size: size), by: offset)
         }
     }
 
-    /// Per pass and batch, two offsets drawn in the documented order, the batch's two views at them
-    /// classified, and each image's top-1 classes compared.
-    private func pairs(_ images: Tensor, passes: Int, run: Classifier,
+    /// Per pass and batch, two offsets drawn in the documented order (for a dense output of stride s,
+    /// each then rounded down to a multiple of s, so the views' pixels line up), the batch's two views
+    /// at them run, and each image's classes compared: the top-1 class, or every pixel where the two
+    /// outputs see the same place (`circular`: all of them, the outputs rolled back).
+    private func pairs(_ images: Tensor, passes: Int, run: Classifier, circular: Bool,
                        view: (_ first: Int, _ count: Int, _ offset: (Int, Int)) -> Tensor) throws -> Agreements {
         var random = SplitMix64(seed: seed)
-        func draw() -> (Int, Int) { (Int(random.next() % UInt64(range)), Int(random.next() % UInt64(range))) }
+        let step: Int
+        if case .pixels(let stride) = output { step = stride } else { step = 1 }
+        func draw() -> (Int, Int) {
+            let (dy, dx) = (Int(random.next() % UInt64(range)), Int(random.next() % UInt64(range)))
+            return (dy - dy % step, dx - dx % step)
+        }
         var result = Agreements(agree: [], offsets: [])
         for _ in 0..<passes {
-            var agree: [Bool] = [], offsets: [((Int, Int), (Int, Int))] = []
+            var agree: [Double] = [], offsets: [((Int, Int), (Int, Int))] = []
             for (first, count) in batches(images) {
                 let (a, b) = (draw(), draw())
                 offsets.append((a, b))
-                let top0 = Self.topClasses(try run(view(first, count, a)))
-                let top1 = Self.topClasses(try run(view(first, count, b)))
-                agree += zip(top0, top1).map { $0 == $1 }
+                let (first, second) = (try run(view(first, count, a)), try run(view(first, count, b)))
+                if output == .classes {
+                    agree += zip(Self.topClasses(first), Self.topClasses(second)).map { $0 == $1 ? 1 : 0 }
+                } else {
+                    agree += try Self.pixelAgreement(first, second, offsets: (a, b), step: step, circular: circular)
+                }
             }
             result.agree.append(agree)
             result.offsets.append(offsets)
@@ -115,8 +140,8 @@ public struct ShiftConsistency {
             probability.append(p)
             predicted.append(top)
         }
-        let accuracy = labels.map { labels in predicted.map { row in Agreements.mean(zip(row, labels).map { $0 == $1 }) } }
-        let stable = Agreements.mean((0..<images.shape[0]).map { i in predicted.allSatisfy { $0[i] == predicted[0][i] } })
+        let accuracy = labels.map { labels in predicted.map { row in Self.share(zip(row, labels).map { $0 == $1 }) } }
+        let stable = Self.share((0..<images.shape[0]).map { i in predicted.allSatisfy { $0[i] == predicted[0][i] } })
         return Diagonal(probability: probability, predicted: predicted, accuracy: accuracy, stable: stable)
     }
 
@@ -127,7 +152,7 @@ public struct ShiftConsistency {
             let classes = Self.topClasses(try run(Self.crop(images, first: first, count: count, at: (range / 2, range / 2), size: size)))
             correct += classes.enumerated().map { $1 == labels[first + $0] }
         }
-        return Agreements.mean(correct)
+        return Self.share(correct)
     }
 
     // MARK: Tensors
@@ -172,6 +197,50 @@ public struct ShiftConsistency {
                 if !b.isNaN && (v > b || v.isNaN) { best = j }
             }
             return best
+        }
+    }
+
+    /// Per image, the share of pixels whose classes (the first largest logit over K, NaN largest) agree
+    /// where outputs `[B, K, H', W']` of views at offsets `a` and `b` (multiples of `step`, the output's
+    /// stride) see the same place: crops overlap where a pixel's place lies in both; rolled maps
+    /// (`circular`) everywhere, each output rolled back by its own offset.
+    static func pixelAgreement(_ first: Tensor, _ second: Tensor, offsets: ((Int, Int), (Int, Int)), step: Int, circular: Bool) throws -> [Double] {
+        let (count, k, h, w) = (first.shape[0], first.shape[1], first.shape[2], first.shape[3])
+        let plane = h * w
+        func classes(_ output: Tensor, _ n: Int) -> [Int] {
+            (0..<plane).map { p in
+                var best = 0
+                for j in 1..<max(k, 1) {
+                    let (v, b) = (output[(n * k + j) * plane + p], output[(n * k + best) * plane + p])
+                    if !b.isNaN && (v > b || v.isNaN) { best = j }
+                }
+                return best
+            }
+        }
+        let (a, b) = offsets
+        let (ay, ax, by, bx) = (a.0 / step, a.1 / step, b.0 / step, b.1 / step)
+        return try (0..<count).map { n in
+            let (x, y) = (classes(first, n), classes(second, n))
+            var same = 0, compared = 0
+            for r in 0..<h {
+                for c in 0..<w {
+                    if circular {
+                        // Place (r, c) of the unrolled image is at (r + a) mod H' in the first output.
+                        same += x[((r + ay) % h) * w + (c + ax) % w] == y[((r + by) % h) * w + (c + bx) % w] ? 1 : 0
+                        compared += 1
+                    } else {
+                        // Pixel (r, c) of the first crop is pixel (r + a - b) of the second.
+                        let (r2, c2) = (r + ay - by, c + ax - bx)
+                        guard (0..<h).contains(r2), (0..<w).contains(c2) else { continue }
+                        same += x[r * w + c] == y[r2 * w + c2] ? 1 : 0
+                        compared += 1
+                    }
+                }
+            }
+            guard compared > 0 else {
+                throw Diagnostics([Diagnostic(.badOption, "the two crops do not overlap: the shift range must be smaller than the output map")])
+            }
+            return Double(same) / Double(compared)
         }
     }
 

@@ -17,6 +17,9 @@ struct ConsistencyCommand: ParsableCommand {
                         whose class never changes;
               circular  the centre crop rolled (torch.roll) by two random offsets per batch: a truly
                         shift-invariant network agrees on every image (100.00%).
+            A dense model (output [N, K, H', W'], segmentation) is measured per pixel: the share of pixels whose
+            class agrees where the two views see the same place (shift: the crops' overlap; circular: all,
+            rolled back), offsets rounded down to multiples of its output stride; no diagonal protocol.
             Images: a folder of PNG and JPEG files (in one subfolder per class, as ImageNet's validation set
             is laid out, for labels; decoded by libpng and libjpeg-turbo, resized with PIL's antialiased
             bilinear filter) or an .npy of [N, C, H, W] floats in [0, 1]. The shorter side is resized to
@@ -92,6 +95,8 @@ struct ConsistencyCommand: ParsableCommand {
         var shift: ShiftConsistency.Agreements?
         var circular: ShiftConsistency.Agreements?
         var diagonal: ShiftConsistency.Diagonal?
+        /// A class per pixel: agreements are shares of pixels.
+        var dense = false
     }
 
     func run() throws {
@@ -121,19 +126,24 @@ struct ConsistencyCommand: ParsableCommand {
                 compiled = try CompiledModel(graph: graph, weights: loaded, inputShapes: [graph.inputs[0].name: [batch, channels, side, side]],
                                              options: jit.compileOptions)
             } catch { throw fail(error.inFile(path)) }
-            let protocolRun = ShiftConsistency(size: side, range: shiftRange, batch: batch, seed: seed)
+            let output = try outputKind(graph, path: path, input: [batch, channels, side, side])
+            if output != .classes && classes != nil && labels != nil {
+                throw fail(Diagnostic(.badOption, "\(path) has a dense output (a class per pixel); --labels gives one class per image"))
+            }
+            let protocolRun = ShiftConsistency(size: side, range: shiftRange, batch: batch, seed: seed, output: output)
             let prepared = protocolRun.prepared(raw, mean: noNormalize ? [] : try numbers(mean, "--mean"), std: noNormalize ? [] : try numbers(std, "--std"))
             let progress = Progress(label: (path as NSString).lastPathComponent, quiet: jit.quiet)
             let classify: ShiftConsistency.Classifier = { crops in
                 try progress.step()
                 return try Self.classify(crops, with: compiled, input: graph.inputs[0].name, output: graph.outputs[0], batch: batch)
             }
-            var measured = Measured(name: path)
+            var measured = Measured(name: path, dense: output != .classes)
             do {
-                if let classes { measured.accuracy = try protocolRun.accuracy(prepared, labels: classes, run: classify) }
+                if let classes, output == .classes { measured.accuracy = try protocolRun.accuracy(prepared, labels: classes, run: classify) }
                 if chosen.contains(.shift) { measured.shift = try protocolRun.randomShifts(prepared, passes: epochs, run: classify) }
                 if chosen.contains(.circular) { measured.circular = try protocolRun.circularShifts(prepared, passes: epochs, run: classify) }
-                if chosen.contains(.diagonal) { measured.diagonal = try protocolRun.diagonal(prepared, labels: classes, run: classify) }
+                if chosen.contains(.diagonal) && output == .classes { measured.diagonal = try protocolRun.diagonal(prepared, labels: classes, run: classify) }
+                if chosen.contains(.diagonal) && output != .classes { warn("\(path): the diagonal protocol measures a classifier's probabilities; skipped for this dense output") }
             } catch let error as Diagnostics {
                 throw fail(error.inFile(path))
             }
@@ -159,7 +169,24 @@ struct ConsistencyCommand: ParsableCommand {
         guard let logits = try model.run([input: padded])[output] else { throw Diagnostics([Diagnostic(.jitInternal, "no output '\(output)'")]) }
         let perImage = logits.count / batch
         guard perImage >= 1 else { throw Diagnostics([Diagnostic(.inputShape, "output '\(output)' has no classes (shape \(logits.shape))")]) }
-        return Tensor(shape: [count, perImage]) { logits[$0] }
+        let shape = logits.rank == 4 ? Array(logits.shape.dropFirst()) : [perImage]
+        return Tensor(shape: [count] + shape) { logits[$0] }
+    }
+
+    /// A classifier's `[N, K]` logits, or a dense `[N, K, H', W']` output whose map divides the crop
+    /// evenly (the stride of its pixels in the input).
+    private func outputKind(_ graph: Graph, path: String, input: [Int]) throws -> ShiftConsistency.Output {
+        let shape: [Int]
+        do {
+            let verified = try graph.verify(binding: try graph.bindInputs(shapes: [graph.inputs[0].name: input]))
+            shape = verified.types[graph.outputs[0]]?.fixedShape ?? []
+        } catch { throw fail(error.inFile(path)) }
+        if shape.count == 2 { return .classes }
+        guard shape.count == 4, shape[2] >= 1, shape[3] >= 1, input[2] % shape[2] == 0, input[3] % shape[3] == 0,
+              input[2] / shape[2] == input[3] / shape[3] else {
+            throw fail(Diagnostic(.inputShape, "\(path): the output \(shape) is neither [N, K] logits nor a [N, K, H', W'] map that divides the \(input[2])x\(input[3]) crop evenly"))
+        }
+        return .pixels(stride: input[2] / shape[2])
     }
 
     /// The .npy as it is, or the folder's images at the first model's size (or --size) plus the shift
@@ -221,16 +248,18 @@ struct ConsistencyCommand: ParsableCommand {
     }
 
     private func report(_ results: [Measured]) -> String {
-        func agreements(_ a: ShiftConsistency.Agreements?) -> JSONValue {
+        // A classifier's agreements are yes or no; a dense output's, the share of its pixels that agree.
+        func agreements(_ a: ShiftConsistency.Agreements?, dense: Bool) -> JSONValue {
             guard let a else { return .null }
             return .object([("rate", .double(a.rate)), ("interval95", .double(a.interval)),
-                            ("agree", .array(a.agree.map { .array($0.map { .bool($0) }) })),
+                            ("agree", .array(a.agree.map { .array($0.map { dense ? .double($0) : .bool($0 == 1) }) })),
                             ("offsets", .array(a.offsets.map { pass in .array(pass.map { pair in
                                 .array([.array([.int(pair.0.0), .int(pair.0.1)]), .array([.int(pair.1.0), .int(pair.1.1)])]) }) }))])
         }
         let models: [JSONValue] = results.map { r in
             var members: [(String, JSONValue)] = [("model", .string(r.name)), ("accuracy", r.accuracy.map { .double($0) } ?? .null),
-                                                  ("shift", agreements(r.shift)), ("circular", agreements(r.circular))]
+                                                  ("output", .string(r.dense ? "pixels" : "classes")),
+                                                  ("shift", agreements(r.shift, dense: r.dense)), ("circular", agreements(r.circular, dense: r.dense))]
             if let d = r.diagonal {
                 members.append(("diagonal", .object([("stable", .double(d.stable)),
                                                      ("mean_probability", .array(d.meanProbability.map { .double($0) })),

@@ -30,6 +30,46 @@ struct ConsistencyCommandTests {
         #expect(mismatches == ["shift_offsets": 0, "shift": 0, "circular_offsets": 0, "circular": 0, "diagonal": 0, "accuracy": 0], "\(check.stdout)")
     }
 
+    /// A dense model (a class per pixel, at stride 2, or with its pool at stride 1, at stride 1): the per-pixel agreement
+    /// over the crops' overlap and of the rolled maps, image by image, equals the independent
+    /// implementation's; the offsets are multiples of the output's stride.
+    @Test(arguments: [true, false])
+    func denseOutputsAgreePixelByPixelWithAnIndependentImplementation(pooled: Bool) throws {
+        let folder = CLI.temporaryDirectory()
+        let graph = """
+            {"format": "lowpass-graph", "version": 1, "name": "segmenter",
+             "inputs": [{"name": "x", "dtype": "f32", "shape": ["N", 1, 24, 24]}], "outputs": ["logits"],
+             "parameters": [{"name": "c1.weight", "dtype": "f32", "shape": [6, 1, 3, 3]}, {"name": "c1.bias", "dtype": "f32", "shape": [6]},
+                            {"name": "c2.weight", "dtype": "f32", "shape": [3, 6, 3, 3]}, {"name": "c2.bias", "dtype": "f32", "shape": [3]}],
+             "nodes": [{"name": "c1", "op": "Conv", "inputs": ["x", "c1.weight", "c1.bias"], "outputs": ["a"], "attributes": {"pads": [1, 1, 1, 1]}},
+                       {"name": "r1", "op": "Relu", "inputs": ["a"], "outputs": ["b"]},
+                       {"name": "p1", "op": "MaxPool", "inputs": ["b"], "outputs": ["c"], "attributes": {"kernel_shape": [2, 2], "strides": [\(pooled ? "2, 2" : "1, 1")], "pads": [0, 0, \(pooled ? "0, 0" : "1, 1")]}},
+                       {"name": "c2", "op": "Conv", "inputs": ["c", "c2.weight", "c2.bias"], "outputs": ["logits"], "attributes": {"pads": [1, 1, 1, 1]}}]}
+            """
+        let model = folder + "/segmenter.json"
+        try CLI.write(graph, to: model)
+        var random = SplitMix64(seed: 810)
+        try NPY.write(Tensor(shape: [10, 1, 31, 31]) { _ in Float(random.nextUniform()) }, to: folder + "/images.npy")
+        let measured = try CLI.run(["consistency", model, "--images", folder + "/images.npy", "--shift-range", "7", "--epochs", "2", "--batch", "4",
+                                    "--seed", "12", "--no-normalize", "--protocols", "shift,circular,diagonal", "--json", folder + "/report.json"])
+        try #require(measured.status == 0, "\(measured.stderr)")
+        #expect(measured.stderr.contains("diagonal protocol") && measured.stdout.contains("segmenter.json"))
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/report.json"))) as? [String: Any]
+        let first = try #require((report?["models"] as? [[String: Any]])?.first)
+        #expect(first["output"] as? String == "pixels")
+        let offsets = try #require((first["shift"] as? [String: Any])?["offsets"] as? [[[[Int]]]])
+        #expect(offsets.joined().joined().joined().allSatisfy { !pooled || $0 % 2 == 0 }, "offsets are multiples of the stride")
+        let rates = [first["shift"], first["circular"]].compactMap { ($0 as? [String: Any])?["rate"] as? Double }
+        #expect(rates.count == 2 && rates.allSatisfy { $0 > 0 && $0 < 1 }, "\(rates)")
+        let export = try CLI.run(["export", model, "-o", folder + "/model.py", "--class-name", "Model"])
+        try #require(export.status == 0, "\(export.stderr)")
+        let check = try CLI.run(["python3", CLI.fixture("consistency/check_protocols.py"), folder + "/model.py", "Model", folder + "/model.safetensors",
+                                 folder + "/images.npy", "-", folder + "/report.json"], program: URL(fileURLWithPath: "/usr/bin/env"))
+        try #require(check.status == 0, "python3 failed (is torch installed? make test installs it): \(check.stderr)")
+        let mismatches = try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Int]
+        #expect(mismatches == ["shift_offsets": 0, "shift": 0, "circular_offsets": 0, "circular": 0], "\(check.stdout)")
+    }
+
     /// The demo's point: the antialiased, fine-tuned classifier keeps its answer under shifts more often
     /// than its baseline, beyond both 95% intervals, and is as accurate.
     @Test func theDemosAntialiasedModelIsMoreConsistentThanItsBaseline() throws {

@@ -1,11 +1,13 @@
 """An independent implementation of `lowpass consistency`'s protocols, in PyTorch, on the module
 `lowpass export` wrote for the same model:
 
-    python3 check_protocols.py MODEL.py CLASS WEIGHTS IMAGES.npy LABELS.npy REPORT.json
+    python3 check_protocols.py MODEL.py CLASS WEIGHTS IMAGES.npy LABELS.npy|- REPORT.json
 
 The images are already (S + R) square and normalized (the command ran with --no-normalize). The offsets
 are drawn again from SplitMix64(seed) in the documented order and must equal the report's; then every
-per-image agreement, diagonal prediction and the accuracy are recomputed and compared. Prints a JSON
+per-image agreement, diagonal prediction and the accuracy are recomputed and compared (for a dense model,
+the per-pixel agreement of the shift and circular protocols; its offsets are multiples of the output's
+stride). Prints a JSON
 summary of the mismatches (all zero when the two implementations agree).
 """
 import importlib.util
@@ -34,9 +36,30 @@ class SplitMix64:
         return z ^ (z >> 31)
 
 
-def offsets(seed, passes, batches, r):
+def offsets(seed, passes, batches, r, step=1):
+    """Per pass and batch, two offsets; each coordinate rounded down to a multiple of `step` (a dense
+    output's stride)."""
     random = SplitMix64(seed)
-    return [[((random.next() % r, random.next() % r), (random.next() % r, random.next() % r)) for _ in range(batches)] for _ in range(passes)]
+
+    def draw():
+        dy, dx = random.next() % r, random.next() % r
+        return (dy - dy % step, dx - dx % step)
+
+    return [[(draw(), draw()) for _ in range(batches)] for _ in range(passes)]
+
+
+def pixel_agreement(c0, c1, a, b, step, circular):
+    """Per image, the share of pixels whose classes agree where the two views see the same place."""
+    (ay, ax), (by, bx) = (a[0] // step, a[1] // step), (b[0] // step, b[1] // step)
+    if circular:
+        same = torch.roll(c0, (-ay, -ax), (1, 2)) == torch.roll(c1, (-by, -bx), (1, 2))
+    else:
+        h, w = c0.shape[1:]
+        dy, dx = ay - by, ax - bx
+        rows, cols = slice(max(0, -dy), min(h, h - dy)), slice(max(0, -dx), min(w, w - dx))
+        shifted_rows, shifted_cols = slice(rows.start + dy, rows.stop + dy), slice(cols.start + dx, cols.stop + dx)
+        same = c0[:, rows, cols] == c1[:, shifted_rows, shifted_cols]
+    return same.double().mean((1, 2)).tolist()
 
 
 def main():
@@ -49,10 +72,22 @@ def main():
     with open(report_path) as f:
         report = json.load(f)
     images = torch.from_numpy(np.load(images_path))
-    labels = np.load(labels_path).astype(np.int64)
+    labels = None if labels_path == "-" else np.load(labels_path).astype(np.int64)
     r, batch, passes, seed = report["shift_range"], report["batch"], report["epochs"], report["seed"]
     n, side = images.shape[0], images.shape[2] - r
     batches = [(b, min(b + batch, n)) for b in range(0, n, batch)]
+    result = report["models"][0]
+    dense = result.get("output") == "pixels"
+    with torch.no_grad():
+        step = side // model(images[:1, :, :side, :side]).shape[2] if dense else 1
+
+    def views(x0, x1, a, b, circular):
+        """The two views' agreement per image: top-1 classes, or per pixel for a dense output."""
+        with torch.no_grad():
+            o0, o1 = model(x0), model(x1)
+        if dense:
+            return pixel_agreement(o0.argmax(1), o1.argmax(1), a, b, step, circular)
+        return [float(v) for v in (o0.argmax(1) == o1.argmax(1)).numpy()]
 
     def top(x):
         with torch.no_grad():
@@ -61,9 +96,8 @@ def main():
     def crop(x, dy, dx):
         return x[:, :, dy:dy + side, dx:dx + side]
 
-    result = report["models"][0]
     mismatches = {}
-    drawn = offsets(seed, passes, len(batches), r)
+    drawn = offsets(seed, passes, len(batches), r, step)
     for name, circular in [("shift", False), ("circular", True)]:
         reported = [[tuple(map(tuple, pair)) for pair in p] for p in result[name]["offsets"]]
         mismatches[name + "_offsets"] = int(reported != drawn)
@@ -74,12 +108,14 @@ def main():
                 x = images[first:end]
                 if circular:
                     centre = crop(x, r // 2, r // 2)
-                    t0, t1 = top(torch.roll(centre, a, (2, 3))), top(torch.roll(centre, b, (2, 3)))
+                    row += views(torch.roll(centre, a, (2, 3)), torch.roll(centre, b, (2, 3)), a, b, True)
                 else:
-                    t0, t1 = top(crop(x, *a)), top(crop(x, *b))
-                row += list(t0 == t1)
+                    row += views(crop(x, *a), crop(x, *b), a, b, False)
             agree.append(row)
-        mismatches[name] = int(sum(x != y for pa, pb in zip(agree, result[name]["agree"]) for x, y in zip(pa, pb)))
+        mismatches[name] = int(sum(abs(x - float(y)) > 1e-9 for pa, pb in zip(agree, result[name]["agree"]) for x, y in zip(pa, pb)))
+    if dense:
+        print(json.dumps(mismatches))
+        return
     predicted = [np.concatenate([top(crop(images[first:end], d, d)) for first, end in batches]) for d in range(r + 1)]
     mismatches["diagonal"] = int(sum((np.array(p) != np.array(q)).sum() for p, q in zip(predicted, result["diagonal"]["predicted"])))
     accuracy = float(np.mean(np.concatenate([top(crop(images[first:end], r // 2, r // 2)) for first, end in batches]) == labels))
