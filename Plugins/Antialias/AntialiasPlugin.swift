@@ -50,9 +50,7 @@ public struct Antialias: Pass {
                    help: "when a map is too small for reflect padding: fail naming the node, pad by replication there, or leave that layer as it is"),
         PassOption("upsample", .choice(["keep", "blur"]), default: .string("keep"),
                    help: "upsampling Resize nodes: keep them, or blur their output at stride 1 (smooths nearest-neighbour copies; the reference's issues ask it for segmentation)"),
-        PassOption("include", .string, default: .string(""), help: "only rewrite nodes whose name matches one of these glob patterns, separated by '|'"),
-        PassOption("exclude", .string, default: .string(""), help: "never rewrite nodes whose name matches one of these glob patterns, separated by '|'"),
-    ]
+    ] + NodeSelection.options
 
     let settings: AntialiasSettings
 
@@ -67,7 +65,7 @@ public struct Antialias: Pass {
         } catch {
             throw PassError(pass: Self.name, "the input graph does not verify: \(error.items.first?.description ?? "")")
         }
-        let candidates = graph.nodes.filter { rewriter.isStrided($0) || settings.blurUpsampling && rewriter.isUpsampling($0) }.map(\.name)
+        let candidates = graph.nodes.filter { $0.isStridedDownsampler || settings.blurUpsampling && rewriter.isUpsampling($0) }.map(\.name)
         guard !candidates.isEmpty else {
             context.remark("nothing to antialias: no strided MaxPool, AveragePool or Conv; the graph is unchanged")
             return false
@@ -77,13 +75,7 @@ public struct Antialias: Pass {
         }
         rewriter.graph.settleOrder()
         let rewritten = rewriter.graph
-        let after: VerifiedGraph
-        do { after = try rewritten.verify() } catch {
-            throw PassError(pass: Self.name, "the rewritten graph does not verify (a bug): \(error)")
-        }
-        for output in graph.outputs where after.types[output] != rewriter.types[output] {
-            throw PassError(pass: Self.name, "output '\(output)' would change from \(rewriter.types[output].map(String.init(describing:)) ?? "?") to \(after.types[output].map(String.init(describing:)) ?? "?")")
-        }
+        let after = try verifyOutputsKept(rewritten, outputs: graph.outputs, types: rewriter.types, pass: Self.name)
         context.report = rewriter.reportTable(macsBefore: rewriter.before.totalMultiplyAdds, macsAfter: after.totalMultiplyAdds)
         context.remarks += rewriter.remarks
         let changed = rewritten != graph

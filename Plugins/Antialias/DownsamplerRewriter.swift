@@ -21,12 +21,7 @@ struct DownsamplerRewriter {
         self.before = try graph.verify()
         self.types = before.types
         self.settings = settings
-        inputSizes = Set(graph.inputs.compactMap { $0.type.rank == 4 ? $0.type.shape[2...].compactMap(\.value) : nil })
-    }
-
-    func isStrided(_ node: Node) -> Bool {
-        guard [.maxPool, .averagePool, .conv].contains(node.op), let strides = try? node.ints("strides") else { return false }
-        return strides.contains { $0 > 1 }
+        inputSizes = graph.inputMapSizes
     }
 
     /// A Resize whose output is larger than its input on some spatial axis.
@@ -35,14 +30,7 @@ struct DownsamplerRewriter {
         return zip(input, output).contains { $0 < $1 }
     }
 
-    /// [height, width] of a feature map.
-    func spatial(_ value: String) throws(NodeError) -> [Int] {
-        let size = types[value].map { $0.rank == 4 ? $0.shape.suffix(2).compactMap(\.value) : [] } ?? []
-        guard size.count == 2 else {
-            throw NodeError(.notAMap, "'\(value)' is not a 4-D feature map with a known height and width")
-        }
-        return size
-    }
+    func spatial(_ value: String) throws(NodeError) -> [Int] { try mapSize(value, types) }
 
     func channels(_ value: String) -> Int { types[value]?.shape.dropFirst().first?.value ?? 0 }
 

@@ -25,9 +25,7 @@ public struct AdaptivePolyphaseSampling: Pass {
                    help: "circular: every padded conv and pool pads circularly (needed for exact invariance); keep: their padding stays"),
         PassOption("stem", .choice(["include", "keep"]), default: .string("include"),
                    help: "strided convs reading a map of the graph input's size: rewrite them too (needed for exact invariance) or keep them strided"),
-        PassOption("include", .string, default: .string(""), help: "only rewrite downsamplers whose name matches one of these glob patterns, separated by '|'"),
-        PassOption("exclude", .string, default: .string(""), help: "never rewrite downsamplers whose name matches one of these glob patterns, separated by '|'"),
-    ]
+    ] + NodeSelection.options
 
     let settings: PolyphaseSettings
 
@@ -52,13 +50,7 @@ public struct AdaptivePolyphaseSampling: Pass {
         if settings.circular { try rewriter.padCircularly() }
         rewriter.graph.settleOrder()
         let rewritten = rewriter.graph
-        let after: VerifiedGraph
-        do { after = try rewritten.verify() } catch {
-            throw PassError(pass: Self.name, "the rewritten graph does not verify (a bug): \(error)")
-        }
-        for output in graph.outputs where after.types[output] != rewriter.types[output] {
-            throw PassError(pass: Self.name, "output '\(output)' would change from \(rewriter.types[output].map(String.init(describing:)) ?? "?") to \(after.types[output].map(String.init(describing:)) ?? "?")")
-        }
+        let after = try verifyOutputsKept(rewritten, outputs: graph.outputs, types: rewriter.types, pass: Self.name)
         guard rewritten != graph else {
             context.remark("nothing to rewrite: no strided MaxPool, AveragePool or Conv (and no padding to make circular); the graph is unchanged")
             return false

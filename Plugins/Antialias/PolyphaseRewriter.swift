@@ -23,22 +23,17 @@ struct PolyphaseRewriter {
         self.before = try graph.verify()
         self.types = before.types
         self.settings = settings
-        inputSizes = Set(graph.inputs.compactMap { $0.type.rank == 4 ? $0.type.shape[2...].compactMap(\.value) : nil })
+        inputSizes = graph.inputMapSizes
     }
 
     /// Main paths first, so that each block's shortcut (a linear 1x1 conv or a pool feeding the block's
     /// Add) can keep the component its main path chose, as APS's ResNet passes `polyphase_indices` on.
     mutating func rewriteDownsamplers() throws(PassError) {
-        let strided = graph.nodes.filter { isStrided($0) && settings.selection.selects($0.name) }
+        let strided = graph.nodes.filter { $0.isStridedDownsampler && settings.selection.selects($0.name) }
         let shortcuts = strided.filter(isShortcutCandidate)
         let shortcutNames = Set(shortcuts.map(\.name))
         for node in strided where !shortcutNames.contains(node.name) { try rewrite(nodeNamed: node.name) }
         for node in shortcuts { try rewrite(nodeNamed: node.name) }
-    }
-
-    func isStrided(_ node: Node) -> Bool {
-        guard [.maxPool, .averagePool, .conv].contains(node.op), let strides = try? node.ints("strides") else { return false }
-        return strides.contains { $0 > 1 }
     }
 
     /// A pool, or a conv with no activation after it: it does not decide the phase where a partner exists.
@@ -46,13 +41,7 @@ struct PolyphaseRewriter {
         node.op == .averagePool || node.op == .conv && !graph.normalizationAndActivation(after: node, types: types).hasActivation
     }
 
-    func spatial(_ value: String) throws(NodeError) -> [Int] {
-        let size = types[value].map { $0.rank == 4 ? $0.shape.suffix(2).compactMap(\.value) : [] } ?? []
-        guard size.count == 2 else {
-            throw NodeError(.notAMap, "'\(value)' is not a 4-D feature map with a known height and width")
-        }
-        return size
-    }
+    func spatial(_ value: String) throws(NodeError) -> [Int] { try mapSize(value, types) }
 
     mutating func rewrite(nodeNamed name: String) throws(PassError) {
         guard let node = graph.node(named: name) else { return }
