@@ -99,15 +99,16 @@ struct PyTorchExportTests {
         #expect(counters.count == batchNorms)
     }
 
-    /// 20 SGD steps of the exported antialiased ResNet-18 on random data: the loss falls, every
-    /// parameter gets a gradient, BatchNorm's statistics move, and the trained weights give in
-    /// `lowpass run` what PyTorch gives.
-    @Test func exportedResNet18Trains() throws {
+    /// 20 SGD steps of the exported antialiased (and APS) ResNet-18 on random data: the loss falls, every
+    /// parameter gets a gradient (through the polyphase selections too), BatchNorm's statistics move,
+    /// and the trained weights give in `lowpass run` what PyTorch gives.
+    @Test(arguments: [("antialias{max-pool-kernel=2}", "ResNet18AA"), ("aps", "ResNet18APS")])
+    func exportedResNet18Trains(pipeline: String, className: String) throws {
         let folder = CLI.temporaryDirectory()
-        let graph = folder + "/resnet18.json", rewritten = folder + "/resnet18-aa.json"
+        let graph = folder + "/resnet18.json", rewritten = folder + "/resnet18-rewritten.json"
         #expect(try CLI.run(["zoo", "build", "resnet18", "-o", graph]).status == 0)
-        #expect(try CLI.run(["rewrite", graph, "--passes", "antialias{max-pool-kernel=2}", "-o", rewritten]).status == 0)
-        let report = try exportAndCompare(rewritten, className: "ResNet18AA", input: randomTensor([2, 3, 224, 224], seed: 702), folder: folder,
+        #expect(try CLI.run(["rewrite", graph, "--passes", pipeline, "-o", rewritten]).status == 0)
+        let report = try exportAndCompare(rewritten, className: className, input: randomTensor([2, 3, 224, 224], seed: 702), folder: folder,
                                           extra: ["--train", "20"], againstReference: false)
         let losses = try #require(report.losses)
         #expect(losses.count == 20)
