@@ -86,7 +86,8 @@ extension AttributeSpec {
     var checkedText: String {
         var parts: [String] = []
         switch (entries, minimum, maximum) {
-        case let (count?, low?, _): parts.append("\(count) entries >= \(low)")
+        case let (count?, low?, high?): parts.append("\(count) entries, \(low) to \(high)")
+        case let (count?, low?, nil): parts.append("\(count) entries >= \(low)")
         case let (count?, nil, _): parts.append("\(count) entries")
         case let (nil, low?, high?): parts.append("\(low) to \(high)")
         case let (nil, low?, nil): parts.append(type == .ints ? "entries >= \(low)" : ">= \(low)")
@@ -112,6 +113,7 @@ extension AttributeSpec {
             members.append(("type", .string("array")))
             var items: [(key: String, value: JSONValue)] = [("type", .string(type == .ints ? "integer" : "number"))]
             if let minimum { items.append(("minimum", .int(minimum))) }
+            if let maximum { items.append(("maximum", .int(maximum))) }
             members.append(("items", .object(items)))
             if let entries { members += [("minItems", .int(entries)), ("maxItems", .int(entries))] }
         }

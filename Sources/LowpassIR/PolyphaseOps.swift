@@ -13,7 +13,7 @@
 /// x[n, c, (i + sH*r) mod H, (j + sW*q) mod W] for r < ceil(H/sH), q < ceil(W/sW) (a map that is not a
 /// multiple of the stride wraps around, as APS's reference pads it circularly).
 extension OpSchema {
-    static let polyphaseStrides = attr("strides", .ints, .ints([2, 2]), "subsampling step [sH, sW]").checked(entries: 2, minimum: 1)
+    static let polyphaseStrides = attr("strides", .ints, .ints([2, 2]), "subsampling step [sH, sW]").checked(entries: 2, minimum: 1, maximum: PolyphaseGrid.maximumStride)
 
     static let polyphase: [OpSchema] = [
         OpSchema(kind: .polyphaseIndex,
@@ -40,6 +40,9 @@ public enum PolyphaseNorm: String, Sendable, CaseIterable {
 
 /// The s x s grid of polyphase components of an H x W map.
 public struct PolyphaseGrid: Hashable, Sendable {
+    /// Strides above this have no use (APS subsamples by 2) and would make sH * sW components to compare.
+    public static let maximumStride = 8
+
     public var strides: [Int]
     public var height: Int, width: Int
 
@@ -65,7 +68,11 @@ public struct PolyphaseGrid: Hashable, Sendable {
 extension Node {
     /// The grid a PolyphaseIndex or PolyphaseSelect node subsamples a `height` x `width` map by.
     public func polyphaseGrid(height: Int, width: Int) throws(NodeError) -> PolyphaseGrid {
-        PolyphaseGrid(strides: try ints("strides", count: 2, minimum: 1), height: height, width: width)
+        let strides = try ints("strides", count: 2, minimum: 1)
+        guard strides.allSatisfy({ $0 <= PolyphaseGrid.maximumStride }) else {
+            throw NodeError(.badAttribute, "strides must be at most \(PolyphaseGrid.maximumStride), got \(strides)")
+        }
+        return PolyphaseGrid(strides: strides, height: height, width: width)
     }
 
     public func polyphaseNorm() throws(NodeError) -> PolyphaseNorm {

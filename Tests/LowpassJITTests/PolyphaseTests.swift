@@ -94,6 +94,14 @@ struct PolyphaseTests {
                                    tolerance: 0)
     }
 
+    /// Strides past 8 (hostile graphs: 2^20 would mean 2^40 components to compare) are refused by the verifier.
+    @Test func hugeStridesAreRefused() throws {
+        for strides in [[1 << 20, 1 << 20], [9, 1], [0, 2]] {
+            #expect(throws: Diagnostics.self) { try chooseAndSelect([1, 2, 8, 8], strides: strides).verify() }
+        }
+        _ = try chooseAndSelect([1, 2, 8, 8], strides: [8, 3]).verify()
+    }
+
     /// An APS network (with its circular pads, a blur and the shortcuts' shared choices) on the JIT equals the reference.
     @Test func apsNetworkMatchesTheReference() throws {
         let model = try #require(Zoo.model(named: "resnet18"))
