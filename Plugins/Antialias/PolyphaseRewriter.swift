@@ -29,16 +29,32 @@ struct PolyphaseRewriter {
     /// Main paths first, so that each block's shortcut (a linear 1x1 conv or a pool feeding the block's
     /// Add) can keep the component its main path chose, as APS's ResNet passes `polyphase_indices` on.
     mutating func rewriteDownsamplers() throws(PassError) {
-        let strided = graph.nodes.filter { $0.isStridedDownsampler && settings.selection.selects($0.name) }
+        let strided = graph.nodes.filter { ($0.isStridedDownsampler || isStridedBlur($0)) && settings.selection.selects($0.name) }
         let shortcuts = strided.filter(isShortcutCandidate)
         let shortcutNames = Set(shortcuts.map(\.name))
         for node in strided where !shortcutNames.contains(node.name) { try rewrite(nodeNamed: node.name) }
         for node in shortcuts { try rewrite(nodeNamed: node.name) }
     }
 
-    /// A pool, or a conv with no activation after it: it does not decide the phase where a partner exists.
+    /// A BlurPool that subsamples: an antialiased model's downsampler (the blur stays, at stride 1, and
+    /// polyphase sampling replaces its subsampling: APS + LPF).
+    func isStridedBlur(_ node: Node) -> Bool {
+        node.op == .blurPool && ((try? node.blurPoolSpec().strides) ?? [1, 1]).contains { $0 > 1 }
+    }
+
+    /// A pool, a conv with no activation after it, or a blur feeding a 1x1 conv that has none (an
+    /// antialiased shortcut): it does not decide the phase where a partner exists.
     func isShortcutCandidate(_ node: Node) -> Bool {
-        node.op == .averagePool || node.op == .conv && !graph.normalizationAndActivation(after: node, types: types).hasActivation
+        switch node.op {
+        case .averagePool: return true
+        case .conv: return !graph.normalizationAndActivation(after: node, types: types).hasActivation
+        case .blurPool:
+            guard graph.hasSingleUse(node.outputs[0]), let next = graph.consumers(of: node.outputs[0]).first else { return false }
+            let conv = graph.nodes[next]
+            let kernel = types[conv.inputs.dropFirst().first ?? ""]?.shape.suffix(2).compactMap(\.value)
+            return conv.op == .conv && kernel == [1, 1] && !graph.normalizationAndActivation(after: conv, types: types).hasActivation
+        default: return false
+        }
     }
 
     func spatial(_ value: String) throws(NodeError) -> [Int] { try mapSize(value, types) }
@@ -69,6 +85,8 @@ struct PolyphaseRewriter {
                                           at: .node(node.name), severity: .note))
                 return
             }
+        } else if node.op == .blurPool {
+            window = try node.blurPoolSpec().geometry
         } else {
             window = try node.poolGeometry()
         }
@@ -89,10 +107,23 @@ struct PolyphaseRewriter {
         guard subsampled == goal else {
             throw NodeError(.shapeChange, "at stride 1 it makes a \(dims(dense)) map, which polyphase sampling by \(strides) turns into \(dims(subsampled)), not the \(dims(goal)) it made; exclude it (exclude=\(node.name))")
         }
+        if (0..<2).contains(where: { dense[$0] % strides[$0] != 0 }) {
+            remarks.append(Diagnostic(.apsInexact, "its \(dims(dense)) map is not a whole number of strides \(strides): the selection wraps around, so the output is not exactly shift-invariant",
+                                      at: .node(node.name), severity: .warning))
+        }
         var rewritten = node
-        rewritten.attributes["strides"] = nil
-        rewritten.attributes["ceil_mode"] = nil
-        rewritten.attributes["pads"] = pads == [0, 0, 0, 0] ? nil : .ints(pads)
+        if node.op == .blurPool {
+            // A blur's default strides are [2, 2]; its pads default by its filter size.
+            let spec = try node.blurPoolSpec()
+            rewritten.attributes["strides"] = .ints([1, 1])
+            rewritten.attributes["pad_off"] = nil
+            rewritten.attributes["pads"] = pads == BlurPoolSpec.defaultPads(filterSize: spec.filterSize, padOff: 0) ? nil : .ints(pads)
+            if settings.circular { rewritten.attributes["pad_mode"] = .string(BlurPadMode.circular.rawValue) }
+        } else {
+            rewritten.attributes["strides"] = nil
+            rewritten.attributes["ceil_mode"] = nil
+            rewritten.attributes["pads"] = pads == [0, 0, 0, 0] ? nil : .ints(pads)
+        }
         if settings.circular { circularized.insert(node.name) }
 
         let channels = types[node.inputs[0]]?.shape.dropFirst().first?.value ?? 0
@@ -124,14 +155,15 @@ struct PolyphaseRewriter {
         // the same pixels), so their norms differ by little more than rounding; its input, of the same
         // size under circular padding, shows the same phases clearly and shifts with them.
         let chooseOn = node.op == .averagePool && dense == input ? node.inputs[0] : nil
-        try appendSampling(after: last, size: dense, strides: strides, index: partner, choosingOn: chooseOn, named: node.name)
+        let isBlur = node.op == .blurPool
+        try appendSampling(after: last, size: dense, strides: strides, index: partner, choosingOn: chooseOn, blurring: !isBlur, named: node.name)
         var chain = [node.op.rawValue + "(stride 1)"] + activationChain
-        if settings.filter > 1 { chain.append("BlurPool(stride 1)") }
+        if settings.filter > 1 && !isBlur { chain.append("BlurPool(stride 1)") }
         chain.append(partner == nil ? "PolyphaseIndex + PolyphaseSelect" : "PolyphaseSelect(main path's choice)")
         let perOutput = node.op == .conv ? (types[node.inputs[1]]?.shape.dropFirst().compactMap(\.value).reduce(1, *) ?? 0) : 0
         let addedConv = node.op == .conv ? outputChannels * perOutput * (dense.reduce(1, *) - goal.reduce(1, *)) : 0
         record(node, rule: node.op.rawValue + " -> " + chain.joined(separator: " + "), map: dense, goal: goal,
-               addedMACs: addedConv + blurMACs(channels: outputChannels, size: dense))
+               addedMACs: addedConv + (isBlur ? outputChannels * (dense.reduce(1, *) - goal.reduce(1, *)) * window.kernel.reduce(1, *) : blurMACs(channels: outputChannels, size: dense)))
     }
 
     private func indexNode(_ name: String, reading value: String, strides: [Int]) -> Node {
@@ -144,13 +176,13 @@ struct PolyphaseRewriter {
     /// a given index): its producer now writes `<value>.unsampled`, and every reader keeps its name. The
     /// index reads the (blurred) map, or `chooser`, a map of the same size.
     private mutating func appendSampling(after value: String, size: [Int], strides: [Int], index given: String?, choosingOn chooser: String? = nil,
-                                         named base: String) throws(NodeError) {
+                                         blurring: Bool = true, named base: String) throws(NodeError) {
         guard let producer = graph.producerIndex(of: value) else { return }
         let writer = graph.nodes[producer].name
         let unsampled = graph.freshName("\(value).unsampled")
         graph.renameOutput(value, to: unsampled)
         types[unsampled] = types[value].map { TensorType($0.dtype, Array($0.shape.prefix(2)) + size.map(Dim.fixed)) }
-        let blurred = blurIfAsked(unsampled, size: size, named: graph.freshName("\(base).blur", avoiding: [unsampled]))
+        let blurred: (nodes: [Node], value: String) = blurring ? blurIfAsked(unsampled, size: size, named: graph.freshName("\(base).blur", avoiding: [unsampled])) : ([], unsampled)
         var added = blurred.nodes
         let index: String
         if let given {
@@ -249,6 +281,14 @@ struct PolyphaseRewriter {
         if count > 0 {
             rows.append(["(\(count) more)", "zero padding -> Pad(wrap) before the conv or pool", "", "0"])
         }
+        // Blurs that were already at stride 1 (an antialiased model's upsampling blurs, Composer's order):
+        // only circular padding keeps them shift-equivariant.
+        var blurs = 0
+        for index in graph.nodes.indices where graph.nodes[index].op == .blurPool && (try? graph.nodes[index].blurPoolSpec().padMode) != .circular {
+            graph.nodes[index].attributes["pad_mode"] = .string(BlurPadMode.circular.rawValue)
+            blurs += 1
+        }
+        if blurs > 0 { rows.append(["(\(blurs) more)", "BlurPool padding -> circular", "", "0"]) }
     }
 
     // MARK: Editing

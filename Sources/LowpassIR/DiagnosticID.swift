@@ -55,6 +55,7 @@ public struct DiagnosticID: Hashable, Sendable, CustomStringConvertible {
     public static let passBrokeGraph = DiagnosticID("pass-broke-graph", "a pass produced a graph that does not verify")
     public static let passFailed = DiagnosticID("pass-failed", "a pass could not do its job")
     public static let remark = DiagnosticID("remark", "a note from a pass about what it did")
+    public static let apsInexact = DiagnosticID("aps-inexact", "a warning: a map polyphase sampling subsamples is not a whole number of strides, so invariance is not exact")
     public static let apsTies = DiagnosticID("aps-ties", "a warning: adaptive polyphase sampling's components tie by construction, so rounding chooses")
     public static let shapeChange = DiagnosticID("shape-change", "antialias could not keep a layer's output size")
     public static let shapeMismatch = DiagnosticID("shape-mismatch", "input ranks or sizes do not fit the op")
@@ -84,6 +85,7 @@ public struct DiagnosticID: Hashable, Sendable, CustomStringConvertible {
     /// All of them, in alphabetical order.
     public static let all: [DiagnosticID] = [
         .ambiguousName,
+        .apsInexact,
         .apsTies,
         .arity,
         .badAttribute,

@@ -102,6 +102,22 @@ struct PolyphaseTests {
         _ = try chooseAndSelect([1, 2, 8, 8], strides: [8, 3]).verify()
     }
 
+    /// An antialiased network rewritten by aps (each strided BlurPool at stride 1, circular, then polyphase
+    /// sampling: APS + LPF) is exactly invariant too, its shortcut blurs keeping their main path's choice.
+    @Test(arguments: ["resnet18", "densenet121"])
+    func antialiasedNetworksBecomeInvariant(name: String) throws {
+        let model = try #require(Zoo.model(named: name))
+        let graph = try antialiased(model.graph(height: 64, width: 64), "antialias,aps")
+        #expect(!graph.nodes.contains { $0.op == .blurPool && (try? $0.blurPoolSpec().strides) != [1, 1] }, "no blur subsamples")
+        #expect(graph.nodes.filter { $0.op == .blurPool }.allSatisfy { (try? $0.blurPoolSpec().padMode) == .circular })
+        let input = circularShifts(of: randomTensor([1, 3, 64, 64], seed: 46), shiftSample(size: 64, seed: 47))
+        var options = CompileOptions()
+        options.threads = 2
+        let compiled = try CompiledModel(graph: graph, weights: try randomizedWeights(graph), inputShapes: [graph.inputs[0].name: input.shape], options: options)
+        let error = largestShiftError(try #require(try compiled.run([graph.inputs[0].name: input])[graph.outputs[0]]))
+        #expect(error <= 1e-5, "\(name): \(error)")
+    }
+
     /// An APS network (with its circular pads, a blur and the shortcuts' shared choices) on the JIT equals the reference.
     @Test func apsNetworkMatchesTheReference() throws {
         let model = try #require(Zoo.model(named: "resnet18"))
