@@ -63,7 +63,7 @@ struct PolyphaseRecognizer {
               let (expand, e) = single("Expand", gather.input[1]),
               let (reshape, s) = single("Reshape", expand.input.first), reshape.input.count == 2, constants[reshape.input[1]]?.ints == [-1, 1, 1, 1, 1],
               let (clip, c) = single("Clip", reshape.input.first), clip.input.count == 3, constants[clip.input[1]]?.ints == [0],
-              let (toInteger, t) = single("Cast", clip.input.first), ONNXAttributes(toInteger).int("to") == Int(ONNXDataType.int64.rawValue),
+              let (toInteger, t) = single("Cast", clip.input.first), toInteger.input.count == 1, ONNXAttributes(toInteger).int("to") == Int(ONNXDataType.int64.rawValue),
               let (input, strides, chain) = components(gather.input.first),
               constants[clip.input[2]]?.ints == [strides[0] * strides[1] - 1] else { return nil }
         dropped.formUnion(chain + [g, e, s, c, t])

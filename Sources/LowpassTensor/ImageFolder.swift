@@ -95,6 +95,7 @@ public struct ImageFolder {
             throw Diagnostic(.badImage, "cannot decode the image: \(text)", at: SourceLocation(file: path))
         }
         defer { lowpass_free_pixels(pixels) }
+        guard width > 0, height > 0 else { throw Diagnostic(.badImage, "the image is empty (\(width)x\(height))", at: SourceLocation(file: path)) }
         return (Array(UnsafeBufferPointer(start: pixels, count: Int(width) * Int(height) * 3)), Int(width), Int(height))
     }
 
@@ -104,39 +105,41 @@ public struct ImageFolder {
         let (w, h) = (image.width, image.height)
         let scale = Double(side) / Double(min(w, h))
         let (outW, outH) = (w <= h ? side : max(side, Int(Double(w) * scale)), h <= w ? side : max(side, Int(Double(h) * scale)))
-        let columns = Self.weights(input: w, output: outW), rows = Self.weights(input: h, output: outH)
         let (left, top) = ((outW - side) / 2, (outH - side) / 2)
-        // Horizontal pass over every source row, into the kept columns only; then vertical.
-        var across = [Double](repeating: 0, count: h * side * 3)
-        for y in 0..<h {
+        // Only the kept square's: a 2^28 x 1 image would otherwise ask for 2^41 columns' weights.
+        let columns = Self.weights(input: w, output: outW, kept: left..<(left + side)), rows = Self.weights(input: h, output: outH, kept: top..<(top + side))
+        // Horizontal pass over the source rows the kept rows read, into the kept columns only; then vertical.
+        let firstRow = rows.map(\.first).min() ?? 0, endRow = rows.map { $0.first + $0.taps.count }.max() ?? 0
+        var across = [Double](repeating: 0, count: (endRow - firstRow) * side * 3)
+        for y in firstRow..<endRow {
             for x in 0..<side {
-                let (first, taps) = columns[left + x]
+                let (first, taps) = columns[x]
                 for c in 0..<3 {
                     var sum = 0.0
                     for (k, weight) in taps.enumerated() { sum += weight * Double(image.pixels[(y * w + first + k) * 3 + c]) }
-                    across[(y * side + x) * 3 + c] = sum
+                    across[((y - firstRow) * side + x) * 3 + c] = sum
                 }
             }
         }
         var out = [Double](repeating: 0, count: side * side * 3)
         for y in 0..<side {
-            let (first, taps) = rows[top + y]
+            let (first, taps) = rows[y]
             for i in 0..<(side * 3) {
                 var sum = 0.0
-                for (k, weight) in taps.enumerated() { sum += weight * across[(first + k) * side * 3 + i] }
+                for (k, weight) in taps.enumerated() { sum += weight * across[(first - firstRow + k) * side * 3 + i] }
                 out[y * side * 3 + i] = min(max(sum, 0), 255)
             }
         }
         return out
     }
 
-    /// PIL's bilinear resampling weights for each output index: the triangle filter, widened by the
+    /// PIL's bilinear resampling weights for each kept output index: the triangle filter, widened by the
     /// reduction factor when shrinking (so every input pixel counts: no aliasing), normalized.
-    static func weights(input: Int, output: Int) -> [(first: Int, taps: [Double])] {
+    static func weights(input: Int, output: Int, kept: Range<Int>) -> [(first: Int, taps: [Double])] {
         let scale = Double(input) / Double(output)
         let filterScale = max(scale, 1)
         let support = filterScale
-        return (0..<output).map { o in
+        return kept.map { o in
             let centre = (Double(o) + 0.5) * scale
             let first = max(Int(centre - support + 0.5), 0)
             let last = min(Int(centre + support + 0.5), input)

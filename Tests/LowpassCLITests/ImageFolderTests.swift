@@ -28,6 +28,10 @@ struct ImageFolderTests {
         #expect(worst <= 1.5 / 255, "largest difference from PIL: \(worst * 255) levels")
         #expect(loaded.labels == [0, 0, 0, 1, 1, 1])
         #expect(loaded.files.map { ($0 as NSString).lastPathComponent } == ["a.png", "b.jpg", "c.png", "d.jpeg", "e.png", "f.jpg"])
+        // 2000 x 1 pixels: only the kept square's weights and rows are computed.
+        let thin = try ImageFolder(contentsOf: folder + "/tall", side: side, channels: 3)
+        let thinExpected = try NPY.read(contentsOf: folder + "/expected_tall.npy")
+        #expect(thin.labels == nil && zip(thin.images.values, thinExpected.values).allSatisfy { abs($0 - $1) <= 1.5 / 255 })
         let gray = try ImageFolder(contentsOf: folder + "/classes", side: side, channels: 1)
         #expect(gray.images.shape == [6, 1, side, side])
         let plane = side * side

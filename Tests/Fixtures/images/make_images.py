@@ -7,6 +7,7 @@ FOLDER/classes/{cat,dog}/...: RGB and grayscale PNGs and JPEGs of odd sizes, lan
 FOLDER/expected.npy: each, in sorted path order, opened by PIL, converted to RGB, its shorter side
 resized to SIDE (PIL's bilinear filter, torchvision's Resize(SIDE) rounding), the centre SIDE x SIDE
 square (torchvision's CenterCrop), /255 as float32 [N, 3, SIDE, SIDE]; FOLDER/labels.npy: 0 for cat, 1 for dog.
+FOLDER/tall/thin.png, FOLDER/expected_tall.npy: a 2000 x 1 image and what PIL makes of it;
 FOLDER/broken/: a PNG that is text, a JPEG cut in half, a file that is neither.
 """
 import io
@@ -44,6 +45,16 @@ for label, name, width, height, mode, kind in sorted(specs, key=lambda s: (s[0],
     labels.append(0 if label == "cat" else 1)
 np.save(os.path.join(folder, "expected.npy"), np.stack(expected))
 np.save(os.path.join(folder, "labels.npy"), np.array(labels, dtype=np.float32))
+
+# An extreme aspect ratio: 2000 x 1, resized to SIDE x (2000 SIDE) before its centre is cut.
+os.makedirs(os.path.join(folder, "tall"), exist_ok=True)
+thin = Image.fromarray(picture(2000, 1))
+thin.save(os.path.join(folder, "tall", "thin.png"))
+size = (int(side * 2000 / 1), side)
+resized = thin.resize(size, Image.BILINEAR)
+left = (size[0] - side) // 2
+crop = np.asarray(resized.crop((left, 0, left + side, side)), dtype=np.float32) / 255
+np.save(os.path.join(folder, "expected_tall.npy"), crop.transpose(2, 0, 1)[None])
 
 broken = os.path.join(folder, "broken")
 os.makedirs(broken, exist_ok=True)
