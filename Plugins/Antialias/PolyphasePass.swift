@@ -1,8 +1,8 @@
 import LowpassIR
 import LowpassPasses
 
-/// Truly shift-invariant downsampling (Chaman & Dokmanic, CVPR 2021): every strided MaxPool, Conv and
-/// AveragePool runs at stride 1 and adaptive polyphase sampling subsamples, keeping per sample the
+/// Truly shift-invariant downsampling (Chaman & Dokmanic, CVPR 2021): every strided MaxPool, Conv,
+/// AveragePool and BlurPool runs at stride 1 and adaptive polyphase sampling subsamples, keeping per sample the
 /// polyphase component with the largest norm; a residual block's shortcut keeps the component its main
 /// path chose. With `pad=circular` (the default) every padded conv and pool pads circularly, and the
 /// network's output is then exactly invariant to circular shifts of its input wherever each subsampled
@@ -16,7 +16,7 @@ import LowpassPasses
 ///     After:  %s.select = PolyphaseSelect(x, c.aps); %s = Conv(s.select, w1x1); ...    (c.aps: the main path's choice)
 public struct AdaptivePolyphaseSampling: Pass {
     public static let name = "aps"
-    public static let summary = "adaptive polyphase sampling at every strided MaxPool, Conv and AveragePool, circular padding: exactly invariant to circular shifts (Chaman & Dokmanic 2021); weights unchanged, fine-tune"
+    public static let summary = "adaptive polyphase sampling at every strided MaxPool, Conv, AveragePool and BlurPool, circular padding: exactly invariant to circular shifts (Chaman & Dokmanic 2021); weights unchanged, fine-tune"
     public static let options: [PassOption] = [
         PassOption("norm", .choice(PolyphaseNorm.allCases.map(\.rawValue)), default: .string("l2"),
                    help: "the component kept is the one with the largest l2 (or l1) norm over all channels"),
