@@ -1,10 +1,10 @@
 import Foundation
 import LowpassIR
 
-/// How often a classifier's top-1 class survives a shift of its input: the measurements of Zhang's
-/// "Making Convolutional Networks Shift-Invariant Again" (antialiased-cnns' `main.py -es` and `-ed`)
-/// and of Chaman and Dokmanic's circular shifts, engine-agnostic: `run` classifies a batch
-/// `[B, C, size, size]` into logits `[B, K]`.
+/// How often a classifier's top-1 class (or a segmenter's class per pixel) survives a shift of its
+/// input: the measurements of Zhang's "Making Convolutional Networks Shift-Invariant Again"
+/// (antialiased-cnns' `main.py -es` and `-ed`) and of Chaman and Dokmanic's circular shifts,
+/// engine-agnostic: `run` maps a batch `[B, C, size, size]` to logits `[B, K]` (or `[B, K, H', W']`).
 ///
 /// Images are `[N, C, size + range, size + range]` already (resized, centre-cropped and normalized by
 /// the caller: `prepared`). Random offsets come from `SplitMix64(seed)` in the order documented on each
