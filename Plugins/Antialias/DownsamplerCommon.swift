@@ -12,6 +12,12 @@ extension Node {
 }
 
 extension Graph {
+    /// Puts `nodes` where the node named `name` stood (in order once the pass settles the graph's order).
+    mutating func replaceNode(named name: String, with nodes: [Node]) {
+        guard let index = index(ofNodeNamed: name) else { return }
+        replaceNode(at: index, with: nodes)
+    }
+
     /// Spatial sizes of the graph's 4-D inputs: a strided conv reading a map of such a size is in the stem.
     var inputMapSizes: Set<[Int]> { Set(inputs.compactMap { $0.type.rank == 4 ? $0.type.shape[2...].compactMap(\.value) : nil }) }
 }

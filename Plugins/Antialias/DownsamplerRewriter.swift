@@ -82,7 +82,7 @@ struct DownsamplerRewriter {
         pool.attributes = attributes
         pool.attributes["strides"] = nil
         pool.attributes["ceil_mode"] = nil
-        replace(node, with: [pool])
+        graph.replaceNode(named: node.name, with: [pool])
         appendBlur(blur, after: node.outputs[0], named: "\(node.name).blur")
         record(node, rule: rule, blur: blur, addedMACs: blurMACs(blur))
     }
@@ -97,7 +97,7 @@ struct DownsamplerRewriter {
         let goal = try spatial(node.outputs[0])
         if direct && fittedPads(map: input, strides: g.strides, goal: goal) != nil {
             guard let blur = try plan(for: node, map: input, strides: g.strides, channels: channels(node.inputs[0])) else { return }
-            replace(node, with: [blurNode(blur, name: node.name, input: node.inputs[0], output: node.outputs[0])])
+            graph.replaceNode(named: node.name, with: [blurNode(blur, name: node.name, input: node.inputs[0], output: node.outputs[0])])
             record(node, rule: "AveragePool(2, 2) -> BlurPool", blur: blur, addedMACs: blurMACs(blur))
             return
         }
@@ -141,7 +141,7 @@ struct DownsamplerRewriter {
             types[blurName] = types[node.inputs[0]]
             var conv = node
             conv.inputs[0] = blurName
-            replace(node, with: [blurNode(blur, name: blurName, input: node.inputs[0], output: blurName), conv])
+            graph.replaceNode(named: node.name, with: [blurNode(blur, name: blurName, input: node.inputs[0], output: blurName), conv])
             record(node, rule: "Conv -> BlurPool(stride 1) + Conv", blur: blur, addedMACs: blurMACs(blur))
             return
         }
@@ -161,12 +161,12 @@ struct DownsamplerRewriter {
             let blurName = graph.freshName("\(node.name).blur")
             types[blurName] = types[node.inputs[0]].map { TensorType($0.dtype, Array($0.shape.prefix(2)) + blur.output.map(Dim.fixed)) }
             conv.inputs[0] = blurName
-            replace(node, with: [blurNode(blur, name: blurName, input: node.inputs[0], output: blurName), conv])
+            graph.replaceNode(named: node.name, with: [blurNode(blur, name: blurName, input: node.inputs[0], output: blurName), conv])
             record(node, rule: "Conv 1x1 (linear) -> BlurPool + Conv(stride 1)", blur: blur, addedMACs: blurMACs(blur))
             return
         }
         guard let blur = try plan(for: node, map: outputSize(convStrides), strides: blurStrides, channels: outputChannels) else { return }
-        replace(node, with: [conv])
+        graph.replaceNode(named: node.name, with: [conv])
         appendBlur(blur, after: last, named: "\(node.name).blur")
         let rule = "Conv -> " + (["Conv(stride \(convStrides[0]))"] + chain + ["BlurPool"]).joined(separator: " + ")
         record(node, rule: rule, blur: blur, addedMACs: convMACs(convStrides) - convMACs(g.strides) + blurMACs(blur))
@@ -256,12 +256,6 @@ struct DownsamplerRewriter {
         graph.renameOutput(value, to: unblurred)
         let blurName = graph.freshName(base, avoiding: [unblurred])
         graph.append(blurNode(plan, name: blurName, input: unblurred, output: value), placed: writer)
-    }
-
-    /// Puts `nodes` where `original` stood (in order once the pass settles the graph's order).
-    mutating func replace(_ original: Node, with nodes: [Node]) {
-        guard let index = graph.index(ofNodeNamed: original.name) else { return }
-        graph.replaceNode(at: index, with: nodes)
     }
 
     mutating func record(_ node: Node, rule: String, blur: BlurPlan, addedMACs: Int) {

@@ -15,8 +15,6 @@ struct PolyphaseRewriter {
     private(set) var rows: [[String]] = []
     /// The PolyphaseSelect nodes added so far, by name: a shortcut looks for its main path's among them.
     private var selects: Set<String> = []
-    /// Nodes already given circular padding at stride 1 (their pads cover the kernel).
-    private var circularized: Set<String> = []
 
     init(graph: Graph, settings: PolyphaseSettings) throws(Diagnostics) {
         self.graph = graph
@@ -124,7 +122,6 @@ struct PolyphaseRewriter {
             rewritten.attributes["ceil_mode"] = nil
             rewritten.attributes["pads"] = pads == [0, 0, 0, 0] ? nil : .ints(pads)
         }
-        if settings.circular { circularized.insert(node.name) }
 
         let channels = types[node.inputs[0]]?.shape.dropFirst().first?.value ?? 0
         let isLinear = isShortcutCandidate(node)
@@ -141,13 +138,13 @@ struct PolyphaseRewriter {
             added.append(Node(name: selected, op: .polyphaseSelect, inputs: [blurred.value, index], outputs: [selected], attributes: stridesAttribute(strides)))
             selects.insert(selected)
             rewritten.inputs[0] = selected
-            replace(node, with: added + [rewritten])
+            graph.replaceNode(named: node.name, with: added + [rewritten])
             let choice = partner == nil ? "PolyphaseIndex + PolyphaseSelect" : "PolyphaseSelect(main path's choice)"
             record(node, rule: "Conv 1x1 (linear) -> \(settings.filter > 1 ? "BlurPool(stride 1) + " : "")\(choice) + Conv(stride 1)", map: input, goal: goal,
                    addedMACs: blurMACs(channels: channels, size: input))
             return
         }
-        replace(node, with: [rewritten])
+        graph.replaceNode(named: node.name, with: [rewritten])
         let (last, activationChain, _) = node.op == .conv ? graph.normalizationAndActivation(after: rewritten, types: types) : (node.outputs[0], [], false)
         let partner = isLinear ? partnerIndex(of: node, mapSize: dense) : nil
         let outputChannels = types[last]?.shape.dropFirst().first?.value ?? 0
@@ -259,6 +256,8 @@ struct PolyphaseRewriter {
     /// Every padded Conv, MaxPool and AveragePool reads a circularly padded copy of its input instead.
     mutating func padCircularly() throws(PassError) {
         let padded = graph.nodes.filter { [.conv, .maxPool, .averagePool].contains($0.op) && ((try? $0.ints("pads")) ?? []).contains { $0 != 0 } }
+        // The downsamplers rewritten already have their row in the report; the others are counted.
+        let reported = Set(rows.compactMap(\.first))
         var count = 0
         for node in padded {
             guard let pads = try? node.ints("pads"), pads.count == 4 else { continue }
@@ -275,8 +274,8 @@ struct PolyphaseRewriter {
             unpadded.inputs[0] = paddedName
             unpadded.attributes["pads"] = nil
             if node.op == .averagePool { unpadded.attributes["count_include_pad"] = nil }
-            replace(node, with: [pad, unpadded])
-            if !circularized.contains(node.name) { count += 1 }
+            graph.replaceNode(named: node.name, with: [pad, unpadded])
+            if !reported.contains(node.name) { count += 1 }
         }
         if count > 0 {
             rows.append(["(\(count) more)", "zero padding -> Pad(wrap) before the conv or pool", "", "0"])
@@ -292,11 +291,6 @@ struct PolyphaseRewriter {
     }
 
     // MARK: Editing
-
-    private mutating func replace(_ original: Node, with nodes: [Node]) {
-        guard let index = graph.index(ofNodeNamed: original.name) else { return }
-        graph.replaceNode(at: index, with: nodes)
-    }
 
     private mutating func record(_ node: Node, rule: String, map: [Int], goal: [Int], addedMACs: Int) {
         rows.append([node.name, rule, "\(dims(map)) -> \(dims(goal))", addedMACs == 0 ? "0" : "+\(addedMACs)"])

@@ -34,7 +34,7 @@ enum WrapPadRecognizer {
         // The map is the input that no Slice of the others reads from: try each position.
         for position in concat.inputs.indices {
             let x = concat.inputs[position]
-            guard let n = types[x]?.shape[safe: axis]?.value, n > 0 else { continue }
+            guard let shape = types[x]?.shape, shape.indices.contains(axis), let n = shape[axis].value, n > 0 else { continue }
             let before = concat.inputs[..<position], after = concat.inputs[(position + 1)...]
             guard before.count <= 1, after.count <= 1 else { continue }
             var pads = [Int](repeating: 0, count: 2 * rank), slices: [String] = []
@@ -61,8 +61,4 @@ enum WrapPadRecognizer {
         if fromEnd { return end == n && (0..<n).contains(start) ? (n - start, slice.name) : nil }
         return start == 0 && (1...n).contains(end) ? (end, slice.name) : nil
     }
-}
-
-private extension Array {
-    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }

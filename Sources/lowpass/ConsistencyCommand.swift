@@ -127,7 +127,7 @@ struct ConsistencyCommand: ParsableCommand {
                                              options: jit.compileOptions)
             } catch { throw fail(error.inFile(path)) }
             let output = try outputKind(graph, path: path, input: [batch, channels, side, side])
-            if output != .classes && classes != nil && labels != nil {
+            if output != .classes && labels != nil {
                 throw fail(Diagnostic(.badOption, "\(path) has a dense output (a class per pixel); --labels gives one class per image"))
             }
             let protocolRun = ShiftConsistency(size: side, range: shiftRange, batch: batch, seed: seed, output: output)
