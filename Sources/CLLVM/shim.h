@@ -10,3 +10,4 @@
 #include <llvm-c/Error.h>
 #include <llvm/Config/llvm-config.h>
 #include <llvm-c/BitWriter.h>
+#include <llvm-c/DebugInfo.h>

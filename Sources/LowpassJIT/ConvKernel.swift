@@ -361,15 +361,21 @@ struct ConvKernel: PackedWeightsKernel {
         let (out, bias) = (e.argument(.output), e.argument(.bias))
         let residual = hasResidual ? e.argument(.residual) : nil
         let pixels = lastTilePixels, firstPixel = window.pixels - lastTilePixels
-        for o in 0..<channelTile {
+        // Through the stack and loops over filters and pixels, kept loops: unrolled, the tile's
+        // channelTile x pixels lanes were the largest part of the function (and of LLVM's time) for a tail.
+        let sums = e.localFloats(accumulators.count * lanes)
+        for (i, accumulator) in accumulators.enumerated() { e.storeVector(e.get(accumulator), sums, e.int(i * lanes)) }
+        e.loop(channelTile, unrolled: false) { o in
             let filterInGroup = e.add(e.mul(channelTileIndex, channelTile), o)
             let store = {
                 let filter = e.add(e.mul(group, filtersPerGroup(e)), filterInGroup)
                 let shift = e.load(bias, filter)
-                let plane = e.mul(e.add(e.mul(n, filters(e)), filter), window.pixels)
-                for p in 0..<pixels {
-                    let index = e.add(plane, firstPixel + p)
-                    var value = e.fadd(e.element(e.get(accumulators[(o / lanes) * pixels + p]), o % lanes), shift)
+                let plane = e.add(e.mul(e.add(e.mul(n, filters(e)), filter), window.pixels), firstPixel)
+                // Accumulator (o / lanes) * pixels + p holds filter o in lane o % lanes.
+                let filterSums = e.address(sums, e.add(e.mul(e.div(o, lanes), pixels * lanes), e.rem(o, lanes)))
+                e.loop(pixels, unrolled: false) { p in
+                    let index = e.add(plane, p)
+                    var value = e.fadd(e.load(filterSums, e.mul(p, lanes)), shift)
                     if let residual { value = e.fadd(value, e.load(residual, index)) }
                     if let activation { value = activation.apply(e, value) }
                     e.store(value, out, index)

@@ -20,10 +20,11 @@ struct PartialSums {
     var isFirst: Value, isLast: Value
     var base: Value
     var firstTile: Value
-    var offset: Int, tileStride: Int, lanes: Int
+    var offset: Value
+    var tileStride: Int, lanes: Int
 
     func slot(_ e: Emitter, tile: Value, accumulator: Int) -> Value {
-        e.add(e.mul(e.sub(tile, firstTile), tileStride), offset + accumulator * lanes)
+        e.add(e.add(e.mul(e.sub(tile, firstTile), tileStride), offset), accumulator * lanes)
     }
 }
 
@@ -115,18 +116,19 @@ extension ConvKernel {
                 // A channel tile's weights for the span (4-6 KiB) serve every pixel tile from L1 before
                 // the next tile's are read: memory is asked for weights at an even pace.
                 e.loop(groupStart, groupEnd) { tile in
-                    for t in 0..<wholePixelTiles {
+                    // A loop, not unrolled: each pixel tile's routine is a whole reduction and epilogue.
+                    e.loop(wholePixelTiles, unrolled: false) { t in
                         let partials = PartialSums(isFirst: isFirst, isLast: isLast, base: sums, firstTile: first,
-                                                   offset: t * sumsPerPixelTile, tileStride: tileStride, lanes: lanes)
+                                                   offset: e.mul(t, sumsPerPixelTile), tileStride: tileStride, lanes: lanes)
                         emitChannelTiles(e, n: n, group: group, tiles: (tile, e.add(tile, 1)), fusedTiles: 1,
-                                         vectors: Array(mapVectors[(t * pixelVectors)..<((t + 1) * pixelVectors)]),
-                                         patch: e.address(patch, e.int(t * tilePatch)), rowLength: tilePixels,
+                                         vectors: window.pixelVectors(e, first: e.mul(t, tilePixels), count: pixelVectors),
+                                         patch: e.address(patch, e.mul(t, tilePatch)), rowLength: tilePixels,
                                          groupWeights: groupWeights, span: span, partials: partials, wholeTiles: true)
                     }
                 }
                 if lastTilePixels > 0 {
                     let partials = PartialSums(isFirst: isFirst, isLast: isLast, base: sums, firstTile: first,
-                                               offset: perChunk * tileStride, tileStride: sumsOfLastPixels, lanes: lanes)
+                                               offset: e.int(perChunk * tileStride), tileStride: sumsOfLastPixels, lanes: lanes)
                     emitLastPixelsByFilterLanes(e, n: n, group: group, tiles: (groupStart, groupEnd),
                                                 patch: e.address(patch, e.int(wholePixelTiles * tilePatch)), rowLength: tilePixels,
                                                 groupWeights: groupWeights, span: span, partials: partials)

@@ -309,6 +309,13 @@ final class Emitter {
         return slot
     }
 
+    /// `count` floats on the stack, for values a loop indexes at run time (`address`, `load`, `loadVector`).
+    func localFloats(_ count: Int) -> Value {
+        let array = LLVMBuildAlloca(localsBuilder, LLVMArrayType(f32, UInt32(count)), "")!
+        LLVMSetAlignment(array, 64)
+        return LLVMBuildBitCast(builder, array, LLVMPointerType(f32, 0), "")
+    }
+
     func get(_ slot: Value) -> Value { LLVMBuildLoad2(builder, LLVMGetAllocatedType(slot), slot, "") }
     func set(_ slot: Value, _ value: Value) { LLVMBuildStore(builder, value, slot) }
 
@@ -317,7 +324,9 @@ final class Emitter {
     private func block(_ name: String) -> LLVMBasicBlockRef { LLVMAppendBasicBlockInContext(module.context, function!, name) }
 
     /// `for i in stride(from: low, to: high, by: step) { body(i) }` with a runtime or constant range.
-    func loop(_ low: Value, _ high: Value, step: Int = 1, _ body: (Value) -> Void) {
+    /// With `unrolled: false` LLVM keeps it a loop even where the trip count is a small constant: for
+    /// cold code (epilogues of a map's last pixels) whose unrolled copies cost compile time, not run time.
+    func loop(_ low: Value, _ high: Value, step: Int = 1, unrolled: Bool = true, _ body: (Value) -> Void) {
         let before = LLVMGetInsertBlock(builder)
         let header = block("loop"), inside = block("body"), exit = block("done")
         LLVMBuildBr(builder, header)
@@ -332,11 +341,26 @@ final class Emitter {
         values.withUnsafeMutableBufferPointer { v in
             blocks.withUnsafeMutableBufferPointer { b in LLVMAddIncoming(i, v.baseAddress, b.baseAddress, 2) }
         }
-        LLVMBuildBr(builder, header)
+        let backEdge = LLVMBuildBr(builder, header)
+        if !unrolled { LLVMSetMetadata(backEdge, LLVMGetMDKindIDInContext(module.context, "llvm.loop", 9), notUnrolled) }
         LLVMPositionBuilderAtEnd(builder, exit)
     }
 
-    func loop(_ count: Int, _ body: (Value) -> Void) { loop(int(0), int(count), body) }
+    func loop(_ count: Int, unrolled: Bool = true, _ body: (Value) -> Void) { loop(int(0), int(count), unrolled: unrolled, body) }
+
+    /// A loop ID asking for no unrolling: `distinct !{self, !{!"llvm.loop.unroll.disable"}}`. LLVM
+    /// recognizes a loop's ID only when its first operand is the node itself.
+    private var notUnrolled: Value {
+        let context = module.context
+        let name = "llvm.loop.unroll.disable"
+        var property: [LLVMMetadataRef?] = [LLVMMDStringInContext2(context, name, name.utf8.count)]
+        let disable = property.withUnsafeMutableBufferPointer { LLVMMDNodeInContext2(context, $0.baseAddress, 1) }
+        let placeholder = LLVMTemporaryMDNode(context, nil, 0)
+        var operands: [LLVMMetadataRef?] = [placeholder, disable]
+        let loopID = operands.withUnsafeMutableBufferPointer { LLVMMDNodeInContext2(context, $0.baseAddress, 2) }!
+        LLVMMetadataReplaceAllUsesWith(placeholder, loopID)
+        return LLVMMetadataAsValue(context, loopID)
+    }
 
     /// `body(i, mask)` for each vector of `count` consecutive elements from index 0: whole vectors with
     /// no mask, then the last, partial one with its lanes masked.

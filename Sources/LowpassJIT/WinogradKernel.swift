@@ -161,16 +161,20 @@ struct WinogradKernel: PackedWeightsKernel {
     private func storeOutputs(_ e: Emitter, n: Value, channelTileIndex: Value, vectors: [(exists: Value, row: Value, column: Value)], products: Value) {
         let (out, bias) = (e.argument(.output), e.argument(.bias))
         let residual = hasResidual ? e.argument(.residual) : nil
-        for o in 0..<channelTile {
+        // A loop over the tile's filters, not unrolled: each filter's transform and stores are long
+        // straight-line code, and unrolling them per filter multiplied the function (and LLVM's time on
+        // it) by the tile's height for no run-time gain (docs/performance.md, "Cold start").
+        e.loop(channelTile, unrolled: false) { o in
             let filter = e.add(e.mul(channelTileIndex, channelTile), o)
             let store = {
                 let shift = e.splat(e.load(bias, filter))
                 let planeOffset = e.mul(e.add(e.mul(n, filters), filter), outHeight * outWidth)
                 let plane = e.address(out, planeOffset)
                 let residualPlane = residual.map { e.address($0, planeOffset) }
+                let filterProducts = e.address(products, e.mul(o, step))
                 for (j, vector) in vectors.enumerated() {
                     e.when(vector.exists) {
-                        let m = (0..<16).map { xi in e.loadVector(products, e.int((xi * channelTile + o) * step + j * lanes)) }
+                        let m = (0..<16).map { xi in e.loadVector(filterProducts, e.int(xi * channelTile * step + j * lanes)) }
                         let y = transform4x4(e, m, Self.outputRows).map { e.fadd($0, shift) }
                         let firstColumn = e.mul(vector.column, 2)
                         for a in 0..<2 {
