@@ -90,16 +90,21 @@ public func readFileBytes(_ path: String, limit: Int = 1 << 34) throws(Diagnosti
     let (fd, size) = try openRegularFile(path)
     defer { close(fd) }
     guard size <= limit else { throw Diagnostic(.fileTooLarge, "the file has \(size) bytes; the limit is \(limit)", at: location) }
-    var bytes = [UInt8](repeating: 0, count: size)
-    var filled = 0
-    while filled < size {
-        let count = bytes.withUnsafeMutableBytes { buffer -> Int in
-            guard let base = buffer.baseAddress else { return 0 }
-            return read(fd, base + filled, size - filled)
+    var failure: Diagnostic?
+    // Not zero-filled first: a model file is hundreds of megabytes, and read() writes every byte.
+    let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+        var filled = 0
+        while filled < size, let base = buffer.baseAddress {
+            let count = read(fd, base + filled, size - filled)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else {
+                failure = Diagnostic(.unreadableFile, "cannot read the file: \(count < 0 ? String(cString: strerror(errno)) : "it ended early")", at: location)
+                break
+            }
+            filled += count
         }
-        if count < 0 && errno == EINTR { continue }
-        guard count > 0 else { throw Diagnostic(.unreadableFile, "cannot read the file: \(count < 0 ? String(cString: strerror(errno)) : "it ended early")", at: location) }
-        filled += count
+        initialized = filled
     }
+    if let failure { throw failure }
     return bytes
 }

@@ -26,7 +26,7 @@ public final class TensorBuffer: @unchecked Sendable {
     /// they are loaded and repacked, and with 4 KiB pages the page faults were 15% of a cached
     /// `lowpass run`. Fresh pages are zero, so they need no fill either.
     private static let hugePage = 2 << 20
-    private static let mappedFrom = 8 << 20
+    private static let mappedFrom = hugePage
 
     /// Zero-filled storage for `count` floats.
     public init(count: Int) {
