@@ -65,6 +65,10 @@ struct ConvKernel: PackedWeightsKernel {
     /// 1x1 convs over its growing concatenations, ResNet's 1x1 convs of 64 to 512 filters on one map,
     /// share one function. The counts are in no unrolled loop, so they cost nothing as variables.
     var dimensionsAtRunTime = false
+    /// Whether the activation is `max(x, bound)` with the bound read at run time (`packed`, for ReLU
+    /// and for none, whose bound is -inf): a network's convs with and without a ReLU share a function.
+    /// The same one instruction as a constant bound.
+    var lowerBoundAtRunTime = false
     /// Whether the tile's epilogue lines are prefetched during the reduction (`prefetchEpilogue`).
     var prefetchesEpilogue = false
     /// Whether every channel tile is whole, so the epilogue needs no test for filters past the group's.
@@ -107,6 +111,7 @@ struct ConvKernel: PackedWeightsKernel {
             self = wholeMap
         }
         dimensionsAtRunTime = strategy == .packed
+        lowerBoundAtRunTime = strategy == .packed && lowerBound != nil
         prefetchesEpilogue = depth <= 256
         filtersFillTiles = filtersPerGroup % channelTile == 0
         if lastTilePixels > 0 && strategy != .direct {
@@ -116,10 +121,35 @@ struct ConvKernel: PackedWeightsKernel {
         }
     }
 
-    var runTimeIntegers: [Int] { dimensionsAtRunTime ? [channelsPerGroup, filtersPerGroup, channelTiles, channelChunks] : [] }
+    var runTimeIntegers: [Int] {
+        let dimensions = dimensionsAtRunTime ? [channelsPerGroup, filtersPerGroup, channelTiles, channelChunks] : []
+        // The bound's float bits, as the code reads them (`Emitter.runTimeFloat`).
+        let bound = lowerBoundAtRunTime ? [Int(Int32(bitPattern: Float(lowerBound ?? -.infinity).bitPattern))] : []
+        return dimensions + bound
+    }
 
     mutating func eraseRunTimeIntegers() {
         if dimensionsAtRunTime { (channels, filters, channelChunks) = (0, 0, 0) }
+        if lowerBoundAtRunTime { activation = nil }
+    }
+
+    /// The activation's lower bound where it is `max(x, bound)` (ReLU: 0), -inf where there is none;
+    /// nil for any other activation.
+    private var lowerBound: Double? {
+        guard let activation else { return -.infinity }
+        guard case .binary(.max, .x, .constant(let bound)) = activation.expression, !bound.isNaN else { return nil }
+        return bound
+    }
+
+    /// The epilogue's activation of `v` (a vector or one float).
+    private func activate(_ e: Emitter, _ v: Value) -> Value {
+        if lowerBoundAtRunTime {
+            let scalar = e.runTimeFloat(4)
+            let bound = LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind ? e.splat(scalar) : scalar
+            // Ordered less-than: NaN passes through, as max(x, bound) gives it.
+            return e.select(e.fless(v, bound), bound, v)
+        }
+        return activation.map { $0.apply(e, v) } ?? v
     }
 
     // The sizes as the code reads them: run-time integers or constants.
@@ -377,7 +407,7 @@ struct ConvKernel: PackedWeightsKernel {
                     let index = e.add(plane, p)
                     var value = e.fadd(e.load(filterSums, e.mul(p, lanes)), shift)
                     if let residual { value = e.fadd(value, e.load(residual, index)) }
-                    if let activation { value = activation.apply(e, value) }
+                    value = activate(e, value)
                     e.store(value, out, index)
                 }
             }
@@ -457,7 +487,7 @@ struct ConvKernel: PackedWeightsKernel {
                     let index = e.add(plane, vectors[j].first)
                     let mask = masked ? vectors[j].valid : nil
                     storeConvOutput(e, e.fadd(e.get(accumulators[o * vectors.count + j]), shift), residual: residual,
-                                    activation: activation, to: out, at: index, mask: mask)
+                                    activate: { activate(e, $0) }, to: out, at: index, mask: mask)
                 }
             }
             if filtersFillTiles {

@@ -101,6 +101,11 @@ final class Emitter {
         return loaded
     }
 
+    /// Entry `index` of the kernel's run-time integers read as a float's bits.
+    func runTimeFloat(_ index: Int) -> Value {
+        LLVMBuildBitCast(localsBuilder, LLVMBuildTrunc(localsBuilder, runTimeInteger(index), i32, ""), f32, "")
+    }
+
     /// Entry `index` of the kernel's run-time integers, an index known only at run time (a table).
     func runTimeInteger(at index: Value) -> Value {
         let table = LLVMBuildBitCast(builder, argument(runTimeIntegerArgument), LLVMPointerType(i32, 0), "")!

@@ -37,9 +37,8 @@ struct Activation: Hashable, CustomStringConvertible {
 
 /// The end of every conv kernel for one vector of outputs: the residual (same layout as the output)
 /// added, the activation applied, one store.
-func storeConvOutput(_ e: Emitter, _ value: Value, residual: Value?, activation: Activation?, to base: Value, at index: Value, mask: Value?) {
+func storeConvOutput(_ e: Emitter, _ value: Value, residual: Value?, activate: (Value) -> Value, to base: Value, at index: Value, mask: Value?) {
     var v = value
     if let residual { v = e.fadd(v, e.loadVector(residual, index, mask: mask)) }
-    if let activation { v = activation.apply(e, v) }
-    e.storeVector(v, base, index, mask: mask)
+    e.storeVector(activate(v), base, index, mask: mask)
 }

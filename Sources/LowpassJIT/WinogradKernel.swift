@@ -186,7 +186,7 @@ struct WinogradKernel: PackedWeightsKernel {
                                 let columns = e.add(e.splatInt32(e.toInt32(x)), e.laneIndices)
                                 let mask = e.and(e.vcompare(LLVMIntSLT, columns, e.intVectorConstant(outWidth)), e.splatMask(rowInside))
                                 let index = e.add(e.mul(oy, outWidth), x)
-                                storeConvOutput(e, half, residual: residualPlane, activation: activation, to: plane, at: index, mask: mask)
+                                storeConvOutput(e, half, residual: residualPlane, activate: { activation?.apply(e, $0) ?? $0 }, to: plane, at: index, mask: mask)
                             }
                         }
                     }
