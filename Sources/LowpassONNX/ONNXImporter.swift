@@ -26,11 +26,17 @@ public enum ONNXImporter {
 
     public static func importModel(contentsOf path: String, name: String? = nil) throws(Diagnostics) -> ImportedModel {
         let location = SourceLocation(file: path)
-        let data: [UInt8]
-        do { data = try readFileBytes(path) } catch { throw Diagnostics([error]) }
+        // Mapped, not read: the protobuf decoder copies each tensor's bytes out anyway, and a read
+        // first would copy a file of hundreds of megabytes once more, page fault by page fault.
+        let file: MappedFile
+        do { file = try MappedFile(path: path) } catch { throw Diagnostics([error]) }
         let model: Onnx_ModelProto
         do {
-            model = try Onnx_ModelProto(serializedBytes: data)
+            model = try withExtendedLifetime(file) {
+                let bytes = file.bytes
+                guard let base = bytes.baseAddress, !bytes.isEmpty else { return try Onnx_ModelProto(serializedBytes: [UInt8]()) }
+                return try Onnx_ModelProto(serializedBytes: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count, deallocator: .none))
+            }
         } catch {
             throw Diagnostics([Diagnostic(.badOnnx, "not an ONNX model: the protobuf does not decode (\(error))", at: location)])
         }

@@ -2,11 +2,11 @@ import Foundation
 import LowpassIR
 
 /// A read-only memory map of a whole file, unmapped when the last tensor viewing it goes away.
-final class MappedFile: @unchecked Sendable {
+public final class MappedFile: @unchecked Sendable {
     let base: UnsafeRawPointer
     let size: Int
 
-    init(path: String) throws(Diagnostic) {
+    public init(path: String) throws(Diagnostic) {
         let (fd, size) = try openRegularFile(path)
         defer { close(fd) }
         self.size = size
@@ -24,7 +24,7 @@ final class MappedFile: @unchecked Sendable {
         if size > 0 { munmap(UnsafeMutableRawPointer(mutating: base), size) } else { base.deallocate() }
     }
 
-    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
 }
 
 /// Hugging Face's `.safetensors`: an 8-byte little-endian header length, a JSON header naming each
