@@ -333,8 +333,20 @@ struct Lowering {
             var transposed = Tensor(zeros: [k, n])
             transposed.withUnsafeMutableBufferPointer { t in
                 weight.withUnsafeBufferPointer { w in
-                    // Row by row of the source, so the reads stream (a classifier's weights are megabytes).
-                    for row in 0..<n { for column in 0..<k { t[column * n + row] = w[row * k + column] } }
+                    // In 64 x 64 blocks on every core: a classifier's weights are up to hundreds of
+                    // megabytes (VGG's first, 4096 x 25088), and a row-by-row transpose writing columns
+                    // 16 KiB apart took VGG-19's compile 1.2 s.
+                    let (target, source) = (Shared(t.baseAddress), Shared(w.baseAddress))
+                    let block = 64
+                    concurrentPerform(ceilDiv(n, block)) { rowBlock in
+                        guard let t = target.value, let w = source.value else { return }
+                        let rows = (rowBlock * block)..<min(n, (rowBlock + 1) * block)
+                        for firstColumn in stride(from: 0, to: k, by: block) {
+                            for column in firstColumn..<min(k, firstColumn + block) {
+                                for row in rows { t[column * n + row] = w[row * k + column] }
+                            }
+                        }
+                    }
                 }
             }
             bOperand = constant(transposed)
