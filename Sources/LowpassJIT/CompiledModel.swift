@@ -129,7 +129,7 @@ public final class CompiledModel: @unchecked Sendable {
             let key = kernel.codeKey
             if let function = functionOfCode[key] { return function }
             functionOfCode[key] = firstUses.count
-            firstUses.append((kernel, "k\(index)_" + String(kernel.kind.map { $0.isLetter || $0.isNumber ? $0 : "_" }.prefix(40))))
+            firstUses.append((kernel, "k\(index)_" + String(kernel.functionKind.map { $0.isLetter || $0.isNumber ? $0 : "_" }.prefix(40))))
             return firstUses.count - 1
         }
         return (functionOfKernel, firstUses)

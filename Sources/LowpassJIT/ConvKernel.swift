@@ -171,6 +171,7 @@ struct ConvKernel: PackedWeightsKernel {
     }
 
     var images: Int { batch }
+    var functionKind: String { code.kind }
     var pixelTiles: Int { ceilDiv(window.pixels, tilePixels) }
     var tilePixels: Int { pixelVectors * lanes }
     /// Pixels in the map's last tile where it is partial; 0 where the map fills its tiles.

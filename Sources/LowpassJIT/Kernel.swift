@@ -34,6 +34,9 @@ protocol Kernel: Hashable {
     /// the kernel reads or writes, so the kernel can run image by image (`ImageSchedule`). 1 where
     /// items mix images.
     var images: Int { get }
+    /// What the function a kernel shares with others computes, for its name: `kind`, less what the
+    /// code reads at run time (a conv's ReLU bound).
+    var functionKind: String { get }
     /// Emits the code that computes work item `item`.
     func emitItem(_ e: Emitter, _ item: Value)
     /// Integers the code reads at run time (`Emitter.runTimeInteger`) instead of as constants, so
@@ -52,6 +55,7 @@ protocol Kernel: Hashable {
 extension Kernel {
     var scratchFloats: Int { 0 }
     var images: Int { 1 }
+    var functionKind: String { kind }
     var runTimeIntegers: [Int] { [] }
     mutating func eraseRunTimeIntegers() {}
     var runTimeIntegerArgument: Int { arguments.count - 1 }
