@@ -144,7 +144,7 @@ struct ConvKernel: PackedWeightsKernel {
     /// The epilogue's activation of `v` (a vector or one float).
     private func activate(_ e: Emitter, _ v: Value) -> Value {
         if lowerBoundAtRunTime {
-            let scalar = e.runTimeFloat(4)
+            let scalar = e.runTimeFloat(dimensionsAtRunTime ? 4 : 0)
             let bound = LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind ? e.splat(scalar) : scalar
             // Ordered less-than: NaN passes through, as max(x, bound) gives it.
             return e.select(e.fless(v, bound), bound, v)
