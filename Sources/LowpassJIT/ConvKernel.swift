@@ -396,7 +396,7 @@ struct ConvKernel: PackedWeightsKernel {
         // channelTile x pixels lanes were the largest part of the function (and of LLVM's time) for a tail.
         let sums = e.localFloats(accumulators.count * lanes)
         for (i, accumulator) in accumulators.enumerated() { e.storeVector(e.get(accumulator), sums, e.int(i * lanes)) }
-        e.loop(channelTile, unrolled: false) { o in
+        e.loop(channelTile, unroll: .never) { o in
             let filterInGroup = e.add(e.mul(channelTileIndex, channelTile), o)
             let store = {
                 let filter = e.add(e.mul(group, filtersPerGroup(e)), filterInGroup)
@@ -404,7 +404,7 @@ struct ConvKernel: PackedWeightsKernel {
                 let plane = e.add(e.mul(e.add(e.mul(n, filters(e)), filter), window.pixels), firstPixel)
                 // Accumulator (o / lanes) * pixels + p holds filter o in lane o % lanes.
                 let filterSums = e.address(sums, e.add(e.mul(e.div(o, lanes), pixels * lanes), e.rem(o, lanes)))
-                e.loop(pixels, unrolled: false) { p in
+                e.loop(pixels, unroll: .never) { p in
                     let index = e.add(plane, p)
                     var value = e.fadd(e.load(filterSums, e.mul(p, lanes)), shift)
                     if let residual { value = e.fadd(value, e.load(residual, index)) }

@@ -117,7 +117,7 @@ extension ConvKernel {
                 // the next tile's are read: memory is asked for weights at an even pace.
                 e.loop(groupStart, groupEnd) { tile in
                     // A loop, not unrolled: each pixel tile's routine is a whole reduction and epilogue.
-                    e.loop(wholePixelTiles, unrolled: false) { t in
+                    e.loop(wholePixelTiles, unroll: .never) { t in
                         let partials = PartialSums(isFirst: isFirst, isLast: isLast, base: sums, firstTile: first,
                                                    offset: e.mul(t, sumsPerPixelTile), tileStride: tileStride, lanes: lanes)
                         emitChannelTiles(e, n: n, group: group, tiles: (tile, e.add(tile, 1)), fusedTiles: 1,

@@ -328,10 +328,13 @@ final class Emitter {
 
     private func block(_ name: String) -> LLVMBasicBlockRef { LLVMAppendBasicBlockInContext(module.context, function!, name) }
 
+    /// How far LLVM may unroll a loop. `never` and `times(n)` keep it a loop (of n copies) even where
+    /// the trip count is a small constant: for code that runs once per tile, not per reduction step,
+    /// whose unrolled copies cost compile time, not run time.
+    enum Unrolling { case asLLVMChooses, never, times(Int) }
+
     /// `for i in stride(from: low, to: high, by: step) { body(i) }` with a runtime or constant range.
-    /// With `unrolled: false` LLVM keeps it a loop even where the trip count is a small constant: for
-    /// cold code (epilogues of a map's last pixels) whose unrolled copies cost compile time, not run time.
-    func loop(_ low: Value, _ high: Value, step: Int = 1, unrolled: Bool = true, _ body: (Value) -> Void) {
+    func loop(_ low: Value, _ high: Value, step: Int = 1, unroll: Unrolling = .asLLVMChooses, _ body: (Value) -> Void) {
         let before = LLVMGetInsertBlock(builder)
         let header = block("loop"), inside = block("body"), exit = block("done")
         LLVMBuildBr(builder, header)
@@ -347,22 +350,30 @@ final class Emitter {
             blocks.withUnsafeMutableBufferPointer { b in LLVMAddIncoming(i, v.baseAddress, b.baseAddress, 2) }
         }
         let backEdge = LLVMBuildBr(builder, header)
-        if !unrolled { LLVMSetMetadata(backEdge, LLVMGetMDKindIDInContext(module.context, "llvm.loop", 9), notUnrolled) }
+        if let loopID = loopID(unroll) { LLVMSetMetadata(backEdge, LLVMGetMDKindIDInContext(module.context, "llvm.loop", 9), loopID) }
         LLVMPositionBuilderAtEnd(builder, exit)
     }
 
-    func loop(_ count: Int, unrolled: Bool = true, _ body: (Value) -> Void) { loop(int(0), int(count), unrolled: unrolled, body) }
+    func loop(_ count: Int, unroll: Unrolling = .asLLVMChooses, _ body: (Value) -> Void) { loop(int(0), int(count), unroll: unroll, body) }
 
-    /// A loop ID asking for no unrolling: `distinct !{self, !{!"llvm.loop.unroll.disable"}}`. LLVM
-    /// recognizes a loop's ID only when its first operand is the node itself.
-    private var notUnrolled: Value {
+    /// The loop ID that asks for `unroll`: `distinct !{self, !{!"llvm.loop.unroll.disable"}}` or
+    /// `!{self, !{!"llvm.loop.unroll.count", i32 n}}`. LLVM recognizes a loop's ID only when its first
+    /// operand is the node itself.
+    private func loopID(_ unroll: Unrolling) -> Value? {
         let context = module.context
-        let name = "llvm.loop.unroll.disable"
-        var property: [LLVMMetadataRef?] = [LLVMMDStringInContext2(context, name, name.utf8.count)]
-        let disable = property.withUnsafeMutableBufferPointer { LLVMMDNodeInContext2(context, $0.baseAddress, 1) }
+        func string(_ text: String) -> LLVMMetadataRef? { LLVMMDStringInContext2(context, text, text.utf8.count) }
+        func node(_ operands: [LLVMMetadataRef?]) -> LLVMMetadataRef? {
+            var operands = operands
+            return operands.withUnsafeMutableBufferPointer { LLVMMDNodeInContext2(context, $0.baseAddress, $0.count) }
+        }
+        let property: LLVMMetadataRef?
+        switch unroll {
+        case .asLLVMChooses: return nil
+        case .never: property = node([string("llvm.loop.unroll.disable")])
+        case .times(let n): property = node([string("llvm.loop.unroll.count"), LLVMValueAsMetadata(int32(n))])
+        }
         let placeholder = LLVMTemporaryMDNode(context, nil, 0)
-        var operands: [LLVMMetadataRef?] = [placeholder, disable]
-        let loopID = operands.withUnsafeMutableBufferPointer { LLVMMDNodeInContext2(context, $0.baseAddress, 2) }!
+        guard let loopID = node([placeholder, property]) else { return nil }
         LLVMMetadataReplaceAllUsesWith(placeholder, loopID)
         return LLVMMetadataAsValue(context, loopID)
     }
