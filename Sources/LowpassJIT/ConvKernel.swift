@@ -135,11 +135,7 @@ struct ConvKernel: PackedWeightsKernel {
 
     /// The activation's lower bound where it is `max(x, bound)` (ReLU: 0), -inf where there is none;
     /// nil for any other activation.
-    private var lowerBound: Double? {
-        guard let activation else { return -.infinity }
-        guard case .binary(.max, .x, .constant(let bound)) = activation.expression, !bound.isNaN else { return nil }
-        return bound
-    }
+    private var lowerBound: Double? { activation.map(\.lowerBound) ?? -.infinity }
 
     /// The epilogue's activation of `v` (a vector or one float).
     private func activate(_ e: Emitter, _ v: Value) -> Value {

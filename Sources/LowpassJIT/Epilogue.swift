@@ -32,6 +32,13 @@ struct Activation: Hashable, CustomStringConvertible {
 
     func apply(_ e: Emitter, _ v: Value) -> Value { expression.emit(e, [v], like: v) }
 
+    /// `c` where the activation is `max(x, c)` (ReLU: 0), nil for any other: code can then read the
+    /// bound at run time and serve both ReLU and no activation.
+    var lowerBound: Double? {
+        guard case .binary(.max, .x, .constant(let bound)) = expression, !bound.isNaN else { return nil }
+        return bound
+    }
+
     var description: String { name }
 }
 
