@@ -16,6 +16,10 @@ public struct CompileOptions: Sendable {
     /// Stride-1 3x3 convs on maps of 28x28 and more by Winograd F(2x2, 3x3) (2.25x fewer multiplies;
     /// float error about 1e-6 relative); off, every conv is direct.
     public var winograd = true
+    /// Where the convolutions round (`Precision`): `bf16` rounds each conv's input and weights to
+    /// bfloat16 and sums in fp32 (`vdpbf16ps` where the target has AVX512_BF16, the same sums by FMAs
+    /// elsewhere), and computes no conv by Winograd. `Precision.automatic(for:)` picks one for a target.
+    public var precision = Precision.f32
     /// Where compiled kernels are kept between runs; nil compiles every kernel afresh.
     public var cache: CompileCache?
     /// Called with (kernels compiled, kernels in all) as compilation goes, from any thread, one call at a time.
@@ -52,6 +56,7 @@ public final class CompiledModel: @unchecked Sendable {
     public let unplannedBytes: Int
     public let threads: Int
     public let target: Target
+    public let precision: Precision
     /// The kernels (indices into `kernels`) that run image by image, and the images: see `ImageSchedule`.
     public var imageByImage: (kernels: Range<Int>, images: Int) { (schedule.kernels, schedule.images) }
 
@@ -81,7 +86,8 @@ public final class CompiledModel: @unchecked Sendable {
     /// Lowers, optimizes (`Target.pipeline`) and JIT-compiles `graph` for inputs of `inputShapes`.
     public init(graph: Graph, weights: Weights, inputShapes: [String: [Int]], options: CompileOptions = CompileOptions()) throws(Diagnostics) {
         let start = DispatchTime.now()
-        let lowered = try Lowering.lower(graph, weights: weights, inputShapes: inputShapes, target: options.target, winograd: options.winograd)
+        let lowered = try Lowering.lower(graph, weights: weights, inputShapes: inputShapes, target: options.target, winograd: options.winograd,
+                                           precision: options.precision)
         schedule = ImageSchedule(lowered)
         let plan = MemoryPlan(lowered, schedule: schedule)
         let shared = Self.sharedFunctions(lowered.kernels)
@@ -94,6 +100,7 @@ public final class CompiledModel: @unchecked Sendable {
 
         threads = max(options.threads, 1)
         target = options.target
+        precision = options.precision
         scratchFloats = MemoryPlan.aligned(lowered.kernels.map(\.scratchFloats).max() ?? 0)
         let floats = plan.size.addingReportingOverflow(threads.multipliedReportingOverflow(by: scratchFloats).partialValue)
         guard !floats.overflow, floats.partialValue <= Limits.memoryBudget / 4 else {

@@ -75,16 +75,32 @@ struct ConvKernel: PackedWeightsKernel {
     var filtersFillTiles = true
     /// Channel tiles the filter-lane pass computes at once (`filterLaneTiles`).
     var filterLaneTiles = 1
+    /// `bf16` (`Precision`): the input and weights rounded to bfloat16, the sums in fp32. `packed`
+    /// keeps its patch and weights as bfloat16 pairs of consecutive input channels (`BFloat16.swift`),
+    /// a reduction step taking two channels, multiplied by `vdpbf16ps` where the target has it
+    /// (`nativeBFloat16`) and by two FMAs elsewhere, with the same result; `direct` rounds each input
+    /// vector it loads and multiplies in fp32. No whole-map schedule and no filter-lane tail: they are
+    /// written for one channel a step.
+    var precision = Precision.f32
+    var nativeBFloat16 = false
+    /// Whether the epilogue multiplies the sums by a per-filter scale before the bias (BatchNorm's,
+    /// which bf16 cannot fold into rounded weights without changing them): the bias argument then holds
+    /// `filters` shifts followed by `filters` scales.
+    var scalesSums = false
 
     var channelsPerGroup: Int { channels / groups }
     var filtersPerGroup: Int { filters / groups }
     var channelTiles: Int { ceilDiv(filtersPerGroup, channelTile) }
     var taps: Int { window.geometry.kernel[0] * window.geometry.kernel[1] }
-    /// Length of the reduction: input channels x taps.
-    var depth: Int { channelsPerGroup * taps }
+    /// Input channels one reduction step takes: a bfloat16 pair in bf16 `packed`, else one.
+    var channelsPerStep: Int { precision == .bf16 && strategy == .packed ? 2 : 1 }
+    var stepsPerTap: Int { ceilDiv(channelsPerGroup, channelsPerStep) }
+    /// Length of the reduction in steps: taps x input channels (x pairs of them).
+    var depth: Int { stepsPerTap * taps }
 
     init(nodes: [String], input: Operand, output: Int, weights: Operand, bias: Operand, residual: Operand?,
-         batch: Int, channels: Int, filters: Int, groups: Int, window: WindowAddressing, activation: Activation?, target: Target) {
+         batch: Int, channels: Int, filters: Int, groups: Int, window: WindowAddressing, activation: Activation?, target: Target,
+         precision: Precision = .f32, scalesSums: Bool = false) {
         self.nodes = nodes
         self.arguments = [.buffer(output), input, weights, bias] + (residual.map { [$0] } ?? [])
         self.output = output
@@ -92,6 +108,9 @@ struct ConvKernel: PackedWeightsKernel {
         self.window = window
         hasResidual = residual != nil
         self.activation = activation
+        self.precision = precision
+        self.scalesSums = scalesSums
+        nativeBFloat16 = precision == .bf16 && target.hasNativeBFloat16
         lanes = target.lanes
         let filtersPerGroup = filters / groups
         strategy = filtersPerGroup >= 4 ? .packed : .direct
@@ -107,7 +126,7 @@ struct ConvKernel: PackedWeightsKernel {
         }
         let tiles = batch * ceilDiv(window.pixels, pixelVectors * lanes) * groups
         channelChunks = strategy == .packed ? RegisterTile.chunks(channelTiles: ceilDiv(filtersPerGroup, channelTile), items: tiles) : 1
-        if let wholeMap = wholeMapSchedule(accumulators: RegisterTile.accumulators(target), maxVectors: RegisterTile.maxVectors(target)) {
+        if precision == .f32, let wholeMap = wholeMapSchedule(accumulators: RegisterTile.accumulators(target), maxVectors: RegisterTile.maxVectors(target)) {
             self = wholeMap
         }
         dimensionsAtRunTime = strategy == .packed
@@ -150,7 +169,10 @@ struct ConvKernel: PackedWeightsKernel {
 
     // The sizes as the code reads them: run-time integers or constants.
     private func channelsPerGroup(_ e: Emitter) -> Value { dimensionsAtRunTime ? e.runTimeInteger(0) : e.int(channelsPerGroup) }
-    private func depth(_ e: Emitter) -> Value { e.mul(channelsPerGroup(e), taps) }
+    private func stepsPerTap(_ e: Emitter) -> Value {
+        channelsPerStep == 1 ? channelsPerGroup(e) : e.div(e.add(channelsPerGroup(e), e.int(channelsPerStep - 1)), channelsPerStep)
+    }
+    private func depth(_ e: Emitter) -> Value { e.mul(stepsPerTap(e), taps) }
     private func filtersPerGroup(_ e: Emitter) -> Value { dimensionsAtRunTime ? e.runTimeInteger(1) : e.int(filtersPerGroup) }
     private func filters(_ e: Emitter) -> Value { e.mul(filtersPerGroup(e), groups) }
     private func channelTiles(_ e: Emitter) -> Value { dimensionsAtRunTime ? e.runTimeInteger(2) : e.int(channelTiles) }
@@ -163,7 +185,7 @@ struct ConvKernel: PackedWeightsKernel {
         if groups > 1 { name += groups == channels ? " depthwise" : " g\(groups)" }
         if hasResidual { name += "+add" }
         if let activation { name += "+\(activation)" }
-        return name + " [\(strategy.rawValue) \(channelTile)ch x \(pixelVectors)x\(lanes)px]"
+        return name + " [\(strategy.rawValue) \(channelTile)ch x \(pixelVectors)x\(lanes)px\(precision == .bf16 ? " bf16" : "")]"
     }
 
     var images: Int { batch }
@@ -204,16 +226,38 @@ struct ConvKernel: PackedWeightsKernel {
 
     /// The input vectors under window cell (ky, kx) for `vectors`, channel by channel for the group's
     /// input channels `first..<first + count`: `body(i, inputs)` for the i-th of them, with unmasked
-    /// loads where the whole tap lies inside the input.
+    /// loads where the whole tap lies inside the input. With `pairs`, two channels at a time as
+    /// bfloat16 pair vectors, the i-th pair being channels 2i and 2i + 1 (zeros past `count`).
     func forEachChannel(_ e: Emitter, inputBase: Value, vectors: [WindowAddressing.PixelVector], ky: Value, kx: Value,
-                        first: Value, count: Value, _ body: (_ i: Value, _ inputs: [Value]) -> Void) {
+                        first: Value, count: Value, pairs: Bool = false, _ body: (_ i: Value, _ inputs: [Value]) -> Void) {
         let tap = window.tap(e, vectors, ky: ky, kx: kx)
         window.withTap(e, tap) { masked in
-            e.loop(e.int(0), count) { i in
-                let plane = e.address(inputBase, e.mul(e.add(first, i), window.height * window.width))
-                body(i, vectors.indices.map { window.load(e, plane, tap, $0, masked: masked, padding: 0) })
+            func inputs(_ channel: Value) -> [Value] {
+                let plane = e.address(inputBase, e.mul(e.add(first, channel), window.height * window.width))
+                return vectors.indices.map { window.load(e, plane, tap, $0, masked: masked, padding: 0) }
+            }
+            guard pairs else { return e.loop(e.int(0), count) { i in body(i, inputs(i)) } }
+            e.loop(e.int(0), e.div(e.add(count, e.int(1)), 2)) { i in
+                let even = e.mul(i, 2), odd = e.add(e.mul(i, 2), e.int(1))
+                let hasOdd = e.compare(LLVMIntSLT, odd, count)
+                let evens = inputs(even), odds = inputs(e.select(hasOdd, odd, even))
+                body(i, zip(evens, odds).map { e.bfloat16Pairs(even: $0, odd: e.select(hasOdd, $1, e.vector(0))) })
             }
         }
+    }
+
+    /// `accumulator + w * x`, for a reduction step's broadcast weight(s) `w` and input vector `x`.
+    private func multiplyAdd(_ e: Emitter, _ w: Value, _ x: Value, _ accumulator: Value) -> Value {
+        channelsPerStep == 2 ? e.dotBFloat16Pairs(x, w, adding: accumulator, native: nativeBFloat16) : e.fma(w, x, accumulator)
+    }
+
+    /// A filter's sum (a vector or one float) plus its bias, times its scale first where `scalesSums`.
+    private func scaledAndShifted(_ e: Emitter, _ sum: Value, filter: Value) -> Value {
+        let bias = e.argument(.bias)
+        let isVector = LLVMGetTypeKind(LLVMTypeOf(sum)) == LLVMVectorTypeKind
+        func read(_ index: Value) -> Value { isVector ? e.splat(e.load(bias, index)) : e.load(bias, index) }
+        guard scalesSums else { return e.fadd(sum, read(filter)) }
+        return e.fma(sum, read(e.add(filters(e), filter)), read(filter))
     }
 
     /// A work item of `direct` or `packed`: one pixel tile of one image and group, for one channel tile
@@ -238,14 +282,17 @@ struct ConvKernel: PackedWeightsKernel {
             }
         }
         /// Visits every (tap, input channel) of the tile with the `pixelVectors` input vectors under it,
-        /// the reduction step's index, `tap * channelsPerGroup + channel`, being the weights' order.
+        /// the reduction step's index, `tap * stepsPerTap + channel` (channel pair in bf16 `packed`),
+        /// being the weights' order. bf16 `direct` rounds the inputs here.
         func forEachStep(_ body: (_ step: Value, _ inputs: [Value]) -> Void) {
             let kw = window.geometry.kernel[1]
+            let (pairs, rounds) = (channelsPerStep == 2, precision == .bf16 && channelsPerStep == 1)
             e.loop(window.geometry.kernel[0]) { ky in
                 e.loop(kw) { kx in
-                    let firstStep = e.mul(e.add(e.mul(ky, kw), kx), channelsPerGroup)
-                    forEachChannel(e, inputBase: inputBase, vectors: vectors, ky: ky, kx: kx, first: e.int(0), count: channelsPerGroup) { ic, x in
-                        body(e.add(firstStep, ic), x)
+                    let firstStep = e.mul(e.add(e.mul(ky, kw), kx), stepsPerTap(e))
+                    forEachChannel(e, inputBase: inputBase, vectors: vectors, ky: ky, kx: kx, first: e.int(0), count: channelsPerGroup,
+                                   pairs: pairs) { ic, x in
+                        body(e.add(firstStep, ic), rounds ? x.map { e.roundedToBFloat16($0) } : x)
                     }
                 }
             }
@@ -320,7 +367,7 @@ struct ConvKernel: PackedWeightsKernel {
                         let broadcast = e.splat(e.load(w, e.add(e.mul(k, channelTile), o)))
                         for j in vectors.indices {
                             let acc = accumulators[(i * channelTile + o) * vectors.count + j]
-                            e.set(acc, e.fma(broadcast, x[j], e.get(acc)))
+                            e.set(acc, multiplyAdd(e, broadcast, x[j], e.get(acc)))
                         }
                     }
                 }
@@ -339,7 +386,7 @@ struct ConvKernel: PackedWeightsKernel {
     /// vector per filter (8 lanes for 1 pixel), the filter lanes in one vector per pixel and channel tile.
     var lastTileByFilterLanes: Bool {
         let remainder = lastTilePixels
-        guard strategy != .direct, remainder > 0, remainder * filterVectorsPerTile <= channelTile * pixelVectors else { return false }
+        guard strategy != .direct, precision == .f32, remainder > 0, remainder * filterVectorsPerTile <= channelTile * pixelVectors else { return false }
         return remainder * filterVectorsPerTile < channelTile * ceilDiv(remainder, lanes)
     }
 
@@ -385,7 +432,7 @@ struct ConvKernel: PackedWeightsKernel {
     /// of the tile; each filter's value is a plane apart from the next, so bias, residual, activation and
     /// store go lane by lane (a handful of pixels against a reduction of hundreds of steps).
     private func storeLastPixels(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value, accumulators: [Value]) {
-        let (out, bias) = (e.argument(.output), e.argument(.bias))
+        let out = e.argument(.output)
         let residual = hasResidual ? e.argument(.residual) : nil
         let pixels = lastTilePixels, firstPixel = window.pixels - lastTilePixels
         // Through the stack and loops over filters and pixels, kept loops: unrolled, the tile's
@@ -396,13 +443,12 @@ struct ConvKernel: PackedWeightsKernel {
             let filterInGroup = e.add(e.mul(channelTileIndex, channelTile), o)
             let store = {
                 let filter = e.add(e.mul(group, filtersPerGroup(e)), filterInGroup)
-                let shift = e.load(bias, filter)
                 let plane = e.add(e.mul(e.add(e.mul(n, filters(e)), filter), window.pixels), firstPixel)
                 // Accumulator (o / lanes) * pixels + p holds filter o in lane o % lanes.
                 let filterSums = e.address(sums, e.add(e.mul(e.div(o, lanes), pixels * lanes), e.rem(o, lanes)))
                 e.loop(pixels, unroll: .never) { p in
                     let index = e.add(plane, p)
-                    var value = e.fadd(e.load(filterSums, e.mul(p, lanes)), shift)
+                    var value = scaledAndShifted(e, e.load(filterSums, e.mul(p, lanes)), filter: filter)
                     if let residual { value = e.fadd(value, e.load(residual, index)) }
                     value = activate(e, value)
                     e.store(value, out, index)
@@ -471,19 +517,18 @@ struct ConvKernel: PackedWeightsKernel {
 
     private func storeTile(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value,
                            vectors: [WindowAddressing.PixelVector], accumulators: [Value], masked: Bool) {
-        let (out, bias) = (e.argument(.output), e.argument(.bias))
+        let out = e.argument(.output)
         let residual = hasResidual ? e.argument(.residual) : nil
         let pixels = window.pixels
         for o in 0..<channelTile {
             let filterInGroup = e.add(e.mul(channelTileIndex, channelTile), o)
             let store = {
                 let filter = e.add(e.mul(group, filtersPerGroup(e)), filterInGroup)
-                let shift = e.splat(e.load(bias, filter))
                 let plane = e.mul(e.add(e.mul(n, filters(e)), filter), pixels)
                 for j in vectors.indices {
                     let index = e.add(plane, vectors[j].first)
                     let mask = masked ? vectors[j].valid : nil
-                    storeConvOutput(e, e.fadd(e.get(accumulators[o * vectors.count + j]), shift), residual: residual,
+                    storeConvOutput(e, scaledAndShifted(e, e.get(accumulators[o * vectors.count + j]), filter: filter), residual: residual,
                                     activate: { activate(e, $0) }, to: out, at: index, mask: mask)
                 }
             }
@@ -510,7 +555,9 @@ struct ConvKernel: PackedWeightsKernel {
     /// `wholeMap` 256 channels under one tap, so one span's weights for consecutive tiles are one run that
     /// the hardware prefetchers follow from tile to tile. The tile is zero-padded past the group's last
     /// filter, and the whole by one vector (the filter-lane loads of the last tile's last step read a
-    /// vector from its last `channelTile` weights).
+    /// vector from its last `channelTile` weights). In bf16 the weights are rounded to bfloat16 (scaled
+    /// first only where the epilogue does not scale: `scalesSums`), and with channel pairs a step's
+    /// weight is a 32-bit pair, the even channel in its low half (x86 is little-endian).
     func pack(_ weight: Tensor, scale: [Double]) -> Tensor {
         let (kh, kw) = (window.geometry.kernel[0], window.geometry.kernel[1])
         let cpg = channelsPerGroup, fpg = filtersPerGroup, tileSize = channelTile, channelTiles = channelTiles, depth = depth
@@ -520,7 +567,9 @@ struct ConvKernel: PackedWeightsKernel {
             return (span.first * channelTiles + step - span.first) * tileSize
         }
         let spanSteps = (0..<depth).map { packedSpan(of: $0).steps }
-        var packed = Tensor(zeros: [groups * channelTiles * taps * cpg * tileSize + lanes])
+        let (pairs, bf16) = (channelsPerStep == 2, precision == .bf16)
+        let stepsPerTap = stepsPerTap
+        var packed = Tensor(zeros: [groups * channelTiles * depth * tileSize + lanes])
         packed.withUnsafeMutableBufferPointer { p in
             weight.withUnsafeBufferPointer { w in
                 let (output, input) = (Shared(p.baseAddress), Shared(w.baseAddress))
@@ -533,11 +582,17 @@ struct ConvKernel: PackedWeightsKernel {
                     let tileFilters = min(tileSize, fpg - t * tileSize)
                     for ic in 0..<cpg {
                         for tap in 0..<(kh * kw) {
-                            let step = tap * cpg + ic
+                            let step = tap * stepsPerTap + ic / channelsPerStep
                             let target = block + stepOffset[step] + t * spanSteps[step] * tileSize
                             for o in 0..<tileFilters {
                                 let filter = g * fpg + t * tileSize + o
-                                p[target + o] = Float(Double(w[(filter * cpg + ic) * kh * kw + tap]) * scale[filter])
+                                let value = Float(Double(w[(filter * cpg + ic) * kh * kw + tap]) * (scalesSums ? 1 : scale[filter]))
+                                if pairs {
+                                    let halves = UnsafeMutableRawPointer(p).assumingMemoryBound(to: UInt16.self)
+                                    halves[2 * (target + o) + ic % 2] = value.bfloat16Bits
+                                } else {
+                                    p[target + o] = bf16 ? value.roundedToBFloat16 : value
+                                }
                             }
                         }
                     }

@@ -245,6 +245,13 @@ final class Emitter {
         and(vcompare(LLVMIntSGE, v, intVectorConstant(low)), vcompare(LLVMIntSLT, v, intVectorConstant(high)))
     }
 
+    // MARK: Bits
+
+    /// `v`'s bits as a value of `type` (a float vector as `intVector`, and back).
+    func bitcast(_ v: Value, to type: LLVMTypeRef) -> Value { LLVMBuildBitCast(builder, v, type, "") }
+    func shiftLeft(_ a: Value, _ b: Value) -> Value { LLVMBuildShl(builder, a, b, "") }
+    func shiftRight(_ a: Value, _ b: Value) -> Value { LLVMBuildLShr(builder, a, b, "") }
+
     // MARK: Memory
 
     private func gep(_ element: LLVMTypeRef, _ base: Value, _ index: Value, in builder: LLVMBuilderRef? = nil) -> Value {

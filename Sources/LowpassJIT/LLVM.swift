@@ -84,6 +84,13 @@ public struct Target: Sendable, CustomStringConvertible {
         return Target(triple: host.triple, cpu: host.cpu, features: features.joined(separator: ","), instructionSet: set)
     }
 
+    /// This target with CPU feature `feature` (LLVM's name) switched off: code for a CPU that lacks it
+    /// (`without("avx512bf16")` tests the bf16 code AVX-512 CPUs without AVX512_BF16 get).
+    public func without(_ feature: String) -> Target {
+        let features = self.features.split(separator: ",").map { $0 == "+\(feature)" ? "-\(feature)" : String($0) }
+        return Target(triple: triple, cpu: cpu, features: features.joined(separator: ","), instructionSet: instructionSet)
+    }
+
     /// `host`, `avx2` or `avx512`, as `--target` takes them.
     public static func named(_ name: String) throws(JITError) -> Target {
         if name == "host" { return host }

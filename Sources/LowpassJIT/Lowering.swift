@@ -25,15 +25,17 @@ struct Lowering {
     let weights: Weights
     let target: Target
     let winograd: Bool
+    let precision: Precision
 
     private var types: [String: [Int]] = [:]
     private var model: LoweredModel
     private var bufferOf: [String: Int] = [:]
 
-    init(graph: Graph, weights: Weights, target: Target, winograd: Bool) {
+    init(graph: Graph, weights: Weights, target: Target, winograd: Bool, precision: Precision) {
         self.graph = graph
         self.target = target
         self.winograd = winograd
+        self.precision = precision
         var weights = weights
         weights.addInlineData(of: graph)
         self.weights = weights
@@ -41,8 +43,8 @@ struct Lowering {
     }
 
     static func lower(_ graph: Graph, weights: Weights, inputShapes: [String: [Int]], target: Target,
-                      winograd: Bool = true) throws(Diagnostics) -> LoweredModel {
-        var lowering = Lowering(graph: graph, weights: weights, target: target, winograd: winograd)
+                      winograd: Bool = true, precision: Precision = .f32) throws(Diagnostics) -> LoweredModel {
+        var lowering = Lowering(graph: graph, weights: weights, target: target, winograd: winograd, precision: precision)
         return try lowering.run(inputShapes)
     }
 
@@ -274,8 +276,11 @@ struct Lowering {
         let geometry = try node.convGeometry(weightShape: w.shape.map(Dim.fixed))
         try checkPlane(x, y)
         let groups = try node.int("group")
-        let bias = constant(Tensor(shape: [filters], values: shift.map(Float.init)))
-        if winograd && WinogradKernel.applies(geometry, groups: groups, channels: x[1], filters: filters, outHeight: y[2], outWidth: y[3]) {
+        // bf16 rounds the conv's own weights (`Precision`), so BatchNorm's scale goes to the epilogue.
+        let scalesSums = precision == .bf16 && scale.contains { $0 != 1 }
+        let bias = constant(Tensor(shape: [filters * (scalesSums ? 2 : 1)], values: (shift + (scalesSums ? scale : [])).map(Float.init)))
+        // Winograd's transformed weights and inputs are no longer the conv's, so bf16 has none.
+        if winograd && precision == .f32 && WinogradKernel.applies(geometry, groups: groups, channels: x[1], filters: filters, outHeight: y[2], outWidth: y[3]) {
             var kernel = WinogradKernel(nodes: nodes.map(\.name), input: try operand(node.inputs[0]), output: output, weights: .constant(0),
                                         bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters, height: x[2],
                                         width: x[3], outHeight: y[2], outWidth: y[3], pads: geometry.pads, activation: activation, target: target)
@@ -285,7 +290,8 @@ struct Lowering {
         let window = WindowAddressing(height: x[2], width: x[3], outHeight: y[2], outWidth: y[3], geometry: geometry)
         var kernel = ConvKernel(nodes: nodes.map(\.name), input: try operand(node.inputs[0]), output: output, weights: .constant(0),
                                 bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters,
-                                groups: groups, window: window, activation: activation, target: target)
+                                groups: groups, window: window, activation: activation, target: target,
+                                precision: precision, scalesSums: scalesSums)
         kernel.weights = constant(kernel.pack(w, scale: scale))
         return kernel
     }

@@ -33,7 +33,8 @@ public enum SharedLibrary {
         guard name.first.map({ $0.isLetter || $0 == "_" }) == true, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
             throw Diagnostics([Diagnostic(.badOption, "the library name '\(name)' must be a C identifier (letters, digits, _)")])
         }
-        let lowered = try Lowering.lower(graph, weights: weights, inputShapes: inputShapes, target: options.target, winograd: options.winograd)
+        let lowered = try Lowering.lower(graph, weights: weights, inputShapes: inputShapes, target: options.target, winograd: options.winograd,
+                                           precision: options.precision)
         let schedule = ImageSchedule(lowered)
         let plan = MemoryPlan(lowered, schedule: schedule)
         let functions: [KernelCompiler.Function]

@@ -4,7 +4,10 @@ import LowpassIR
 ///
 /// It is written to be obviously right, not fast; every faster engine is tested against it.
 public struct ReferenceInterpreter: Sendable {
-    public init() {}
+    /// Where the computation rounds (`Precision`): with `bf16`, each Conv's input and weight.
+    public var precision: Precision
+
+    public init(precision: Precision = .f32) { self.precision = precision }
 
     /// One node on constant inputs (constant folding): its output shape by the op's shape rule.
     public static func evaluate(_ node: Node, _ inputs: [Tensor]) throws(NodeError) -> Tensor {
@@ -32,7 +35,7 @@ public struct ReferenceInterpreter: Sendable {
                 throw Diagnostics([Diagnostic(.unresolvedShape, "an input or output has no concrete shape", at: .node(node.name))])
             }
             do throws(NodeError) {
-                let result = try ReferenceKernels.evaluate(node, arguments, outputShape: outputShapes[0])
+                let result = try ReferenceKernels.evaluate(node, rounded(arguments, for: node), outputShape: outputShapes[0])
                 values[node.outputs[0]] = result
             } catch {
                 throw Diagnostics([Diagnostic(error.id, error.message, at: .node(node.name))])
@@ -45,5 +48,11 @@ public struct ReferenceInterpreter: Sendable {
         var outputs: [String: Tensor] = [:]
         for name in graph.outputs { outputs[name] = values[name] }
         return outputs
+    }
+
+    /// A node's operands as `precision` has it read them: a bf16 Conv's input and weight rounded.
+    private func rounded(_ arguments: [Tensor], for node: Node) -> [Tensor] {
+        guard precision == .bf16, node.op == .conv else { return arguments }
+        return arguments.enumerated().map { i, tensor in i < 2 ? tensor.roundedToBFloat16() : tensor }
     }
 }

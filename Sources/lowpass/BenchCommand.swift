@@ -135,7 +135,7 @@ struct BenchReport {
     var text: String {
         func ms(_ s: Double) -> String { String(format: "%.3f", s * 1000) }
         var lines = [
-            "\(model): batch \(batch), \(compiled.threads) threads, \(compiled.kernels.count) kernels, \(compiled.target.lanes)-lane vectors (\(compiled.target))",
+            "\(model): batch \(batch), \(compiled.threads) threads, \(compiled.kernels.count) kernels, \(compiled.target.lanes)-lane vectors (\(compiled.target)), \(compiled.precision)",
             "compile   \(String(format: "%.2f", compiled.compileSeconds)) s (\(compiled.functionCount) kernel functions, \(compiled.cachedFunctionCount) from the compile cache)",
             "run       median \(ms(median)) ms  (min \(ms(times.min() ?? 0)), p10 \(ms(Self.percentile(times, 0.1))), " +
                 "p90 \(ms(Self.percentile(times, 0.9))), max \(ms(times.max() ?? 0)) ms over \(times.count) runs)",
@@ -163,7 +163,7 @@ struct BenchReport {
 
     var json: String {
         var members: [(key: String, value: JSONValue)] = [
-            ("model", .string(model)), ("batch", .int(batch)), ("threads", .int(compiled.threads)), ("lanes", .int(compiled.target.lanes)), ("target", .string(compiled.target.description)),
+            ("model", .string(model)), ("batch", .int(batch)), ("threads", .int(compiled.threads)), ("lanes", .int(compiled.target.lanes)), ("target", .string(compiled.target.description)), ("precision", .string(compiled.precision.rawValue)),
             ("compile_s", .double(compiled.compileSeconds)), ("kernel_functions", .int(compiled.functionCount)),
             ("cached_functions", .int(compiled.cachedFunctionCount)), ("runs", .int(times.count)),
             ("median_ms", .double(median * 1000)), ("min_ms", .double((times.min() ?? 0) * 1000)), ("max_ms", .double((times.max() ?? 0) * 1000)),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LowpassJIT
+import LowpassTensor
 
 /// The JIT's options, shared by `run` and `bench`.
 struct JITOptions: ParsableArguments {
@@ -15,6 +16,9 @@ struct JITOptions: ParsableArguments {
 
     @Flag(inversion: .prefixedNo, help: "Run stride-1 3x3 convs on maps of 28x28 and more by Winograd F(2x2, 3x3) (2.25x fewer multiplies, float error about 1e-6 relative).")
     var winograd = true
+
+    @Option(help: ArgumentHelp("Where convolutions round: f32 (every value a 32-bit float), bf16 (each conv's input and weights rounded to bfloat16, sums in fp32: up to 2x faster on CPUs with AVX512_BF16, about 1e-2 relative error) or auto (bf16 where this CPU has AVX512_BF16 and the code is avx512, else f32).", valueName: "PRECISION"))
+    var precision: String = "f32"
 
     @Option(help: ArgumentHelp("The code to generate: host (every vector feature this CPU has), avx2 (8-lane code, also on an AVX-512 CPU) or avx512 (16-lane code).", valueName: "TARGET"))
     var target: String = "host"
@@ -35,6 +39,14 @@ struct JITOptions: ParsableArguments {
         if noCache && cacheDir != nil { throw ValidationError("--no-cache and --cache-dir contradict each other") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
         do { _ = try Target.named(target) } catch { throw ValidationError("--target: \(error.message)") }
+        guard precision == "auto" || Precision(rawValue: precision) != nil else {
+            throw ValidationError("--precision: expected f32, bf16 or auto, got '\(precision)'")
+        }
+    }
+
+    /// The precision asked for, `auto` resolved for the target. Valid once `validate()` has passed.
+    var resolvedPrecision: Precision {
+        Precision(rawValue: precision) ?? .automatic(for: (try? Target.named(target)) ?? .host)
     }
 
     /// Valid once `validate()` has passed.
@@ -45,6 +57,7 @@ struct JITOptions: ParsableArguments {
         options.emitLLVM = emitLLVM
         options.emitAssembly = emitAsm
         options.winograd = winograd
+        options.precision = resolvedPrecision
         if !noCache, let directory = cacheDir ?? CompileCache.defaultDirectory { options.cache = CompileCache(directory: directory) }
         if !quiet && isatty(STDERR_FILENO) != 0 { options.progress = CompileProgress().report }
         return options
@@ -67,7 +80,8 @@ final class CompileProgress: Sendable {
 /// One line per kernel: its function, family and fusion, parallel work items, and the nodes it computes.
 func printKernels(_ model: CompiledModel) {
     let target = model.target
-    print("\(model.kernels.count) kernels, \(target.lanes)-lane float vectors (\(target), \(target.triple), \(model.threads) threads), " +
+    let precision = model.precision == .f32 ? "" : ", convs in \(model.precision) (\(target.hasNativeBFloat16 ? "vdpbf16ps" : "bfloat16 widened to fp32 FMAs: this code has no AVX512_BF16"))"
+    print("\(model.kernels.count) kernels, \(target.lanes)-lane float vectors (\(target), \(target.triple), \(model.threads) threads\(precision)), " +
           "arena \(scaled(model.arenaBytes))B (\(scaled(model.unplannedBytes))B without reuse), compiled in \(String(format: "%.2f", model.compileSeconds)) s " +
           "(\(model.functionCount) functions, \(model.cachedFunctionCount) from the compile cache)")
     let (imageByImage, images) = model.imageByImage

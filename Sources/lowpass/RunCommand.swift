@@ -51,7 +51,7 @@ struct RunCommand: ParsableCommand {
         do {
             switch engine {
             case .reference:
-                outputs = try ReferenceInterpreter().run(graph, weights: loaded, inputs: tensors)
+                outputs = try ReferenceInterpreter(precision: jit.resolvedPrecision).run(graph, weights: loaded, inputs: tensors)
             case .jit:
                 let compiled = try CompiledModel(graph: graph, weights: loaded, inputShapes: tensors.mapValues(\.shape), options: jit.compileOptions)
                 if jit.printKernels { printKernels(compiled) }

@@ -32,13 +32,14 @@ let testedTargets: [Target] = {
 /// `model.target` so they say which vector width they are about.
 @discardableResult
 func expectMatchesReference(_ graph: Graph, _ weights: Weights, inputs: [String: Tensor], tolerance: Double = 1e-5,
-                            threads: Int = 2, winograd: Bool = false, on targets: [Target] = testedTargets,
+                            threads: Int = 2, winograd: Bool = false, precision: Precision = .f32, on targets: [Target] = testedTargets,
                             sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> [CompiledModel] {
-    let reference = try ReferenceInterpreter().run(graph, weights: weights, inputs: inputs)
+    let reference = try ReferenceInterpreter(precision: precision).run(graph, weights: weights, inputs: inputs)
     return try targets.map { target in
         var options = CompileOptions()
         options.threads = threads
         options.winograd = winograd
+        options.precision = precision
         options.target = target
         let model = try CompiledModel(graph: graph, weights: weights, inputShapes: inputs.mapValues(\.shape), options: options)
         let jit = try model.run(inputs)

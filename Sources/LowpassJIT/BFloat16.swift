@@ -1,0 +1,63 @@
+import CLLVM
+import LowpassTensor
+
+/// bfloat16 in the kernels (`Precision.bf16`): rounding float vectors, packing two into one vector
+/// of pairs, and the pairs' dot product.
+///
+/// A pair vector holds, in each 32-bit lane, two bfloat16s: the lane's value of one vector (`even`)
+/// in the low 16 bits and of another (`odd`) in the high 16 bits. That is the operand layout of
+/// AVX512_BF16's `vdpbf16ps`, which adds `odd * odd' + even * even'` to each fp32 lane, so a conv
+/// packs consecutive input channels as the pair and one instruction does two reduction steps.
+/// The layout travels in float-typed vectors and buffers; only its bits matter.
+extension Emitter {
+    /// Float vector `v` rounded to bfloat16 (ties to even; NaN stays NaN), as the floats they stand
+    /// for: the rounded value's bits in the high 16 bits of each lane, zeros in the low ones.
+    func roundedToBFloat16(_ v: Value) -> Value {
+        bitcast(roundedBits(v), to: floatVector)
+    }
+
+    /// The lanes of float vectors `even` and `odd`, rounded to bfloat16, as one vector of pairs.
+    func bfloat16Pairs(even: Value, odd: Value) -> Value {
+        let low = shiftRight(roundedBits(even), intVectorConstant(16))
+        return bitcast(or(low, roundedBits(odd)), to: floatVector)
+    }
+
+    /// `accumulator + odd(a) * odd(b) + even(a) * even(b)` lane by lane, for pair vectors `a` and `b`,
+    /// in that order: `vdpbf16ps` where `native`, else the same two steps as fused multiply-adds on
+    /// the halves widened to floats. A product of two bfloat16s is exact in fp32, so each step rounds
+    /// once either way and the two agree bit for bit (but for subnormals, which `vdpbf16ps` flushes
+    /// to zero).
+    func dotBFloat16Pairs(_ a: Value, _ b: Value, adding accumulator: Value, native: Bool) -> Value {
+        let (a, b) = (bitcast(a, to: intVector), bitcast(b, to: intVector))
+        if native {
+            return intrinsic("llvm.x86.avx512bf16.dpbf16ps.512", [], [accumulator, a, b])
+        }
+        let highHalf = intVectorConstant(Int(Int32(bitPattern: 0xFFFF_0000)))
+        func odd(_ v: Value) -> Value { bitcast(and(v, highHalf), to: floatVector) }
+        func even(_ v: Value) -> Value { bitcast(shiftLeft(v, intVectorConstant(16)), to: floatVector) }
+        return fma(even(a), even(b), fma(odd(a), odd(b), accumulator))
+    }
+
+    /// A float vector rounded to bfloat16, as i32 lanes with the result in the high 16 bits.
+    private func roundedBits(_ v: Value) -> Value {
+        let bits = bitcast(v, to: intVector)
+        // Adding 0x7FFF rounds halfway cases down; the low bit of the kept part pushes them up to even.
+        let keptLowBit = and(shiftRight(bits, intVectorConstant(16)), intVectorConstant(1))
+        let rounded = add(add(bits, intVectorConstant(0x7FFF)), keptLowBit)
+        // NaN would round to infinity or change sign; it stays NaN, made quiet.
+        let quietNaN = or(bits, intVectorConstant(0x0040_0000))
+        let kept = select(fcompare(LLVMRealUNO, v, v), quietNaN, rounded)
+        return and(kept, intVectorConstant(Int(Int32(bitPattern: 0xFFFF_0000))))
+    }
+}
+
+public extension Target {
+    /// Whether the code for this target multiplies bfloat16 pairs in one instruction (`vdpbf16ps`:
+    /// AVX512_BF16, with 16-lane code).
+    var hasNativeBFloat16: Bool { lanes == 16 && has("avx512bf16") }
+}
+
+public extension Precision {
+    /// What `--precision auto` picks: `bf16` where the target multiplies bfloat16 natively, else `f32`.
+    static func automatic(for target: Target) -> Precision { target.hasNativeBFloat16 ? .bf16 : .f32 }
+}

@@ -1,0 +1,155 @@
+import LowpassIR
+import LowpassJIT
+import LowpassTensor
+import LowpassZoo
+import Testing
+
+/// The targets the bf16 tests compile for: every tested target, and where one multiplies bfloat16
+/// natively (`vdpbf16ps`), the same target without AVX512_BF16 too, so both the native code and the
+/// fallback of 16-lane code run on such a machine; on others the fallback alone.
+let bfloat16Targets: [Target] = testedTargets + testedTargets.filter(\.hasNativeBFloat16).map { $0.without("avx512bf16") }
+
+/// `bf16`: each conv's input and weights rounded to bfloat16, sums in fp32 (`Precision`), in the JIT
+/// exactly as in the reference interpreter.
+@Suite("bf16 precision")
+struct BFloat16Tests {
+    @Test func roundingIsToNearestEven() {
+        let ulp = Float(1) / 128  // bfloat16's spacing just above 1
+        #expect(Float(1).roundedToBFloat16 == 1)
+        #expect((1 + ulp / 2).roundedToBFloat16 == 1, "a tie goes to the even neighbour, 1")
+        #expect((1 + 3 * ulp / 2).roundedToBFloat16 == 1 + 2 * ulp, "a tie goes to the even neighbour, 1 + 2 ulp")
+        #expect((1 + ulp / 2 + ulp / 64).roundedToBFloat16 == 1 + ulp, "past the tie rounds up")
+        #expect(Float(-3.14159).roundedToBFloat16 == -3.140625)
+        #expect(Float.greatestFiniteMagnitude.roundedToBFloat16 == .infinity)
+        #expect(Float.infinity.roundedToBFloat16 == .infinity)
+        #expect((-Float.zero).roundedToBFloat16.sign == .minus)
+        #expect(Float.nan.roundedToBFloat16.isNaN)
+        // A NaN whose payload lies only in the bits rounding drops stays NaN, not infinity.
+        #expect(Float(bitPattern: 0x7F80_0001).roundedToBFloat16.isNaN)
+    }
+
+    /// Which bf16 code this machine tested, in one line of the test output.
+    @Test func bothPathsAreTestedWhereTheCPUHasThem() {
+        let native = bfloat16Targets.filter(\.hasNativeBFloat16).map(\.description)
+        print(native.isEmpty
+              ? "bf16 tests ran the fallback (bfloat16 widened to fp32 FMAs) only: this CPU lacks AVX512_BF16, the vdpbf16ps code was not run"
+              : "bf16 tests ran vdpbf16ps code (\(native.joined(separator: ", "))) and the fallback on every target")
+        #expect(bfloat16Targets.contains { !$0.hasNativeBFloat16 })
+        #expect(native.isEmpty == !Target.host.has("avx512bf16"))
+    }
+
+    /// A depthwise 1x1 conv of weight 1 outputs its rounded input: the JIT's vector rounding against
+    /// Swift's, bit for bit, on ties, NaNs, infinities, signed zeros, subnormals and the largest floats.
+    @Test func theJITRoundsInputsAsTheReferenceDoes() throws {
+        let ulp = Float(1) / 128
+        let special: [Float] = [1 + ulp / 2, 1 + 3 * ulp / 2, -(1 + ulp / 2), .nan, -.nan, Float(bitPattern: 0x7F80_0001), .infinity,
+                                -.infinity, 0, -0, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 1e-40, -1e-42, 3.14159, 65504]
+        let input = Tensor(shape: [1, special.count, 1, 3]) { i in i % 3 == 0 ? special[i / 3] : Float(i) * 0.3371 }
+        let (graph, weights) = oneNodeGraph(.conv, input: input.shape, ["group": .int(special.count)],
+                                            parameters: [("w", Tensor(shape: [special.count, 1, 1, 1]) { _ in 1 })])
+        for target in bfloat16Targets {
+            var options = CompileOptions()
+            options.target = target
+            options.precision = .bf16
+            let model = try CompiledModel(graph: graph, weights: weights, inputShapes: ["x": input.shape], options: options)
+            let output = try #require(try model.run(["x": input])["y"])
+            for i in 0..<input.count {
+                let (expected, actual) = (input[i].roundedToBFloat16, output[i])
+                // A sum's zero is +0 (0 + -0): the sign of a zero is the one thing a conv does not keep.
+                #expect(expected.isNaN ? actual.isNaN : expected == 0 ? actual == 0 : expected.bitPattern == actual.bitPattern,
+                        "\(target): \(input[i]) rounds to \(expected), the JIT gave \(actual)")
+            }
+        }
+    }
+
+    /// Every conv shape the f32 tests cover, in bf16 on every bf16 target: the reference rounds the
+    /// same operands, so the two differ only in the order of fp32 sums.
+    @Test(arguments: OpTests.convCases + [
+        // Pairs of channels with one left over in the last pair; filters past a channel tile; partial pixel tiles.
+        OpTests.ConvCase(batch: 2, channels: 35, size: (13, 11), filters: 37, kernel: (3, 3)),
+        OpTests.ConvCase(channels: 64, size: (28, 28), filters: 64, kernel: (3, 3)),
+        OpTests.ConvCase(channels: 300, size: (7, 7), filters: 70, kernel: (1, 1), pad: 0),
+    ])
+    func conv(_ c: OpTests.ConvCase) throws {
+        let weight = randomTensor([c.filters, c.channels / c.groups, c.kernel.0, c.kernel.1], seed: 1)
+        var parameters = [("w", weight)]
+        if c.bias { parameters.append(("b", randomTensor([c.filters], seed: 2))) }
+        let (graph, weights) = oneNodeGraph(.conv, input: [c.batch, c.channels, c.size.0, c.size.1], [
+            "strides": .ints([c.stride, c.stride]), "pads": .ints([c.pad, c.pad, c.pad, c.pad]),
+            "dilations": .ints([c.dilation, c.dilation]), "group": .int(c.groups),
+        ], parameters: parameters)
+        let models = try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([c.batch, c.channels, c.size.0, c.size.1], seed: 3)],
+                                                precision: .bf16, on: bfloat16Targets)
+        for model in models {
+            let kind = model.kernels.first?.kind ?? ""
+            #expect(kind.contains("bf16") && !kind.contains("whole-map"), "\(model.target): \(kind)")
+        }
+    }
+
+    /// Conv -> BatchNorm -> residual Add -> Relu in one kernel: bf16 rounds the conv's own weights and
+    /// applies BatchNorm's scale to the sums, as the reference does, so they agree to fp32 rounding;
+    /// Winograd, asked for, is not used.
+    @Test func batchNormIsAppliedToTheSumsNotFoldedIntoRoundedWeights() throws {
+        let (channels, filters, size) = (24, 32, 30)
+        let graph = Graph(
+            name: "conv-bn-add-relu", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [2, channels, size, size])),
+                                                ValueInfo(name: "r", type: TensorType(fixed: [2, filters, size, size]))],
+            outputs: ["y"],
+            parameters: [("w", [filters, channels, 3, 3]), ("s", [filters]), ("b", [filters]), ("m", [filters]), ("v", [filters])].map {
+                Parameter(name: $0.0, type: TensorType(fixed: $0.1))
+            },
+            nodes: [Node(name: "conv", op: .conv, inputs: ["x", "w"], outputs: ["c"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+                    Node(name: "bn", op: .batchNormalization, inputs: ["c", "s", "b", "m", "v"], outputs: ["n"], attributes: [:]),
+                    Node(name: "add", op: .add, inputs: ["n", "r"], outputs: ["a"], attributes: [:]),
+                    Node(name: "relu", op: .relu, inputs: ["a"], outputs: ["y"], attributes: [:])])
+        let weights = Weights(tensors: ["w": randomTensor([filters, channels, 3, 3], seed: 70), "s": randomTensor([filters], seed: 71, low: 0.5, high: 3),
+                                        "b": randomTensor([filters], seed: 72), "m": randomTensor([filters], seed: 73),
+                                        "v": randomTensor([filters], seed: 74, low: 0.1, high: 2)])
+        let inputs = ["x": randomTensor([2, channels, size, size], seed: 75), "r": randomTensor([2, filters, size, size], seed: 76)]
+        let models = try expectMatchesReference(graph, weights, inputs: inputs, winograd: true, precision: .bf16, on: bfloat16Targets)
+        for model in models {
+            #expect(model.kernels.count == 1 && model.kernels[0].kind.contains("bf16"), "\(model.target): \(model.kernels.map(\.kind))")
+        }
+        // And bf16 is a different function from f32: the test above would not notice a JIT that ignored it.
+        let f32 = try ReferenceInterpreter().run(graph, weights: weights, inputs: inputs)["y"]
+        let bf16 = try ReferenceInterpreter(precision: .bf16).run(graph, weights: weights, inputs: inputs)["y"]
+        let difference = try #require(bf16).difference(to: try #require(f32)).relative
+        #expect(difference > 1e-4 && difference < 2e-2, "bf16 against f32: \(difference)")
+    }
+
+    /// Whole networks with BatchNorm, blur, depthwise and concatenation. Layer by layer the JIT equals
+    /// the bf16 reference to fp32 rounding (above), but through a network a sum that differs from the
+    /// reference's (double) one in its last fp32 bit rounds now and then to the neighbouring bfloat16
+    /// at the next conv, and over tens of layers those flips grow to bf16's own noise: the JIT then
+    /// differs from the bf16 reference about as much as either differs from f32. So the JIT's bf16
+    /// result must be as close to the f32 function as the reference's bf16 result is, and not be f32.
+    /// Every target computes each conv's sums in the same order (`vdpbf16ps` and the fallback alike),
+    /// so their results agree far more closely than either does with the reference (bit for bit on
+    /// the Xeon this was written on; other ops may sum lanes in another order on other widths).
+    @Test(arguments: [("resnet18", "antialias{max-pool-kernel=2}"), ("mobilenet_v2", "antialias"), ("densenet121", "")])
+    func network(name: String, pipeline: String) throws {
+        let model = try #require(Zoo.model(named: name))
+        var graph = model.graph(height: 64, width: 64)
+        if !pipeline.isEmpty { graph = try antialiased(graph, pipeline) }
+        let (input, weights, output) = (randomTensor([2, 3, 64, 64], seed: 77), try randomizedWeights(graph), graph.outputs[0])
+        let inputs = [graph.inputs[0].name: input]
+        let f32 = try #require(try ReferenceInterpreter().run(graph, weights: weights, inputs: inputs)[output])
+        let bf16 = try #require(try ReferenceInterpreter(precision: .bf16).run(graph, weights: weights, inputs: inputs)[output])
+        let referenceError = bf16.difference(to: f32).relative
+        var results: [Tensor] = []
+        for target in bfloat16Targets {
+            var options = CompileOptions()
+            options.target = target
+            options.precision = .bf16
+            let jit = try CompiledModel(graph: graph, weights: weights, inputShapes: inputs.mapValues(\.shape), options: options)
+            let result = try #require(try jit.run(inputs)[output])
+            let error = result.difference(to: f32).relative
+            #expect(error <= 1.5 * referenceError && error >= 0.3 * referenceError,
+                    "\(target): bf16 against f32 \(error), the reference's \(referenceError)")
+            results.append(result)
+        }
+        for (target, result) in zip(bfloat16Targets, results).dropFirst() {
+            #expect(result.difference(to: results[0]).relative <= 1e-5, "\(target) against \(bfloat16Targets[0])")
+        }
+    }
+}
