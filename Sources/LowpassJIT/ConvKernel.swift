@@ -83,6 +83,9 @@ struct ConvKernel: PackedWeightsKernel {
     /// written for one channel a step.
     var precision = Precision.f32
     var nativeBFloat16 = false
+    /// Whether bf16 `packed` multiplies by AMX tiles (`AMX.swift`): 32 filters x 32 pixels a channel
+    /// tile, as four 16 x 16 sum tiles, the reduction in blocks of 16 channel pairs (`paddedDepth`).
+    var usesAMX = false
     /// Whether the epilogue multiplies the sums by a per-filter scale before the bias (BatchNorm's,
     /// which bf16 cannot fold into rounded weights without changing them): the bias argument then holds
     /// `filters` shifts followed by `filters` scales.
@@ -97,6 +100,11 @@ struct ConvKernel: PackedWeightsKernel {
     var stepsPerTap: Int { ceilDiv(channelsPerGroup, channelsPerStep) }
     /// Length of the reduction in steps: taps x input channels (x pairs of them).
     var depth: Int { stepsPerTap * taps }
+    /// The reduction's steps as the patch and weights hold them: with AMX, whole blocks of 16, the
+    /// steps past `depth` zero.
+    var paddedDepth: Int { usesAMX ? ceilDiv(depth, Self.amxBlock) * Self.amxBlock : depth }
+    /// Reduction steps (channel pairs) an AMX tile multiplication takes; rows and columns of a sum tile.
+    static let amxBlock = 16
 
     init(nodes: [String], input: Operand, output: Int, weights: Operand, bias: Operand, residual: Operand?,
          batch: Int, channels: Int, filters: Int, groups: Int, window: WindowAddressing, activation: Activation?, target: Target,
@@ -123,6 +131,10 @@ struct ConvKernel: PackedWeightsKernel {
             let tile = RegisterTile(vectorsInMap: vectorsInMap, floatsPerLane: (channels / groups) * window.geometry.kernel.reduce(1, *),
                                     filters: filtersPerGroup, target: target)
             (pixelVectors, channelTile) = (tile.vectors, tile.channels)
+            if precision == .bf16 && target.hasAMX {
+                usesAMX = true
+                (pixelVectors, channelTile) = (2, 2 * Self.amxBlock)
+            }
         }
         let tiles = batch * ceilDiv(window.pixels, pixelVectors * lanes) * groups
         channelChunks = strategy == .packed ? RegisterTile.chunks(channelTiles: ceilDiv(filtersPerGroup, channelTile), items: tiles) : 1
@@ -173,6 +185,9 @@ struct ConvKernel: PackedWeightsKernel {
         channelsPerStep == 1 ? channelsPerGroup(e) : e.div(e.add(channelsPerGroup(e), e.int(channelsPerStep - 1)), channelsPerStep)
     }
     private func depth(_ e: Emitter) -> Value { e.mul(stepsPerTap(e), taps) }
+    private func paddedDepth(_ e: Emitter) -> Value {
+        usesAMX ? e.mul(e.div(e.add(depth(e), e.int(Self.amxBlock - 1)), Self.amxBlock), Self.amxBlock) : depth(e)
+    }
     private func filtersPerGroup(_ e: Emitter) -> Value { dimensionsAtRunTime ? e.runTimeInteger(1) : e.int(filtersPerGroup) }
     private func filters(_ e: Emitter) -> Value { e.mul(filtersPerGroup(e), groups) }
     private func channelTiles(_ e: Emitter) -> Value { dimensionsAtRunTime ? e.runTimeInteger(2) : e.int(channelTiles) }
@@ -185,7 +200,7 @@ struct ConvKernel: PackedWeightsKernel {
         if groups > 1 { name += groups == channels ? " depthwise" : " g\(groups)" }
         if hasResidual { name += "+add" }
         if let activation { name += "+\(activation)" }
-        return name + " [\(strategy.rawValue) \(channelTile)ch x \(pixelVectors)x\(lanes)px\(precision == .bf16 ? " bf16" : "")]"
+        return name + " [\(strategy.rawValue) \(channelTile)ch x \(pixelVectors)x\(lanes)px\(precision == .bf16 ? usesAMX ? " bf16 amx" : " bf16" : "")]"
     }
 
     var images: Int { batch }
@@ -206,7 +221,7 @@ struct ConvKernel: PackedWeightsKernel {
     var scratchFloats: Int {
         switch strategy {
         case .direct: 0
-        case .packed: depth * pixelVectors * lanes
+        case .packed: paddedDepth * pixelVectors * lanes + (usesAMX ? 4 * Self.amxBlock * Self.amxBlock : 0)
         case .wholeMap: wholeMapScratch
         }
     }
@@ -270,7 +285,7 @@ struct ConvKernel: PackedWeightsKernel {
         let vectors = window.pixelVectors(e, first: e.mul(tile, tilePixels), count: pixelVectors)
         let (channelsPerGroup, depth) = (channelsPerGroup(e), depth(e))
         let inputBase = e.address(e.argument(.input), e.mul(e.mul(e.add(e.mul(n, groups), group), channelsPerGroup), planeSize))
-        let groupWeights = e.address(e.argument(.weights), e.mul(e.mul(e.mul(group, channelTiles(e)), channelTile), depth))
+        let groupWeights = e.address(e.argument(.weights), e.mul(e.mul(e.mul(group, channelTiles(e)), channelTile), paddedDepth(e)))
         let accumulators = (0..<(channelTile * pixelVectors)).map { _ in e.local(e.vector(0)) }
         func accumulate(_ x: [Value], _ w: Value) {
             for o in 0..<channelTile {
@@ -315,6 +330,13 @@ struct ConvKernel: PackedWeightsKernel {
             let perChunk = e.div(e.add(channelTiles, e.sub(channelChunks(e), e.int(1))), channelChunks(e))
             let first = e.mul(c[3], perChunk)
             let end = e.minimum(e.add(first, perChunk), channelTiles)
+            if usesAMX {
+                // The rows past the reduction are multiplied too, by zero weights: they must not be NaN.
+                e.loop(depth, paddedDepth(e)) { k in
+                    for j in 0..<pixelVectors { e.storeVector(e.vector(0), patch, e.add(e.mul(k, step), j * lanes)) }
+                }
+                return emitChannelTilesByAMX(e, n: n, group: group, tiles: (first, end), vectors: vectors, patch: patch, groupWeights: groupWeights)
+            }
             let remainderVectors = ceilDiv(lastTilePixels, lanes)
             let fusedTiles = accumulators.count / (channelTile * max(1, remainderVectors))
             let lastTileApart = lastTileByFilterLanes || (remainderVectors > 0 && remainderVectors < pixelVectors && fusedTiles > 1)
@@ -379,6 +401,35 @@ struct ConvKernel: PackedWeightsKernel {
                 }
             }
         }
+    }
+
+    /// `emitChannelTiles` by AMX: per channel tile, sum tiles (filters 0-15, 16-31) x (pixels 0-15,
+    /// 16-31) in tiles 0-3, weight tiles in 4-5 (16 filters x 16 steps, 1 KiB each, consecutive in the
+    /// packed weights), patch tiles in 6-7 (16 steps x 16 pixels: rows of the patch, `tilePixels` apart).
+    /// The sums go through scratch past the patch to `storeTile`, one vector per filter and 16 pixels.
+    private func emitChannelTilesByAMX(_ e: Emitter, n: Value, group: Value, tiles: (first: Value, end: Value),
+                                       vectors: [WindowAddressing.PixelVector], patch: Value, groupWeights: Value) {
+        let block = Self.amxBlock, patchRowBytes = tilePixels * 4
+        let sums = e.address(patch, e.mul(paddedDepth(e), tilePixels))
+        e.configureTiles()
+        e.loop(tiles.first, tiles.end) { tile in
+            (0..<4).forEach(e.zeroTile)
+            let weights = e.address(groupWeights, e.mul(e.mul(tile, paddedDepth(e)), channelTile))
+            e.loop(e.int(0), e.div(paddedDepth(e), block)) { k in
+                let (stepWeights, rows) = (e.mul(k, block * channelTile), e.mul(k, block * tilePixels))
+                for a in 0..<2 { e.loadTile(4 + a, weights, e.add(stepWeights, a * block * block), rowBytes: 4 * block) }
+                for b in 0..<2 { e.loadTile(6 + b, patch, e.add(rows, b * block), rowBytes: patchRowBytes) }
+                for a in 0..<2 { for b in 0..<2 { e.multiplyTiles(adding: 2 * a + b, 4 + a, 6 + b) } }
+            }
+            for t in 0..<4 { e.storeTile(t, sums, e.int(t * block * block), rowBytes: 4 * block) }
+            // Filter o's sums for pixel vector j: row o % 16 of sum tile 2 * (o / 16) + j.
+            let accumulators = (0..<(channelTile * pixelVectors)).map { i in
+                let (o, j) = i.quotientAndRemainder(dividingBy: pixelVectors)
+                return e.local(e.loadVector(sums, e.int(((o / block) * 2 + j) * block * block + (o % block) * block)))
+            }
+            storeTile(e, n: n, group: group, channelTileIndex: tile, vectors: vectors, accumulators: accumulators)
+        }
+        e.releaseTiles()
     }
 
     /// Whether a map's last pixel tile, when it holds only a few pixels, is cheaper with lanes over
@@ -557,7 +608,9 @@ struct ConvKernel: PackedWeightsKernel {
     /// filter, and the whole by one vector (the filter-lane loads of the last tile's last step read a
     /// vector from its last `channelTile` weights). In bf16 the weights are rounded to bfloat16 (scaled
     /// first only where the epilogue does not scale: `scalesSums`), and with channel pairs a step's
-    /// weight is a 32-bit pair, the even channel in its low half (x86 is little-endian).
+    /// weight is a 32-bit pair, the even channel in its low half (x86 is little-endian). For AMX a
+    /// channel tile's weights are [block of 16 steps][filter in tile][step in block]: each 16 filters x
+    /// 16 steps a weight tile's 1 KiB, the steps past the reduction zero.
     func pack(_ weight: Tensor, scale: [Double]) -> Tensor {
         let (kh, kw) = (window.geometry.kernel[0], window.geometry.kernel[1])
         let cpg = channelsPerGroup, fpg = filtersPerGroup, tileSize = channelTile, channelTiles = channelTiles, depth = depth
@@ -569,7 +622,8 @@ struct ConvKernel: PackedWeightsKernel {
         let spanSteps = (0..<depth).map { packedSpan(of: $0).steps }
         let (pairs, bf16) = (channelsPerStep == 2, precision == .bf16)
         let stepsPerTap = stepsPerTap
-        var packed = Tensor(zeros: [groups * channelTiles * depth * tileSize + lanes])
+        let (amx, amxBlock, paddedDepth) = (usesAMX, Self.amxBlock, paddedDepth)
+        var packed = Tensor(zeros: [groups * channelTiles * paddedDepth * tileSize + lanes])
         packed.withUnsafeMutableBufferPointer { p in
             weight.withUnsafeBufferPointer { w in
                 let (output, input) = (Shared(p.baseAddress), Shared(w.baseAddress))
@@ -585,13 +639,15 @@ struct ConvKernel: PackedWeightsKernel {
                             let step = tap * stepsPerTap + ic / channelsPerStep
                             let target = block + stepOffset[step] + t * spanSteps[step] * tileSize
                             for o in 0..<tileFilters {
+                                let slot = amx ? (g * channelTiles + t) * paddedDepth * tileSize + step / amxBlock * amxBlock * tileSize
+                                    + o * amxBlock + step % amxBlock : target + o
                                 let filter = g * fpg + t * tileSize + o
                                 let value = Float(Double(w[(filter * cpg + ic) * kh * kw + tap]) * (scalesSums ? 1 : scale[filter]))
                                 if pairs {
                                     let halves = UnsafeMutableRawPointer(p).assumingMemoryBound(to: UInt16.self)
-                                    halves[2 * (target + o) + ic % 2] = value.bfloat16Bits
+                                    halves[2 * slot + ic % 2] = value.bfloat16Bits
                                 } else {
-                                    p[target + o] = bf16 ? value.roundedToBFloat16 : value
+                                    p[slot] = bf16 ? value.roundedToBFloat16 : value
                                 }
                             }
                         }

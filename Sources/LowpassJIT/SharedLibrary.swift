@@ -33,6 +33,10 @@ public enum SharedLibrary {
         guard name.first.map({ $0.isLetter || $0 == "_" }) == true, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
             throw Diagnostics([Diagnostic(.badOption, "the library name '\(name)' must be a C identifier (letters, digits, _)")])
         }
+        // No AMX in a library: its tile registers need a request to the kernel (`AMXTiles`) that the
+        // library's C runtime does not make.
+        var options = options
+        options.target = options.target.without("amx-tile")
         let lowered = try Lowering.lower(graph, weights: weights, inputShapes: inputShapes, target: options.target, winograd: options.winograd,
                                            precision: options.precision)
         let schedule = ImageSchedule(lowered)

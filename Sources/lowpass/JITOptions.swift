@@ -80,7 +80,7 @@ final class CompileProgress: Sendable {
 /// One line per kernel: its function, family and fusion, parallel work items, and the nodes it computes.
 func printKernels(_ model: CompiledModel) {
     let target = model.target
-    let precision = model.precision == .f32 ? "" : ", convs in \(model.precision) (\(target.hasNativeBFloat16 ? "vdpbf16ps" : "bfloat16 widened to fp32 FMAs: this code has no AVX512_BF16"))"
+    let precision = model.precision == .f32 ? "" : ", convs in \(model.precision) (\(target.hasAMX ? "AMX tiles" : target.hasNativeBFloat16 ? "vdpbf16ps" : "bfloat16 widened to fp32 FMAs: this code has no AVX512_BF16"))"
     print("\(model.kernels.count) kernels, \(target.lanes)-lane float vectors (\(target), \(target.triple), \(model.threads) threads\(precision)), " +
           "arena \(scaled(model.arenaBytes))B (\(scaled(model.unplannedBytes))B without reuse), compiled in \(String(format: "%.2f", model.compileSeconds)) s " +
           "(\(model.functionCount) functions, \(model.cachedFunctionCount) from the compile cache)")

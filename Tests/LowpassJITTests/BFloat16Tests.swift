@@ -4,10 +4,17 @@ import LowpassTensor
 import LowpassZoo
 import Testing
 
-/// The targets the bf16 tests compile for: every tested target, and where one multiplies bfloat16
-/// natively (`vdpbf16ps`), the same target without AVX512_BF16 too, so both the native code and the
-/// fallback of 16-lane code run on such a machine; on others the fallback alone.
-let bfloat16Targets: [Target] = testedTargets + testedTargets.filter(\.hasNativeBFloat16).map { $0.without("avx512bf16") }
+/// How a target's bf16 convs multiply: AMX tiles, `vdpbf16ps`, or the fallback's FMAs.
+func bfloat16Path(_ target: Target) -> String {
+    target.hasAMX ? "AMX" : target.hasNativeBFloat16 ? "vdpbf16ps" : "fallback"
+}
+
+/// The targets the bf16 tests compile for: every tested target, and for each 16-lane one the same
+/// without AMX and then without AVX512_BF16, so every path this CPU has runs, down to the fallback.
+let bfloat16Targets: [Target] = testedTargets + testedTargets.filter { $0.lanes == 16 }.flatMap { target -> [Target] in
+    let withoutAMX = target.without("amx-bf16")
+    return [withoutAMX, withoutAMX.without("avx512bf16")].filter { bfloat16Path($0) != bfloat16Path(target) }
+}
 
 /// `bf16`: each conv's input and weights rounded to bfloat16, sums in fp32 (`Precision`), in the JIT
 /// exactly as in the reference interpreter.
@@ -29,13 +36,16 @@ struct BFloat16Tests {
     }
 
     /// Which bf16 code this machine tested, in one line of the test output.
-    @Test func bothPathsAreTestedWhereTheCPUHasThem() {
-        let native = bfloat16Targets.filter(\.hasNativeBFloat16).map(\.description)
-        print(native.isEmpty
-              ? "bf16 tests ran the fallback (bfloat16 widened to fp32 FMAs) only: this CPU lacks AVX512_BF16, the vdpbf16ps code was not run"
-              : "bf16 tests ran vdpbf16ps code (\(native.joined(separator: ", "))) and the fallback on every target")
-        #expect(bfloat16Targets.contains { !$0.hasNativeBFloat16 })
-        #expect(native.isEmpty == !Target.host.has("avx512bf16"))
+    @Test func everyPathTheCPUHasIsTested() {
+        let paths = bfloat16Targets.map { "\(bfloat16Path($0)) (\($0.lanes) lanes)" }
+        var missing: [String] = []
+        if !Target.host.has("amx-bf16") { missing.append("AMX (no AMX-BF16)") }
+        if !Target.host.has("avx512bf16") { missing.append("vdpbf16ps (no AVX512_BF16)") }
+        print("bf16 tests ran: \(paths.joined(separator: ", "))" + (missing.isEmpty ? "" : "; not run on this CPU: \(missing.joined(separator: ", "))"))
+        let ran = Set(bfloat16Targets.map(bfloat16Path))
+        #expect(ran.contains("fallback"))
+        #expect(ran.contains("vdpbf16ps") == (Target.host.has("avx512bf16") && Target.host.lanes == 16))
+        #expect(ran.contains("AMX") == Target.host.hasAMX)
     }
 
     /// A depthwise 1x1 conv of weight 1 outputs its rounded input: the JIT's vector rounding against
@@ -83,6 +93,7 @@ struct BFloat16Tests {
         for model in models {
             let kind = model.kernels.first?.kind ?? ""
             #expect(kind.contains("bf16") && !kind.contains("whole-map"), "\(model.target): \(kind)")
+            #expect(kind.contains("amx") == (model.target.hasAMX && kind.contains("packed")), "\(model.target): \(kind)")
         }
     }
 
@@ -123,9 +134,10 @@ struct BFloat16Tests {
     /// at the next conv, and over tens of layers those flips grow to bf16's own noise: the JIT then
     /// differs from the bf16 reference about as much as either differs from f32. So the JIT's bf16
     /// result must be as close to the f32 function as the reference's bf16 result is, and not be f32.
-    /// Every target computes each conv's sums in the same order (`vdpbf16ps` and the fallback alike),
-    /// so their results agree far more closely than either does with the reference (bit for bit on
-    /// the Xeon this was written on; other ops may sum lanes in another order on other widths).
+    /// The targets without AMX compute each conv's sums in the same order (`vdpbf16ps` and the
+    /// fallback alike), so their results agree far more closely than either does with the reference
+    /// (bit for bit on the Xeon this was written on; other ops may sum lanes in another order on other
+    /// widths). AMX sums in its own order.
     @Test(arguments: [("resnet18", "antialias{max-pool-kernel=2}"), ("mobilenet_v2", "antialias"), ("densenet121", "")])
     func network(name: String, pipeline: String) throws {
         let model = try #require(Zoo.model(named: name))
@@ -148,8 +160,9 @@ struct BFloat16Tests {
                     "\(target): bf16 against f32 \(error), the reference's \(referenceError)")
             results.append(result)
         }
-        for (target, result) in zip(bfloat16Targets, results).dropFirst() {
-            #expect(result.difference(to: results[0]).relative <= 1e-5, "\(target) against \(bfloat16Targets[0])")
+        let vectorPaths = zip(bfloat16Targets, results).filter { !$0.0.hasAMX }
+        for (target, result) in vectorPaths.dropFirst() {
+            #expect(result.difference(to: vectorPaths[0].1).relative <= 1e-5, "\(target) against \(vectorPaths[0].0)")
         }
     }
 }
