@@ -16,8 +16,19 @@ extension Emitter {
         bitcast(roundedBits(v), to: floatVector)
     }
 
-    /// The lanes of float vectors `even` and `odd`, rounded to bfloat16, as one vector of pairs.
+    /// The lanes of float vectors `even` and `odd`, rounded to bfloat16, as one vector of pairs. Where
+    /// the target has AVX512_BF16, `vcvtne2ps2bf16` rounds both (the same rounding, but subnormals
+    /// become zero) into 16 + 16 halves that `vpermw` interleaves: 2 instructions where the integer
+    /// rounding takes a dozen, on the path that fills every conv's patch.
     func bfloat16Pairs(even: Value, odd: Value) -> Value {
+        if module.target.hasNativeBFloat16 {
+            let i16 = LLVMInt16TypeInContext(module.context)!, halves = LLVMVectorType(i16, UInt32(2 * lanes))!
+            // Lanes 0..<16 of the result are `even`'s, 16..<32 `odd`'s.
+            let both = intrinsic("llvm.x86.avx512bf16.cvtne2ps2bf16.512", [], [odd, even])
+            var order: [Value?] = (0..<(2 * lanes)).map { int32($0 / 2 + ($0 % 2) * lanes) }
+            let mask: Value = order.withUnsafeMutableBufferPointer { LLVMConstVector($0.baseAddress, UInt32(2 * lanes)) }
+            return bitcast(shuffle(both, LLVMGetUndef(halves)!, mask), to: floatVector)
+        }
         let low = shiftRight(roundedBits(even), intVectorConstant(16))
         return bitcast(or(low, roundedBits(odd)), to: floatVector)
     }
@@ -58,6 +69,12 @@ public extension Target {
 }
 
 public extension Precision {
-    /// What `--precision auto` picks: `bf16` where the target multiplies bfloat16 natively, else `f32`.
-    static func automatic(for target: Target) -> Precision { target.hasNativeBFloat16 ? .bf16 : .f32 }
+    /// What `--precision auto` picks: `bf16` where the target multiplies bfloat16 faster than floats,
+    /// else `f32`. With AMX, by tiles. Without it, by `vdpbf16ps` where that is the CPU's fastest
+    /// multiply (AMD Zen 4 and 5 run it at twice the FMA's rate) but not on a CPU that has AMX and
+    /// did not lend it: Sapphire Rapids runs `vdpbf16ps` at half the FMA's rate (bf16 convs 147 GFLOP/s
+    /// against f32's 267 on the Xeon of docs/performance.md).
+    static func automatic(for target: Target) -> Precision {
+        target.hasAMX || (target.hasNativeBFloat16 && !target.has("amx-bf16")) ? .bf16 : .f32
+    }
 }

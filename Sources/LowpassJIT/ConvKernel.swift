@@ -417,9 +417,18 @@ struct ConvKernel: PackedWeightsKernel {
             let weights = e.address(groupWeights, e.mul(e.mul(tile, paddedDepth(e)), channelTile))
             e.loop(e.int(0), e.div(paddedDepth(e), block)) { k in
                 let (stepWeights, rows) = (e.mul(k, block * channelTile), e.mul(k, block * tilePixels))
-                for a in 0..<2 { e.loadTile(4 + a, weights, e.add(stepWeights, a * block * block), rowBytes: 4 * block) }
-                for b in 0..<2 { e.loadTile(6 + b, patch, e.add(rows, b * block), rowBytes: patchRowBytes) }
-                for a in 0..<2 { for b in 0..<2 { e.multiplyTiles(adding: 2 * a + b, 4 + a, 6 + b) } }
+                // Tiles are not renamed: a load waits for the multiplications reading its tile, so
+                // each load goes just before the first multiplication that needs it (Intel's order).
+                func weightTile(_ a: Int) { e.loadTile(4 + a, weights, e.add(stepWeights, a * block * block), rowBytes: 4 * block) }
+                func patchTile(_ b: Int) { e.loadTile(6 + b, patch, e.add(rows, b * block), rowBytes: patchRowBytes) }
+                weightTile(0)
+                patchTile(0)
+                e.multiplyTiles(adding: 0, 4, 6)
+                patchTile(1)
+                e.multiplyTiles(adding: 1, 4, 7)
+                weightTile(1)
+                e.multiplyTiles(adding: 2, 5, 6)
+                e.multiplyTiles(adding: 3, 5, 7)
             }
             for t in 0..<4 { e.storeTile(t, sums, e.int(t * block * block), rowBytes: 4 * block) }
             // Filter o's sums for pixel vector j: row o % 16 of sum tile 2 * (o / 16) + j.

@@ -251,6 +251,8 @@ final class Emitter {
     func bitcast(_ v: Value, to type: LLVMTypeRef) -> Value { LLVMBuildBitCast(builder, v, type, "") }
     func shiftLeft(_ a: Value, _ b: Value) -> Value { LLVMBuildShl(builder, a, b, "") }
     func shiftRight(_ a: Value, _ b: Value) -> Value { LLVMBuildLShr(builder, a, b, "") }
+    /// Lanes of `a` and `b` (concatenated) in the order of constant vector `mask`.
+    func shuffle(_ a: Value, _ b: Value, _ mask: Value) -> Value { LLVMBuildShuffleVector(builder, a, b, mask, "") }
 
     // MARK: Memory
 

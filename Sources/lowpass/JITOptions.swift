@@ -17,7 +17,7 @@ struct JITOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Run stride-1 3x3 convs on maps of 28x28 and more by Winograd F(2x2, 3x3) (2.25x fewer multiplies, float error about 1e-6 relative).")
     var winograd = true
 
-    @Option(help: ArgumentHelp("Where convolutions round: f32 (every value a 32-bit float), bf16 (each conv's input and weights rounded to bfloat16, sums in fp32: up to 2x faster on CPUs with AVX512_BF16, about 1e-2 relative error) or auto (bf16 where this CPU has AVX512_BF16 and the code is avx512, else f32).", valueName: "PRECISION"))
+    @Option(help: ArgumentHelp("Where convolutions round: f32 (every value a 32-bit float), bf16 (each conv's input and weights rounded to bfloat16, sums in fp32; faster where the CPU has AMX or AVX512_BF16, about 1e-2 relative error; see docs/jit.md) or auto (bf16 where that is faster on this CPU: AMX, or AVX512_BF16 without AMX, with avx512 code; else f32).", valueName: "PRECISION"))
     var precision: String = "f32"
 
     @Option(help: ArgumentHelp("The code to generate: host (every vector feature this CPU has), avx2 (8-lane code, also on an AVX-512 CPU) or avx512 (16-lane code).", valueName: "TARGET"))
