@@ -4,6 +4,7 @@
     python3 bench/bench.py blur      # BlurPool, MaxBlurPool and APS kernels vs memcpy bandwidth and PyTorch
     python3 bench/bench.py movement  # transpose, slice, concat, expand, tile, gather, ... vs memcpy bandwidth
     python3 bench/bench.py models    # whole networks vs ONNX Runtime, OpenVINO (f32) and PyTorch
+    python3 bench/bench.py models --precision bf16   # Lowpass bf16 vs OpenVINO in its default precision (bf16 where the CPU has it) and Lowpass f32
     python3 bench/bench.py reparam   # the seed ACNet before and after fold-bn + fuse-branches
     python3 bench/bench.py goals     # Lowpass's own profile against the machine's matrix-multiply peak
     python3 bench/bench.py compile   # cold start: `lowpass run` end to end, cold and warm cache, vs peers' load + first run
@@ -220,6 +221,18 @@ def bench_movement(args, lowpass):
     return rows
 
 
+def openvino_default(onnx_path, threads):
+    """OpenVINO as a user gets it: no precision hint (bf16 on CPUs with AVX512_BF16 or AMX).
+    Returns (runner, the precision it chose), or None where OpenVINO is not installed."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return None
+    compiled = ov.Core().compile_model(onnx_path, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})
+    request = compiled.create_infer_request()
+    return (lambda x: request.infer([x])), str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+
+
 def peers(onnx_path, threads):
     """Runners for the exported ONNX model: name -> function(x)."""
     found = {}
@@ -257,6 +270,8 @@ def torch_model(name, antialiased):
 
 
 def bench_models(args, lowpass):
+    if args.precision == "bf16":
+        return bench_models_bf16(args, lowpass)
     print(f"machine: {machine()}; {args.threads} threads for every engine; fp32; 224x224; "
           f"median of {args.rounds} interleaved rounds of {args.runs} runs\n")
     print("spread: p90 / median of each engine's runs, the median over rounds (1.00 = every run alike)\n")
@@ -316,6 +331,60 @@ def bench_models(args, lowpass):
                           f" {spread_cells[0]:>15} {spread_cells[1]:>5} {spread_cells[2]:>9}")
                     rows.append({"model": label, "batch": batch, "lowpass_ms": ours, **times,
                                  "spread": spread})
+    return rows
+
+
+def bench_models_bf16(args, lowpass):
+    """Lowpass in bf16 against OpenVINO in its default precision and Lowpass's own f32, interleaved."""
+    print(f"machine: {machine()}; {args.threads} threads for every engine; 224x224; "
+          f"median of {args.rounds} interleaved rounds of {args.runs} runs\n")
+    header = (f"{'model':<22} {'batch':>5} {'Lowpass bf16 ms':>16} {'OpenVINO default ms':>20} {'Lowpass f32 ms':>15}"
+              f" {'bf16/OpenVINO':>14} {'f32/bf16':>9} {'spread bf16':>12} {'OpenVINO':>9}")
+    print(header)
+    rows = []
+    chosen = set()
+    with tempfile.TemporaryDirectory() as folder:
+        for name in args.models:
+            for antialiased in [False, True]:
+                graph = os.path.join(ROOT, "Graphs", name + ".json")
+                label = name
+                if antialiased:
+                    label = name + "-aa"
+                    rewritten = os.path.join(folder, label + ".json")
+                    lowpass.run("rewrite", graph, "--passes", args.antialias, "-o", rewritten)
+                    graph = rewritten
+                onnx_path = os.path.join(folder, label + ".onnx")
+                lowpass.run("export", graph, "-o", onnx_path)
+                samples = {batch: {} for batch in args.batches}
+                spreads = {batch: {} for batch in args.batches}
+                for _ in range(args.rounds):
+                    for batch in args.batches:
+                        for engine, extra in [("bf16", ["--precision", "bf16"]), ("f32", [])]:
+                            report = lowpass.bench(graph, batch=batch, runs=args.runs, extra=extra)
+                            samples[batch].setdefault(engine, []).append(report["median_ms"])
+                            spreads[batch].setdefault(engine, []).append(report["p90_ms"] / report["median_ms"])
+                    openvino = openvino_default(onnx_path, args.threads)
+                    if openvino:
+                        run, precision = openvino
+                        chosen.add(precision)
+                        for batch in args.batches:
+                            x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
+                            times = run_times(lambda: run(x), args.runs)
+                            samples[batch].setdefault("OpenVINO", []).append(1000 * statistics.median(times))
+                            spreads[batch].setdefault("OpenVINO", []).append(p90(times) / statistics.median(times))
+                        del run, openvino
+                for batch in args.batches:
+                    times = {engine: statistics.median(values) for engine, values in samples[batch].items()}
+                    spread = {engine: statistics.median(values) for engine, values in spreads[batch].items()}
+                    peer = times.get("OpenVINO")
+                    cells = [f"{peer:.1f}" if peer else "-", f"{times['bf16'] / peer:.2f}" if peer else "-",
+                             f"{spread['OpenVINO']:.2f}" if peer else "-"]
+                    line = (f"{label:<22} {batch:>5} {times['bf16']:>16.1f} {cells[0]:>20} {times['f32']:>15.1f}"
+                            f" {cells[1]:>14} {times['f32'] / times['bf16']:>9.2f} {spread['bf16']:>12.2f} {cells[2]:>9}")
+                    print(line, flush=True)
+                    rows.append({"model": label, "batch": batch, "lowpass_bf16_ms": times["bf16"], "lowpass_f32_ms": times["f32"],
+                                 "openvino_default_ms": peer, "spread": spread})
+        print(f"\nOpenVINO's default precision here: {', '.join(sorted(chosen)) or 'not installed'}")
     return rows
 
 
@@ -538,6 +607,8 @@ def main():
     parser.add_argument("--batches", default="1,8", type=lambda text: [int(b) for b in text.split(",")])
     parser.add_argument("--antialias", default="antialias{max-pool-kernel=2}",
                         help="the pipeline that makes the antialiased variant (default: antialiased_cnns' ResNet recipe, filter 4)")
+    parser.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                        help="models: bf16 times Lowpass --precision bf16 against OpenVINO in its default precision and Lowpass f32")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     lowpass = Lowpass(find_lowpass(args.lowpass), args.threads)
