@@ -7,6 +7,7 @@
     python3 bench/bench.py models --precision bf16   # Lowpass bf16 vs OpenVINO in its default precision (bf16 where the CPU has it) and Lowpass f32
     python3 bench/bench.py reparam   # the seed ACNet before and after fold-bn + fuse-branches
     python3 bench/bench.py goals     # Lowpass's own profile against the machine's matrix-multiply peak
+    python3 bench/bench.py accuracy  # bf16 against f32 on whole models: top-1 agreement, relative error, and against the bf16 reference
     python3 bench/bench.py compile   # cold start: `lowpass run` end to end, cold and warm cache, vs peers' load + first run
 
 Lowpass runs through `lowpass bench --json` (built with `swift build` when --lowpass is not given).
@@ -388,6 +389,71 @@ def bench_models_bf16(args, lowpass):
     return rows
 
 
+def smooth_images(count, seed):
+    """`count` fixed 224x224 RGB inputs with an image's statistics rather than white noise's: sums of
+    random low-frequency waves plus a little noise, normalized like ImageNet inputs."""
+    rng = np.random.default_rng(seed)
+    y, x = np.meshgrid(np.linspace(0, 1, 224), np.linspace(0, 1, 224), indexing="ij")
+    images = np.zeros((count, 3, 224, 224), dtype=np.float32)
+    for i in range(count):
+        for c in range(3):
+            for _ in range(6):
+                fy, fx, phase = rng.uniform(0.5, 6), rng.uniform(0.5, 6), rng.uniform(0, 2 * np.pi)
+                images[i, c] += rng.uniform(0.2, 1) * np.sin(2 * np.pi * (fy * y + fx * x) + phase)
+    images += 0.1 * rng.standard_normal(images.shape).astype(np.float32)
+    return (images - images.mean()) / images.std()
+
+
+def bench_accuracy(args, lowpass):
+    """bf16 against f32 on whole models, as issue 23 asks: top-1 agreement over a fixed set of inputs,
+    the relative error of the logits, and for the first two inputs the JIT's bf16 against the bf16
+    reference interpreter (slow: a minute or more per large model)."""
+    count = args.images
+    print(f"machine: {machine()}; {count} fixed smooth-random 224x224 inputs (seed 23); seeded weights "
+          f"(the graphs name no weight files); relative error = max |a - b| / max |b| over the logits\n")
+    header = (f"{'model':<16} {'top-1 agreement':>16} {'bf16 vs f32 rel':>16} {'JIT bf16 vs reference bf16':>27}"
+              f" {'reference bf16 vs f32':>22}")
+    print(header)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        images = smooth_images(count, 23)
+        inputs = os.path.join(folder, "inputs.npy")
+        np.save(inputs, images)
+        np.save(os.path.join(folder, "two.npy"), images[:2])
+        for name in args.models:
+            for antialiased in ([False, True] if name.startswith("resnet") else [False]):
+                graph = os.path.join(ROOT, "Graphs", name + ".json")
+                label = name
+                if antialiased:
+                    label = name + "-aa"
+                    graph = os.path.join(folder, label + ".json")
+                    lowpass.run("rewrite", os.path.join(ROOT, "Graphs", name + ".json"), "--passes", args.antialias, "-o", graph)
+
+                def logits(precision, engine="jit", source=inputs):
+                    out = os.path.join(folder, f"{label}-{precision}-{engine}-{os.path.basename(source)}")
+                    lowpass.run("run", graph, "--input", source, "--output-dir", out, "--precision", precision,
+                                "--engine", engine, "--threads", str(args.threads))
+                    (file,) = [f for f in os.listdir(out) if f.endswith(".npy")]
+                    return np.load(os.path.join(out, file))
+
+                def relative(a, b):
+                    return float(np.abs(a - b).max() / np.abs(b).max())
+
+                f32, bf16 = logits("f32"), logits("bf16")
+                agreement = float((f32.argmax(1) == bf16.argmax(1)).mean())
+                cells = ["-", "-"]
+                row = {"model": label, "top1_agreement": agreement, "bf16_vs_f32": relative(bf16, f32)}
+                if args.reference:
+                    two = os.path.join(folder, "two.npy")
+                    reference_bf16, reference_f32 = logits("bf16", "reference", two), logits("f32", "reference", two)
+                    row["jit_vs_reference_bf16"] = relative(bf16[:2], reference_bf16)
+                    row["reference_bf16_vs_f32"] = relative(reference_bf16, reference_f32)
+                    cells = [f"{row['jit_vs_reference_bf16']:.1e}", f"{row['reference_bf16_vs_f32']:.1e}"]
+                print(f"{label:<16} {100 * agreement:>15.1f}% {row['bf16_vs_f32']:>16.1e} {cells[0]:>27} {cells[1]:>22}", flush=True)
+                rows.append(row)
+    return rows
+
+
 ORT_END_TO_END = """
 import sys, numpy as np, onnxruntime as ort
 options = ort.SessionOptions(); options.intra_op_num_threads = int(sys.argv[3])
@@ -598,7 +664,7 @@ def bench_reparam(args, lowpass):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["blur", "movement", "models", "reparam", "goals", "compile"])
+    parser.add_argument("what", choices=["blur", "movement", "models", "reparam", "goals", "compile", "accuracy"])
     parser.add_argument("--lowpass", help="the lowpass binary (default: build it with swift build)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=20)
@@ -609,10 +675,14 @@ def main():
                         help="the pipeline that makes the antialiased variant (default: antialiased_cnns' ResNet recipe, filter 4)")
     parser.add_argument("--precision", choices=["f32", "bf16"], default="f32",
                         help="models: bf16 times Lowpass --precision bf16 against OpenVINO in its default precision and Lowpass f32")
+    parser.add_argument("--images", type=int, default=100, help="accuracy: how many fixed inputs")
+    parser.add_argument("--no-reference", dest="reference", action="store_false",
+                        help="accuracy: skip the (slow) comparison with the bf16 reference interpreter")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     lowpass = Lowpass(find_lowpass(args.lowpass), args.threads)
-    rows = {"blur": bench_blur, "models": bench_models, "reparam": bench_reparam, "goals": bench_goals, "compile": bench_compile, "movement": bench_movement}[args.what](args, lowpass)
+    rows = {"blur": bench_blur, "models": bench_models, "reparam": bench_reparam, "goals": bench_goals, "compile": bench_compile, "movement": bench_movement,
+            "accuracy": bench_accuracy}[args.what](args, lowpass)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine(), "rows": rows}, f, indent=1)
