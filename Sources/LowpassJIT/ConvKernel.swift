@@ -252,11 +252,13 @@ struct ConvKernel: PackedWeightsKernel {
                 return vectors.indices.map { window.load(e, plane, tap, $0, masked: masked, padding: 0) }
             }
             guard pairs else { return e.loop(e.int(0), count) { i in body(i, inputs(i)) } }
-            e.loop(e.int(0), e.div(e.add(count, e.int(1)), 2)) { i in
-                let even = e.mul(i, 2), odd = e.add(e.mul(i, 2), e.int(1))
-                let hasOdd = e.compare(LLVMIntSLT, odd, count)
-                let evens = inputs(even), odds = inputs(e.select(hasOdd, odd, even))
-                body(i, zip(evens, odds).map { e.bfloat16Pairs(even: $0, odd: e.select(hasOdd, $1, e.vector(0))) })
+            let wholePairs = e.div(count, 2)
+            e.loop(e.int(0), wholePairs) { i in
+                body(i, zip(inputs(e.mul(i, 2)), inputs(e.add(e.mul(i, 2), e.int(1)))).map { e.bfloat16Pairs(even: $0, odd: $1) })
+            }
+            // An odd count's last channel pairs with zeros.
+            e.when(e.compare(LLVMIntSLT, e.mul(wholePairs, 2), count)) {
+                body(wholePairs, inputs(e.mul(wholePairs, 2)).map { e.bfloat16Pairs(even: $0, odd: e.vector(0)) })
             }
         }
     }
