@@ -24,6 +24,10 @@ public enum SharedLibrary {
         public var arenaBytes: Int
     }
 
+    /// The code a library gets for `target`: no AMX, whose tile registers need a request to the kernel
+    /// (`AMXTiles`) that the library's C runtime does not make.
+    public static func libraryTarget(_ target: Target) -> Target { target.without("amx-tile") }
+
     /// Builds the library at `output` and its C header at `header`; `name` prefixes every exported symbol.
     public static func build(graph: Graph, weights: Weights, inputShapes: [String: [Int]], options: CompileOptions,
                              output: String, header: String, name: String) throws(Diagnostics) -> Report {
@@ -33,10 +37,8 @@ public enum SharedLibrary {
         guard name.first.map({ $0.isLetter || $0 == "_" }) == true, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
             throw Diagnostics([Diagnostic(.badOption, "the library name '\(name)' must be a C identifier (letters, digits, _)")])
         }
-        // No AMX in a library: its tile registers need a request to the kernel (`AMXTiles`) that the
-        // library's C runtime does not make.
         var options = options
-        options.target = options.target.without("amx-tile")
+        options.target = Self.libraryTarget(options.target)
         let lowered = try Lowering.lower(graph, weights: weights, inputShapes: inputShapes, target: options.target, winograd: options.winograd,
                                            precision: options.precision)
         let schedule = ImageSchedule(lowered)

@@ -67,7 +67,10 @@ struct CompileCommand: ParsableCommand {
         }
         let headerPath = header ?? ((output as NSString).deletingLastPathComponent as NSString).appendingPathComponent(libraryName + ".h")
         do {
-            let report = try SharedLibrary.build(graph: graph, weights: loaded, inputShapes: shapes, options: jit.compileOptions,
+            var options = jit.compileOptions
+            // `auto` asks what is fastest for the library's code, which has no AMX.
+            if jit.precision == "auto" { options.precision = .automatic(for: SharedLibrary.libraryTarget(options.target)) }
+            let report = try SharedLibrary.build(graph: graph, weights: loaded, inputShapes: shapes, options: options,
                                                  output: output, header: headerPath, name: libraryName)
             print("wrote \(output) (\(report.kernels) kernels, \(report.functions) functions, \(String(format: "%.1f", Double(report.blobBytes) / 1_048_576)) MiB of weights and constants, arena \(String(format: "%.1f", Double(report.arenaBytes) / 1_048_576)) MiB) and \(headerPath)")
         } catch {
