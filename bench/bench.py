@@ -234,6 +234,24 @@ def openvino_default(onnx_path, threads):
     return (lambda x: request.infer([x])), str(compiled.get_property("INFERENCE_PRECISION_HINT"))
 
 
+def model_variants(args, lowpass, folder, export=True, antialias=lambda name: True):
+    """Each model of --models, then (where `antialias(name)`) its antialiased variant, rewritten with
+    --antialias into `folder`: (name, label, antialiased, graph path, exported ONNX path or None)."""
+    for name in args.models:
+        for antialiased in ([False, True] if antialias(name) else [False]):
+            graph = os.path.join(ROOT, "Graphs", name + ".json")
+            label = name
+            if antialiased:
+                label = name + "-aa"
+                rewritten = os.path.join(folder, label + ".json")
+                lowpass.run("rewrite", graph, "--passes", args.antialias, "-o", rewritten)
+                graph = rewritten
+            onnx_path = None
+            if export:
+                onnx_path = os.path.join(folder, label + ".onnx")
+                lowpass.run("export", graph, "-o", onnx_path)
+            yield name, label, antialiased, graph, onnx_path
+
 def peers(onnx_path, threads):
     """Runners for the exported ONNX model: name -> function(x)."""
     found = {}
@@ -281,57 +299,47 @@ def bench_models(args, lowpass):
     print(header)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for name in args.models:
-            for antialiased in [False, True]:
-                graph = os.path.join(ROOT, "Graphs", name + ".json")
-                label = name
-                if antialiased:
-                    label = name + "-aa"
-                    rewritten = os.path.join(folder, label + ".json")
-                    lowpass.run("rewrite", graph, "--passes", args.antialias, "-o", rewritten)
-                    graph = rewritten
-                onnx_path = os.path.join(folder, label + ".onnx")
-                lowpass.run("export", graph, "-o", onnx_path)
-                try:
-                    import torch
-                    torch.set_num_threads(args.threads)
-                    module = torch_model(name, antialiased)
-                except Exception as error:  # a missing torchvision or antialiased_cnns
-                    print(f"  (PyTorch skipped for {label}: {error})", file=sys.stderr)
-                    module = None
-                # Rounds interleave the engines, so a noisy neighbour on a shared machine slows all of
-                # them alike; each engine's number is the median of its per-round medians.
-                samples = {batch: {} for batch in args.batches}
-                spreads = {batch: {} for batch in args.batches}
-                for _ in range(args.rounds):
-                    for batch in args.batches:
-                        report = lowpass.bench(graph, batch=batch, runs=args.runs)
-                        samples[batch].setdefault("Lowpass", []).append(report["median_ms"])
-                        spreads[batch].setdefault("Lowpass", []).append(report["p90_ms"] / report["median_ms"])
-                    runners = peers(onnx_path, args.threads)
-                    for batch in args.batches:
-                        x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
-                        for peer, run in runners.items():
-                            times = run_times(lambda: run(x), args.runs)
-                            samples[batch].setdefault(peer, []).append(1000 * statistics.median(times))
-                            spreads[batch].setdefault(peer, []).append(p90(times) / statistics.median(times))
-                        if module is not None:
-                            tensor = torch.from_numpy(x)
-                            with torch.inference_mode():
-                                samples[batch].setdefault("PyTorch", []).append(1000 * median_time(lambda: module(tensor), args.runs))
-                    del runners
+        for name, label, antialiased, graph, onnx_path in model_variants(args, lowpass, folder):
+            try:
+                import torch
+                torch.set_num_threads(args.threads)
+                module = torch_model(name, antialiased)
+            except Exception as error:  # a missing torchvision or antialiased_cnns
+                print(f"  (PyTorch skipped for {label}: {error})", file=sys.stderr)
+                module = None
+            # Rounds interleave the engines, so a noisy neighbour on a shared machine slows all of
+            # them alike; each engine's number is the median of its per-round medians.
+            samples = {batch: {} for batch in args.batches}
+            spreads = {batch: {} for batch in args.batches}
+            for _ in range(args.rounds):
                 for batch in args.batches:
-                    times = {engine: statistics.median(values) for engine, values in samples[batch].items()}
-                    ours = times.pop("Lowpass")
-                    best = min((times[p] for p in ("ONNX Runtime", "OpenVINO") if p in times), default=None)
-                    ratio = f"{ours / best:.2f}" if best else "-"
-                    cells = [f"{times[p]:.1f}" if p in times else "-" for p in ("ONNX Runtime", "OpenVINO", "PyTorch")]
-                    spread = {engine: statistics.median(values) for engine, values in spreads[batch].items()}
-                    spread_cells = [f"{spread[p]:.2f}" if p in spread else "-" for p in ("Lowpass", "ONNX Runtime", "OpenVINO")]
-                    print(f"{label:<22} {batch:>5} {ours:>11.1f} {cells[0]:>9} {cells[1]:>12} {cells[2]:>11} {ratio:>18}"
-                          f" {spread_cells[0]:>15} {spread_cells[1]:>5} {spread_cells[2]:>9}")
-                    rows.append({"model": label, "batch": batch, "lowpass_ms": ours, **times,
-                                 "spread": spread})
+                    report = lowpass.bench(graph, batch=batch, runs=args.runs)
+                    samples[batch].setdefault("Lowpass", []).append(report["median_ms"])
+                    spreads[batch].setdefault("Lowpass", []).append(report["p90_ms"] / report["median_ms"])
+                runners = peers(onnx_path, args.threads)
+                for batch in args.batches:
+                    x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
+                    for peer, run in runners.items():
+                        times = run_times(lambda: run(x), args.runs)
+                        samples[batch].setdefault(peer, []).append(1000 * statistics.median(times))
+                        spreads[batch].setdefault(peer, []).append(p90(times) / statistics.median(times))
+                    if module is not None:
+                        tensor = torch.from_numpy(x)
+                        with torch.inference_mode():
+                            samples[batch].setdefault("PyTorch", []).append(1000 * median_time(lambda: module(tensor), args.runs))
+                del runners
+            for batch in args.batches:
+                times = {engine: statistics.median(values) for engine, values in samples[batch].items()}
+                ours = times.pop("Lowpass")
+                best = min((times[p] for p in ("ONNX Runtime", "OpenVINO") if p in times), default=None)
+                ratio = f"{ours / best:.2f}" if best else "-"
+                cells = [f"{times[p]:.1f}" if p in times else "-" for p in ("ONNX Runtime", "OpenVINO", "PyTorch")]
+                spread = {engine: statistics.median(values) for engine, values in spreads[batch].items()}
+                spread_cells = [f"{spread[p]:.2f}" if p in spread else "-" for p in ("Lowpass", "ONNX Runtime", "OpenVINO")]
+                print(f"{label:<22} {batch:>5} {ours:>11.1f} {cells[0]:>9} {cells[1]:>12} {cells[2]:>11} {ratio:>18}"
+                      f" {spread_cells[0]:>15} {spread_cells[1]:>5} {spread_cells[2]:>9}")
+                rows.append({"model": label, "batch": batch, "lowpass_ms": ours, **times,
+                             "spread": spread})
     return rows
 
 
@@ -345,46 +353,36 @@ def bench_models_bf16(args, lowpass):
     rows = []
     chosen = set()
     with tempfile.TemporaryDirectory() as folder:
-        for name in args.models:
-            for antialiased in [False, True]:
-                graph = os.path.join(ROOT, "Graphs", name + ".json")
-                label = name
-                if antialiased:
-                    label = name + "-aa"
-                    rewritten = os.path.join(folder, label + ".json")
-                    lowpass.run("rewrite", graph, "--passes", args.antialias, "-o", rewritten)
-                    graph = rewritten
-                onnx_path = os.path.join(folder, label + ".onnx")
-                lowpass.run("export", graph, "-o", onnx_path)
-                samples = {batch: {} for batch in args.batches}
-                spreads = {batch: {} for batch in args.batches}
-                for _ in range(args.rounds):
-                    for batch in args.batches:
-                        for engine, extra in [("bf16", ["--precision", "bf16"]), ("f32", [])]:
-                            report = lowpass.bench(graph, batch=batch, runs=args.runs, extra=extra)
-                            samples[batch].setdefault(engine, []).append(report["median_ms"])
-                            spreads[batch].setdefault(engine, []).append(report["p90_ms"] / report["median_ms"])
-                    openvino = openvino_default(onnx_path, args.threads)
-                    if openvino:
-                        run, precision = openvino
-                        chosen.add(precision)
-                        for batch in args.batches:
-                            x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
-                            times = run_times(lambda: run(x), args.runs)
-                            samples[batch].setdefault("OpenVINO", []).append(1000 * statistics.median(times))
-                            spreads[batch].setdefault("OpenVINO", []).append(p90(times) / statistics.median(times))
-                        del run, openvino
+        for name, label, antialiased, graph, onnx_path in model_variants(args, lowpass, folder):
+            samples = {batch: {} for batch in args.batches}
+            spreads = {batch: {} for batch in args.batches}
+            for _ in range(args.rounds):
                 for batch in args.batches:
-                    times = {engine: statistics.median(values) for engine, values in samples[batch].items()}
-                    spread = {engine: statistics.median(values) for engine, values in spreads[batch].items()}
-                    peer = times.get("OpenVINO")
-                    cells = [f"{peer:.1f}" if peer else "-", f"{times['bf16'] / peer:.2f}" if peer else "-",
-                             f"{spread['OpenVINO']:.2f}" if peer else "-"]
-                    line = (f"{label:<22} {batch:>5} {times['bf16']:>16.1f} {cells[0]:>20} {times['f32']:>15.1f}"
-                            f" {cells[1]:>14} {times['f32'] / times['bf16']:>9.2f} {spread['bf16']:>12.2f} {cells[2]:>9}")
-                    print(line, flush=True)
-                    rows.append({"model": label, "batch": batch, "lowpass_bf16_ms": times["bf16"], "lowpass_f32_ms": times["f32"],
-                                 "openvino_default_ms": peer, "spread": spread})
+                    for engine, extra in [("bf16", ["--precision", "bf16"]), ("f32", [])]:
+                        report = lowpass.bench(graph, batch=batch, runs=args.runs, extra=extra)
+                        samples[batch].setdefault(engine, []).append(report["median_ms"])
+                        spreads[batch].setdefault(engine, []).append(report["p90_ms"] / report["median_ms"])
+                openvino = openvino_default(onnx_path, args.threads)
+                if openvino:
+                    run, precision = openvino
+                    chosen.add(precision)
+                    for batch in args.batches:
+                        x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
+                        times = run_times(lambda: run(x), args.runs)
+                        samples[batch].setdefault("OpenVINO", []).append(1000 * statistics.median(times))
+                        spreads[batch].setdefault("OpenVINO", []).append(p90(times) / statistics.median(times))
+                    del run, openvino
+            for batch in args.batches:
+                times = {engine: statistics.median(values) for engine, values in samples[batch].items()}
+                spread = {engine: statistics.median(values) for engine, values in spreads[batch].items()}
+                peer = times.get("OpenVINO")
+                cells = [f"{peer:.1f}" if peer else "-", f"{times['bf16'] / peer:.2f}" if peer else "-",
+                         f"{spread['OpenVINO']:.2f}" if peer else "-"]
+                line = (f"{label:<22} {batch:>5} {times['bf16']:>16.1f} {cells[0]:>20} {times['f32']:>15.1f}"
+                        f" {cells[1]:>14} {times['f32'] / times['bf16']:>9.2f} {spread['bf16']:>12.2f} {cells[2]:>9}")
+                print(line, flush=True)
+                rows.append({"model": label, "batch": batch, "lowpass_bf16_ms": times["bf16"], "lowpass_f32_ms": times["f32"],
+                             "openvino_default_ms": peer, "spread": spread})
         print(f"\nOpenVINO's default precision here: {', '.join(sorted(chosen)) or 'not installed'}")
     return rows
 
@@ -420,37 +418,30 @@ def bench_accuracy(args, lowpass):
         inputs = os.path.join(folder, "inputs.npy")
         np.save(inputs, images)
         np.save(os.path.join(folder, "two.npy"), images[:2])
-        for name in args.models:
-            for antialiased in ([False, True] if name.startswith("resnet") else [False]):
-                graph = os.path.join(ROOT, "Graphs", name + ".json")
-                label = name
-                if antialiased:
-                    label = name + "-aa"
-                    graph = os.path.join(folder, label + ".json")
-                    lowpass.run("rewrite", os.path.join(ROOT, "Graphs", name + ".json"), "--passes", args.antialias, "-o", graph)
+        variants = model_variants(args, lowpass, folder, export=False, antialias=lambda name: name.startswith("resnet"))
+        for name, label, antialiased, graph, _ in variants:
+            def logits(precision, engine="jit", source=inputs):
+                out = os.path.join(folder, f"{label}-{precision}-{engine}-{os.path.basename(source)}")
+                lowpass.run("run", graph, "--input", source, "--output-dir", out, "--precision", precision,
+                            "--engine", engine, "--threads", str(args.threads))
+                (file,) = [f for f in os.listdir(out) if f.endswith(".npy")]
+                return np.load(os.path.join(out, file))
 
-                def logits(precision, engine="jit", source=inputs):
-                    out = os.path.join(folder, f"{label}-{precision}-{engine}-{os.path.basename(source)}")
-                    lowpass.run("run", graph, "--input", source, "--output-dir", out, "--precision", precision,
-                                "--engine", engine, "--threads", str(args.threads))
-                    (file,) = [f for f in os.listdir(out) if f.endswith(".npy")]
-                    return np.load(os.path.join(out, file))
+            def relative(a, b):
+                return float(np.abs(a - b).max() / np.abs(b).max())
 
-                def relative(a, b):
-                    return float(np.abs(a - b).max() / np.abs(b).max())
-
-                f32, bf16 = logits("f32"), logits("bf16")
-                agreement = float((f32.argmax(1) == bf16.argmax(1)).mean())
-                cells = ["-", "-"]
-                row = {"model": label, "top1_agreement": agreement, "bf16_vs_f32": relative(bf16, f32)}
-                if args.reference:
-                    two = os.path.join(folder, "two.npy")
-                    reference_bf16, reference_f32 = logits("bf16", "reference", two), logits("f32", "reference", two)
-                    row["jit_vs_reference_bf16"] = relative(bf16[:2], reference_bf16)
-                    row["reference_bf16_vs_f32"] = relative(reference_bf16, reference_f32)
-                    cells = [f"{row['jit_vs_reference_bf16']:.1e}", f"{row['reference_bf16_vs_f32']:.1e}"]
-                print(f"{label:<16} {100 * agreement:>15.1f}% {row['bf16_vs_f32']:>16.1e} {cells[0]:>27} {cells[1]:>22}", flush=True)
-                rows.append(row)
+            f32, bf16 = logits("f32"), logits("bf16")
+            agreement = float((f32.argmax(1) == bf16.argmax(1)).mean())
+            cells = ["-", "-"]
+            row = {"model": label, "top1_agreement": agreement, "bf16_vs_f32": relative(bf16, f32)}
+            if args.reference:
+                two = os.path.join(folder, "two.npy")
+                reference_bf16, reference_f32 = logits("bf16", "reference", two), logits("f32", "reference", two)
+                row["jit_vs_reference_bf16"] = relative(bf16[:2], reference_bf16)
+                row["reference_bf16_vs_f32"] = relative(reference_bf16, reference_f32)
+                cells = [f"{row['jit_vs_reference_bf16']:.1e}", f"{row['reference_bf16_vs_f32']:.1e}"]
+            print(f"{label:<16} {100 * agreement:>15.1f}% {row['bf16_vs_f32']:>16.1e} {cells[0]:>27} {cells[1]:>22}", flush=True)
+            rows.append(row)
     return rows
 
 

@@ -81,15 +81,8 @@ struct BFloat16Tests {
         OpTests.ConvCase(channels: 300, size: (7, 7), filters: 70, kernel: (1, 1), pad: 0),
     ])
     func conv(_ c: OpTests.ConvCase) throws {
-        let weight = randomTensor([c.filters, c.channels / c.groups, c.kernel.0, c.kernel.1], seed: 1)
-        var parameters = [("w", weight)]
-        if c.bias { parameters.append(("b", randomTensor([c.filters], seed: 2))) }
-        let (graph, weights) = oneNodeGraph(.conv, input: [c.batch, c.channels, c.size.0, c.size.1], [
-            "strides": .ints([c.stride, c.stride]), "pads": .ints([c.pad, c.pad, c.pad, c.pad]),
-            "dilations": .ints([c.dilation, c.dilation]), "group": .int(c.groups),
-        ], parameters: parameters)
-        let models = try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([c.batch, c.channels, c.size.0, c.size.1], seed: 3)],
-                                                precision: .bf16, on: bfloat16Targets)
+        let (graph, weights, inputs) = c.model()
+        let models = try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets)
         for model in models {
             let kind = model.kernels.first?.kind ?? ""
             #expect(kind.contains("bf16") && !kind.contains("whole-map"), "\(model.target): \(kind)")

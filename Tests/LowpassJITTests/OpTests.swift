@@ -13,6 +13,17 @@ struct OpTests {
         var testDescription: String {
             "n\(batch) c\(channels) \(size.0)x\(size.1) m\(filters) k\(kernel.0)x\(kernel.1) s\(stride) p\(pad) d\(dilation) g\(groups)\(bias ? "" : " nobias")"
         }
+
+        /// The one-conv graph, its random weights and a random input.
+        func model() -> (graph: Graph, weights: Weights, inputs: [String: Tensor]) {
+            var parameters = [("w", randomTensor([filters, channels / groups, kernel.0, kernel.1], seed: 1))]
+            if bias { parameters.append(("b", randomTensor([filters], seed: 2))) }
+            let (graph, weights) = oneNodeGraph(.conv, input: [batch, channels, size.0, size.1], [
+                "strides": .ints([stride, stride]), "pads": .ints([pad, pad, pad, pad]),
+                "dilations": .ints([dilation, dilation]), "group": .int(groups),
+            ], parameters: parameters)
+            return (graph, weights, ["x": randomTensor([batch, channels, size.0, size.1], seed: 3)])
+        }
     }
 
     static let convCases: [ConvCase] = [
@@ -42,14 +53,8 @@ struct OpTests {
 
     @Test(arguments: convCases)
     func conv(_ c: ConvCase) throws {
-        let weight = randomTensor([c.filters, c.channels / c.groups, c.kernel.0, c.kernel.1], seed: 1)
-        var parameters = [("w", weight)]
-        if c.bias { parameters.append(("b", randomTensor([c.filters], seed: 2))) }
-        let (graph, weights) = oneNodeGraph(.conv, input: [c.batch, c.channels, c.size.0, c.size.1], [
-            "strides": .ints([c.stride, c.stride]), "pads": .ints([c.pad, c.pad, c.pad, c.pad]),
-            "dilations": .ints([c.dilation, c.dilation]), "group": .int(c.groups),
-        ], parameters: parameters)
-        try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([c.batch, c.channels, c.size.0, c.size.1], seed: 3)])
+        let (graph, weights, inputs) = c.model()
+        try expectMatchesReference(graph, weights, inputs: inputs)
     }
 
     /// Small maps under large weights (4 MB and more), weights-stationary: spans of the reduction with
