@@ -25,9 +25,7 @@ extension Emitter {
             let i16 = LLVMInt16TypeInContext(module.context)!, halves = LLVMVectorType(i16, UInt32(2 * lanes))!
             // Lanes 0..<16 of the result are `even`'s, 16..<32 `odd`'s.
             let both = intrinsic("llvm.x86.avx512bf16.cvtne2ps2bf16.512", [], [odd, even])
-            var order: [Value?] = (0..<(2 * lanes)).map { int32($0 / 2 + ($0 % 2) * lanes) }
-            let mask: Value = order.withUnsafeMutableBufferPointer { LLVMConstVector($0.baseAddress, UInt32(2 * lanes)) }
-            return bitcast(shuffle(both, LLVMGetUndef(halves)!, mask), to: floatVector)
+            return bitcast(shuffle(both, LLVMGetUndef(halves)!, order: (0..<(2 * lanes)).map { $0 / 2 + ($0 % 2) * lanes }), to: floatVector)
         }
         let low = shiftRight(roundedBits(even), intVectorConstant(16))
         return bitcast(or(low, roundedBits(odd)), to: floatVector)

@@ -253,6 +253,48 @@ final class Emitter {
     func shiftRight(_ a: Value, _ b: Value) -> Value { LLVMBuildLShr(builder, a, b, "") }
     /// Lanes of `a` and `b` (concatenated) in the order of constant vector `mask`.
     func shuffle(_ a: Value, _ b: Value, _ mask: Value) -> Value { LLVMBuildShuffleVector(builder, a, b, mask, "") }
+    /// Lanes `order` of `a` and `b` (concatenated), for vectors of `lanes` lanes.
+    func shuffle(_ a: Value, _ b: Value, order: [Int]) -> Value {
+        var constants: [Value?] = order.map { int32($0) }
+        return shuffle(a, b, constants.withUnsafeMutableBufferPointer { LLVMConstVector($0.baseAddress, UInt32(order.count)) })
+    }
+
+    /// The transpose of a square of vectors: lane c of result r is lane r of `rows[c]`. Four rounds of
+    /// 2-vector shuffles for 16 lanes, each swapping one bit of the row index with that of the lane's.
+    func transpose(_ rows: [Value]) -> [Value] {
+        var rows = rows
+        var half = rows.count / 2
+        while half >= 1 {
+            for i in rows.indices where i & half == 0 {
+                let j = i | half
+                let low = (0..<rows.count).map { c in c & half == 0 ? c : rows.count + c - half }
+                let high = (0..<rows.count).map { c in c & half == 0 ? c + half : rows.count + c }
+                (rows[i], rows[j]) = (shuffle(rows[i], rows[j], order: low), shuffle(rows[i], rows[j], order: high))
+            }
+            half /= 2
+        }
+        return rows
+    }
+
+    /// The lanes of `v` in `mask`, moved to the first lanes in order (`vcompressps`); the rest 0.
+    func compress(_ v: Value, mask: Value) -> Value {
+        intrinsic("llvm.x86.avx512.mask.compress", [floatVector], [v, vector(0), mask])
+    }
+
+    /// The first lanes of `v`, spread in order over the lanes in `mask` (`vexpandps`); the rest 0.
+    func expand(_ v: Value, mask: Value) -> Value {
+        intrinsic("llvm.x86.avx512.mask.expand", [floatVector], [v, vector(0), mask])
+    }
+
+    /// The lanes below `count` (an i64) as a mask.
+    func firstLanes(_ count: Value) -> Value { vcompare(LLVMIntSLT, laneIndices, splatInt32(toInt32(count))) }
+
+    /// How many lanes of `mask` are set, as an i64.
+    func count(_ mask: Value) -> Value {
+        let bits = LLVMIntTypeInContext(module.context, UInt32(lanes))!
+        let packed = bitcast(mask, to: bits)
+        return LLVMBuildZExt(builder, intrinsic("llvm.ctpop", [bits], [packed]), i64, "")
+    }
 
     // MARK: Memory
 

@@ -287,6 +287,20 @@ struct Lowering {
             kernel.weights = constant(kernel.transformWeights(w, scale: scale))
             return kernel
         }
+        // 1x1 convs gather their patch faster than a whole copy of their input is made (docs/performance.md).
+        if precision == .bf16 && target.hasAMX && groups == 1 && geometry.strides == [1, 1] && geometry.dilations == [1, 1]
+            && filters >= AMXConvKernel.block && x[1] >= AMXConvKernel.block && geometry.kernel != [1, 1] {
+            // The input once in channel blocks, which the conv's tiles read in place.
+            var blocks = ChannelBlockKernel(nodes: [node.name], arguments: [], output: 0, batch: x[0], channels: x[1], height: x[2], width: x[3],
+                                            pads: geometry.pads, kernelWidth: geometry.kernel[1], lanes: target.lanes)
+            blocks.output = newBuffer([x[0], blocks.imageSize])
+            blocks.arguments = [.buffer(blocks.output), try operand(node.inputs[0])]
+            model.kernels.append(blocks)
+            var kernel = AMXConvKernel(nodes: nodes.map(\.name), input: blocks, output: output, bias: bias, residual: residual, filters: filters,
+                                       outHeight: y[2], outWidth: y[3], kernelHeight: geometry.kernel[0], activation: activation, scalesSums: scalesSums)
+            kernel.weights = constant(kernel.pack(w, scale: scale))
+            return kernel
+        }
         let window = WindowAddressing(height: x[2], width: x[3], outHeight: y[2], outWidth: y[3], geometry: geometry)
         var kernel = ConvKernel(nodes: nodes.map(\.name), input: try operand(node.inputs[0]), output: output, weights: .constant(0),
                                 bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters,

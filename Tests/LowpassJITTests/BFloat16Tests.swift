@@ -79,14 +79,23 @@ struct BFloat16Tests {
         OpTests.ConvCase(batch: 2, channels: 35, size: (13, 11), filters: 37, kernel: (3, 3)),
         OpTests.ConvCase(channels: 64, size: (28, 28), filters: 64, kernel: (3, 3)),
         OpTests.ConvCase(channels: 300, size: (7, 7), filters: 70, kernel: (1, 1), pad: 0),
+        // Read in place with AMX: kernels other than 3x3, no padding, maps narrower than a tile.
+        OpTests.ConvCase(channels: 32, size: (9, 12), filters: 20, kernel: (1, 3), pad: 0),
+        OpTests.ConvCase(batch: 2, channels: 20, size: (11, 9), filters: 33, kernel: (5, 5), pad: 2),
+        OpTests.ConvCase(channels: 48, size: (3, 2), filters: 16, kernel: (3, 3), bias: false),
     ])
     func conv(_ c: OpTests.ConvCase) throws {
         let (graph, weights, inputs) = c.model()
         let models = try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets)
         for model in models {
-            let kind = model.kernels.first?.kind ?? ""
+            // The conv is the last kernel; with AMX a stride-1 conv's input is laid out by one before it.
+            let kind = model.kernels.last?.kind ?? ""
             #expect(kind.contains("bf16") && !kind.contains("whole-map"), "\(model.target): \(kind)")
-            #expect(kind.contains("amx") == (model.target.hasAMX && kind.contains("packed")), "\(model.target): \(kind)")
+            #expect(kind.contains("amx") == (model.target.hasAMX && !kind.contains("direct")), "\(model.target): \(kind)")
+            let inPlace = model.target.hasAMX && c.stride == 1 && c.dilation == 1 && c.groups == 1 && c.kernel != (1, 1)
+                && c.channels >= 16 && c.filters >= 16
+            #expect(kind.contains("in place") == inPlace, "\(model.target): \(kind)")
+            #expect(model.kernels.count == (inPlace ? 2 : 1), "\(model.target): \(model.kernels.map(\.kind))")
         }
     }
 
@@ -112,7 +121,9 @@ struct BFloat16Tests {
         let inputs = ["x": randomTensor([2, channels, size, size], seed: 75), "r": randomTensor([2, filters, size, size], seed: 76)]
         let models = try expectMatchesReference(graph, weights, inputs: inputs, winograd: true, precision: .bf16, on: bfloat16Targets)
         for model in models {
-            #expect(model.kernels.count == 1 && model.kernels[0].kind.contains("bf16"), "\(model.target): \(model.kernels.map(\.kind))")
+            let conv = model.kernels.last?.kind ?? ""
+            #expect(conv.contains("bf16") && conv.hasPrefix("conv3x3+add+relu"), "\(model.target): \(model.kernels.map(\.kind))")
+            #expect(model.kernels.count == (model.target.hasAMX ? 2 : 1), "\(model.target): \(model.kernels.map(\.kind))")
         }
         // And bf16 is a different function from f32: the test above would not notice a JIT that ignored it.
         let f32 = try ReferenceInterpreter().run(graph, weights: weights, inputs: inputs)["y"]
