@@ -1,6 +1,48 @@
 import CLLVM
 import LowpassTensor
 
+/// The packed conv's channel tiles on AMX (1x1, strided and grouped convs in bf16): the patch's rows of
+/// bfloat16 pairs are B tiles as they are, the weights A tiles.
+extension ConvKernel {
+    /// `emitChannelTiles` by AMX: per channel tile, sum tiles (filters 0-15, 16-31) x (pixels 0-15,
+    /// 16-31) in tiles 0-3, weight tiles in 4-5 (16 filters x 16 steps, 1 KiB each, consecutive in the
+    /// packed weights), patch tiles in 6-7 (16 steps x 16 pixels: rows of the patch, `tilePixels` apart).
+    /// The sums go through scratch past the patch to `storeTile`, one vector per filter and 16 pixels.
+    func emitChannelTilesByAMX(_ e: Emitter, n: Value, group: Value, tiles: (first: Value, end: Value),
+                                       vectors: [WindowAddressing.PixelVector], patch: Value, groupWeights: Value) {
+        let block = Self.amxBlock, patchRowBytes = tilePixels * 4
+        let sums = e.address(patch, e.mul(paddedDepth(e), tilePixels))
+        e.configureTiles()
+        e.loop(tiles.first, tiles.end) { tile in
+            (0..<4).forEach(e.zeroTile)
+            let weights = e.address(groupWeights, e.mul(e.mul(tile, paddedDepth(e)), channelTile))
+            e.loop(e.int(0), e.div(paddedDepth(e), block)) { k in
+                let (stepWeights, rows) = (e.mul(k, block * channelTile), e.mul(k, block * tilePixels))
+                // Tiles are not renamed: a load waits for the multiplications reading its tile, so
+                // each load goes just before the first multiplication that needs it (Intel's order).
+                func weightTile(_ a: Int) { e.loadTile(4 + a, weights, e.add(stepWeights, a * block * block), rowBytes: 4 * block) }
+                func patchTile(_ b: Int) { e.loadTile(6 + b, patch, e.add(rows, b * block), rowBytes: patchRowBytes) }
+                weightTile(0)
+                patchTile(0)
+                e.multiplyTiles(adding: 0, 4, 6)
+                patchTile(1)
+                e.multiplyTiles(adding: 1, 4, 7)
+                weightTile(1)
+                e.multiplyTiles(adding: 2, 5, 6)
+                e.multiplyTiles(adding: 3, 5, 7)
+            }
+            for t in 0..<4 { e.storeTile(t, sums, e.int(t * block * block), rowBytes: 4 * block) }
+            // Filter o's sums for pixel vector j: row o % 16 of sum tile 2 * (o / 16) + j.
+            let accumulators = (0..<(channelTile * pixelVectors)).map { i in
+                let (o, j) = i.quotientAndRemainder(dividingBy: pixelVectors)
+                return e.local(e.loadVector(sums, e.int(((o / block) * 2 + j) * block * block + (o % block) * block)))
+            }
+            storeTile(e, n: n, group: group, channelTileIndex: tile, vectors: vectors, accumulators: accumulators)
+        }
+        e.releaseTiles()
+    }
+}
+
 /// A stride-1 conv's input in the layout `AMXConvKernel` reads in place: per image, for each block of
 /// 32 input channels, the input with its padding around it (`paddedHeight` x `paddedWidth` positions),
 /// each position one 64-byte line of 16 bfloat16 pairs (channels 2r and 2r + 1 in pair r's low and high
