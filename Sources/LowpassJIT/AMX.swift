@@ -45,6 +45,20 @@ extension Emitter {
         _ = intrinsic("llvm.x86.tdpbf16ps", [], [tileNumber(sums), tileNumber(a), tileNumber(b)])
     }
 
+    /// Sum tiles 0-3 += the products of A tiles 4-5 and B tiles 6-7 (sum tile 2a + b = A a x B b), each
+    /// operand tile filled by `loadA(tile, a)` or `loadB(tile, b)` just before its first multiplication:
+    /// tiles are not renamed, so a load waits for the multiplications still reading its tile (Intel's order).
+    func multiplyTwoByTwo(loadA: (_ tile: Int, _ a: Int) -> Void, loadB: (_ tile: Int, _ b: Int) -> Void) {
+        loadA(4, 0)
+        loadB(6, 0)
+        multiplyTiles(adding: 0, 4, 6)
+        loadB(7, 1)
+        multiplyTiles(adding: 1, 4, 7)
+        loadA(5, 1)
+        multiplyTiles(adding: 2, 5, 6)
+        multiplyTiles(adding: 3, 5, 7)
+    }
+
     private func tileNumber(_ tile: Int) -> Value { LLVMConstInt(LLVMInt8TypeInContext(module.context), UInt64(tile), 0) }
 
     private func bytePointer(_ base: Value, _ index: Value) -> Value {

@@ -18,18 +18,8 @@ extension ConvKernel {
             let weights = e.address(groupWeights, e.mul(e.mul(tile, paddedDepth(e)), channelTile))
             e.loop(e.int(0), e.div(paddedDepth(e), block)) { k in
                 let (stepWeights, rows) = (e.mul(k, block * channelTile), e.mul(k, block * tilePixels))
-                // Tiles are not renamed: a load waits for the multiplications reading its tile, so
-                // each load goes just before the first multiplication that needs it (Intel's order).
-                func weightTile(_ a: Int) { e.loadTile(4 + a, weights, e.add(stepWeights, a * block * block), rowBytes: 4 * block) }
-                func patchTile(_ b: Int) { e.loadTile(6 + b, patch, e.add(rows, b * block), rowBytes: patchRowBytes) }
-                weightTile(0)
-                patchTile(0)
-                e.multiplyTiles(adding: 0, 4, 6)
-                patchTile(1)
-                e.multiplyTiles(adding: 1, 4, 7)
-                weightTile(1)
-                e.multiplyTiles(adding: 2, 5, 6)
-                e.multiplyTiles(adding: 3, 5, 7)
+                e.multiplyTwoByTwo(loadA: { e.loadTile($0, weights, e.add(stepWeights, $1 * block * block), rowBytes: 4 * block) },
+                                   loadB: { e.loadTile($0, patch, e.add(rows, $1 * block), rowBytes: patchRowBytes) })
             }
             for t in 0..<4 { e.storeTile(t, sums, e.int(t * block * block), rowBytes: 4 * block) }
             // Filter o's sums for pixel vector j: row o % 16 of sum tile 2 * (o / 16) + j.
@@ -193,17 +183,8 @@ struct AMXConvKernel: PackedWeightsKernel {
                     e.loop(blocks) { k in
                         let stepWeights = e.mul(e.add(e.mul(tap, blocks), k), Self.channelTile * block)
                         let lines = e.add(e.mul(k, blockSize), e.mul(position, block))
-                        // Tiles are not renamed: each load goes just before its first multiplication.
-                        func inputTile(_ a: Int) { e.loadTile(4 + a, input, e.add(lines, a * block * block), rowBytes: tileBytes) }
-                        func weightTile(_ b: Int) { e.loadTile(6 + b, weights, e.add(stepWeights, b * block * block), rowBytes: tileBytes) }
-                        inputTile(0)
-                        weightTile(0)
-                        e.multiplyTiles(adding: 0, 4, 6)
-                        weightTile(1)
-                        e.multiplyTiles(adding: 1, 4, 7)
-                        inputTile(1)
-                        e.multiplyTiles(adding: 2, 5, 6)
-                        e.multiplyTiles(adding: 3, 5, 7)
+                        e.multiplyTwoByTwo(loadA: { e.loadTile($0, input, e.add(lines, $1 * block * block), rowBytes: tileBytes) },
+                                           loadB: { e.loadTile($0, weights, e.add(stepWeights, $1 * block * block), rowBytes: tileBytes) })
                     }
                 }
             }
@@ -233,8 +214,7 @@ struct AMXConvKernel: PackedWeightsKernel {
                 for (o, sum) in filters.enumerated() {
                     let filter = e.add(e.mul(tile, Self.channelTile), b * block + o)
                     e.when(e.compare(LLVMIntSLT, filter, e.int(self.filters))) {
-                        let shift = e.splat(e.load(bias, filter))
-                        var value = scalesSums ? e.fma(sum, e.splat(e.load(bias, e.add(filter, e.int(self.filters)))), shift) : e.fadd(sum, shift)
+                        var value = scaledAndShifted(e, sum, bias: bias, filter: filter, filters: e.int(self.filters), scales: scalesSums)
                         let index = e.add(e.mul(e.add(e.mul(n, self.filters), filter), outPixels), firstPixel)
                         if let residual { value = e.fadd(value, e.expand(e.loadVector(residual, index, mask: stored), mask: real)) }
                         if let activation { value = activation.apply(e, value) }

@@ -268,13 +268,8 @@ struct ConvKernel: PackedWeightsKernel {
         channelsPerStep == 2 ? e.dotBFloat16Pairs(x, w, adding: accumulator, native: nativeBFloat16) : e.fma(w, x, accumulator)
     }
 
-    /// A filter's sum (a vector or one float) plus its bias, times its scale first where `scalesSums`.
     private func scaledAndShifted(_ e: Emitter, _ sum: Value, filter: Value) -> Value {
-        let bias = e.argument(.bias)
-        let isVector = LLVMGetTypeKind(LLVMTypeOf(sum)) == LLVMVectorTypeKind
-        func read(_ index: Value) -> Value { isVector ? e.splat(e.load(bias, index)) : e.load(bias, index) }
-        guard scalesSums else { return e.fadd(sum, read(filter)) }
-        return e.fma(sum, read(e.add(filters(e), filter)), read(filter))
+        LowpassJIT.scaledAndShifted(e, sum, bias: e.argument(.bias), filter: filter, filters: filters(e), scales: scalesSums)
     }
 
     /// A work item of `direct` or `packed`: one pixel tile of one image and group, for one channel tile

@@ -201,17 +201,13 @@ final class Emitter {
 
     /// Lanes `start, start + step, ...` of the concatenation of `a` and `b`: the subsampling shuffle.
     func strided(_ a: Value, _ b: Value, start: Int, step: Int) -> Value {
-        var mask: [Value?] = (0..<lanes).map { int32(start + $0 * step) }
-        let m = mask.withUnsafeMutableBufferPointer { LLVMConstVector($0.baseAddress, UInt32(lanes)) }
-        return LLVMBuildShuffleVector(builder, a, b, m, "")
+        shuffle(a, b, order: (0..<lanes).map { start + $0 * step })
     }
 
     /// Lanes 0..<lanes/2 (or lanes/2..<lanes with `high`) of `a` and `b`, alternating: a0 b0 a1 b1 ...
     func interleave(_ a: Value, _ b: Value, high: Bool) -> Value {
         let first = high ? lanes / 2 : 0
-        var mask: [Value?] = (0..<lanes).map { int32(first + $0 / 2 + ($0 % 2) * lanes) }
-        let m = mask.withUnsafeMutableBufferPointer { LLVMConstVector($0.baseAddress, UInt32(lanes)) }
-        return LLVMBuildShuffleVector(builder, a, b, m, "")
+        return shuffle(a, b, order: (0..<lanes).map { first + $0 / 2 + ($0 % 2) * lanes })
     }
 
     /// A mask with every lane `condition` (an i1).

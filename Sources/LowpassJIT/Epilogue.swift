@@ -42,6 +42,15 @@ struct Activation: Hashable, CustomStringConvertible {
     var description: String { name }
 }
 
+/// A filter's sum (a vector or one float) plus its bias; with `scales`, times its scale first, the conv's
+/// bias argument then holding `filters` shifts followed by `filters` scales (`ConvKernel.scalesSums`).
+func scaledAndShifted(_ e: Emitter, _ sum: Value, bias: Value, filter: Value, filters: Value, scales: Bool) -> Value {
+    let isVector = LLVMGetTypeKind(LLVMTypeOf(sum)) == LLVMVectorTypeKind
+    func read(_ index: Value) -> Value { isVector ? e.splat(e.load(bias, index)) : e.load(bias, index) }
+    guard scales else { return e.fadd(sum, read(filter)) }
+    return e.fma(sum, read(e.add(filters, filter)), read(filter))
+}
+
 /// The end of every conv kernel for one vector of outputs: the residual (same layout as the output)
 /// added, the activation applied, one store.
 func storeConvOutput(_ e: Emitter, _ value: Value, residual: Value?, activate: (Value) -> Value, to base: Value, at index: Value, mask: Value?) {
