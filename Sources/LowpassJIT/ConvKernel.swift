@@ -75,12 +75,12 @@ struct ConvKernel: PackedWeightsKernel {
     var filtersFillTiles = true
     /// Channel tiles the filter-lane pass computes at once (`filterLaneTiles`).
     var filterLaneTiles = 1
-    /// `bf16` (`Precision`): the input and weights rounded to bfloat16, the sums in fp32. `packed`
-    /// keeps its patch and weights as bfloat16 pairs of consecutive input channels (`BFloat16.swift`),
-    /// a reduction step taking two channels, multiplied by `vdpbf16ps` where the target has it
-    /// (`nativeBFloat16`) and by two FMAs elsewhere, with the same result; `direct` rounds each input
-    /// vector it loads and multiplies in fp32. No whole-map schedule and no filter-lane tail: they are
-    /// written for one channel a step.
+    /// `bf16` (`Precision`): the input and weights rounded to bfloat16, the sums in fp32. `packed` and
+    /// `wholeMap` keep their patch and weights as bfloat16 pairs of consecutive input channels
+    /// (`BFloat16.swift`), a reduction step taking two channels, multiplied by `vdpbf16ps` where the
+    /// target has it (`nativeBFloat16`) and by two FMAs elsewhere, with the same result (the filter-lane
+    /// tail too: a broadcast pair against a vector of filters' pairs); `direct` rounds each input vector
+    /// it loads and multiplies in fp32.
     var precision = Precision.f32
     var nativeBFloat16 = false
     /// Whether bf16 `packed` multiplies by AMX tiles (`AMX.swift`): 32 filters x 32 pixels a channel
@@ -95,8 +95,8 @@ struct ConvKernel: PackedWeightsKernel {
     var filtersPerGroup: Int { filters / groups }
     var channelTiles: Int { ceilDiv(filtersPerGroup, channelTile) }
     var taps: Int { window.geometry.kernel[0] * window.geometry.kernel[1] }
-    /// Input channels one reduction step takes: a bfloat16 pair in bf16 `packed`, else one.
-    var channelsPerStep: Int { precision == .bf16 && strategy == .packed ? 2 : 1 }
+    /// Input channels one reduction step takes: a bfloat16 pair in bf16 (but `direct`), else one.
+    var channelsPerStep: Int { precision == .bf16 && strategy != .direct ? 2 : 1 }
     var stepsPerTap: Int { ceilDiv(channelsPerGroup, channelsPerStep) }
     /// Length of the reduction in steps: taps x input channels (x pairs of them).
     var depth: Int { stepsPerTap * taps }
@@ -138,7 +138,7 @@ struct ConvKernel: PackedWeightsKernel {
         }
         let tiles = batch * ceilDiv(window.pixels, pixelVectors * lanes) * groups
         channelChunks = strategy == .packed ? RegisterTile.chunks(channelTiles: ceilDiv(filtersPerGroup, channelTile), items: tiles) : 1
-        if precision == .f32, let wholeMap = wholeMapSchedule(accumulators: RegisterTile.accumulators(target), maxVectors: RegisterTile.maxVectors(target)) {
+        if !usesAMX, let wholeMap = wholeMapSchedule(accumulators: RegisterTile.accumulators(target), maxVectors: RegisterTile.maxVectors(target)) {
             self = wholeMap
         }
         dimensionsAtRunTime = strategy == .packed
@@ -405,7 +405,7 @@ struct ConvKernel: PackedWeightsKernel {
     /// vector per filter (8 lanes for 1 pixel), the filter lanes in one vector per pixel and channel tile.
     var lastTileByFilterLanes: Bool {
         let remainder = lastTilePixels
-        guard strategy != .direct, precision == .f32, remainder > 0, remainder * filterVectorsPerTile <= channelTile * pixelVectors else { return false }
+        guard strategy != .direct, !usesAMX, remainder > 0, remainder * filterVectorsPerTile <= channelTile * pixelVectors else { return false }
         return remainder * filterVectorsPerTile < channelTile * ceilDiv(remainder, lanes)
     }
 
@@ -434,7 +434,7 @@ struct ConvKernel: PackedWeightsKernel {
                     let stepWeights = e.address(w, e.mul(k, channelTile))
                     for v in 0..<vectorsPerTile {
                         let filterVector = e.loadVector(stepWeights, e.int(v * lanes))
-                        for p in 0..<pixels { e.set(accumulator(t, v, p), e.fma(filterVector, x[p], e.get(accumulator(t, v, p)))) }
+                        for p in 0..<pixels { e.set(accumulator(t, v, p), multiplyAdd(e, filterVector, x[p], e.get(accumulator(t, v, p)))) }
                     }
                 }
             }

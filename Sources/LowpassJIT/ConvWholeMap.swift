@@ -1,7 +1,8 @@
 import CLLVM
 
 /// The part of a conv's reduction one call of the tile routines computes: `steps` steps from
-/// `firstStep` (in the packed weights' order, `tap * channelsPerGroup + channel`).
+/// `firstStep` (in the packed weights' order, `tap * stepsPerTap + step`, a step being an input
+/// channel, or a pair of them in bf16).
 struct ReductionSpan {
     var firstStep: Value
     var steps: Value
@@ -66,9 +67,10 @@ extension ConvKernel {
         return nil
     }
 
-    /// Input channels per span: the span's patch for a whole 7x7 map (256 x 72 floats, 72 KiB) stays in
-    /// L2 next to the weights being read, and partial sums are loaded and saved once per 256 steps.
-    var wholeMapSpan: Int { min(channelsPerGroup, 256) }
+    /// Reduction steps per span (input channels, or channel pairs in bf16): the span's patch for a
+    /// whole 7x7 map (256 x 72 floats, 72 KiB) stays in L2 next to the weights being read, and partial
+    /// sums are loaded and saved once per 256 steps.
+    var wholeMapSpan: Int { min(stepsPerTap, 256) }
 
     private var wholeMapRow: Int { pixelTiles * tilePixels }
     private var sumsPerPixelTile: Int { channelTile * tilePixels }
@@ -92,22 +94,25 @@ extension ConvKernel {
         let perChunk = ceilDiv(channelTiles, channelChunks)
         let first = e.mul(chunk, perChunk)
         let end = e.minimum(e.add(first, perChunk), e.int(channelTiles))
-        let spans = ceilDiv(channelsPerGroup, wholeMapSpan)
+        let spans = ceilDiv(stepsPerTap, wholeMapSpan)
         let fusedTiles = lastTilePixels > 0 ? filterLaneTiles : 1
         let tilePatch = wholeMapSpan * tilePixels
 
         e.loop(kh * kw * spans) { spanIndex in
             let s = split(e, spanIndex, [kh, kw, spans])
-            let firstChannel = e.mul(s[2], wholeMapSpan)
-            let channelCount = e.sub(e.minimum(e.add(firstChannel, wholeMapSpan), e.int(channelsPerGroup)), firstChannel)
-            forEachChannel(e, inputBase: inputBase, vectors: mapVectors, ky: s[0], kx: s[1], first: firstChannel, count: channelCount) { i, x in
+            let firstStep = e.mul(s[2], wholeMapSpan)
+            let steps = e.sub(e.minimum(e.add(firstStep, wholeMapSpan), e.int(stepsPerTap)), firstStep)
+            let firstChannel = e.mul(firstStep, channelsPerStep)
+            let channelCount = e.sub(e.minimum(e.add(firstChannel, wholeMapSpan * channelsPerStep), e.int(channelsPerGroup)), firstChannel)
+            forEachChannel(e, inputBase: inputBase, vectors: mapVectors, ky: s[0], kx: s[1], first: firstChannel, count: channelCount,
+                           pairs: channelsPerStep == 2) { i, x in
                 let row = e.address(patch, e.mul(i, tilePixels))
                 for (j, input) in x.enumerated() {
                     let (t, v) = j.quotientAndRemainder(dividingBy: pixelVectors)
                     e.storeVector(input, row, e.int(t * tilePatch + v * lanes))
                 }
             }
-            let span = ReductionSpan(firstStep: e.add(e.mul(e.add(e.mul(s[0], kw), s[1]), channelsPerGroup), firstChannel), steps: channelCount)
+            let span = ReductionSpan(firstStep: e.add(e.mul(e.add(e.mul(s[0], kw), s[1]), stepsPerTap), firstStep), steps: steps)
             let isFirst = e.compare(LLVMIntEQ, spanIndex, e.int(0))
             let isLast = e.compare(LLVMIntEQ, spanIndex, e.int(kh * kw * spans - 1))
             let tileStride = wholePixelTiles * sumsPerPixelTile

@@ -90,12 +90,30 @@ struct BFloat16Tests {
         for model in models {
             // The conv is the last kernel; with AMX a stride-1 conv's input is laid out by one before it.
             let kind = model.kernels.last?.kind ?? ""
-            #expect(kind.contains("bf16") && !kind.contains("whole-map"), "\(model.target): \(kind)")
+            #expect(kind.contains("bf16"), "\(model.target): \(kind)")
             #expect(kind.contains("amx") == (model.target.hasAMX && !kind.contains("direct")), "\(model.target): \(kind)")
             let inPlace = model.target.hasAMX && c.stride == 1 && c.dilation == 1 && c.groups == 1 && c.kernel != (1, 1)
                 && c.channels >= 16 && c.filters >= 16
             #expect(kind.contains("in place") == inPlace, "\(model.target): \(kind)")
             #expect(model.kernels.count == (inPlace ? 2 : 1), "\(model.target): \(model.kernels.map(\.kind))")
+        }
+    }
+
+    /// The whole-map schedule (small maps under large weights) in bf16, where no AMX takes the conv:
+    /// spans of up to 256 channel pairs under one tap (515 channels: spans of 256 and 2 pairs, the last
+    /// pair's odd channel zero), the last pixel by filter lanes (7x7, a broadcast pair against the
+    /// filters' pairs); a 6x8 map is one pixel tile with 16 lanes. The threshold counts the packed
+    /// weights' bytes, so bf16 takes the schedule where the weights are twice as many as in f32.
+    @Test(arguments: [OpTests.WholeMapCase(batch: 1, channels: 515, height: 7, width: 7, filters: 460, kernel: 3, wholeMapAt: [8, 16]),
+                      OpTests.WholeMapCase(batch: 2, channels: 301, height: 6, width: 8, filters: 800, kernel: 3, wholeMapAt: [8])])
+    func wholeMapConv(_ c: OpTests.WholeMapCase) throws {
+        let (graph, weights) = oneNodeGraph(.conv, input: [c.batch, c.channels, c.height, c.width], ["pads": .ints([1, 1, 1, 1])],
+                                            parameters: [("w", randomTensor([c.filters, c.channels, c.kernel, c.kernel], seed: 80)),
+                                                         ("b", randomTensor([c.filters], seed: 81))])
+        let inputs = ["x": randomTensor([c.batch, c.channels, c.height, c.width], seed: 82)]
+        for model in try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets) {
+            let kind = model.kernels.last?.kind ?? ""
+            #expect(kind.contains("whole-map") == (!model.target.hasAMX && c.wholeMapAt.contains(model.target.lanes)), "\(model.target): \(kind)")
         }
     }
 
