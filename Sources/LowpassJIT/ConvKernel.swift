@@ -378,9 +378,15 @@ struct ConvKernel: PackedWeightsKernel {
                 startSums(e, Array(accumulators[(i * perTile)..<((i + 1) * perTile)]), of: tileIndex, partials)
             }
             let weights = tileIndices.map { span.weights(e, groupWeights, tile: $0, channelTiles: channelTiles(e), channelTile: channelTile) }
+            // The weights of the channel tile after these, a whole reduction ahead: read once per pixel
+            // tile (or per image, whole-map), they come from memory once a network's weights outgrow
+            // L3, and the hardware prefetchers, which stop at every 4 KiB page, leave the arithmetic
+            // waiting on them (docs/performance.md, "Prefetching the next channel tile's weights").
+            let nextWeights = e.address(weights[weights.count - 1], e.mul(span.steps, channelTile))
             e.loop(e.int(0), span.steps) { k in
                 let row = e.address(patch, e.mul(k, rowLength))
                 let x = vectors.indices.map { e.loadVector(row, e.int($0 * lanes)) }
+                e.prefetch(nextWeights, e.mul(k, channelTile), write: false)
                 for (i, w) in weights.enumerated() {
                     for o in 0..<channelTile {
                         let broadcast = e.splat(e.load(w, e.add(e.mul(k, channelTile), o)))
