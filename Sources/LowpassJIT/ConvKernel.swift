@@ -565,13 +565,13 @@ struct ConvKernel: PackedWeightsKernel {
         }
     }
 
-    /// The reduction span packed step `step` (`tap * channelsPerGroup + channel`) lies in: the whole
-    /// reduction, or for `wholeMap` the span of `wholeMapSpan` channels under one tap that reads it.
+    /// The reduction span packed step `step` (`tap * stepsPerTap + channel step`) lies in: the whole
+    /// reduction, or for `wholeMap` the span of `wholeMapSpan` steps under one tap that reads it.
     private func packedSpan(of step: Int) -> (first: Int, steps: Int) {
         guard strategy == .wholeMap else { return (0, depth) }
-        let (tap, channel) = step.quotientAndRemainder(dividingBy: channelsPerGroup)
-        let firstChannel = channel / wholeMapSpan * wholeMapSpan
-        return (tap * channelsPerGroup + firstChannel, min(wholeMapSpan, channelsPerGroup - firstChannel))
+        let (tap, stepInTap) = step.quotientAndRemainder(dividingBy: stepsPerTap)
+        let first = stepInTap / wholeMapSpan * wholeMapSpan
+        return (tap * stepsPerTap + first, min(wholeMapSpan, stepsPerTap - first))
     }
 
     /// Weights [M, C/g, kh, kw], scaled per filter, as [group][span][channel tile][step in span][filter in
