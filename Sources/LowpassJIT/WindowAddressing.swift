@@ -7,9 +7,11 @@ import LowpassIR
 ///
 /// A tap reads the input pixel under window cell (ky, kx) for every lane; lanes whose pixel lies in
 /// the padding are masked. Where the output grid is the input grid (stride 1, "same" size) those
-/// pixels are consecutive and a tap is one masked vector load. Where the stride is 2 and vectors do
-/// not cross output rows (a 112-wide map), an interior tap is two loads and a shuffle of the even
-/// lanes (LLVM 14 turns a gather into one load per lane on AVX2); otherwise a gather.
+/// pixels are consecutive and a tap is one masked vector load. Where the stride is 2 and the output rows
+/// are at least a vector wide, an interior tap is two loads and a shuffle of the even lanes (LLVM 14
+/// turns a gather into one load per lane on AVX2, and AVX-512's gathers are slow on AMD); a vector that
+/// crosses into the next output row (a 56-wide map in 16 lanes) takes its next-row lanes from a second
+/// such span. Otherwise, and at the input's borders, a gather.
 struct WindowAddressing: Hashable {
     let height: Int, width: Int, outHeight: Int, outWidth: Int
     let geometry: WindowGeometry
@@ -17,8 +19,10 @@ struct WindowAddressing: Hashable {
     var pixels: Int { outHeight * outWidth }
     var contiguous: Bool { geometry.strides == [1, 1] && outWidth == width }
 
-    /// Whether a vector's pixels are one output row at input stride 2, so an interior tap is a span.
-    func evenLanes(lanes: Int) -> Bool { !contiguous && geometry.strides[1] == 2 && outWidth % lanes == 0 }
+    /// Whether an interior tap at input stride 2 is read as spans: one per output row a vector touches.
+    func evenLanes(lanes: Int) -> Bool { !contiguous && geometry.strides[1] == 2 && outWidth >= lanes }
+    /// Whether some vector crosses an output row, so its tap needs a second span.
+    func crossesRows(lanes: Int) -> Bool { outWidth % lanes != 0 }
 
     struct PixelVector {
         /// Lanes that are real output pixels (the last vector of a map may be partial).
@@ -51,7 +55,12 @@ struct WindowAddressing: Hashable {
         var indices: [Value]
         /// Per vector, where `evenLanes`: the input index under lane 0.
         var starts: [Value] = []
-        /// Where `evenLanes`: whether every span's second load, one float past its last lane, is inside the row.
+        /// Per vector, where `evenLanes` and `crossesRows`: the lanes in lane 0's output row, and the
+        /// index under lane 0 of the span that holds the next row's lanes (lane `a`, the next row's
+        /// first, reads `nextStarts + 2a`).
+        var sameRow: [Value] = []
+        var nextStarts: [Value] = []
+        /// Where `evenLanes`: whether every span's loads (two vectors from its start) lie in the input.
         var spansInside: Value?
     }
 
@@ -68,8 +77,20 @@ struct WindowAddressing: Hashable {
                 tap.indices.append(e.add(e.vmul(row, width), column))
                 if evenLanes(lanes: e.lanes) {
                     let firstRow = e.add(v.firstRow, dy), firstColumn = e.add(v.firstColumn, dx)
-                    tap.starts.append(e.add(e.mul(firstRow, width), firstColumn))
-                    let inside = e.compare(LLVMIntSLT, e.add(firstColumn, 2 * e.lanes - 1), e.int(width))
+                    let start = e.add(e.mul(firstRow, width), firstColumn)
+                    tap.starts.append(start)
+                    // The loads may pass the row's end (into the next rows of the plane, lanes the shuffle or
+                    // the next span replace), never the plane's.
+                    var inside = e.compare(LLVMIntSLE, e.add(start, 2 * e.lanes), e.int(height * width))
+                    if crossesRows(lanes: e.lanes) {
+                        let lanesInRow = e.sub(e.int(outWidth), e.rem(v.first, outWidth))
+                        tap.sameRow.append(e.vcompare(LLVMIntSLT, e.laneIndices, e.splatInt32(e.toInt32(lanesInRow))))
+                        let nextRowStart = e.add(e.mul(e.add(firstRow, geometry.strides[0]), width), e.add(dx, -geometry.pads[1]))
+                        let next = e.sub(nextRowStart, e.mul(lanesInRow, 2))
+                        tap.nextStarts.append(next)
+                        inside = e.and(inside, e.and(e.compare(LLVMIntSGE, next, e.int(0)),
+                                                     e.compare(LLVMIntSLE, e.add(next, 2 * e.lanes), e.int(height * width))))
+                    }
                     tap.spansInside = tap.spansInside.map { e.and($0, inside) } ?? inside
                 }
             }
@@ -88,8 +109,11 @@ struct WindowAddressing: Hashable {
             return e.loadVector(plane, tap.indices[j], mask: masked ? tap.masks[j] : nil, passthrough: padding)
         }
         if !masked && !tap.starts.isEmpty {
-            let low = e.loadVector(plane, tap.starts[j]), high = e.loadVector(plane, e.add(tap.starts[j], e.lanes))
-            return e.strided(low, high, start: 0, step: 2)
+            func span(_ start: Value) -> Value {
+                e.strided(e.loadVector(plane, start), e.loadVector(plane, e.add(start, e.lanes)), start: 0, step: 2)
+            }
+            let thisRow = span(tap.starts[j])
+            return tap.nextStarts.isEmpty ? thisRow : e.select(tap.sameRow[j], thisRow, span(tap.nextStarts[j]))
         }
         return e.gather(plane, tap.indices[j], mask: tap.masks[j], passthrough: padding)
     }

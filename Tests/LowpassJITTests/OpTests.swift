@@ -49,6 +49,10 @@ struct OpTests {
         // Stride 2 onto rows of whole vectors: interior taps are two loads and an even-lane shuffle.
         ConvCase(channels: 3, size: (32, 32), filters: 8, kernel: (7, 7), stride: 2, pad: 3),
         ConvCase(batch: 2, channels: 5, size: (31, 32), filters: 6, kernel: (1, 1), stride: 2, pad: 0),
+        // Stride 2 onto rows that are not whole vectors (29 and 25 outputs wide): a vector crossing into the
+        // next row takes those lanes from a second span; the plane's last vectors fall back to gathers.
+        ConvCase(batch: 2, channels: 5, size: (44, 58), filters: 7, kernel: (3, 3), stride: 2, pad: 1),
+        ConvCase(channels: 6, size: (40, 50), filters: 9, kernel: (1, 1), stride: 2, pad: 0),
     ]
 
     @Test(arguments: convCases)
@@ -215,6 +219,9 @@ struct OpTests {
         PoolCase(op: .averagePool, kernel: 3, stride: 2, pad: 1, ceil: true, includePad: true, shape: [1, 5, 8, 9]),
         PoolCase(op: .maxPool, kernel: 3, stride: 2, pad: 1, shape: [2, 3, 32, 32]),
         PoolCase(op: .averagePool, kernel: 3, stride: 2, pad: 1, shape: [1, 4, 16, 64]),
+        // Output rows of 25 and 30: vectors that cross rows read two spans (above).
+        PoolCase(op: .maxPool, kernel: 3, stride: 2, pad: 1, shape: [2, 3, 50, 49]),
+        PoolCase(op: .averagePool, kernel: 2, stride: 2, pad: 0, shape: [1, 4, 40, 60]),
     ]
 
     @Test(arguments: poolCases)
