@@ -69,7 +69,8 @@ public extension Target {
 public extension Precision {
     /// What `--precision auto` picks: `bf16` where the target multiplies bfloat16 faster than floats,
     /// else `f32`. With AMX, by tiles. Without it, by `vdpbf16ps` where that is the CPU's fastest
-    /// multiply (AMD Zen 4 and 5 run it at twice the FMA's rate) but not on a CPU that has AMX and
+    /// multiply (AMD Zen 4 and 5 run it at twice the FMA's rate: 3x3 convs at 736-780 GFLOP/s against
+    /// f32's 417-425 on the Zen 5 of docs/performance.md) but not on a CPU that has AMX and
     /// did not lend it: Sapphire Rapids runs `vdpbf16ps` at half the FMA's rate (bf16 convs 147 GFLOP/s
     /// against f32's 267 on the Xeon of docs/performance.md).
     static func automatic(for target: Target) -> Precision {
