@@ -381,7 +381,8 @@ struct ConvKernel: PackedWeightsKernel {
             // The weights of the channel tile after these, a whole reduction ahead: read once per pixel
             // tile (or per image, whole-map), they come from memory once a network's weights outgrow
             // L3, and the hardware prefetchers, which stop at every 4 KiB page, leave the arithmetic
-            // waiting on them (docs/performance.md, "Prefetching the next channel tile's weights").
+            // waiting on them (docs/performance.md, "Prefetching the next channel tile's weights"). After
+            // the last tile it names lines past the weights: a prefetch never faults.
             let nextWeights = e.address(weights[weights.count - 1], e.mul(span.steps, channelTile))
             e.loop(e.int(0), span.steps) { k in
                 let row = e.address(patch, e.mul(k, rowLength))
