@@ -9,7 +9,7 @@ extension ConvKernel {
     /// packed weights), patch tiles in 6-7 (16 steps x 16 pixels: rows of the patch, `tilePixels` apart).
     /// The sums go through scratch past the patch to `storeTile`, one vector per filter and 16 pixels.
     func emitChannelTilesByAMX(_ e: Emitter, n: Value, group: Value, tiles: (first: Value, end: Value),
-                                       vectors: [WindowAddressing.PixelVector], patch: Value, groupWeights: Value) {
+                               vectors: [WindowAddressing.PixelVector], patch: Value, groupWeights: Value) {
         let block = Self.amxBlock, patchRowBytes = tilePixels * 4
         let sums = e.address(patch, e.mul(paddedDepth(e), tilePixels))
         e.configureTiles()
@@ -229,7 +229,7 @@ struct AMXConvKernel: PackedWeightsKernel {
     /// (the even channel in the low half), scaled first only where the epilogue does not scale; zero past
     /// the filters and channels.
     func pack(_ weight: Tensor, scale: [Double]) -> Tensor {
-        let (taps, blocks, kernelWidth, channels, filters) = (taps, blocks, kernelWidth, channels, filters)
+        let (taps, blocks, channels, filters) = (taps, blocks, channels, filters)
         let (block, tileSize, scalesSums) = (Self.block, Self.channelTile, scalesSums)
         let tileWeights = taps * blocks * tileSize * block
         var packed = Tensor(zeros: [channelTiles * tileWeights])

@@ -43,7 +43,7 @@ struct ConcatKernel: Kernel {
         e.loop(e.int(0), whole, step: lanes) { i in e.storeVector(e.loadVector(source, i), target, i) }
         let left = e.sub(count, whole)
         e.when(e.compare(LLVMIntSGT, left, e.int(0))) {
-            let tail = e.vcompare(LLVMIntSLT, e.laneIndices, e.splatInt32(e.toInt32(left)))
+            let tail = e.firstLanes(left)
             e.storeVector(e.loadVector(source, whole, mask: tail), target, whole, mask: tail)
         }
     }

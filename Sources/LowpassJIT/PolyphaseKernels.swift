@@ -122,8 +122,7 @@ struct PolyphaseSelectKernel: Kernel {
                 e.loop(e.int(0), e.int(safe), step: lanes) { q in pair(q, nil, nil, nil) }
                 let start = e.add(j, 2 * safe)
                 let remaining = e.sub(e.int(width), start)
-                pair(e.int(safe), e.vcompare(LLVMIntSLT, e.laneIndices, e.splatInt32(e.toInt32(remaining))),
-                     e.vcompare(LLVMIntSLT, e.laneIndices, e.splatInt32(e.toInt32(e.sub(remaining, e.int(lanes))))),
+                pair(e.int(safe), e.firstLanes(remaining), e.firstLanes(e.sub(remaining, e.int(lanes))),
                      e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(outWidth - safe)))
             } else {
                 e.forEachVector(outWidth) { q, mask in

@@ -84,7 +84,7 @@ struct WindowAddressing: Hashable {
                     var inside = e.compare(LLVMIntSLE, e.add(start, 2 * e.lanes), e.int(height * width))
                     if crossesRows(lanes: e.lanes) {
                         let lanesInRow = e.sub(e.int(outWidth), e.rem(v.first, outWidth))
-                        tap.sameRow.append(e.vcompare(LLVMIntSLT, e.laneIndices, e.splatInt32(e.toInt32(lanesInRow))))
+                        tap.sameRow.append(e.firstLanes(lanesInRow))
                         let nextRowStart = e.add(e.mul(e.add(firstRow, geometry.strides[0]), width), e.add(dx, -geometry.pads[1]))
                         let next = e.sub(nextRowStart, e.mul(lanesInRow, 2))
                         tap.nextStarts.append(next)
