@@ -94,21 +94,37 @@ struct OpTests {
         }
     }
 
-    /// Stride-1 3x3 convs run by Winograd F(2x2, 3x3): odd maps (partial 2x2 blocks and partial tile
-    /// vectors), both paddings, channel counts off the vector width, the epilogue's relu.
-    @Test(arguments: [(1, 8, 8, 28, 28, 1), (2, 16, 24, 31, 29, 1), (1, 13, 9, 33, 30, 0), (2, 9, 17, 29, 41, 1), (1, 64, 12, 30, 32, 0)])
-    func winogradConv(batch: Int, channels: Int, filters: Int, height: Int, width: Int, pad: Int) throws {
-        let parameters = [("w", randomTensor([filters, channels, 3, 3], seed: 50)), ("b", randomTensor([filters], seed: 51))]
+    /// Stride-1 3x3 convs run by Winograd: odd maps (partial tiles and partial tile vectors), both
+    /// paddings, channel counts off the vector width, the epilogue's relu. The cases take each layout
+    /// with either width: F(2x2) and F(4x4), rows of one piece or two pieces a vector (`2x8`), and rows
+    /// of several vectors (the 70-wide map). `layouts` is the expected kind's tail for 8 and 16 lanes.
+    static let winogradCases: [(batch: Int, channels: Int, filters: Int, height: Int, width: Int, pad: Int, layouts: [Int: String])] = [
+        (1, 8, 8, 28, 28, 1, [8: "F(4x4,3x3) 8", 16: "F(4x4,3x3) 2x8"]),
+        (2, 16, 24, 31, 29, 1, [8: "F(4x4,3x3) 8", 16: "F(2x2,3x3) 16"]),
+        (1, 13, 9, 33, 30, 0, [8: "F(4x4,3x3) 8", 16: "F(4x4,3x3) 2x8"]),
+        (2, 9, 17, 29, 41, 1, [8: "F(4x4,3x3) 8", 16: "F(4x4,3x3) 16"]),
+        (1, 64, 12, 30, 32, 0, [8: "F(4x4,3x3) 8", 16: "F(2x2,3x3) 16"]),
+        (1, 16, 20, 14, 14, 1, [8: "F(2x2,3x3) 8", 16: "F(2x2,3x3) 2x8"]),
+        (1, 12, 16, 19, 70, 1, [8: "F(4x4,3x3) 8", 16: "F(4x4,3x3) 16"]),
+    ]
+
+    @Test(arguments: winogradCases)
+    func winogradConv(c: (batch: Int, channels: Int, filters: Int, height: Int, width: Int, pad: Int, layouts: [Int: String])) throws {
+        let parameters = [("w", randomTensor([c.filters, c.channels, 3, 3], seed: 50)), ("b", randomTensor([c.filters], seed: 51))]
         let graph = Graph(
-            name: "winograd", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [batch, channels, height, width]))], outputs: ["y"],
+            name: "winograd", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [c.batch, c.channels, c.height, c.width]))], outputs: ["y"],
             parameters: parameters.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1.shape)) },
-            nodes: [Node(name: "conv", op: .conv, inputs: ["x", "w", "b"], outputs: ["c"], attributes: ["pads": .ints([pad, pad, pad, pad])]),
+            nodes: [Node(name: "conv", op: .conv, inputs: ["x", "w", "b"], outputs: ["c"], attributes: ["pads": .ints([c.pad, c.pad, c.pad, c.pad])]),
                     Node(name: "relu", op: .relu, inputs: ["c"], outputs: ["y"])])
         let models = try expectMatchesReference(graph, Weights(tensors: Dictionary(uniqueKeysWithValues: parameters)),
-                                                inputs: ["x": randomTensor([batch, channels, height, width], seed: 52)], winograd: true)
+                                                inputs: ["x": randomTensor([c.batch, c.channels, c.height, c.width], seed: 52)], winograd: true)
         for model in models {
             #expect(model.kernels.count == 1)
-            #expect(model.kernels.first?.kind.hasPrefix("winograd3x3+relu") == true, "\(model.target)")
+            // "winograd3x3+relu [F(4x4,3x3) 8ch x 3x2x8 tiles]": the transform, and the pieces after the vector count.
+            let kind = model.kernels.first?.kind ?? ""
+            let words = kind.split(separator: " ")
+            let layout = words.count > 3 ? "\(words[1].dropFirst()) \(words[words.count - 2].drop { $0 != "x" }.dropFirst())" : ""
+            #expect(kind.hasPrefix("winograd3x3+relu") && layout == c.layouts[model.target.lanes], "\(model.target): \(kind)")
         }
     }
 
