@@ -13,8 +13,9 @@ public struct CompileOptions: Sendable {
     /// The CPU and instruction set the code is generated for (`Target.named("avx2")` for 8-lane code on
     /// an AVX-512 machine).
     public var target: Target = .host
-    /// Stride-1 3x3 convs on maps of 28x28 and more by Winograd F(2x2, 3x3) (2.25x fewer multiplies;
-    /// float error about 1e-6 relative); off, every conv is direct.
+    /// Stride-1 3x3 convs by Winograd F(4x4, 3x3) or F(2x2, 3x3) where that saves multiplies (maps of
+    /// about 12x12 and more; 4x or 2.25x fewer, float error about 1e-6 relative on ResNets); off, every
+    /// conv is direct.
     public var winograd = true
     /// Where the convolutions round (`Precision`): `bf16` rounds each conv's input and weights to
     /// bfloat16 and sums in fp32 (`vdpbf16ps` where the target has AVX512_BF16, the same sums by FMAs
