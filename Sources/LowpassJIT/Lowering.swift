@@ -280,10 +280,11 @@ struct Lowering {
         let scalesSums = precision == .bf16 && scale.contains { $0 != 1 }
         let bias = constant(Tensor(shape: [filters * (scalesSums ? 2 : 1)], values: (shift + (scalesSums ? scale : [])).map(Float.init)))
         // Winograd's transformed weights and inputs are no longer the conv's, so bf16 has none.
-        if winograd && precision == .f32 && WinogradKernel.applies(geometry, groups: groups, channels: x[1], filters: filters, outHeight: y[2], outWidth: y[3], lanes: target.lanes) {
+        if winograd && precision == .f32,
+           let layout = WinogradKernel.layout(geometry, groups: groups, channels: x[1], filters: filters, outHeight: y[2], outWidth: y[3], lanes: target.lanes) {
             var kernel = WinogradKernel(nodes: nodes.map(\.name), input: try operand(node.inputs[0]), output: output, weights: .constant(0),
-                                        bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters, height: x[2],
-                                        width: x[3], outHeight: y[2], outWidth: y[3], pads: geometry.pads, activation: activation, target: target)
+                                        bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters, height: x[2], width: x[3],
+                                        outHeight: y[2], outWidth: y[3], pads: geometry.pads, activation: activation, layout: layout, target: target)
             kernel.weights = constant(kernel.transformWeights(w, scale: scale))
             return kernel
         }

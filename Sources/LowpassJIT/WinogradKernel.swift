@@ -7,7 +7,7 @@ import LowpassTensor
 /// product costs (m+2)^2 multiplies per tile and channel pair instead of 9 m^2 (2.25x fewer for m = 2,
 /// 4x for m = 4). The filter transform is done once at compile time (BatchNorm folded in).
 ///
-/// A lane is a tile. A vector holds `segments` pieces of consecutive tile rows, `slots` tiles each
+/// A lane is a tile. A vector holds `pieces` pieces of consecutive tile rows, `slots` tiles each
 /// (one piece of `lanes` tiles on wide maps; two of 8 on a 28-wide map with F(4x4) and 16 lanes, so the
 /// lanes are not half empty). Each input row a piece reads is m vectors' worth of consecutive columns,
 /// and splitting those by column mod m (log2 m rounds of even/odd shuffles) gives tile cells 0..<m of
@@ -35,7 +35,7 @@ struct WinogradKernel: PackedWeightsKernel {
 
     init(nodes: [String], input: Operand, output: Int, weights: Operand, bias: Operand, residual: Operand?,
          batch: Int, channels: Int, filters: Int, height: Int, width: Int, outHeight: Int, outWidth: Int, pads: [Int],
-         activation: Activation?, target: Target) {
+         activation: Activation?, layout: Layout, target: Target) {
         self.nodes = nodes
         arguments = [.buffer(output), input, weights, bias] + (residual.map { [$0] } ?? [])
         self.output = output
@@ -44,7 +44,7 @@ struct WinogradKernel: PackedWeightsKernel {
         hasResidual = residual != nil
         self.activation = activation
         lanes = target.lanes
-        layout = Layout.best(outHeight: outHeight, outWidth: outWidth, lanes: lanes) ?? Layout(m: 2, outHeight: outHeight, outWidth: outWidth, lanes: lanes)
+        self.layout = layout
         // The scratch holds the transformed planes of every input channel for each lane's tile.
         let tile = RegisterTile(vectorsInMap: layout.vectors, floatsPerLane: (layout.m + 2) * (layout.m + 2) * channels, filters: filters, target: target)
         (tileVectors, channelTile) = (tile.vectors, tile.channels)
@@ -53,8 +53,8 @@ struct WinogradKernel: PackedWeightsKernel {
 
     /// How a map's tiles sit in the lanes for one m (outputs per tile side).
     struct Layout: Hashable {
-        var m: Int, segments: Int, slots: Int
-        /// Vectors per band of `segments` tile rows, and in the whole map.
+        var m: Int, pieces: Int, slots: Int
+        /// Vectors per band of `pieces` tile rows, and in the whole map.
         var vectorsPerBand: Int, vectors: Int
         /// Multiplies per output and input channel, the lanes' empty slots counted: the direct conv's is 9.
         var multipliesPerOutput: Double
@@ -64,11 +64,11 @@ struct WinogradKernel: PackedWeightsKernel {
             // Pieces narrower than the vector where a tile row, and the lane after it (whose cells its
             // last tile reads), fit in one.
             let tileColumns = ceilDiv(outWidth, m)
-            segments = 1
-            while segments < m && lanes / (2 * segments) > tileColumns { segments *= 2 }
-            slots = lanes / segments
+            pieces = 1
+            while pieces < m && lanes / (2 * pieces) > tileColumns { pieces *= 2 }
+            slots = lanes / pieces
             vectorsPerBand = ceilDiv(tileColumns, slots)
-            vectors = ceilDiv(ceilDiv(outHeight, m), segments) * vectorsPerBand
+            vectors = ceilDiv(ceilDiv(outHeight, m), pieces) * vectorsPerBand
             multipliesPerOutput = Double((m + 2) * (m + 2) * vectors * lanes) / Double(outHeight * outWidth)
         }
 
@@ -83,27 +83,30 @@ struct WinogradKernel: PackedWeightsKernel {
         }
     }
 
-    /// Whether a conv runs this way: 3x3, stride 1, no dilation, one group, and a map whose tiles fill
-    /// the lanes well enough (`Layout.best`).
-    static func applies(_ geometry: WindowGeometry, groups: Int, channels: Int, filters: Int, outHeight: Int, outWidth: Int, lanes: Int) -> Bool {
-        geometry.kernel == [3, 3] && geometry.strides == [1, 1] && geometry.dilations == [1, 1] && groups == 1
-            && channels >= 8 && filters >= 8 && Layout.best(outHeight: outHeight, outWidth: outWidth, lanes: lanes) != nil
+    /// The layout a conv runs in this way, or nil where it does not: it must be 3x3, stride 1, no
+    /// dilation, one group, on a map whose tiles fill the lanes well enough (`Layout.best`).
+    static func layout(_ geometry: WindowGeometry, groups: Int, channels: Int, filters: Int, outHeight: Int, outWidth: Int, lanes: Int) -> Layout? {
+        guard geometry.kernel == [3, 3] && geometry.strides == [1, 1] && geometry.dilations == [1, 1] && groups == 1
+            && channels >= 8 && filters >= 8 else { return nil }
+        return Layout.best(outHeight: outHeight, outWidth: outWidth, lanes: lanes)
     }
 
     var kind: String {
         var name = "winograd3x3"
         if hasResidual { name += "+add" }
         if let activation { name += "+\(activation)" }
-        let pieces = segments > 1 ? "\(segments)x\(slots)" : "\(lanes)"
-        return name + " [F(\(m)x\(m),3x3) \(channelTile)ch x \(tileVectors)x\(pieces) tiles]"
+        let layoutName = pieces > 1 ? "\(pieces)x\(slots)" : "\(lanes)"
+        return name + " [F(\(m)x\(m),3x3) \(channelTile)ch x \(tileVectors)x\(layoutName) tiles]"
     }
 
     var m: Int { layout.m }
     /// The input tile's side, and the number of transformed planes.
     var tileSide: Int { m + 2 }
     var xis: Int { tileSide * tileSide }
-    var segments: Int { layout.segments }
+    var pieces: Int { layout.pieces }
     var slots: Int { layout.slots }
+    /// Vectors of consecutive input columns (and of outputs) one piece of a tile row spans.
+    var vectorsPerPiece: Int { m / pieces }
     var vectorsPerBand: Int { layout.vectorsPerBand }
     var vectorsInMap: Int { layout.vectors }
     var tileGroups: Int { ceilDiv(vectorsInMap, tileVectors) }
@@ -135,7 +138,7 @@ struct WinogradKernel: PackedWeightsKernel {
         let input = e.address(e.argument(.input), e.mul(n, channels * height * width))
         let vectors: [TileVector] = (0..<tileVectors).map { j in
             let v = e.add(e.mul(group, tileVectors), j)
-            return (exists: e.compare(LLVMIntSLT, v, e.int(vectorsInMap)), row: e.mul(e.div(v, vectorsPerBand), segments),
+            return (exists: e.compare(LLVMIntSLT, v, e.int(vectorsInMap)), row: e.mul(e.div(v, vectorsPerBand), pieces),
                     column: e.mul(e.rem(v, vectorsPerBand), slots))
         }
 
@@ -183,11 +186,10 @@ struct WinogradKernel: PackedWeightsKernel {
 
     /// The (m+2)^2 input tiles of a vector of tiles: cell (r, c) of every lane, the padding zero.
     private func inputTile(_ e: Emitter, _ plane: Value, _ vector: TileVector) -> [Value] {
-        let vectorsPerSegment = m / segments
         let firstColumn = e.sub(e.mul(vector.column, m), e.int(pads[1]))
-        // `lanes` consecutive floats of piece `segment`'s input row r from `offset` past its first column.
-        func span(_ segment: Int, r: Int, offset: Int) -> Value {
-            let y = e.add(e.mul(e.add(vector.row, segment), m), r - pads[0])
+        // `lanes` consecutive floats of input row r of the vector's piece `piece`, from `offset` past its first column.
+        func span(_ piece: Int, r: Int, offset: Int) -> Value {
+            let y = e.add(e.mul(e.add(vector.row, piece), m), r - pads[0])
             let rowInside = e.and(e.compare(LLVMIntSGE, y, e.int(0)), e.compare(LLVMIntSLT, y, e.int(height)))
             let start = e.add(firstColumn, offset)
             let columns = e.add(e.splatInt32(e.toInt32(start)), e.laneIndices)
@@ -196,10 +198,10 @@ struct WinogradKernel: PackedWeightsKernel {
         }
         var cells = [Value]()
         for r in 0..<tileSide {
-            let spans = (0..<m).map { span($0 / vectorsPerSegment, r: r, offset: ($0 % vectorsPerSegment) * lanes) }
+            let spans = (0..<m).map { span($0 / vectorsPerPiece, r: r, offset: ($0 % vectorsPerPiece) * lanes) }
             let phases = deinterleave(e, spans)
             // Cells m and m + 1 are the next lane's cells 0 and 1; the last lane's come from the next span.
-            let next = span(segments - 1, r: r, offset: m * slots)
+            let next = span(pieces - 1, r: r, offset: m * slots)
             let shifted = (0..<2).map { c in e.shuffle(phases[c], next, order: (1..<lanes).map { $0 } + [lanes + c]) }
             cells += phases + shifted
         }
@@ -228,7 +230,6 @@ struct WinogradKernel: PackedWeightsKernel {
     private func storeOutputs(_ e: Emitter, n: Value, channelTileIndex: Value, vectors: [TileVector], products: Value) {
         let (out, bias) = (e.argument(.output), e.argument(.bias))
         let residual = hasResidual ? e.argument(.residual) : nil
-        let vectorsPerSegment = m / segments
         // A loop over the tile's filters, not unrolled: each filter's transform and stores are long
         // straight-line code, and unrolling them per filter multiplied the function (and LLVM's time on
         // it) by the tile's height for no run-time gain. 8-lane code keeps two filters a turn, which
@@ -249,11 +250,9 @@ struct WinogradKernel: PackedWeightsKernel {
                         let firstColumn = e.mul(vector.column, m)
                         for a in 0..<m {
                             for (k, outputs) in interleave(e, Array(y[(a * m)..<(a * m + m)])).enumerated() {
-                                let oy = e.add(e.mul(e.add(vector.row, k / vectorsPerSegment), m), a)
-                                let x = e.add(firstColumn, (k % vectorsPerSegment) * lanes)
-                                let columns = e.add(e.splatInt32(e.toInt32(x)), e.laneIndices)
-                                let mask = e.and(e.vcompare(LLVMIntSLT, columns, e.intVectorConstant(outWidth)),
-                                                 e.splatMask(e.compare(LLVMIntSLT, oy, e.int(outHeight))))
+                                let oy = e.add(e.mul(e.add(vector.row, k / vectorsPerPiece), m), a)
+                                let x = e.add(firstColumn, (k % vectorsPerPiece) * lanes)
+                                let mask = e.and(e.firstLanes(e.sub(e.int(outWidth), x)), e.splatMask(e.compare(LLVMIntSLT, oy, e.int(outHeight))))
                                 let index = e.add(e.mul(oy, outWidth), x)
                                 storeConvOutput(e, outputs, residual: residualPlane, activate: { activation?.apply(e, $0) ?? $0 }, to: plane, at: index, mask: mask)
                             }
