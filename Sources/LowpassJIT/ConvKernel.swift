@@ -90,6 +90,9 @@ struct ConvKernel: PackedWeightsKernel {
     /// which bf16 cannot fold into rounded weights without changing them): the bias argument then holds
     /// `filters` shifts followed by `filters` scales.
     var scalesSums = false
+    /// Whether the input is the conv's input as `PairPlaneKernel` writes it (bf16 `packed` and
+    /// `wholeMap` without groups): the patch is then filled by copying pairs, not by rounding floats.
+    var readsPairPlanes = false
 
     var channelsPerGroup: Int { channels / groups }
     var filtersPerGroup: Int { filters / groups }
@@ -242,16 +245,22 @@ struct ConvKernel: PackedWeightsKernel {
     /// The input vectors under window cell (ky, kx) for `vectors`, channel by channel for the group's
     /// input channels `first..<first + count`: `body(i, inputs)` for the i-th of them, with unmasked
     /// loads where the whole tap lies inside the input. With `pairs`, two channels at a time as
-    /// bfloat16 pair vectors, the i-th pair being channels 2i and 2i + 1 (zeros past `count`).
+    /// bfloat16 pair vectors, the i-th pair being channels 2i and 2i + 1 (zeros past `count`), read
+    /// as they are where the input is pair planes (`readsPairPlanes`; `inputBase` then the image's first plane).
     func forEachChannel(_ e: Emitter, inputBase: Value, vectors: [WindowAddressing.PixelVector], ky: Value, kx: Value,
                         first: Value, count: Value, pairs: Bool = false, _ body: (_ i: Value, _ inputs: [Value]) -> Void) {
         let tap = window.tap(e, vectors, ky: ky, kx: kx)
         window.withTap(e, tap) { masked in
-            func inputs(_ channel: Value) -> [Value] {
-                let plane = e.address(inputBase, e.mul(e.add(first, channel), window.height * window.width))
+            func inputs(plane index: Value) -> [Value] {
+                let plane = e.address(inputBase, e.mul(index, window.height * window.width))
                 return vectors.indices.map { window.load(e, plane, tap, $0, masked: masked, padding: 0) }
             }
+            func inputs(_ channel: Value) -> [Value] { inputs(plane: e.add(first, channel)) }
             guard pairs else { return e.loop(e.int(0), count) { i in body(i, inputs(i)) } }
+            if readsPairPlanes {
+                // Pair i is plane first / 2 + i of the input, rounded already (`first` is even).
+                return e.loop(e.int(0), e.div(e.add(count, e.int(1)), 2)) { i in body(i, inputs(plane: e.add(e.div(first, 2), i))) }
+            }
             let wholePairs = e.div(count, 2)
             e.loop(e.int(0), wholePairs) { i in
                 body(i, zip(inputs(e.mul(i, 2)), inputs(e.add(e.mul(i, 2), e.int(1)))).map { e.bfloat16Pairs(even: $0, odd: $1) })
@@ -281,7 +290,8 @@ struct ConvKernel: PackedWeightsKernel {
         let planeSize = window.height * window.width
         let vectors = window.pixelVectors(e, first: e.mul(tile, tilePixels), count: pixelVectors)
         let (channelsPerGroup, depth) = (channelsPerGroup(e), depth(e))
-        let inputBase = e.address(e.argument(.input), e.mul(e.mul(e.add(e.mul(n, groups), group), channelsPerGroup), planeSize))
+        let planesPerGroup = readsPairPlanes ? stepsPerTap(e) : channelsPerGroup
+        let inputBase = e.address(e.argument(.input), e.mul(e.mul(e.add(e.mul(n, groups), group), planesPerGroup), planeSize))
         let groupWeights = e.address(e.argument(.weights), e.mul(e.mul(e.mul(group, channelTiles(e)), channelTile), paddedDepth(e)))
         let accumulators = (0..<(channelTile * pixelVectors)).map { _ in e.local(e.vector(0)) }
         func accumulate(_ x: [Value], _ w: Value) {

@@ -86,7 +86,8 @@ extension ConvKernel {
         let (n, group, chunk) = (c[0], c[1], c[2])
         let (kh, kw) = (window.geometry.kernel[0], window.geometry.kernel[1])
         let planeSize = window.height * window.width
-        let inputBase = e.address(e.argument(.input), e.mul(e.add(e.mul(n, channels), e.mul(group, channelsPerGroup)), planeSize))
+        let inputBase = e.address(e.argument(.input), e.mul(readsPairPlanes ? e.mul(n, stepsPerTap)
+                                                                           : e.add(e.mul(n, channels), e.mul(group, channelsPerGroup)), planeSize))
         let groupWeights = e.address(e.argument(.weights), e.mul(group, channelTiles * depth * channelTile))
         let mapVectors = window.pixelVectors(e, first: e.int(0), count: pixelTiles * pixelVectors)
         let patch = e.scratch!

@@ -30,6 +30,8 @@ struct Lowering {
     private var types: [String: [Int]] = [:]
     private var model: LoweredModel
     private var bufferOf: [String: Int] = [:]
+    /// The pair planes made of a value (`PairPlaneKernel`), which every bf16 conv reading it shares.
+    private var pairPlanesOf: [String: Int] = [:]
 
     init(graph: Graph, weights: Weights, target: Target, winograd: Bool, precision: Precision) {
         self.graph = graph
@@ -307,8 +309,28 @@ struct Lowering {
                                 bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters,
                                 groups: groups, window: window, activation: activation, target: target,
                                 precision: precision, scalesSums: scalesSums)
+        // A bf16 conv under several taps reads its input rounded once (docs/performance.md); a 1x1
+        // conv's patch is its input, read once, so a rounded copy first would only add a pass.
+        if kernel.precision == .bf16 && (kernel.strategy == .packed || kernel.strategy == .wholeMap) && !kernel.usesAMX && groups == 1
+            && kernel.taps > 1 {
+            kernel.arguments[ConvSlot.input.rawValue] = .buffer(try pairPlanes(of: node.inputs[0], for: node.name))
+            kernel.readsPairPlanes = true
+        }
         kernel.weights = constant(kernel.pack(w, scale: scale))
         return kernel
+    }
+
+    /// The buffer of `value` as bfloat16 pair planes, made by a `PairPlaneKernel` the first time a conv
+    /// (`node`) asks, shared by every later one.
+    private mutating func pairPlanes(of value: String, for node: String) throws(NodeError) -> Int {
+        if let made = pairPlanesOf[value] { return made }
+        let x = shape(value)
+        var planes = PairPlaneKernel(nodes: [node], arguments: [], output: 0, batch: x[0], channels: x[1], pixels: x[2] * x[3])
+        planes.output = newBuffer([x[0], planes.pairs * planes.pixels])
+        planes.arguments = [.buffer(planes.output), try operand(value)]
+        model.kernels.append(planes)
+        pairPlanesOf[value] = planes.output
+        return planes.output
     }
 
     /// Vector lane indices are 32-bit: refuse planes that do not fit.

@@ -88,14 +88,17 @@ struct BFloat16Tests {
         let (graph, weights, inputs) = c.model()
         let models = try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets)
         for model in models {
-            // The conv is the last kernel; with AMX a stride-1 conv's input is laid out by one before it.
+            // The conv is the last kernel. Before it, with AMX a stride-1 conv's input is laid out in
+            // channel blocks; without, a conv under several taps reads its input as pair planes.
             let kind = model.kernels.last?.kind ?? ""
             #expect(kind.contains("bf16"), "\(model.target): \(kind)")
             #expect(kind.contains("amx") == (model.target.hasAMX && !kind.contains("direct")), "\(model.target): \(kind)")
             let inPlace = model.target.hasAMX && c.stride == 1 && c.dilation == 1 && c.groups == 1 && c.kernel != (1, 1)
                 && c.channels >= 16 && c.filters >= 16
             #expect(kind.contains("in place") == inPlace, "\(model.target): \(kind)")
-            #expect(model.kernels.count == (inPlace ? 2 : 1), "\(model.target): \(model.kernels.map(\.kind))")
+            let pairPlanes = !model.target.hasAMX && !kind.contains("direct") && c.groups == 1 && c.kernel != (1, 1)
+            #expect((model.kernels.first?.kind == "bf16 pairs") == pairPlanes, "\(model.target): \(model.kernels.map(\.kind))")
+            #expect(model.kernels.count == (inPlace || pairPlanes ? 2 : 1), "\(model.target): \(model.kernels.map(\.kind))")
         }
     }
 
@@ -114,6 +117,24 @@ struct BFloat16Tests {
         for model in try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets) {
             let kind = model.kernels.last?.kind ?? ""
             #expect(kind.contains("whole-map") == (!model.target.hasAMX && c.wholeMapAt.contains(model.target.lanes)), "\(model.target): \(kind)")
+        }
+    }
+
+    /// Two convs under several taps reading one value (an odd channel count, so the last pair's high
+    /// half is zero) share its pair planes: one `PairPlaneKernel`, and each conv's patch copies from it.
+    @Test func convsReadingOneValueShareItsPairPlanes() throws {
+        let (channels, size) = (7, 12)
+        let graph = Graph(
+            name: "two-convs", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [2, channels, size, size]))], outputs: ["y", "z"],
+            parameters: [("w", [8, channels, 3, 3]), ("v", [12, channels, 5, 5])].map { Parameter(name: $0.0, type: TensorType(fixed: $0.1)) },
+            nodes: [Node(name: "a", op: .conv, inputs: ["x", "w"], outputs: ["y"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+                    Node(name: "b", op: .conv, inputs: ["x", "v"], outputs: ["z"], attributes: ["pads": .ints([2, 2, 2, 2]), "strides": .ints([2, 2])])])
+        let weights = Weights(tensors: ["w": randomTensor([8, channels, 3, 3], seed: 90), "v": randomTensor([12, channels, 5, 5], seed: 91)])
+        let inputs = ["x": randomTensor([2, channels, size, size], seed: 92)]
+        for model in try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets) {
+            let kinds = model.kernels.map(\.kind)
+            #expect(kinds.filter { $0 == "bf16 pairs" }.count == (model.target.hasAMX ? 0 : 1), "\(model.target): \(kinds)")
+            #expect(kinds.count == (model.target.hasAMX ? 2 : 3), "\(model.target): \(kinds)")
         }
     }
 
@@ -141,7 +162,8 @@ struct BFloat16Tests {
         for model in models {
             let conv = model.kernels.last?.kind ?? ""
             #expect(conv.contains("bf16") && conv.hasPrefix("conv3x3+add+relu"), "\(model.target): \(model.kernels.map(\.kind))")
-            #expect(model.kernels.count == (model.target.hasAMX ? 2 : 1), "\(model.target): \(model.kernels.map(\.kind))")
+            // Before it, the input laid out once: in channel blocks (AMX) or as pair planes.
+            #expect(model.kernels.count == 2, "\(model.target): \(model.kernels.map(\.kind))")
         }
         // And bf16 is a different function from f32: the test above would not notice a JIT that ignored it.
         let f32 = try ReferenceInterpreter().run(graph, weights: weights, inputs: inputs)["y"]
