@@ -90,8 +90,8 @@ struct ConvKernel: PackedWeightsKernel {
     /// which bf16 cannot fold into rounded weights without changing them): the bias argument then holds
     /// `filters` shifts followed by `filters` scales.
     var scalesSums = false
-    /// Whether the input is the conv's input as `PairPlaneKernel` writes it (bf16 `packed` and
-    /// `wholeMap` without groups): the patch is then filled by copying pairs, not by rounding floats.
+    /// Whether the input is the conv's input as `PairPlaneKernel` writes it (bf16 `packed` without
+    /// groups): the patch is then filled by copying pairs, not by rounding floats.
     var readsPairPlanes = false
 
     var channelsPerGroup: Int { channels / groups }

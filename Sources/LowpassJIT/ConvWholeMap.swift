@@ -33,8 +33,9 @@ struct PartialSums {
 /// runs 7x7 maps under 4-9 MB of weights a layer (60 MB in all for ResNet-50's, more than L3 holds).
 /// Pixel tile by pixel tile (`packed`), a map of four tiles reads every weight four times, the first
 /// time from memory in a burst: at batch 1 the whole first pass waits on memory. Here a work item is (image, group, chunk of channel tiles); the reduction is cut into spans
-/// of at most `wholeMapSpan` input channels under one tap, each span's patch is packed for the whole
-/// map, and each channel tile's weights for the span serve every pixel tile before the next channel
+/// of at most `wholeMapSpan` input channels under one tap, each span's patch for the whole map is
+/// packed once per image beforehand (`WholeMapPatchKernel`), and each channel tile's weights for the
+/// span serve every pixel tile before the next channel
 /// tile's are read, so each weight comes from memory once per image, at the pace of the arithmetic.
 /// Sums wait in scratch between spans (`PartialSums`). The map's last pixels, if a tile's worth is not
 /// left, run with lanes over filters (`emitLastPixelsByFilterLanes`).
@@ -77,21 +78,47 @@ extension ConvKernel {
     private var sumsOfLastPixels: Int { lastTilePixels * filterVectorsPerTile * lanes }
     private var wholePixelTiles: Int { window.pixels / tilePixels }
 
+    /// Spans of the reduction: one per tap and run of up to `wholeMapSpan` steps.
+    var wholeMapSpans: Int { window.geometry.kernel[0] * window.geometry.kernel[1] * ceilDiv(stepsPerTap, wholeMapSpan) }
+    /// One span's patch: `wholeMapSpan` rows of each pixel tile, tile after tile.
+    var wholeMapSpanPatch: Int { wholeMapSpan * wholeMapRow }
+    /// Every span's patch of one image and group, as `WholeMapPatchKernel` writes it.
+    var wholeMapPatch: Int { wholeMapSpans * wholeMapSpanPatch }
+
+    /// The partial sums of a work item's channel tiles; the patch comes from `WholeMapPatchKernel`.
     var wholeMapScratch: Int {
-        wholeMapSpan * wholeMapRow + ceilDiv(channelTiles, channelChunks) * (wholePixelTiles * sumsPerPixelTile + sumsOfLastPixels)
+        ceilDiv(channelTiles, channelChunks) * (wholePixelTiles * sumsPerPixelTile + sumsOfLastPixels)
     }
 
+    /// Span `spanIndex`'s patch of image `n`, group `group` into `patch`: row i (the span's i-th step)
+    /// of pixel tile t at `t * wholeMapSpan * tilePixels + i * tilePixels`.
+    func emitWholeMapSpanPatch(_ e: Emitter, n: Value, group: Value, spanIndex: Value, into patch: Value) {
+        let (kh, kw) = (window.geometry.kernel[0], window.geometry.kernel[1])
+        let spans = ceilDiv(stepsPerTap, wholeMapSpan)
+        let inputBase = e.address(e.argument(.input), e.mul(e.add(e.mul(n, channels), e.mul(group, channelsPerGroup)), window.height * window.width))
+        let mapVectors = window.pixelVectors(e, first: e.int(0), count: pixelTiles * pixelVectors)
+        let s = split(e, spanIndex, [kh, kw, spans])
+        let firstChannel = e.mul(e.mul(s[2], wholeMapSpan), channelsPerStep)
+        let channelCount = e.sub(e.minimum(e.add(firstChannel, wholeMapSpan * channelsPerStep), e.int(channelsPerGroup)), firstChannel)
+        forEachChannel(e, inputBase: inputBase, vectors: mapVectors, ky: s[0], kx: s[1], first: firstChannel, count: channelCount,
+                       pairs: channelsPerStep == 2) { i, x in
+            let row = e.address(patch, e.mul(i, tilePixels))
+            for (j, input) in x.enumerated() {
+                let (t, v) = j.quotientAndRemainder(dividingBy: pixelVectors)
+                e.storeVector(input, row, e.int(t * wholeMapSpan * tilePixels + v * lanes))
+            }
+        }
+    }
+
+    /// A work item: a chunk of channel tiles of one image and group over every span, whose patches
+    /// the input argument holds (`WholeMapPatchKernel`).
     func emitWholeMapItem(_ e: Emitter, _ item: Value) {
         let c = split(e, item, [batch, groups, channelChunks])
         let (n, group, chunk) = (c[0], c[1], c[2])
-        let (kh, kw) = (window.geometry.kernel[0], window.geometry.kernel[1])
-        let planeSize = window.height * window.width
-        let inputBase = e.address(e.argument(.input), e.mul(readsPairPlanes ? e.mul(n, stepsPerTap)
-                                                                           : e.add(e.mul(n, channels), e.mul(group, channelsPerGroup)), planeSize))
+        let kw = window.geometry.kernel[1]
         let groupWeights = e.address(e.argument(.weights), e.mul(group, channelTiles * depth * channelTile))
-        let mapVectors = window.pixelVectors(e, first: e.int(0), count: pixelTiles * pixelVectors)
-        let patch = e.scratch!
-        let sums = e.address(patch, e.int(wholeMapSpan * wholeMapRow))
+        let patches = e.address(e.argument(.input), e.mul(e.add(e.mul(n, groups), group), wholeMapPatch))
+        let sums = e.scratch!
         let perChunk = ceilDiv(channelTiles, channelChunks)
         let first = e.mul(chunk, perChunk)
         let end = e.minimum(e.add(first, perChunk), e.int(channelTiles))
@@ -99,23 +126,14 @@ extension ConvKernel {
         let fusedTiles = lastTilePixels > 0 ? filterLaneTiles : 1
         let tilePatch = wholeMapSpan * tilePixels
 
-        e.loop(kh * kw * spans) { spanIndex in
-            let s = split(e, spanIndex, [kh, kw, spans])
+        e.loop(wholeMapSpans) { spanIndex in
+            let s = split(e, spanIndex, [window.geometry.kernel[0], kw, spans])
             let firstStep = e.mul(s[2], wholeMapSpan)
             let steps = e.sub(e.minimum(e.add(firstStep, wholeMapSpan), e.int(stepsPerTap)), firstStep)
-            let firstChannel = e.mul(firstStep, channelsPerStep)
-            let channelCount = e.sub(e.minimum(e.add(firstChannel, wholeMapSpan * channelsPerStep), e.int(channelsPerGroup)), firstChannel)
-            forEachChannel(e, inputBase: inputBase, vectors: mapVectors, ky: s[0], kx: s[1], first: firstChannel, count: channelCount,
-                           pairs: channelsPerStep == 2) { i, x in
-                let row = e.address(patch, e.mul(i, tilePixels))
-                for (j, input) in x.enumerated() {
-                    let (t, v) = j.quotientAndRemainder(dividingBy: pixelVectors)
-                    e.storeVector(input, row, e.int(t * tilePatch + v * lanes))
-                }
-            }
+            let patch = e.address(patches, e.mul(spanIndex, wholeMapSpanPatch))
             let span = ReductionSpan(firstStep: e.add(e.mul(e.add(e.mul(s[0], kw), s[1]), stepsPerTap), firstStep), steps: steps)
             let isFirst = e.compare(LLVMIntEQ, spanIndex, e.int(0))
-            let isLast = e.compare(LLVMIntEQ, spanIndex, e.int(kh * kw * spans - 1))
+            let isLast = e.compare(LLVMIntEQ, spanIndex, e.int(wholeMapSpans - 1))
             let tileStride = wholePixelTiles * sumsPerPixelTile
             e.loop(first, end, step: fusedTiles) { groupStart in
                 let groupEnd = e.minimum(e.add(groupStart, fusedTiles), end)
@@ -141,5 +159,38 @@ extension ConvKernel {
                 }
             }
         }
+    }
+}
+
+/// A whole-map conv's patch (every span of every image and group), made once before the conv: each
+/// of the conv's work items, a chunk of its channel tiles, reads all of it, and filling it per item
+/// took 22% of a bf16 3x3 512 -> 512 conv on 7x7 at batch 1, whose 16 items each filled it anew
+/// (docs/performance.md, "The whole-map patch, once per image"). A work item is one span of one
+/// image and group.
+struct WholeMapPatchKernel: Kernel {
+    var nodes: [String]
+    var arguments: [Operand]
+    var output: Int
+    /// The conv, less its nodes and arguments (so convs of one shape share the function).
+    var conv: ConvKernel
+
+    init(nodes: [String], input: Operand, output: Int, conv: ConvKernel) {
+        (self.nodes, self.output) = (nodes, output)
+        arguments = [.buffer(output), input]
+        self.conv = conv
+        (self.conv.nodes, self.conv.arguments, self.conv.output) = ([], [], 0)
+    }
+
+    var kind: String { "whole-map patch\(conv.precision == .bf16 ? " bf16" : "")" }
+    var workItems: Int { conv.batch * conv.groups * conv.wholeMapSpans }
+    var images: Int { conv.batch }
+    var flops: Double { 0 }
+    var bytes: Double { 4 * Double(conv.batch) * Double(conv.channels * conv.window.height * conv.window.width + conv.groups * conv.wholeMapPatch) }
+
+    func emitItem(_ e: Emitter, _ item: Value) {
+        let c = split(e, item, [conv.batch, conv.groups, conv.wholeMapSpans])
+        let patch = e.address(e.outputArgument, e.add(e.mul(e.add(e.mul(c[0], conv.groups), c[1]), conv.wholeMapPatch),
+                                                      e.mul(c[2], conv.wholeMapSpanPatch)))
+        conv.emitWholeMapSpanPatch(e, n: c[0], group: c[1], spanIndex: c[2], into: patch)
     }
 }

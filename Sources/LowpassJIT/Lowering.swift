@@ -311,10 +311,14 @@ struct Lowering {
                                 precision: precision, scalesSums: scalesSums)
         // A bf16 conv under several taps reads its input rounded once (docs/performance.md); a 1x1
         // conv's patch is its input, read once, so a rounded copy first would only add a pass.
-        if kernel.precision == .bf16 && (kernel.strategy == .packed || kernel.strategy == .wholeMap) && !kernel.usesAMX && groups == 1
-            && kernel.taps > 1 {
+        if kernel.precision == .bf16 && kernel.strategy == .packed && !kernel.usesAMX && groups == 1 && kernel.taps > 1 {
             kernel.arguments[ConvSlot.input.rawValue] = .buffer(try pairPlanes(of: node.inputs[0], for: node.name))
             kernel.readsPairPlanes = true
+        }
+        if kernel.strategy == .wholeMap {
+            let patch = newBuffer([x[0], groups * kernel.wholeMapPatch])
+            model.kernels.append(WholeMapPatchKernel(nodes: [node.name], input: try operand(node.inputs[0]), output: patch, conv: kernel))
+            kernel.arguments[ConvSlot.input.rawValue] = .buffer(patch)
         }
         kernel.weights = constant(kernel.pack(w, scale: scale))
         return kernel

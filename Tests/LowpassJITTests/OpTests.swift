@@ -70,8 +70,23 @@ struct OpTests {
     /// the deep 300-channel reduction (a patch of two-vector tiles); a 14x14 map is 9 tiles of 24 pixels
     /// with 8 lanes, three of 64 and 4 pixels with 16.
     struct WholeMapCase: CustomTestStringConvertible, Sendable {
-        var batch: Int, channels: Int, height: Int, width: Int, filters: Int, kernel: Int, wholeMapAt: Set<Int>
-        var testDescription: String { "n\(batch) c\(channels) \(height)x\(width) m\(filters) k\(kernel)" }
+        var batch: Int, channels: Int, height: Int, width: Int, filters: Int, kernel: Int, groups = 1, wholeMapAt: Set<Int>
+        var testDescription: String { "n\(batch) c\(channels) \(height)x\(width) m\(filters) k\(kernel) g\(groups)" }
+
+        func model(seed: UInt64) -> (Graph, Weights, [String: Tensor]) {
+            let pad = kernel / 2
+            let (graph, weights) = oneNodeGraph(.conv, input: [batch, channels, height, width], ["pads": .ints([pad, pad, pad, pad]), "group": .int(groups)],
+                                                parameters: [("w", randomTensor([filters, channels / groups, kernel, kernel], seed: seed)),
+                                                             ("b", randomTensor([filters], seed: seed + 1))])
+            return (graph, weights, ["x": randomTensor([batch, channels, height, width], seed: seed + 2)])
+        }
+
+        /// The conv is the last kernel; a whole-map one reads the patch a kernel before it made.
+        func expectWholeMap(_ model: CompiledModel) {
+            let kinds = model.kernels.map(\.kind), wholeMap = wholeMapAt.contains(model.target.lanes)
+            #expect((kinds.last ?? "").contains("[whole-map") == wholeMap, "\(model.target): \(kinds)")
+            #expect(kinds.contains { $0.hasPrefix("whole-map patch") } == wholeMap, "\(model.target): \(kinds)")
+        }
     }
 
     @Test(arguments: [WholeMapCase(batch: 1, channels: 64, height: 7, width: 7, filters: 1840, kernel: 3, wholeMapAt: [8]),
@@ -80,18 +95,13 @@ struct OpTests {
                       WholeMapCase(batch: 1, channels: 600, height: 7, width: 7, filters: 1840, kernel: 1, wholeMapAt: [8]),
                       WholeMapCase(batch: 2, channels: 520, height: 6, width: 8, filters: 2042, kernel: 1, wholeMapAt: [8]),
                       WholeMapCase(batch: 1, channels: 512, height: 14, width: 14, filters: 232, kernel: 3, wholeMapAt: [16]),
+                      // Groups: each image's patch holds both groups' spans.
+                      WholeMapCase(batch: 2, channels: 1024, height: 7, width: 7, filters: 1040, kernel: 3, groups: 2, wholeMapAt: [8, 16]),
                       // Under 4 MB of weights the packed conv is faster on 14x14 maps, with either width.
                       WholeMapCase(batch: 1, channels: 256, height: 14, width: 14, filters: 256, kernel: 3, wholeMapAt: [])])
     func wholeMapConv(_ c: WholeMapCase) throws {
-        let weight = randomTensor([c.filters, c.channels, c.kernel, c.kernel], seed: 60)
-        let pad = c.kernel / 2
-        let (graph, weights) = oneNodeGraph(.conv, input: [c.batch, c.channels, c.height, c.width], ["pads": .ints([pad, pad, pad, pad])],
-                                            parameters: [("w", weight), ("b", randomTensor([c.filters], seed: 61))])
-        let models = try expectMatchesReference(graph, weights, inputs: ["x": randomTensor([c.batch, c.channels, c.height, c.width], seed: 62)])
-        for model in models {
-            let kind = model.kernels.first?.kind ?? ""
-            #expect(kind.contains("whole-map") == c.wholeMapAt.contains(model.target.lanes), "\(model.target): \(kind)")
-        }
+        let (graph, weights, inputs) = c.model(seed: 60)
+        for model in try expectMatchesReference(graph, weights, inputs: inputs) { c.expectWholeMap(model) }
     }
 
     /// Stride-1 3x3 convs run by Winograd: odd maps (partial tiles and partial tile vectors), both
