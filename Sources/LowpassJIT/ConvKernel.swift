@@ -93,6 +93,31 @@ struct ConvKernel: PackedWeightsKernel {
     /// Whether the input is the conv's input as `PairPlaneKernel` writes it (bf16 `packed` without
     /// groups): the patch is then filled by copying pairs, not by rounding floats.
     var readsPairPlanes = false
+    /// Whether the epilogue writes the output as pair planes for the convs that read it
+    /// (`PairPlaneKernel`'s layout, rounded once here instead of by a pass of its own): `.only` in the
+    /// output buffer where only such convs read it, `.alsoFloats` to argument `pairsArgument` beside
+    /// the floats where others read it too (a residual block's output: the next block's first conv and
+    /// its residual add).
+    var pairsOutput = PairsOutput.none
+    enum PairsOutput: Hashable { case none, only, alsoFloats }
+    /// The argument `.alsoFloats` writes the pairs to: after the residual.
+    var pairsArgument: Int { ConvSlot.residual.rawValue + (hasResidual ? 1 : 0) }
+    /// Whether this conv can write its output as pairs: bf16 `packed` on vectors (no AMX), whose
+    /// channel tiles hold whole pairs of filters and whose epilogue is all vectors of pixels (no
+    /// filter-lane tail, whose stores are single floats).
+    var writesPairs: Bool { precision == .bf16 && strategy == .packed && !usesAMX && groups == 1 && channelTile % 2 == 0 && !lastTileByFilterLanes }
+    /// Whether this conv reads its input as pair planes: bf16 `packed` on vectors without groups,
+    /// under several taps (the patch a copy of them), or a 1x1 conv that reads them in place where
+    /// they are `made` already by the producer.
+    func readsPairPlanes(given made: Bool) -> Bool {
+        guard precision == .bf16 && strategy == .packed && !usesAMX && groups == 1 else { return false }
+        return taps > 1 || (made && window.contiguous && window.geometry.pads.allSatisfy { $0 == 0 })
+    }
+
+    /// Whether the pair planes are the patch as they are: a 1x1 conv at stride 1 without padding reads
+    /// step k's vectors from plane k at the tile's pixels (the last tile's lanes past the map read the
+    /// next plane or the image's slack, and are not stored).
+    var readsInPlace: Bool { readsPairPlanes && taps == 1 && window.contiguous && window.geometry.pads.allSatisfy { $0 == 0 } }
 
     var channelsPerGroup: Int { channels / groups }
     var filtersPerGroup: Int { filters / groups }
@@ -203,7 +228,8 @@ struct ConvKernel: PackedWeightsKernel {
         if groups > 1 { name += groups == channels ? " depthwise" : " g\(groups)" }
         if hasResidual { name += "+add" }
         if let activation { name += "+\(activation)" }
-        return name + " [\(strategy.rawValue) \(channelTile)ch x \(pixelVectors)x\(lanes)px\(precision == .bf16 ? usesAMX ? " bf16 amx" : " bf16" : "")]"
+        let pairs = [.none: "", .only: " pairs", .alsoFloats: " +pairs"][pairsOutput] ?? ""
+        return name + " [\(strategy.rawValue) \(channelTile)ch x \(pixelVectors)x\(lanes)px\(precision == .bf16 ? usesAMX ? " bf16 amx" : " bf16" : "")\(pairs)]"
     }
 
     var images: Int { batch }
@@ -224,7 +250,7 @@ struct ConvKernel: PackedWeightsKernel {
     var scratchFloats: Int {
         switch strategy {
         case .direct: 0
-        case .packed: paddedDepth * pixelVectors * lanes + (usesAMX ? 4 * Self.amxBlock * Self.amxBlock : 0)
+        case .packed: readsInPlace ? 0 : paddedDepth * pixelVectors * lanes + (usesAMX ? 4 * Self.amxBlock * Self.amxBlock : 0)
         case .wholeMap: wholeMapScratch
         }
     }
@@ -290,8 +316,10 @@ struct ConvKernel: PackedWeightsKernel {
         let planeSize = window.height * window.width
         let vectors = window.pixelVectors(e, first: e.mul(tile, tilePixels), count: pixelVectors)
         let (channelsPerGroup, depth) = (channelsPerGroup(e), depth(e))
-        let planesPerGroup = readsPairPlanes ? stepsPerTap(e) : channelsPerGroup
-        let inputBase = e.address(e.argument(.input), e.mul(e.mul(e.add(e.mul(n, groups), group), planesPerGroup), planeSize))
+        // Pair planes come without groups, an image's followed by `PairPlaneKernel.slack` floats.
+        let inputBase = readsPairPlanes
+            ? e.address(e.argument(.input), e.mul(n, e.add(e.mul(stepsPerTap(e), planeSize), e.int(PairPlaneKernel.slack))))
+            : e.address(e.argument(.input), e.mul(e.mul(e.add(e.mul(n, groups), group), channelsPerGroup), planeSize))
         let groupWeights = e.address(e.argument(.weights), e.mul(e.mul(e.mul(group, channelTiles(e)), channelTile), paddedDepth(e)))
         let accumulators = (0..<(channelTile * pixelVectors)).map { _ in e.local(e.vector(0)) }
         func accumulate(_ x: [Value], _ w: Value) {
@@ -327,10 +355,13 @@ struct ConvKernel: PackedWeightsKernel {
             forEachStep { k, x in accumulate(x, e.address(tileWeights, e.mul(k, channelTile))) }
             storeTile(e, n: n, group: group, channelTileIndex: channelTileIndex, vectors: vectors, accumulators: accumulators)
         } else {
-            let patch = e.scratch!, step = tilePixels
-            forEachStep { k, x in
-                let row = e.address(patch, e.mul(k, step))
-                for (j, v) in x.enumerated() { e.storeVector(v, row, e.int(j * lanes)) }
+            // In place, step k's row is pair plane k at the tile's first pixel; else a patch is packed.
+            let (patch, step) = readsInPlace ? (e.address(inputBase, e.mul(tile, tilePixels)), planeSize) : (e.scratch!, tilePixels)
+            if !readsInPlace {
+                forEachStep { k, x in
+                    let row = e.address(patch, e.mul(k, step))
+                    for (j, v) in x.enumerated() { e.storeVector(v, row, e.int(j * lanes)) }
+                }
             }
             let channelTiles = channelTiles(e)
             // ceil(channelTiles / channelChunks)
@@ -472,6 +503,9 @@ struct ConvKernel: PackedWeightsKernel {
 
     private func storeTile(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value,
                            vectors: [WindowAddressing.PixelVector], accumulators: [Value], masked: Bool) {
+        guard pairsOutput == .none else {
+            return storeTileAsPairs(e, n: n, channelTileIndex: channelTileIndex, vectors: vectors, accumulators: accumulators, masked: masked)
+        }
         let out = e.argument(.output)
         let residual = hasResidual ? e.argument(.residual) : nil
         let pixels = window.pixels
@@ -491,6 +525,42 @@ struct ConvKernel: PackedWeightsKernel {
                 store()
             } else {
                 e.when(e.compare(LLVMIntSLT, filterInGroup, filtersPerGroup(e)), then: store)
+            }
+        }
+    }
+
+    /// The epilogue where the next convs read this one's output as pair planes (`pairsOutput`): per
+    /// two filters of the tile and vector, both finished values made one vector of bfloat16 pairs and
+    /// stored to the pair plane (the second filter's half zero past an odd filter count), the floats
+    /// too where others read them (`.alsoFloats`). The tile's filter count is even (`writesPairs`).
+    private func storeTileAsPairs(_ e: Emitter, n: Value, channelTileIndex: Value, vectors: [WindowAddressing.PixelVector],
+                                  accumulators: [Value], masked: Bool) {
+        let residual = hasResidual ? e.argument(.residual) : nil
+        let pixels = window.pixels, filters = filters(e)
+        let pairs = e.argument(pairsOutput == .only ? ConvSlot.output.rawValue : pairsArgument)
+        let imageSize = e.add(e.mul(e.div(e.add(filters, e.int(1)), 2), pixels), e.int(PairPlaneKernel.slack))
+        for o in stride(from: 0, to: channelTile, by: 2) {
+            let even = e.add(e.mul(channelTileIndex, channelTile), o)
+            e.when(e.compare(LLVMIntSLT, even, filters)) {
+                let odd = e.add(even, e.int(1))
+                let oddPresent = e.compare(LLVMIntSLT, odd, filters)
+                let pairPlane = e.address(pairs, e.add(e.mul(n, imageSize), e.mul(e.div(even, 2), pixels)))
+                for j in vectors.indices {
+                    let mask = masked ? vectors[j].valid : nil
+                    let values = [(even, o), (odd, o + 1)].map { filter, slot -> Value in
+                        let index = e.add(e.mul(e.add(e.mul(n, filters), filter), pixels), vectors[j].first)
+                        var value = scaledAndShifted(e, e.get(accumulators[slot * vectors.count + j]), filter: e.minimum(filter, e.sub(filters, e.int(1))))
+                        if let residual { value = e.fadd(value, e.loadVector(residual, index, mask: mask)) }
+                        value = activate(e, value)
+                        if pairsOutput == .alsoFloats {
+                            let present = filter == even ? e.bool(true) : oddPresent
+                            e.when(present) { e.storeVector(value, e.argument(.output), index, mask: mask) }
+                        }
+                        return value
+                    }
+                    let oddValue = e.select(e.splatMask(oddPresent), values[1], e.vector(0))
+                    e.storeVector(e.bfloat16Pairs(even: values[0], odd: oddValue), pairPlane, vectors[j].first, mask: mask)
+                }
             }
         }
     }

@@ -30,8 +30,11 @@ struct Lowering {
     private var types: [String: [Int]] = [:]
     private var model: LoweredModel
     private var bufferOf: [String: Int] = [:]
-    /// The pair planes made of a value (`PairPlaneKernel`), which every bf16 conv reading it shares.
+    /// The pair planes made of a value (`PairPlaneKernel`, or its conv's epilogue), which every bf16
+    /// conv reading it shares.
     private var pairPlanesOf: [String: Int] = [:]
+    /// For each value some bf16 conv reads as pair planes: whether anything else reads it (as floats).
+    private var pairReaders: [String: Bool] = [:]
 
     init(graph: Graph, weights: Weights, target: Target, winograd: Bool, precision: Precision) {
         self.graph = graph
@@ -66,6 +69,7 @@ struct Lowering {
             model.inputs.append((input.name, buffer, shape))
         }
         let groups = FusionPlan(graph: graph, order: verified.order, types: types, weights: weights).groups
+        if precision == .bf16 { findPairReaders(groups: Array(groups.values)) }
         for index in verified.order {
             guard let group = groups[index] else { continue }
             do throws(NodeError) {
@@ -241,7 +245,8 @@ struct Lowering {
             kernel.passRunTimeIntegers(constant(Tensor(shape: [integers.count], values: integers.map { Float(bitPattern: UInt32(bitPattern: Int32($0))) })))
         }
         model.kernels.append(kernel)
-        bufferOf[last.outputs[0]] = output
+        // A conv whose readers take its output as pair planes writes only those (`pairsOutput`).
+        bufferOf[last.outputs[0]] = kernel.output
     }
 
     private func batchNormAffine(_ node: Node) throws(NodeError) -> BatchNormAffine {
@@ -309,11 +314,24 @@ struct Lowering {
                                 bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters,
                                 groups: groups, window: window, activation: activation, target: target,
                                 precision: precision, scalesSums: scalesSums)
-        // A bf16 conv under several taps reads its input rounded once (docs/performance.md); a 1x1
-        // conv's patch is its input, read once, so a rounded copy first would only add a pass.
-        if kernel.precision == .bf16 && kernel.strategy == .packed && !kernel.usesAMX && groups == 1 && kernel.taps > 1 {
+        // A bf16 conv reads its input rounded once, as pair planes (docs/performance.md): under
+        // several taps its patch is then a copy; a 1x1 conv at stride 1 without padding reads them as
+        // its patch where the producer wrote them (made by a pass of their own, they cost as much as
+        // the patch saves).
+        if kernel.readsPairPlanes(given: pairPlanesOf[node.inputs[0]] != nil) {
             kernel.arguments[ConvSlot.input.rawValue] = .buffer(try pairPlanes(of: node.inputs[0], for: node.name))
             kernel.readsPairPlanes = true
+        }
+        let result = nodes[nodes.count - 1].outputs[0]
+        if let othersRead = pairReaders[result], kernel.writesPairs {
+            let pairs = newBuffer([y[0], ceilDiv(filters, 2) * y[2] * y[3] + PairPlaneKernel.slack])
+            kernel.pairsOutput = othersRead ? .alsoFloats : .only
+            if othersRead {
+                kernel.arguments.insert(.buffer(pairs), at: kernel.pairsArgument)
+            } else {
+                (kernel.arguments[ConvSlot.output.rawValue], kernel.output) = (.buffer(pairs), pairs)
+            }
+            pairPlanesOf[result] = pairs
         }
         if kernel.strategy == .wholeMap {
             let patch = newBuffer([x[0], groups * kernel.wholeMapPatch])
@@ -324,13 +342,43 @@ struct Lowering {
         return kernel
     }
 
+    /// The conv kernel `node` lowers to, as far as its schedule goes (no operands, epilogue or weights).
+    private func convSchedule(_ node: Node) throws(NodeError) -> ConvKernel {
+        let x = shape(node.inputs[0]), w = try tensor(node.inputs[1]), y = shape(node.outputs[0])
+        let geometry = try node.convGeometry(weightShape: w.shape.map(Dim.fixed))
+        return ConvKernel(nodes: [], input: .constant(0), output: 0, weights: .constant(0), bias: .constant(0), residual: nil,
+                          batch: x[0], channels: x[1], filters: w.shape[0], groups: try node.int("group"),
+                          window: WindowAddressing(height: x[2], width: x[3], outHeight: y[2], outWidth: y[3], geometry: geometry),
+                          activation: nil, target: target, precision: precision)
+    }
+
+    /// Finds the values a bf16 conv will read as pair planes (`pairReaders`), so that the conv
+    /// computing one writes them in its epilogue: a conv (the head of its fusion group) reading it as
+    /// its input, and whose lowering takes the pair planes. Every other read, a residual add's among
+    /// them, needs the floats too; a graph output always does.
+    private mutating func findPairReaders(groups: [[Int]]) {
+        var readers: [String: Int] = [:], others: Set<String> = Set(graph.outputs)
+        for group in groups {
+            let inside = Set(group.flatMap { graph.nodes[$0].outputs })
+            for (position, index) in group.enumerated() {
+                let node = graph.nodes[index]
+                for (slot, value) in node.inputs.enumerated() where !inside.contains(value) && weights.tensors[value] == nil {
+                    let reads = position == 0 && slot == 0 && node.op == .conv && node.inputs.dropFirst().allSatisfy { $0 != value }
+                        && ((try? convSchedule(node).readsPairPlanes(given: true)) ?? false)
+                    if reads { readers[value, default: 0] += 1 } else { others.insert(value) }
+                }
+            }
+        }
+        for value in readers.keys where !value.isEmpty { pairReaders[value] = others.contains(value) }
+    }
+
     /// The buffer of `value` as bfloat16 pair planes, made by a `PairPlaneKernel` the first time a conv
     /// (`node`) asks, shared by every later one.
     private mutating func pairPlanes(of value: String, for node: String) throws(NodeError) -> Int {
         if let made = pairPlanesOf[value] { return made }
         let x = shape(value)
         var planes = PairPlaneKernel(nodes: [node], arguments: [], output: 0, batch: x[0], channels: x[1], pixels: x[2] * x[3])
-        planes.output = newBuffer([x[0], planes.pairs * planes.pixels])
+        planes.output = newBuffer([x[0], planes.imageSize])
         planes.arguments = [.buffer(planes.output), try operand(value)]
         model.kernels.append(planes)
         pairPlanesOf[value] = planes.output

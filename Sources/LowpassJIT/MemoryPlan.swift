@@ -26,7 +26,11 @@ struct MemoryPlan {
         for (index, kernel) in model.kernels.enumerated() {
             first[kernel.output] = min(first[kernel.output], index)
             last[kernel.output] = max(last[kernel.output], index)
-            for case .buffer(let b) in kernel.arguments { last[b] = max(last[b], index) }
+            // An argument may be written too (a conv's pair planes beside its output).
+            for case .buffer(let b) in kernel.arguments {
+                first[b] = min(first[b], index)
+                last[b] = max(last[b], index)
+            }
         }
         for index in schedule.kernels {
             let kernel = model.kernels[index]

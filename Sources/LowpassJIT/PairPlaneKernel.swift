@@ -12,12 +12,16 @@ struct PairPlaneKernel: Kernel {
     var output: Int
     var batch: Int, channels: Int, pixels: Int
 
+    /// Floats after each image's planes, which a 1x1 conv's last pixel tile reads past the map
+    /// (`ConvKernel.readsInPlace`): a tile's pixels at most.
+    static let slack = 64
     var pairs: Int { ceilDiv(channels, 2) }
+    var imageSize: Int { pairs * pixels + Self.slack }
     var kind: String { "bf16 pairs" }
     var workItems: Int { batch * pairs }
     var images: Int { batch }
     var flops: Double { 0 }
-    var bytes: Double { 4 * Double(batch * (channels + pairs) * pixels) }
+    var bytes: Double { 4 * Double(batch * (channels * pixels + imageSize)) }
 
     /// One plane of pairs.
     func emitItem(_ e: Emitter, _ item: Value) {
@@ -27,11 +31,15 @@ struct PairPlaneKernel: Kernel {
         let oddPresent = e.splatMask(e.compare(LLVMIntSLT, odd, e.int(channels)))
         func plane(_ channel: Value) -> Value { e.address(e.operandArgument(0), e.mul(e.add(e.mul(n, channels), channel), pixels)) }
         let (evenPlane, oddPlane) = (plane(e.mul(pair, 2)), plane(e.minimum(odd, e.int(channels - 1))))
-        let out = e.address(e.outputArgument, e.mul(e.add(e.mul(n, pairs), pair), pixels))
+        let out = e.address(e.outputArgument, e.add(e.mul(n, imageSize), e.mul(pair, pixels)))
         e.forEachVector(pixels) { x, partial in
             let oddMask = partial.map { e.and($0, oddPresent) } ?? oddPresent
             let values = e.bfloat16Pairs(even: e.loadVector(evenPlane, x, mask: partial), odd: e.loadVector(oddPlane, x, mask: oddMask))
             e.storeVector(values, out, x, mask: partial)
+        }
+        // Finite values where the last tile's lanes past the map read.
+        e.when(e.compare(LLVMIntEQ, pair, e.int(pairs - 1))) {
+            e.forEachVector(Self.slack) { x, _ in e.storeVector(e.vector(0), e.address(out, e.int(pixels)), x) }
         }
     }
 }

@@ -139,6 +139,35 @@ struct BFloat16Tests {
         }
     }
 
+    /// Convs whose output only bf16 convs read write it as pair planes in their epilogue (`.only`:
+    /// a chain of 3x3 convs, the first with an odd filter count, whose last pair has no high half), beside
+    /// the floats where something else reads it too (`.alsoFloats`: a value a 1x1 conv reads in place
+    /// and a residual add and the graph's output read as floats). The function is the same: the
+    /// readers round it anyway.
+    @Test func convsWriteThePairPlanesTheirReadersTake() throws {
+        let (channels, size) = (6, 21)
+        func conv(_ name: String, _ input: String, _ weight: String, pad: Int) -> Node {
+            Node(name: name, op: .conv, inputs: [input, weight], outputs: [name], attributes: ["pads": .ints([pad, pad, pad, pad])])
+        }
+        let shapes: [(String, [Int])] = [("w1", [37, channels, 3, 3]), ("w2", [20, 37, 3, 3]), ("w3", [12, 20, 1, 1]), ("w4", [20, 12, 3, 3])]
+        let graph = Graph(
+            name: "pair-chain", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [2, channels, size, size]))], outputs: ["b", "y"],
+            parameters: shapes.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1)) },
+            nodes: [conv("a", "x", "w1", pad: 1), conv("b0", "a", "w2", pad: 1), Node(name: "b", op: .relu, inputs: ["b0"], outputs: ["b"], attributes: [:]),
+                    conv("c", "b", "w3", pad: 0), conv("d", "c", "w4", pad: 1),
+                    Node(name: "y", op: .add, inputs: ["d", "b"], outputs: ["y"], attributes: [:])])
+        let weights = Weights(tensors: Dictionary(uniqueKeysWithValues: shapes.enumerated().map { ($1.0, randomTensor($1.1, seed: 100 + UInt64($0))) }))
+        let inputs = ["x": randomTensor([2, channels, size, size], seed: 99)]
+        for model in try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets) where !model.target.hasAMX {
+            let kinds = model.kernels.map(\.kind)
+            // x as pair planes; a and c as pairs only, b as floats and pairs; d and its add as floats.
+            #expect(kinds.filter { $0 == "bf16 pairs" }.count == 1, "\(model.target): \(kinds)")
+            #expect(kinds.filter { $0.hasSuffix(" pairs]") }.count == 2, "\(model.target): \(kinds)")
+            #expect(kinds.filter { $0.hasSuffix(" +pairs]") }.count == 1, "\(model.target): \(kinds)")
+            #expect(kinds.count == 5, "\(model.target): \(kinds)")
+        }
+    }
+
     /// Conv -> BatchNorm -> residual Add -> Relu in one kernel: bf16 rounds the conv's own weights and
     /// applies BatchNorm's scale to the sums, as the reference does, so they agree to fp32 rounding;
     /// Winograd, asked for, is not used.
