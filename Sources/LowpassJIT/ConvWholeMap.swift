@@ -43,8 +43,9 @@ extension ConvKernel {
     /// The conv run weights-stationary, if that pays: a stride-1 window over a map of a few pixel tiles
     /// (2 to 4), weights of 4 MB or more (far past any core's L2, so re-reading them per pixel tile goes
     /// to L3 or memory), and a last tile that is whole or small enough for filter lanes. Below 4 MB (the
-    /// 14x14 maps with 16 lanes), packing the span's patch for the whole map in every chunk costs more
-    /// than the re-read weights save. Strided windows gather their taps, and every item gathering the
+    /// 14x14 maps with 16 lanes), packing the span's patch for the whole map in every chunk cost more
+    /// than the re-read weights save; with the patch packed once per image (`WholeMapPatchKernel`) it
+    /// is no faster either (a 256 -> 256 conv on 14x14, bf16 and f32, Zen 5). Strided windows gather their taps, and every item gathering the
     /// whole map's patch costs more than it saves, so they stay `packed`. The measurements behind both
     /// limits: docs/performance.md, "Where the JIT's thresholds come from".
     ///
