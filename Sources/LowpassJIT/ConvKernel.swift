@@ -106,18 +106,22 @@ struct ConvKernel: PackedWeightsKernel {
     /// channel tiles hold whole pairs of filters and whose epilogue is all vectors of pixels (no
     /// filter-lane tail, whose stores are single floats).
     var writesPairs: Bool { precision == .bf16 && strategy == .packed && !usesAMX && groups == 1 && channelTile % 2 == 0 && !lastTileByFilterLanes }
-    /// Whether this conv reads its input as pair planes: bf16 `packed` on vectors without groups,
-    /// under several taps (the patch a copy of them), or a 1x1 conv that reads them in place where
-    /// they are `made` already by the producer.
-    func readsPairPlanes(given made: Bool) -> Bool {
+    /// Whether this conv takes its input as pair planes (`readsPairPlanes`): bf16 `packed` on vectors
+    /// without groups, under several taps (the patch a copy of them), or where its patch is the pair
+    /// planes themselves and they are made already (`madeByProducer`: written by the conv computing them).
+    func takesPairPlanes(madeByProducer: Bool) -> Bool {
         guard precision == .bf16 && strategy == .packed && !usesAMX && groups == 1 else { return false }
-        return taps > 1 || (made && window.contiguous && window.geometry.pads.allSatisfy { $0 == 0 })
+        return taps > 1 || (madeByProducer && patchIsInput)
     }
 
-    /// Whether the pair planes are the patch as they are: a 1x1 conv at stride 1 without padding reads
-    /// step k's vectors from plane k at the tile's pixels (the last tile's lanes past the map read the
-    /// next plane or the image's slack, and are not stored).
-    var readsInPlace: Bool { readsPairPlanes && taps == 1 && window.contiguous && window.geometry.pads.allSatisfy { $0 == 0 } }
+    /// Whether the patch's rows are the input's planes at the tile's pixels: a 1x1 conv at stride 1
+    /// without padding.
+    var patchIsInput: Bool { taps == 1 && window.contiguous && window.geometry.pads.allSatisfy { $0 == 0 } }
+
+    /// Whether the pair planes are the patch as they are: step k's vectors come from plane k at the
+    /// tile's pixels (the last tile's lanes past the map read the next plane or the image's slack, and
+    /// are not stored).
+    var readsInPlace: Bool { readsPairPlanes && patchIsInput }
 
     var channelsPerGroup: Int { channels / groups }
     var filtersPerGroup: Int { filters / groups }
@@ -228,7 +232,7 @@ struct ConvKernel: PackedWeightsKernel {
         if groups > 1 { name += groups == channels ? " depthwise" : " g\(groups)" }
         if hasResidual { name += "+add" }
         if let activation { name += "+\(activation)" }
-        let pairs = [.none: "", .only: " pairs", .alsoFloats: " +pairs"][pairsOutput] ?? ""
+        let pairs = switch pairsOutput { case .none: ""; case .only: " pairs"; case .alsoFloats: " +pairs" }
         return name + " [\(strategy.rawValue) \(channelTile)ch x \(pixelVectors)x\(lanes)px\(precision == .bf16 ? usesAMX ? " bf16 amx" : " bf16" : "")\(pairs)]"
     }
 
@@ -547,15 +551,14 @@ struct ConvKernel: PackedWeightsKernel {
                 let pairPlane = e.address(pairs, e.add(e.mul(n, imageSize), e.mul(e.div(even, 2), pixels)))
                 for j in vectors.indices {
                     let mask = masked ? vectors[j].valid : nil
-                    let values = [(even, o), (odd, o + 1)].map { filter, slot -> Value in
+                    // Past an odd filter count the second filter reads the last one's planes, and is not stored.
+                    let values = [(even, o, e.bool(true)), (e.minimum(odd, e.sub(filters, e.int(1))), o + 1, oddPresent)].map {
+                        filter, slot, present -> Value in
                         let index = e.add(e.mul(e.add(e.mul(n, filters), filter), pixels), vectors[j].first)
-                        var value = scaledAndShifted(e, e.get(accumulators[slot * vectors.count + j]), filter: e.minimum(filter, e.sub(filters, e.int(1))))
+                        var value = scaledAndShifted(e, e.get(accumulators[slot * vectors.count + j]), filter: filter)
                         if let residual { value = e.fadd(value, e.loadVector(residual, index, mask: mask)) }
                         value = activate(e, value)
-                        if pairsOutput == .alsoFloats {
-                            let present = filter == even ? e.bool(true) : oddPresent
-                            e.when(present) { e.storeVector(value, e.argument(.output), index, mask: mask) }
-                        }
+                        if pairsOutput == .alsoFloats { e.when(present) { e.storeVector(value, e.argument(.output), index, mask: mask) } }
                         return value
                     }
                     let oddValue = e.select(e.splatMask(oddPresent), values[1], e.vector(0))

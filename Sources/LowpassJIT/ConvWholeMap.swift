@@ -32,11 +32,12 @@ struct PartialSums {
 /// Convs on small maps under large weights, weights-stationary: the last stage of an ImageNet network
 /// runs 7x7 maps under 4-9 MB of weights a layer (60 MB in all for ResNet-50's, more than L3 holds).
 /// Pixel tile by pixel tile (`packed`), a map of four tiles reads every weight four times, the first
-/// time from memory in a burst: at batch 1 the whole first pass waits on memory. Here a work item is (image, group, chunk of channel tiles); the reduction is cut into spans
-/// of at most `wholeMapSpan` input channels under one tap, each span's patch for the whole map is
-/// packed once per image beforehand (`WholeMapPatchKernel`), and each channel tile's weights for the
-/// span serve every pixel tile before the next channel
-/// tile's are read, so each weight comes from memory once per image, at the pace of the arithmetic.
+/// time from memory in a burst: at batch 1 the whole first pass waits on memory. Here a work item is
+/// (image, group, chunk of channel tiles); the reduction is cut into spans of at most `wholeMapSpan`
+/// input channels under one tap, each span's patch for the whole map is packed once per image
+/// beforehand (`WholeMapPatchKernel`), and each channel tile's weights for the span serve every pixel
+/// tile before the next channel tile's are read, so each weight comes from memory once per image, at
+/// the pace of the arithmetic.
 /// Sums wait in scratch between spans (`PartialSums`). The map's last pixels, if a tile's worth is not
 /// left, run with lanes over filters (`emitLastPixelsByFilterLanes`).
 extension ConvKernel {
@@ -45,8 +46,9 @@ extension ConvKernel {
     /// to L3 or memory), and a last tile that is whole or small enough for filter lanes. Below 4 MB (the
     /// 14x14 maps with 16 lanes), packing the span's patch for the whole map in every chunk cost more
     /// than the re-read weights save; with the patch packed once per image (`WholeMapPatchKernel`) it
-    /// is no faster either (a 256 -> 256 conv on 14x14, bf16 and f32, Zen 5). Strided windows gather their taps, and every item gathering the
-    /// whole map's patch costs more than it saves, so they stay `packed`. The measurements behind both
+    /// is no faster either (a 256 -> 256 conv on 14x14, bf16 and f32, Zen 5). Strided windows gather
+    /// their taps, and every item gathering the whole map's patch costs more than it saves, so they
+    /// stay `packed`. The measurements behind both
     /// limits: docs/performance.md, "Where the JIT's thresholds come from".
     ///
     /// The register tile is sized here, not by `RegisterTile`'s patch rule: the patch is one span (at
@@ -166,7 +168,7 @@ extension ConvKernel {
 /// A whole-map conv's patch (every span of every image and group), made once before the conv: each
 /// of the conv's work items, a chunk of its channel tiles, reads all of it, and filling it per item
 /// took 22% of a bf16 3x3 512 -> 512 conv on 7x7 at batch 1, whose 16 items each filled it anew
-/// (docs/performance.md, "The whole-map patch, once per image"). A work item is one span of one
+/// (docs/performance.md, "bf16: the input rounded once"). A work item is one span of one
 /// image and group.
 struct WholeMapPatchKernel: Kernel {
     var nodes: [String]

@@ -318,7 +318,7 @@ struct Lowering {
         // several taps its patch is then a copy; a 1x1 conv at stride 1 without padding reads them as
         // its patch where the producer wrote them (made by a pass of their own, they cost as much as
         // the patch saves).
-        if kernel.readsPairPlanes(given: pairPlanesOf[node.inputs[0]] != nil) {
+        if kernel.takesPairPlanes(madeByProducer: pairPlanesOf[node.inputs[0]] != nil) {
             kernel.arguments[ConvSlot.input.rawValue] = .buffer(try pairPlanes(of: node.inputs[0], for: node.name))
             kernel.readsPairPlanes = true
         }
@@ -357,19 +357,19 @@ struct Lowering {
     /// its input, and whose lowering takes the pair planes. Every other read, a residual add's among
     /// them, needs the floats too; a graph output always does.
     private mutating func findPairReaders(groups: [[Int]]) {
-        var readers: [String: Int] = [:], others: Set<String> = Set(graph.outputs)
+        var readers = Set<String>(), others = Set(graph.outputs)
         for group in groups {
             let inside = Set(group.flatMap { graph.nodes[$0].outputs })
             for (position, index) in group.enumerated() {
                 let node = graph.nodes[index]
-                for (slot, value) in node.inputs.enumerated() where !inside.contains(value) && weights.tensors[value] == nil {
+                for (slot, value) in node.inputs.enumerated() where !inside.contains(value) && weights.tensors[value] == nil && !value.isEmpty {
                     let reads = position == 0 && slot == 0 && node.op == .conv && node.inputs.dropFirst().allSatisfy { $0 != value }
-                        && ((try? convSchedule(node).readsPairPlanes(given: true)) ?? false)
-                    if reads { readers[value, default: 0] += 1 } else { others.insert(value) }
+                        && ((try? convSchedule(node).takesPairPlanes(madeByProducer: true)) ?? false)
+                    if reads { readers.insert(value) } else { others.insert(value) }
                 }
             }
         }
-        for value in readers.keys where !value.isEmpty { pairReaders[value] = others.contains(value) }
+        for value in readers { pairReaders[value] = others.contains(value) }
     }
 
     /// The buffer of `value` as bfloat16 pair planes, made by a `PairPlaneKernel` the first time a conv

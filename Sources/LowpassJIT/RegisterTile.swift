@@ -4,7 +4,7 @@
 /// per output lane, into scratch; the tile narrows until that patch stays inside L2 (96K floats of
 /// Zen 3's 512 KiB). Of 4 vectors x 6 channels and 3 x 8, the one that computes fewer filters x
 /// vectors past the map's: 64 filters are 11 tiles of 6 (66 computed) or 8 of 8, a 7x7 map one tile
-/// of 4 vectors or two of 3 (docs/performance.md, "Register tiles of 8 filters").
+/// of 4 vectors or two of 3 (docs/performance.md, "bf16: the input rounded once").
 struct RegisterTile {
     var vectors: Int, channels: Int
 
