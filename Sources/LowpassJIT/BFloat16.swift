@@ -31,6 +31,20 @@ extension Emitter {
         return bitcast(or(low, roundedBits(odd)), to: floatVector)
     }
 
+    /// 2 x lanes consecutive floats, `low`'s lanes then `high`'s, rounded to bfloat16, as pairs: lane i
+    /// holds floats 2i (low half) and 2i + 1. With AVX512_BF16 one `vcvtne2ps2bf16`, whose halves are
+    /// in this order already.
+    func bfloat16PairsOfConsecutive(low: Value, high: Value) -> Value {
+        if module.target.hasNativeBFloat16 {
+            return bitcast(intrinsic("llvm.x86.avx512bf16.cvtne2ps2bf16.512", [], [high, low]), to: floatVector)
+        }
+        // Each rounded float's high 16 bits, in order.
+        let i16 = LLVMInt16TypeInContext(module.context)!
+        let both = shuffle(roundedBits(low), roundedBits(high), order: Array(0..<(2 * lanes)))
+        let halves = bitcast(both, to: LLVMVectorType(i16, UInt32(4 * lanes))!)
+        return bitcast(shuffle(halves, LLVMGetUndef(LLVMTypeOf(halves))!, order: (0..<(2 * lanes)).map { 2 * $0 + 1 }), to: floatVector)
+    }
+
     /// `accumulator + odd(a) * odd(b) + even(a) * even(b)` lane by lane, for pair vectors `a` and `b`,
     /// in that order: `vdpbf16ps` where `native`, else the same two steps as fused multiply-adds on
     /// the halves widened to floats. A product of two bfloat16s is exact in fp32, so each step rounds

@@ -90,6 +90,12 @@ struct ConvKernel: PackedWeightsKernel {
     /// which bf16 cannot fold into rounded weights without changing them): the bias argument then holds
     /// `filters` shifts followed by `filters` scales.
     var scalesSums = false
+    /// Whether a bf16 pair is two adjacent kernel columns (2p, 2p + 1) of one channel under one kernel
+    /// row instead of two channels under one tap. At stride 2 a vector of output pixels in one row
+    /// then reads its pairs as 2 x lanes consecutive input floats, rounded by one `vcvtne2ps2bf16` with
+    /// no gather or interleave, and a stem's 3 channels under 7x7 take 7 x 4 x 3 = 84 steps instead of
+    /// 49 x 2 = 98 (docs/performance.md, "bf16: the input rounded once").
+    var pairsColumns = false
     /// Whether the input is the conv's input as `PairPlaneKernel` writes it (bf16 `packed` without
     /// groups): the patch is then filled by copying pairs, not by rounding floats.
     var readsPairPlanes = false
@@ -110,7 +116,7 @@ struct ConvKernel: PackedWeightsKernel {
     /// without groups, under several taps (the patch a copy of them), or where its patch is the pair
     /// planes themselves and they are made already (`madeByProducer`: written by the conv computing them).
     func takesPairPlanes(madeByProducer: Bool) -> Bool {
-        guard precision == .bf16 && strategy == .packed && !usesAMX && groups == 1 else { return false }
+        guard precision == .bf16 && strategy == .packed && !usesAMX && groups == 1 && !pairsColumns else { return false }
         return taps > 1 || (madeByProducer && patchIsInput)
     }
 
@@ -129,9 +135,12 @@ struct ConvKernel: PackedWeightsKernel {
     var taps: Int { window.geometry.kernel[0] * window.geometry.kernel[1] }
     /// Input channels one reduction step takes: a bfloat16 pair in bf16 (but `direct`), else one.
     var channelsPerStep: Int { precision == .bf16 && strategy != .direct ? 2 : 1 }
-    var stepsPerTap: Int { ceilDiv(channelsPerGroup, channelsPerStep) }
+    /// The taps the reduction's steps are grouped by: each tap, or with `pairsColumns` each kernel row's
+    /// pair of columns.
+    var reductionTaps: Int { pairsColumns ? window.geometry.kernel[0] * ceilDiv(window.geometry.kernel[1], 2) : taps }
+    var stepsPerTap: Int { pairsColumns ? channelsPerGroup : ceilDiv(channelsPerGroup, channelsPerStep) }
     /// Length of the reduction in steps: taps x input channels (x pairs of them).
-    var depth: Int { stepsPerTap * taps }
+    var depth: Int { stepsPerTap * reductionTaps }
     /// The reduction's steps as the patch and weights hold them: with AMX, whole blocks of 16, the
     /// steps past `depth` zero.
     var paddedDepth: Int { usesAMX ? ceilDiv(depth, Self.amxBlock) * Self.amxBlock : depth }
@@ -173,6 +182,9 @@ struct ConvKernel: PackedWeightsKernel {
         if !usesAMX, let wholeMap = wholeMapSchedule(accumulators: RegisterTile.accumulators(target), maxVectors: RegisterTile.maxVectors(target)) {
             self = wholeMap
         }
+        let g = window.geometry
+        pairsColumns = precision == .bf16 && strategy == .packed && !usesAMX && groups == 1 && g.strides == [2, 2] && g.dilations == [1, 1]
+            && window.outWidth % lanes == 0 && g.kernel[0] * ceilDiv(g.kernel[1], 2) * channelsPerGroup < depth
         dimensionsAtRunTime = strategy == .packed
         lowerBoundAtRunTime = strategy == .packed && lowerBound != nil
         prefetchesEpilogue = depth <= 256
@@ -214,9 +226,9 @@ struct ConvKernel: PackedWeightsKernel {
     // The sizes as the code reads them: run-time integers or constants.
     private func channelsPerGroup(_ e: Emitter) -> Value { dimensionsAtRunTime ? e.runTimeInteger(0) : e.int(channelsPerGroup) }
     private func stepsPerTap(_ e: Emitter) -> Value {
-        channelsPerStep == 1 ? channelsPerGroup(e) : e.div(e.add(channelsPerGroup(e), e.int(channelsPerStep - 1)), channelsPerStep)
+        channelsPerStep == 1 || pairsColumns ? channelsPerGroup(e) : e.div(e.add(channelsPerGroup(e), e.int(channelsPerStep - 1)), channelsPerStep)
     }
-    private func depth(_ e: Emitter) -> Value { e.mul(stepsPerTap(e), taps) }
+    private func depth(_ e: Emitter) -> Value { e.mul(stepsPerTap(e), reductionTaps) }
     func paddedDepth(_ e: Emitter) -> Value {
         usesAMX ? e.mul(e.div(e.add(depth(e), e.int(Self.amxBlock - 1)), Self.amxBlock), Self.amxBlock) : depth(e)
     }
@@ -232,7 +244,8 @@ struct ConvKernel: PackedWeightsKernel {
         if groups > 1 { name += groups == channels ? " depthwise" : " g\(groups)" }
         if hasResidual { name += "+add" }
         if let activation { name += "+\(activation)" }
-        let pairs = switch pairsOutput { case .none: ""; case .only: " pairs"; case .alsoFloats: " +pairs" }
+        let output = switch pairsOutput { case .none: ""; case .only: " pairs"; case .alsoFloats: " +pairs" }
+        let pairs = (pairsColumns ? " column pairs" : "") + output
         return name + " [\(strategy.rawValue) \(channelTile)ch x \(pixelVectors)x\(lanes)px\(precision == .bf16 ? usesAMX ? " bf16 amx" : " bf16" : "")\(pairs)]"
     }
 
@@ -302,6 +315,35 @@ struct ConvKernel: PackedWeightsKernel {
         }
     }
 
+    /// `pairsColumns`' reduction steps, (kernel row, column pair, channel) in that order: per pixel
+    /// vector (one output row's, as `outWidth` is whole vectors), the input row's 2 x lanes floats from
+    /// the pair's first column, zero outside the input.
+    private func forEachColumnPair(_ e: Emitter, inputBase: Value, vectors: [WindowAddressing.PixelVector],
+                                   _ body: (_ step: Value, _ inputs: [Value]) -> Void) {
+        let (kh, columnPairs) = (window.geometry.kernel[0], ceilDiv(window.geometry.kernel[1], 2))
+        let (height, width) = (window.height, window.width)
+        e.loop(kh) { ky in
+            e.loop(columnPairs) { pair in
+                let firstStep = e.mul(e.add(e.mul(ky, columnPairs), pair), channelsPerGroup(e))
+                let spans = vectors.map { v -> (index: Value, masks: [Value]) in
+                    let row = e.add(v.firstRow, ky), column = e.add(v.firstColumn, e.mul(pair, 2))
+                    let rowInside = e.splatMask(e.and(e.compare(LLVMIntSGE, row, e.int(0)), e.compare(LLVMIntSLT, row, e.int(height))))
+                    let masks = [0, lanes].map { offset in
+                        e.and(rowInside, e.vinside(e.add(e.splatInt32(e.toInt32(e.add(column, e.int(offset)))), e.laneIndices), 0, width))
+                    }
+                    return (e.add(e.mul(row, width), column), masks)
+                }
+                e.loop(e.int(0), channelsPerGroup(e)) { c in
+                    let plane = e.address(inputBase, e.mul(c, height * width))
+                    body(e.add(firstStep, c), spans.map { span in
+                        e.bfloat16PairsOfConsecutive(low: e.loadVector(plane, span.index, mask: span.masks[0]),
+                                                     high: e.loadVector(plane, e.add(span.index, e.int(lanes)), mask: span.masks[1]))
+                    })
+                }
+            }
+        }
+    }
+
     /// `accumulator + w * x`, for a reduction step's broadcast weight(s) `w` and input vector `x`.
     func multiplyAdd(_ e: Emitter, _ w: Value, _ x: Value, _ accumulator: Value) -> Value {
         channelsPerStep == 2 ? e.dotBFloat16Pairs(x, w, adding: accumulator, native: nativeBFloat16) : e.fma(w, x, accumulator)
@@ -339,6 +381,7 @@ struct ConvKernel: PackedWeightsKernel {
         /// the reduction step's index, `tap * stepsPerTap + channel` (channel pair in bf16 `packed`),
         /// being the weights' order. bf16 `direct` rounds the inputs here.
         func forEachStep(_ body: (_ step: Value, _ inputs: [Value]) -> Void) {
+            if pairsColumns { return forEachColumnPair(e, inputBase: inputBase, vectors: vectors, body) }
             let kw = window.geometry.kernel[1]
             let (pairs, rounds) = (channelsPerStep == 2, precision == .bf16 && channelsPerStep == 1)
             e.loop(window.geometry.kernel[0]) { ky in
@@ -613,7 +656,9 @@ struct ConvKernel: PackedWeightsKernel {
                     let tileFilters = min(tileSize, fpg - t * tileSize)
                     for ic in 0..<cpg {
                         for tap in 0..<(kh * kw) {
-                            let step = tap * stepsPerTap + ic / channelsPerStep
+                            // A pair's halves: two channels (even one low), or with column pairs two columns (even one low).
+                            let (step, half) = pairsColumns ? (((tap / kw) * ceilDiv(kw, 2) + tap % kw / 2) * cpg + ic, tap % kw % 2)
+                                : (tap * stepsPerTap + ic / channelsPerStep, ic % 2)
                             let target = block + stepOffset[step] + t * spanSteps[step] * tileSize
                             for o in 0..<tileFilters {
                                 let slot = amx ? (g * channelTiles + t) * paddedDepth * tileSize + step / amxBlock * amxBlock * tileSize
@@ -622,7 +667,7 @@ struct ConvKernel: PackedWeightsKernel {
                                 let value = Float(Double(w[(filter * cpg + ic) * kh * kw + tap]) * (scalesSums ? 1 : scale[filter]))
                                 if pairs {
                                     let halves = UnsafeMutableRawPointer(p).assumingMemoryBound(to: UInt16.self)
-                                    halves[2 * slot + ic % 2] = value.bfloat16Bits
+                                    halves[2 * slot + half] = value.bfloat16Bits
                                 } else {
                                     p[slot] = bf16 ? value.roundedToBFloat16 : value
                                 }

@@ -96,9 +96,24 @@ struct BFloat16Tests {
             let inPlace = model.target.hasAMX && c.stride == 1 && c.dilation == 1 && c.groups == 1 && c.kernel != (1, 1)
                 && c.channels >= 16 && c.filters >= 16
             #expect(kind.contains("in place") == inPlace, "\(model.target): \(kind)")
-            let pairPlanes = !model.target.hasAMX && !kind.contains("direct") && c.groups == 1 && c.kernel != (1, 1)
+            let pairPlanes = !model.target.hasAMX && !kind.contains("direct") && !kind.contains("column pairs") && c.groups == 1 && c.kernel != (1, 1)
             #expect((model.kernels.first?.kind == "bf16 pairs") == pairPlanes, "\(model.target): \(model.kernels.map(\.kind))")
             #expect(model.kernels.count == (inPlace || pairPlanes ? 2 : 1), "\(model.target): \(model.kernels.map(\.kind))")
+        }
+    }
+
+    /// Stride-2 convs over few channels pair adjacent kernel columns instead of channels (a stem's 3
+    /// channels under 7x7: 84 steps, not 98): an odd kernel width (the last pair's second column has no
+    /// weight), borders on every side, one channel, a batch of two.
+    @Test(arguments: [OpTests.ConvCase(channels: 3, size: (32, 32), filters: 10, kernel: (7, 7), stride: 2, pad: 3),
+                      OpTests.ConvCase(batch: 2, channels: 3, size: (21, 64), filters: 9, kernel: (5, 5), stride: 2, pad: 2),
+                      OpTests.ConvCase(channels: 1, size: (17, 33), filters: 6, kernel: (3, 3), stride: 2, pad: 0)])
+    func stridedConvPairsColumns(_ c: OpTests.ConvCase) throws {
+        let (graph, weights, inputs) = c.model()
+        for model in try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets) {
+            let kinds = model.kernels.map(\.kind)
+            #expect((kinds.last ?? "").contains("column pairs") == !model.target.hasAMX, "\(model.target): \(kinds)")
+            #expect(kinds.count == 1, "\(model.target): \(kinds)")
         }
     }
 
