@@ -182,9 +182,10 @@ struct ConvKernel: PackedWeightsKernel {
         if !usesAMX, let wholeMap = wholeMapSchedule(accumulators: RegisterTile.accumulators(target), maxVectors: RegisterTile.maxVectors(target)) {
             self = wholeMap
         }
-        let g = window.geometry
-        pairsColumns = precision == .bf16 && strategy == .packed && !usesAMX && groups == 1 && g.strides == [2, 2] && g.dilations == [1, 1]
-            && window.outWidth % lanes == 0 && g.kernel[0] * ceilDiv(g.kernel[1], 2) * channelsPerGroup < depth
+        let geometry = window.geometry
+        pairsColumns = precision == .bf16 && strategy == .packed && !usesAMX && groups == 1 && geometry.strides == [2, 2]
+            && geometry.dilations == [1, 1] && window.outWidth % lanes == 0
+            && geometry.kernel[0] * ceilDiv(geometry.kernel[1], 2) * channelsPerGroup < depth
         dimensionsAtRunTime = strategy == .packed
         lowerBoundAtRunTime = strategy == .packed && lowerBound != nil
         prefetchesEpilogue = depth <= 256
@@ -378,8 +379,9 @@ struct ConvKernel: PackedWeightsKernel {
             }
         }
         /// Visits every (tap, input channel) of the tile with the `pixelVectors` input vectors under it,
-        /// the reduction step's index, `tap * stepsPerTap + channel` (channel pair in bf16 `packed`),
-        /// being the weights' order. bf16 `direct` rounds the inputs here.
+        /// the reduction step's index, `tap * stepsPerTap + channel` (channel pair in bf16 `packed`;
+        /// with `pairsColumns` the order of `forEachColumnPair`), being the weights' order. bf16
+        /// `direct` rounds the inputs here.
         func forEachStep(_ body: (_ step: Value, _ inputs: [Value]) -> Void) {
             if pairsColumns { return forEachColumnPair(e, inputBase: inputBase, vectors: vectors, body) }
             let kw = window.geometry.kernel[1]
