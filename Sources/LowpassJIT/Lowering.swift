@@ -342,9 +342,11 @@ struct Lowering {
         return kernel
     }
 
-    /// The conv kernel `node` lowers to, as far as its schedule goes (no operands, epilogue or weights).
-    private func convSchedule(_ node: Node) throws(NodeError) -> ConvKernel {
+    /// The conv kernel `node` lowers to, as far as its schedule goes (no operands, epilogue or weights);
+    /// nil for a conv that gets no kernel (an empty result) or none of these (an empty operand is refused).
+    private func convSchedule(_ node: Node) throws(NodeError) -> ConvKernel? {
         let x = shape(node.inputs[0]), w = try tensor(node.inputs[1]), y = shape(node.outputs[0])
+        guard [x, w.shape, y].allSatisfy({ $0.count == 4 && !$0.contains(0) }) else { return nil }
         let geometry = try node.convGeometry(weightShape: w.shape.map(Dim.fixed))
         return ConvKernel(nodes: [], input: .constant(0), output: 0, weights: .constant(0), bias: .constant(0), residual: nil,
                           batch: x[0], channels: x[1], filters: w.shape[0], groups: try node.int("group"),
@@ -364,7 +366,7 @@ struct Lowering {
                 let node = graph.nodes[index]
                 for (slot, value) in node.inputs.enumerated() where !inside.contains(value) && weights.tensors[value] == nil && !value.isEmpty {
                     let reads = position == 0 && slot == 0 && node.op == .conv && node.inputs.dropFirst().allSatisfy { $0 != value }
-                        && ((try? convSchedule(node).takesPairPlanes(madeByProducer: true)) ?? false)
+                        && ((try? convSchedule(node))??.takesPairPlanes(madeByProducer: true) ?? false)
                     if reads { readers.insert(value) } else { others.insert(value) }
                 }
             }
