@@ -70,12 +70,10 @@ struct ChannelBlockKernel: Kernel {
         let c = split(e, item, [batch, blocks, paddedHeight])
         let (n, block, y) = (c[0], c[1], c[2])
         let row = e.add(y, -pads[0])
-        let rowInside = e.and(e.compare(LLVMIntSGE, row, e.int(0)), e.compare(LLVMIntSLT, row, e.int(height)))
         let lines = e.address(e.outputArgument, e.add(e.add(e.mul(n, imageSize), e.mul(block, blockSize)), e.mul(y, paddedWidth * Self.pairs)))
         let input = e.operandArgument(0)
         e.forEachVector(paddedWidth) { x, partial in
-            let column = e.add(e.splatInt32(e.toInt32(e.add(x, -pads[1]))), e.laneIndices)
-            let inside = e.and(e.splatMask(rowInside), e.vinside(column, 0, width))
+            let inside = e.spanInside(row: row, start: e.add(x, -pads[1]), height: height, width: width)
             let source = e.add(e.mul(row, width), e.add(x, -pads[1]))
             let values = (0..<(2 * Self.pairs)).map { k -> Value in
                 let channel = e.add(e.mul(block, 2 * Self.pairs), e.int(k))

@@ -111,12 +111,15 @@ struct ConvKernel: PackedWeightsKernel {
     /// Whether this conv can write its output as pairs: bf16 `packed` on vectors (no AMX), whose
     /// channel tiles hold whole pairs of filters and whose epilogue is all vectors of pixels (no
     /// filter-lane tail, whose stores are single floats).
-    var writesPairs: Bool { precision == .bf16 && strategy == .packed && !usesAMX && groups == 1 && channelTile % 2 == 0 && !lastTileByFilterLanes }
+    var writesPairs: Bool { packsPairsOnVectors && channelTile % 2 == 0 && !lastTileByFilterLanes }
+    /// bf16 `packed` on vectors (no AMX) without groups: where pairs may be laid out other than as the
+    /// patch of channel pairs (pair planes, column pairs).
+    private var packsPairsOnVectors: Bool { precision == .bf16 && strategy == .packed && !usesAMX && groups == 1 }
     /// Whether this conv takes its input as pair planes (`readsPairPlanes`): bf16 `packed` on vectors
     /// without groups, under several taps (the patch a copy of them), or where its patch is the pair
     /// planes themselves and they are made already (`madeByProducer`: written by the conv computing them).
     func takesPairPlanes(madeByProducer: Bool) -> Bool {
-        guard precision == .bf16 && strategy == .packed && !usesAMX && groups == 1 && !pairsColumns else { return false }
+        guard packsPairsOnVectors && !pairsColumns else { return false }
         return taps > 1 || (madeByProducer && patchIsInput)
     }
 
@@ -183,8 +186,7 @@ struct ConvKernel: PackedWeightsKernel {
             self = wholeMap
         }
         let geometry = window.geometry
-        pairsColumns = precision == .bf16 && strategy == .packed && !usesAMX && groups == 1 && geometry.strides == [2, 2]
-            && geometry.dilations == [1, 1] && window.outWidth % lanes == 0
+        pairsColumns = packsPairsOnVectors && geometry.strides == [2, 2] && geometry.dilations == [1, 1] && window.outWidth % lanes == 0
             && geometry.kernel[0] * ceilDiv(geometry.kernel[1], 2) * channelsPerGroup < depth
         dimensionsAtRunTime = strategy == .packed
         lowerBoundAtRunTime = strategy == .packed && lowerBound != nil
@@ -328,10 +330,7 @@ struct ConvKernel: PackedWeightsKernel {
                 let firstStep = e.mul(e.add(e.mul(ky, columnPairs), pair), channelsPerGroup(e))
                 let spans = vectors.map { v -> (index: Value, masks: [Value]) in
                     let row = e.add(v.firstRow, ky), column = e.add(v.firstColumn, e.mul(pair, 2))
-                    let rowInside = e.splatMask(e.and(e.compare(LLVMIntSGE, row, e.int(0)), e.compare(LLVMIntSLT, row, e.int(height))))
-                    let masks = [0, lanes].map { offset in
-                        e.and(rowInside, e.vinside(e.add(e.splatInt32(e.toInt32(e.add(column, e.int(offset)))), e.laneIndices), 0, width))
-                    }
+                    let masks = [0, lanes].map { e.spanInside(row: row, start: e.add(column, e.int($0)), height: height, width: width) }
                     return (e.add(e.mul(row, width), column), masks)
                 }
                 e.loop(e.int(0), channelsPerGroup(e)) { c in
@@ -365,7 +364,7 @@ struct ConvKernel: PackedWeightsKernel {
         let (channelsPerGroup, depth) = (channelsPerGroup(e), depth(e))
         // Pair planes come without groups, an image's followed by `PairPlaneKernel.slack` floats.
         let inputBase = readsPairPlanes
-            ? e.address(e.argument(.input), e.mul(n, e.add(e.mul(stepsPerTap(e), planeSize), e.int(PairPlaneKernel.slack))))
+            ? e.address(e.argument(.input), e.mul(n, PairPlaneKernel.imageSize(e, pairs: stepsPerTap(e), pixels: planeSize)))
             : e.address(e.argument(.input), e.mul(e.mul(e.add(e.mul(n, groups), group), channelsPerGroup), planeSize))
         let groupWeights = e.address(e.argument(.weights), e.mul(e.mul(e.mul(group, channelTiles(e)), channelTile), paddedDepth(e)))
         let accumulators = (0..<(channelTile * pixelVectors)).map { _ in e.local(e.vector(0)) }
@@ -587,7 +586,7 @@ struct ConvKernel: PackedWeightsKernel {
         let residual = hasResidual ? e.argument(.residual) : nil
         let pixels = window.pixels, filters = filters(e)
         let pairs = e.argument(pairsOutput == .only ? ConvSlot.output.rawValue : pairsArgument)
-        let imageSize = e.add(e.mul(e.div(e.add(filters, e.int(1)), 2), pixels), e.int(PairPlaneKernel.slack))
+        let imageSize = PairPlaneKernel.imageSize(e, pairs: e.div(e.add(filters, e.int(1)), 2), pixels: pixels)
         for o in stride(from: 0, to: channelTile, by: 2) {
             let even = e.add(e.mul(channelTileIndex, channelTile), o)
             e.when(e.compare(LLVMIntSLT, even, filters)) {
@@ -600,9 +599,8 @@ struct ConvKernel: PackedWeightsKernel {
                     let values = [(even, o, e.bool(true)), (e.minimum(odd, e.sub(filters, e.int(1))), o + 1, oddPresent)].map {
                         filter, slot, present -> Value in
                         let index = e.add(e.mul(e.add(e.mul(n, filters), filter), pixels), vectors[j].first)
-                        var value = scaledAndShifted(e, e.get(accumulators[slot * vectors.count + j]), filter: filter)
-                        if let residual { value = e.fadd(value, e.loadVector(residual, index, mask: mask)) }
-                        value = activate(e, value)
+                        let value = convOutput(e, scaledAndShifted(e, e.get(accumulators[slot * vectors.count + j]), filter: filter),
+                                               residual: residual, activate: { activate(e, $0) }, at: index, mask: mask)
                         if pairsOutput == .alsoFloats { e.when(present) { e.storeVector(value, e.argument(.output), index, mask: mask) } }
                         return value
                     }

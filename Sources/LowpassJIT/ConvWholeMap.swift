@@ -82,7 +82,10 @@ extension ConvKernel {
     private var wholePixelTiles: Int { window.pixels / tilePixels }
 
     /// Spans of the reduction: one per tap and run of up to `wholeMapSpan` steps.
-    var wholeMapSpans: Int { window.geometry.kernel[0] * window.geometry.kernel[1] * ceilDiv(stepsPerTap, wholeMapSpan) }
+    var wholeMapSpans: Int { window.geometry.kernel[0] * window.geometry.kernel[1] * spansPerTap }
+    private var spansPerTap: Int { ceilDiv(stepsPerTap, wholeMapSpan) }
+    /// One pixel tile's part of a span's patch.
+    private var tilePatch: Int { wholeMapSpan * tilePixels }
     /// One span's patch: `wholeMapSpan` rows of each pixel tile, tile after tile.
     var wholeMapSpanPatch: Int { wholeMapSpan * wholeMapRow }
     /// Every span's patch of one image and group, as `WholeMapPatchKernel` writes it.
@@ -94,13 +97,12 @@ extension ConvKernel {
     }
 
     /// Span `spanIndex`'s patch of image `n`, group `group` into `patch`: row i (the span's i-th step)
-    /// of pixel tile t at `t * wholeMapSpan * tilePixels + i * tilePixels`.
+    /// of pixel tile t at `t * tilePatch + i * tilePixels`.
     func emitWholeMapSpanPatch(_ e: Emitter, n: Value, group: Value, spanIndex: Value, into patch: Value) {
         let (kh, kw) = (window.geometry.kernel[0], window.geometry.kernel[1])
-        let spans = ceilDiv(stepsPerTap, wholeMapSpan)
         let inputBase = e.address(e.argument(.input), e.mul(e.add(e.mul(n, channels), e.mul(group, channelsPerGroup)), window.height * window.width))
         let mapVectors = window.pixelVectors(e, first: e.int(0), count: pixelTiles * pixelVectors)
-        let s = split(e, spanIndex, [kh, kw, spans])
+        let s = split(e, spanIndex, [kh, kw, spansPerTap])
         let firstChannel = e.mul(e.mul(s[2], wholeMapSpan), channelsPerStep)
         let channelCount = e.sub(e.minimum(e.add(firstChannel, wholeMapSpan * channelsPerStep), e.int(channelsPerGroup)), firstChannel)
         forEachChannel(e, inputBase: inputBase, vectors: mapVectors, ky: s[0], kx: s[1], first: firstChannel, count: channelCount,
@@ -108,7 +110,7 @@ extension ConvKernel {
             let row = e.address(patch, e.mul(i, tilePixels))
             for (j, input) in x.enumerated() {
                 let (t, v) = j.quotientAndRemainder(dividingBy: pixelVectors)
-                e.storeVector(input, row, e.int(t * wholeMapSpan * tilePixels + v * lanes))
+                e.storeVector(input, row, e.int(t * tilePatch + v * lanes))
             }
         }
     }
@@ -125,12 +127,10 @@ extension ConvKernel {
         let perChunk = ceilDiv(channelTiles, channelChunks)
         let first = e.mul(chunk, perChunk)
         let end = e.minimum(e.add(first, perChunk), e.int(channelTiles))
-        let spans = ceilDiv(stepsPerTap, wholeMapSpan)
         let fusedTiles = lastTilePixels > 0 ? filterLaneTiles : 1
-        let tilePatch = wholeMapSpan * tilePixels
 
         e.loop(wholeMapSpans) { spanIndex in
-            let s = split(e, spanIndex, [window.geometry.kernel[0], kw, spans])
+            let s = split(e, spanIndex, [window.geometry.kernel[0], kw, spansPerTap])
             let firstStep = e.mul(s[2], wholeMapSpan)
             let steps = e.sub(e.minimum(e.add(firstStep, wholeMapSpan), e.int(stepsPerTap)), firstStep)
             let patch = e.address(patches, e.mul(spanIndex, wholeMapSpanPatch))

@@ -240,6 +240,12 @@ final class Emitter {
     func vinside(_ v: Value, _ low: Int, _ high: Int) -> Value {
         and(vcompare(LLVMIntSGE, v, intVectorConstant(low)), vcompare(LLVMIntSLT, v, intVectorConstant(high)))
     }
+    /// Lanes of the span of `lanes` columns from column `start` of row `row` (scalars) that lie inside a
+    /// `height` x `width` map: what a masked load of the span may read.
+    func spanInside(row: Value, start: Value, height: Int, width: Int) -> Value {
+        let rowInside = and(compare(LLVMIntSGE, row, int(0)), compare(LLVMIntSLT, row, int(height)))
+        return and(splatMask(rowInside), vinside(add(splatInt32(toInt32(start)), laneIndices), 0, width))
+    }
 
     // MARK: Bits
 

@@ -51,10 +51,14 @@ func scaledAndShifted(_ e: Emitter, _ sum: Value, bias: Value, filter: Value, fi
     return e.fma(sum, read(e.add(filters, filter)), read(filter))
 }
 
-/// The end of every conv kernel for one vector of outputs: the residual (same layout as the output)
-/// added, the activation applied, one store.
+/// A conv's finished output for one vector at `index`: the residual (same layout as the output) added,
+/// the activation applied.
+func convOutput(_ e: Emitter, _ value: Value, residual: Value?, activate: (Value) -> Value, at index: Value, mask: Value?) -> Value {
+    guard let residual else { return activate(value) }
+    return activate(e.fadd(value, e.loadVector(residual, index, mask: mask)))
+}
+
+/// The end of every conv kernel for one vector of outputs: `convOutput`, one store.
 func storeConvOutput(_ e: Emitter, _ value: Value, residual: Value?, activate: (Value) -> Value, to base: Value, at index: Value, mask: Value?) {
-    var v = value
-    if let residual { v = e.fadd(v, e.loadVector(residual, index, mask: mask)) }
-    e.storeVector(activate(v), base, index, mask: mask)
+    e.storeVector(convOutput(e, value, residual: residual, activate: activate, at: index, mask: mask), base, index, mask: mask)
 }

@@ -324,7 +324,7 @@ struct Lowering {
         }
         let result = nodes[nodes.count - 1].outputs[0]
         if let othersRead = pairReaders[result], kernel.writesPairs {
-            let pairs = newBuffer([y[0], ceilDiv(filters, 2) * y[2] * y[3] + PairPlaneKernel.slack])
+            let pairs = newBuffer([y[0], PairPlaneKernel.imageSize(channels: filters, pixels: y[2] * y[3])])
             kernel.pairsOutput = othersRead ? .alsoFloats : .only
             if othersRead {
                 kernel.arguments.insert(.buffer(pairs), at: kernel.pairsArgument)

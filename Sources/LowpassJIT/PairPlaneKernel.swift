@@ -16,7 +16,11 @@ struct PairPlaneKernel: Kernel {
     /// (`ConvKernel.readsInPlace`): a tile's pixels at most.
     static let slack = 64
     var pairs: Int { ceilDiv(channels, 2) }
-    var imageSize: Int { pairs * pixels + Self.slack }
+    var imageSize: Int { Self.imageSize(channels: channels, pixels: pixels) }
+    /// Floats of one image's planes and slack, for `channels` channels of `pixels` pixels; in code, for a
+    /// number of `pairs` the code reads.
+    static func imageSize(channels: Int, pixels: Int) -> Int { ceilDiv(channels, 2) * pixels + slack }
+    static func imageSize(_ e: Emitter, pairs: Value, pixels: Int) -> Value { e.add(e.mul(pairs, pixels), e.int(slack)) }
     var kind: String { "bf16 pairs" }
     var workItems: Int { batch * pairs }
     var images: Int { batch }

@@ -190,10 +190,8 @@ struct WinogradKernel: PackedWeightsKernel {
         // `lanes` consecutive floats of input row r of the vector's piece `piece`, from `offset` past its first column.
         func span(_ piece: Int, r: Int, offset: Int) -> Value {
             let y = e.add(e.mul(e.add(vector.row, piece), m), r - pads[0])
-            let rowInside = e.and(e.compare(LLVMIntSGE, y, e.int(0)), e.compare(LLVMIntSLT, y, e.int(height)))
             let start = e.add(firstColumn, offset)
-            let columns = e.add(e.splatInt32(e.toInt32(start)), e.laneIndices)
-            let mask = e.and(e.vinside(columns, 0, width), e.splatMask(rowInside))
+            let mask = e.spanInside(row: y, start: start, height: height, width: width)
             return e.loadVector(e.address(plane, e.mul(e.clamp(y, 0, height - 1), width)), start, mask: mask)
         }
         var cells = [Value]()
