@@ -21,7 +21,16 @@ enum CLI {
         return directory.appendingPathComponent("lowpass")
     }
 
-    static let cacheHome = NSTemporaryDirectory() + "lowpass-cli-cache-" + UUID().uuidString
+    /// Every folder these tests make lives under one folder of this test process's, removed when the
+    /// process exits: the suite writes models of tens of MB, and a run must not leave them behind.
+    static let scratch: String = {
+        let path = NSTemporaryDirectory() + "lowpass-cli-tests-" + UUID().uuidString
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: CLI.scratch) }
+        return path
+    }()
+
+    static let cacheHome = scratch + "/cache"
 
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
@@ -58,7 +67,7 @@ enum CLI {
     }
 
     static func temporaryDirectory() -> String {
-        let path = NSTemporaryDirectory() + "lowpass-cli-" + UUID().uuidString
+        let path = scratch + "/" + UUID().uuidString
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }

@@ -37,6 +37,7 @@ struct CompileCacheTests {
 
     @Test func theSecondCompileTakesEveryKernelFromTheCache() throws {
         let cache = CompileCache(directory: folder())
+        defer { try? FileManager.default.removeItem(atPath: cache.directory) }
         let (cold, coldOutput) = try compile(cache)
         #expect(cold.functionCount >= 3 && cold.cachedFunctionCount == 0)
         #expect(cache.summary().entries == cold.functionCount)
@@ -49,6 +50,7 @@ struct CompileCacheTests {
 
     @Test func damagedTruncatedAndForeignEntriesAreRebuilt() throws {
         let cache = CompileCache(directory: folder())
+        defer { try? FileManager.default.removeItem(atPath: cache.directory) }
         let (cold, expected) = try compile(cache)
         let paths = try entryPaths(cache)
         #expect(paths.count >= 3)
@@ -89,6 +91,8 @@ struct CompileCacheTests {
         // Where the host runs both, AVX2 and AVX-512 code of one model are separate entries.
         if testedTargets.count > 1 {
             let cache = CompileCache(directory: folder())
+            defer { try? FileManager.default.removeItem(atPath: cache.directory) }
+        defer { try? FileManager.default.removeItem(atPath: cache.directory) }
             let (avx2, _) = try compile(cache, target: testedTargets[0])
             let (avx512, _) = try compile(cache, target: testedTargets[1])
             #expect(avx512.cachedFunctionCount == 0)
@@ -98,6 +102,7 @@ struct CompileCacheTests {
 
     @Test func theCacheKeepsToItsCapacityDroppingTheLeastRecentlyUsed() throws {
         let directory = folder()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let unbounded = CompileCache(directory: directory)
         let (model, _) = try compile(unbounded)
         let paths = try entryPaths(unbounded)

@@ -21,6 +21,7 @@ struct ONNXRoundTripTests {
         let data = try ONNXExporter.export(graph, weights: weights)
         let path = NSTemporaryDirectory() + "lowpass-roundtrip-\(UUID().uuidString).onnx"
         try data.write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
         return try ONNXImporter.importModel(contentsOf: path, name: graph.name)
     }
 
@@ -152,6 +153,7 @@ struct ONNXRoundTripTests {
         data = try model.serializedData()
         let path = NSTemporaryDirectory() + "lowpass-gn-\(UUID().uuidString).onnx"
         try data.write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
         let kept = try ONNXImporter.importModel(contentsOf: path, name: "gn")
         #expect(kept.graph.nodes.contains { $0.op == .instanceNormalization })
         #expect(!kept.graph.nodes.contains { $0.op == .groupNormalization })

@@ -91,6 +91,7 @@ struct InstrumentationTests {
 
     @Test func dumpDirWritesEveryStepAndDotRendersIt() throws {
         let directory = NSTemporaryDirectory() + "lowpass-dump-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let (_, result) = try run("remove-identity,canonicalize,dce") { $0.dumpDirectory = directory }
         guard case .success = result else { Issue.record("\(result)"); return }
         let files = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()

@@ -13,9 +13,17 @@ enum Fixtures {
         return names
     }
 
+    /// One folder of this test process's for every output file, removed when the process exits.
+    static let scratch: String = {
+        let path = NSTemporaryDirectory() + "lowpass-tensor-tests-" + UUID().uuidString
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: Fixtures.scratch) }
+        return path
+    }()
+
     /// A fresh empty folder for a test's output files.
     static func temporaryDirectory() -> String {
-        let path = NSTemporaryDirectory() + "lowpass-test-" + UUID().uuidString
+        let path = scratch + "/" + UUID().uuidString
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
