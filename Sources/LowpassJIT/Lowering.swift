@@ -30,9 +30,13 @@ struct Lowering {
     private var types: [String: [Int]] = [:]
     private var model: LoweredModel
     private var bufferOf: [String: Int] = [:]
-    /// The pair planes made of a value (`PairPlaneKernel`, or its conv's epilogue), which every bf16
-    /// conv reading it shares.
-    private var pairPlanesOf: [String: Int] = [:]
+    /// The pair planes made of a value with a border of zeros (`PairPlaneKernel`, or without a border
+    /// its conv's epilogue), which every bf16 conv reading it so shares.
+    private var pairPlanesOf: [PairPlanes: Int] = [:]
+    private struct PairPlanes: Hashable {
+        var value: String
+        var padding = [0, 0, 0, 0]
+    }
     /// For each value some bf16 conv reads as pair planes: whether anything else reads it (as floats).
     private var pairReaders: [String: Bool] = [:]
 
@@ -309,6 +313,14 @@ struct Lowering {
             kernel.weights = constant(kernel.pack(w, scale: scale))
             return kernel
         }
+        if FilterLaneConvKernel.applies(precision: precision, target: target, groups: groups, geometry: geometry, filters: filters) {
+            let planes = try pairPlanes(of: node.inputs[0], for: node.name, padding: geometry.pads)
+            var kernel = FilterLaneConvKernel(nodes: nodes.map(\.name), planes: planes, output: output, bias: bias, residual: residual,
+                                              filters: filters, outHeight: y[2], outWidth: y[3], geometry: geometry, activation: activation,
+                                              scalesSums: scalesSums, target: target)
+            kernel.weights = constant(kernel.pack(w, scale: scale))
+            return kernel
+        }
         let window = WindowAddressing(height: x[2], width: x[3], outHeight: y[2], outWidth: y[3], geometry: geometry)
         var kernel = ConvKernel(nodes: nodes.map(\.name), input: try operand(node.inputs[0]), output: output, weights: .constant(0),
                                 bias: bias, residual: residual, batch: x[0], channels: x[1], filters: filters,
@@ -318,8 +330,8 @@ struct Lowering {
         // several taps its patch is then a copy; a 1x1 conv at stride 1 without padding reads them as
         // its patch where the producer wrote them (made by a pass of their own, they cost as much as
         // the patch saves).
-        if kernel.takesPairPlanes(madeByProducer: pairPlanesOf[node.inputs[0]] != nil) {
-            kernel.arguments[ConvSlot.input.rawValue] = .buffer(try pairPlanes(of: node.inputs[0], for: node.name))
+        if kernel.takesPairPlanes(madeByProducer: pairPlanesOf[PairPlanes(value: node.inputs[0])] != nil) {
+            kernel.arguments[ConvSlot.input.rawValue] = .buffer(try pairPlanes(of: node.inputs[0], for: node.name).output)
             kernel.readsPairPlanes = true
         }
         let result = nodes[nodes.count - 1].outputs[0]
@@ -331,7 +343,7 @@ struct Lowering {
             } else {
                 (kernel.arguments[ConvSlot.output.rawValue], kernel.output) = (.buffer(pairs), pairs)
             }
-            pairPlanesOf[result] = pairs
+            pairPlanesOf[PairPlanes(value: result)] = pairs
         }
         if kernel.strategy == .wholeMap {
             let patch = newBuffer([x[0], groups * kernel.wholeMapPatch])
@@ -354,6 +366,13 @@ struct Lowering {
                           activation: nil, target: target, precision: precision)
     }
 
+    /// Whether `node` lowers to a `FilterLaneConvKernel`, which reads pair planes with a border.
+    private func runsByFilterLanes(_ node: Node) throws(NodeError) -> Bool {
+        let w = try tensor(node.inputs[1])
+        return FilterLaneConvKernel.applies(precision: precision, target: target, groups: try node.int("group"),
+                                            geometry: try node.convGeometry(weightShape: w.shape.map(Dim.fixed)), filters: w.shape[0])
+    }
+
     /// Finds the values a bf16 conv will read as pair planes (`pairReaders`), so that the conv
     /// computing one writes them in its epilogue: a conv (the head of its fusion group) reading it as
     /// its input, and whose lowering takes the pair planes. Every other read, a residual add's among
@@ -366,7 +385,7 @@ struct Lowering {
                 let node = graph.nodes[index]
                 for (slot, value) in node.inputs.enumerated() where !inside.contains(value) && weights.tensors[value] == nil && !value.isEmpty {
                     let reads = position == 0 && slot == 0 && node.op == .conv && node.inputs.dropFirst().allSatisfy { $0 != value }
-                        && ((try? convSchedule(node))??.takesPairPlanes(madeByProducer: true) ?? false)
+                        && ((try? convSchedule(node))??.takesPairPlanes(madeByProducer: true) ?? false) && !((try? runsByFilterLanes(node)) ?? false)
                     if reads { readers.insert(value) } else { others.insert(value) }
                 }
             }
@@ -374,17 +393,20 @@ struct Lowering {
         for value in readers { pairReaders[value] = others.contains(value) }
     }
 
-    /// The buffer of `value` as bfloat16 pair planes, made by a `PairPlaneKernel` the first time a conv
-    /// (`node`) asks, shared by every later one.
-    private mutating func pairPlanes(of value: String, for node: String) throws(NodeError) -> Int {
-        if let made = pairPlanesOf[value] { return made }
+    /// `value` as bfloat16 pair planes with `padding`, made by a `PairPlaneKernel` the first time a conv
+    /// (`node`) asks, shared by every later one; its `output` is their buffer.
+    private mutating func pairPlanes(of value: String, for node: String, padding: [Int] = [0, 0, 0, 0]) throws(NodeError) -> PairPlaneKernel {
         let x = shape(value)
-        var planes = PairPlaneKernel(nodes: [node], arguments: [], output: 0, batch: x[0], channels: x[1], pixels: x[2] * x[3])
+        var planes = PairPlaneKernel(nodes: [node], arguments: [], output: 0, batch: x[0], channels: x[1], height: x[2], width: x[3], padding: padding)
+        if let made = pairPlanesOf[PairPlanes(value: value, padding: padding)] {
+            planes.output = made
+            return planes
+        }
         planes.output = newBuffer([x[0], planes.imageSize])
         planes.arguments = [.buffer(planes.output), try operand(value)]
         model.kernels.append(planes)
-        pairPlanesOf[value] = planes.output
-        return planes.output
+        pairPlanesOf[PairPlanes(value: value, padding: padding)] = planes.output
+        return planes
     }
 
     /// Vector lane indices are 32-bit: refuse planes that do not fit.

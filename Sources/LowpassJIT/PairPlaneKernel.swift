@@ -5,27 +5,36 @@ import CLLVM
 /// channel count. A conv reading it (`ConvKernel.readsPairPlanes`) fills its patch by copying 32-bit
 /// lanes with the masks and gathers of an fp32 patch, instead of rounding and interleaving two float
 /// vectors per tap: a 3x3 conv rounds each input value once, not nine times (docs/performance.md,
-/// "bf16: the input rounded once").
+/// "bf16: the input rounded once"). With `padding`, each plane has the conv's zero border written
+/// around the map, so a conv with lanes over filters (`FilterLaneConvKernel`) reads every tap of
+/// every pixel in place without a test.
 struct PairPlaneKernel: Kernel {
     var nodes: [String]
     var arguments: [Operand]
     var output: Int
-    var batch: Int, channels: Int, pixels: Int
+    var batch: Int, channels: Int, height: Int, width: Int
+    /// Zero rows and columns around the map: top, left, bottom, right.
+    var padding = [0, 0, 0, 0]
 
     /// Floats after each image's planes, which a 1x1 conv's last pixel tile reads past the map
     /// (`ConvKernel.readsInPlace`): a tile's pixels at most.
     static let slack = 64
     var pairs: Int { ceilDiv(channels, 2) }
-    var imageSize: Int { Self.imageSize(channels: channels, pixels: pixels) }
+    var paddedHeight: Int { height + padding[0] + padding[2] }
+    var paddedWidth: Int { width + padding[1] + padding[3] }
+    /// Pairs (floats) of one plane, its border included.
+    var planeSize: Int { paddedHeight * paddedWidth }
+    var isPadded: Bool { padding.contains { $0 != 0 } }
+    var imageSize: Int { Self.imageSize(channels: channels, pixels: planeSize) }
     /// Floats of one image's planes and slack, for `channels` channels of `pixels` pixels; in code, for a
     /// number of `pairs` the code reads.
     static func imageSize(channels: Int, pixels: Int) -> Int { ceilDiv(channels, 2) * pixels + slack }
     static func imageSize(_ e: Emitter, pairs: Value, pixels: Int) -> Value { e.add(e.mul(pairs, pixels), e.int(slack)) }
-    var kind: String { "bf16 pairs" }
+    var kind: String { isPadded ? "bf16 pairs padded" : "bf16 pairs" }
     var workItems: Int { batch * pairs }
     var images: Int { batch }
     var flops: Double { 0 }
-    var bytes: Double { 4 * Double(batch * (channels * pixels + imageSize)) }
+    var bytes: Double { 4 * Double(batch * (channels * height * width + imageSize)) }
 
     /// One plane of pairs.
     func emitItem(_ e: Emitter, _ item: Value) {
@@ -33,17 +42,32 @@ struct PairPlaneKernel: Kernel {
         let (n, pair) = (c[0], c[1])
         let odd = e.add(e.mul(pair, 2), e.int(1))
         let oddPresent = e.splatMask(e.compare(LLVMIntSLT, odd, e.int(channels)))
+        let pixels = height * width
         func plane(_ channel: Value) -> Value { e.address(e.operandArgument(0), e.mul(e.add(e.mul(n, channels), channel), pixels)) }
         let (evenPlane, oddPlane) = (plane(e.mul(pair, 2)), plane(e.minimum(odd, e.int(channels - 1))))
-        let out = e.address(e.outputArgument, e.add(e.mul(n, imageSize), e.mul(pair, pixels)))
-        e.forEachVector(pixels) { x, partial in
-            let oddMask = partial.map { e.and($0, oddPresent) } ?? oddPresent
-            let values = e.bfloat16Pairs(even: e.loadVector(evenPlane, x, mask: partial), odd: e.loadVector(oddPlane, x, mask: oddMask))
-            e.storeVector(values, out, x, mask: partial)
+        let out = e.address(e.outputArgument, e.add(e.mul(n, imageSize), e.mul(pair, planeSize)))
+        func roundedPairs(at index: Value, mask: Value?) -> Value {
+            let oddMask = mask.map { e.and($0, oddPresent) } ?? oddPresent
+            return e.bfloat16Pairs(even: e.loadVector(evenPlane, index, mask: mask), odd: e.loadVector(oddPlane, index, mask: oddMask))
+        }
+        if isPadded {
+            // Row by row of the padded plane: the lanes outside the map are zeros (pairs of +0).
+            e.loop(paddedHeight) { paddedRow in
+                let row = e.sub(paddedRow, e.int(padding[0]))
+                let outRow = e.address(out, e.mul(paddedRow, paddedWidth))
+                e.forEachVector(paddedWidth) { x, partial in
+                    let column = e.sub(x, e.int(padding[1]))
+                    var inside = e.spanInside(row: row, start: column, height: height, width: width)
+                    if let partial { inside = e.and(inside, partial) }
+                    e.storeVector(roundedPairs(at: e.add(e.mul(row, width), column), mask: inside), outRow, x, mask: partial)
+                }
+            }
+        } else {
+            e.forEachVector(pixels) { x, partial in e.storeVector(roundedPairs(at: x, mask: partial), out, x, mask: partial) }
         }
         // Finite values where the last tile's lanes past the map read.
         e.when(e.compare(LLVMIntEQ, pair, e.int(pairs - 1))) {
-            e.forEachVector(Self.slack) { x, _ in e.storeVector(e.vector(0), e.address(out, e.int(pixels)), x) }
+            e.forEachVector(Self.slack) { x, _ in e.storeVector(e.vector(0), e.address(out, e.int(planeSize)), x) }
         }
     }
 }

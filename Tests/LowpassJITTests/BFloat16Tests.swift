@@ -97,8 +97,41 @@ struct BFloat16Tests {
                 && c.channels >= 16 && c.filters >= 16
             #expect(kind.contains("in place") == inPlace, "\(model.target): \(kind)")
             let pairPlanes = !model.target.hasAMX && !kind.contains("direct") && !kind.contains("column pairs") && c.groups == 1 && c.kernel != (1, 1)
-            #expect((model.kernels.first?.kind == "bf16 pairs") == pairPlanes, "\(model.target): \(model.kernels.map(\.kind))")
+            // With 16 lanes, convs under 2-9 taps over 24 filters or more have lanes over filters and read the planes with a border.
+            let filterLanes = filterLanesTake(c, on: model.target)
+            #expect(kind.contains("filter lanes") == filterLanes, "\(model.target): \(kind)")
+            #expect((model.kernels.first?.kind == (filterLanes ? "bf16 pairs padded" : "bf16 pairs")) == pairPlanes, "\(model.target): \(model.kernels.map(\.kind))")
             #expect(model.kernels.count == (inPlace || pairPlanes ? 2 : 1), "\(model.target): \(model.kernels.map(\.kind))")
+        }
+    }
+
+    /// Whether `FilterLaneConvKernel` takes conv `c` on `target` (its rule, restated).
+    func filterLanesTake(_ c: OpTests.ConvCase, on target: Target) -> Bool {
+        target.lanes == 16 && !target.hasAMX && c.groups == 1 && (2...9).contains(c.kernel.0 * c.kernel.1) && c.filters >= 24
+    }
+
+    /// Lanes over filters, pixels broadcast from pair planes with the conv's zero border: a row's last
+    /// tile partly past the row (18x17 outputs in tiles of 9), filters past the last block (40 in blocks
+    /// of 48) and an odd channel count at stride 2; dilation 2; a 1x3 kernel without padding (21 wide in
+    /// tiles of 11); a border other than the kernel's (pads 0, 1 / 2, 0) at strides 1 x 2.
+    @Test(arguments: [OpTests.ConvCase(batch: 2, channels: 33, size: (35, 33), filters: 40, kernel: (3, 3), stride: 2, pad: 1),
+                      OpTests.ConvCase(channels: 16, size: (20, 20), filters: 24, kernel: (3, 3), pad: 2, dilation: 2),
+                      OpTests.ConvCase(channels: 10, size: (9, 23), filters: 64, kernel: (1, 3), pad: 0, bias: false)])
+    func filterLaneConv(_ c: OpTests.ConvCase) throws {
+        let (graph, weights, inputs) = c.model()
+        for model in try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets) {
+            let kinds = model.kernels.map(\.kind)
+            #expect((kinds.last ?? "").contains("filter lanes") == filterLanesTake(c, on: model.target), "\(model.target): \(kinds)")
+        }
+    }
+
+    @Test func filterLaneConvWithAnUnevenBorder() throws {
+        let (graph, weights) = oneNodeGraph(.conv, input: [1, 8, 10, 12], ["pads": .ints([0, 1, 2, 0]), "strides": .ints([1, 2])],
+                                            parameters: [("w", randomTensor([30, 8, 3, 2], seed: 60)), ("b", randomTensor([30], seed: 61))])
+        let inputs = ["x": randomTensor([1, 8, 10, 12], seed: 62)]
+        for model in try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets) {
+            let kinds = model.kernels.map(\.kind)
+            #expect((kinds.last ?? "").contains("filter lanes") == (model.target.lanes == 16 && !model.target.hasAMX), "\(model.target): \(kinds)")
         }
     }
 
@@ -130,6 +163,8 @@ struct BFloat16Tests {
         for model in try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets) {
             if model.target.hasAMX {
                 #expect(!(model.kernels.last?.kind ?? "").contains("whole-map"), "\(model.target): \(model.kernels.map(\.kind))")
+            } else if model.target.lanes == 16 && c.groups == 1 {
+                #expect((model.kernels.last?.kind ?? "").contains("filter lanes"), "\(model.target): \(model.kernels.map(\.kind))")
             } else {
                 c.expectWholeMap(model)
             }
@@ -164,7 +199,7 @@ struct BFloat16Tests {
         func conv(_ name: String, _ input: String, _ weight: String, pad: Int) -> Node {
             Node(name: name, op: .conv, inputs: [input, weight], outputs: [name], attributes: ["pads": .ints([pad, pad, pad, pad])])
         }
-        let shapes: [(String, [Int])] = [("w1", [37, channels, 3, 3]), ("w2", [20, 37, 3, 3]), ("w3", [12, 20, 1, 1]), ("w4", [20, 12, 3, 3])]
+        let shapes: [(String, [Int])] = [("w1", [23, channels, 3, 3]), ("w2", [20, 23, 3, 3]), ("w3", [12, 20, 1, 1]), ("w4", [20, 12, 3, 3])]
         let graph = Graph(
             name: "pair-chain", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [2, channels, size, size]))], outputs: ["b", "y"],
             parameters: shapes.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1)) },
@@ -223,10 +258,10 @@ struct BFloat16Tests {
     /// at the next conv, and over tens of layers those flips grow to bf16's own noise: the JIT then
     /// differs from the bf16 reference about as much as either differs from f32. So the JIT's bf16
     /// result must be as close to the f32 function as the reference's bf16 result is, and not be f32.
-    /// The targets without AMX compute each conv's sums in the same order (`vdpbf16ps` and the
-    /// fallback alike), so their results agree far more closely than either does with the reference
-    /// (bit for bit on the Xeon this was written on; other ops may sum lanes in another order on other
-    /// widths). AMX sums in its own order.
+    /// The targets of one vector width without AMX compute each conv's sums in the same order
+    /// (`vdpbf16ps` and the fallback alike), so their results agree far more closely than either does
+    /// with the reference. AMX sums in its own order, and so do 16 lanes over filters against 8 over
+    /// pixels.
     @Test(arguments: [("resnet18", "antialias{max-pool-kernel=2}"), ("mobilenet_v2", "antialias"), ("densenet121", "")])
     func network(name: String, pipeline: String) throws {
         let model = try #require(Zoo.model(named: name))
@@ -249,9 +284,11 @@ struct BFloat16Tests {
                     "\(target): bf16 against f32 \(error), the reference's \(referenceError)")
             results.append(result)
         }
-        let vectorPaths = zip(bfloat16Targets, results).filter { !$0.0.hasAMX }
-        for (target, result) in vectorPaths.dropFirst() {
-            #expect(result.difference(to: vectorPaths[0].1).relative <= 1e-5, "\(target) against \(vectorPaths[0].0)")
+        for lanes in [8, 16] {
+            let vectorPaths = zip(bfloat16Targets, results).filter { !$0.0.hasAMX && $0.0.lanes == lanes }
+            for (target, result) in vectorPaths.dropFirst() {
+                #expect(result.difference(to: vectorPaths[0].1).relative <= 1e-5, "\(target) against \(vectorPaths[0].0)")
+            }
         }
     }
 }
