@@ -33,6 +33,18 @@ struct FilterLaneConvKernel: PackedWeightsKernel {
     var filterVectors: Int, pixels: Int
     /// Work items an image's row tiles are split into, per filter block.
     var chunks: Int
+    /// Whether the epilogue also, or only, writes the output as pair planes for the convs that read it
+    /// (as `ConvKernel.pairsOutput`), with the border those readers need: a tile is a run of one row,
+    /// so its pairs are consecutive in a plane with a border too, and the tiles at a plane's edges
+    /// write the border's zeros.
+    var pairsOutput = ConvKernel.PairsOutput.none
+    var pairsPadding = [0, 0, 0, 0]
+    /// The argument `.alsoFloats` writes the pairs to: after the residual.
+    var pairsArgument: Int { ConvSlot.residual.rawValue + (hasResidual ? 1 : 0) }
+    /// The layout of the pair planes written.
+    var outputPlanes: PairPlaneKernel {
+        PairPlaneKernel(nodes: [], arguments: [], output: 0, batch: batch, channels: filters, height: outHeight, width: outWidth, padding: pairsPadding)
+    }
 
     /// Whether a conv of this shape runs with lanes over filters: bf16 with 16 lanes (where the
     /// transpose and the broadcasts are cheap, and the pixel lanes waste most), no groups, several
@@ -85,7 +97,8 @@ struct FilterLaneConvKernel: PackedWeightsKernel {
         if geometry.strides != [1, 1] { name += "/s\(geometry.strides[0])" }
         if hasResidual { name += "+add" }
         if let activation { name += "+\(activation)" }
-        return name + " [filter lanes \(blockFilters)f x \(pixels)px bf16]"
+        let output = switch pairsOutput { case .none: ""; case .only: " pairs"; case .alsoFloats: " +pairs" }
+        return name + " [filter lanes \(blockFilters)f x \(pixels)px bf16\(output)]"
     }
     var workItems: Int { batch * blocks * chunks }
     var images: Int { batch }
@@ -138,27 +151,62 @@ struct FilterLaneConvKernel: PackedWeightsKernel {
     }
 
     /// The epilogue: each filter vector's sums (pixel p's filters in vector p) transposed so that vector
-    /// l holds filter l's pixels, then bias, residual, activation and one store per filter.
+    /// l holds filter l's pixels, then bias, residual, activation and one store per filter, and per two
+    /// filters one store of their pairs (`pairsOutput`).
     private func storeTile(_ e: Emitter, n: Value, block: Value, row: Value, firstColumn: Value, sums: [Value]) {
-        let out = e.argument(.output)
         let residual = hasResidual ? e.argument(.residual) : nil
         let valid: Value? = pixels == lanes && outWidth % pixels == 0 ? nil
             : e.firstLanes(outWidth % pixels == 0 ? e.int(pixels) : e.minimum(e.int(pixels), e.sub(e.int(outWidth), firstColumn)))
+        let whole = filters % blockFilters == 0
         for f in 0..<filterVectors {
             let byPixel = (0..<lanes).map { p in p < pixels ? e.get(sums[f * pixels + p]) : e.vector(0) }
-            let byFilter = e.transpose(byPixel)
-            for (l, values) in byFilter.enumerated() {
+            // Filter by filter: its finished pixels, and whether it is one of the conv's (a block past
+            // the last filter computes on zero weights and reads the last filter's residual).
+            let finished = e.transpose(byPixel).enumerated().map { l, sums -> (value: Value, present: Value?) in
                 let filter = e.add(e.mul(block, blockFilters), f * lanes + l)
+                let present = whole ? nil : e.compare(LLVMIntSLT, filter, e.int(filters))
+                let readable = whole ? filter : e.minimum(filter, e.int(filters - 1))
+                let index = e.add(e.mul(e.add(e.mul(e.add(e.mul(n, filters), readable), outHeight), row), outWidth), firstColumn)
+                let value = convOutput(e, scaledAndShifted(e, sums, bias: e.argument(.bias), filter: readable, filters: e.int(filters), scales: scalesSums),
+                                       residual: residual, activate: { activation?.apply(e, $0) ?? $0 }, at: index, mask: valid)
+                if pairsOutput != .only {
+                    let store = { e.storeVector(value, e.argument(.output), index, mask: valid) }
+                    if let present { e.when(present, then: store) } else { store() }
+                }
+                return (value, present)
+            }
+            guard pairsOutput != .none else { continue }
+            for l in stride(from: 0, to: lanes, by: 2) {
+                let (even, odd) = (finished[l], finished[l + 1])
+                let pair = e.add(e.mul(block, blockFilters / 2), (f * lanes + l) / 2)
                 let store = {
-                    let index = e.add(e.mul(e.add(e.mul(e.add(e.mul(n, filters), filter), outHeight), row), outWidth), firstColumn)
-                    let value = scaledAndShifted(e, values, bias: e.argument(.bias), filter: filter, filters: e.int(filters), scales: scalesSums)
-                    storeConvOutput(e, value, residual: residual, activate: { activation?.apply(e, $0) ?? $0 }, to: out, at: index, mask: valid)
+                    let oddValue = odd.present.map { e.select(e.splatMask($0), odd.value, e.vector(0)) } ?? odd.value
+                    storePairs(e, e.bfloat16Pairs(even: even.value, odd: oddValue), n: n, pair: pair, row: row, firstColumn: firstColumn, mask: valid)
                 }
-                if filters % blockFilters == 0 {
-                    store()
-                } else {
-                    e.when(e.compare(LLVMIntSLT, filter, e.int(filters)), then: store)
-                }
+                if let present = even.present { e.when(present, then: store) } else { store() }
+            }
+        }
+    }
+
+    /// One tile's pairs of one plane, and where the tile is at the plane's edge, the border beside it.
+    private func storePairs(_ e: Emitter, _ values: Value, n: Value, pair: Value, row: Value, firstColumn: Value, mask: Value?) {
+        let layout = outputPlanes, (top, left, bottom, right) = (pairsPadding[0], pairsPadding[1], pairsPadding[2], pairsPadding[3])
+        let pairs = e.argument(pairsOutput == .only ? ConvSlot.output.rawValue : pairsArgument)
+        let plane = e.address(pairs, e.add(e.mul(n, layout.imageSize), e.mul(pair, layout.planeSize)))
+        let rowStart = e.address(plane, e.mul(e.add(row, e.int(top)), layout.paddedWidth))
+        e.storeVector(values, e.address(rowStart, e.int(left)), firstColumn, mask: mask)
+        func zeros(_ base: Value, _ count: Int) {
+            e.forEachVector(count) { x, partial in e.storeVector(e.vector(0), base, x, mask: partial) }
+        }
+        let firstTile = e.compare(LLVMIntEQ, firstColumn, e.int(0))
+        if left > 0 { e.when(firstTile) { zeros(rowStart, left) } }
+        if right > 0 {
+            e.when(e.compare(LLVMIntSGE, e.add(firstColumn, e.int(pixels)), e.int(outWidth))) { zeros(e.address(rowStart, e.int(left + outWidth)), right) }
+        }
+        if top > 0 { e.when(e.and(firstTile, e.compare(LLVMIntEQ, row, e.int(0)))) { zeros(plane, top * layout.paddedWidth) } }
+        if bottom > 0 {
+            e.when(e.and(firstTile, e.compare(LLVMIntEQ, row, e.int(outHeight - 1)))) {
+                zeros(e.address(plane, e.int((top + outHeight) * layout.paddedWidth)), bottom * layout.paddedWidth)
             }
         }
     }

@@ -37,8 +37,13 @@ struct Lowering {
         var value: String
         var padding = [0, 0, 0, 0]
     }
-    /// For each value some bf16 conv reads as pair planes: whether anything else reads it (as floats).
-    private var pairReaders: [String: Bool] = [:]
+    /// For each value bf16 convs read as pair planes: the border those readers need, and whether anything
+    /// else reads it (as floats, or as planes with another border).
+    private var pairReaders: [String: PairReaders] = [:]
+    private struct PairReaders {
+        var padding: [Int]
+        var othersRead: Bool
+    }
 
     init(graph: Graph, weights: Weights, target: Target, winograd: Bool, precision: Precision) {
         self.graph = graph
@@ -318,6 +323,17 @@ struct Lowering {
             var kernel = FilterLaneConvKernel(nodes: nodes.map(\.name), planes: planes, output: output, bias: bias, residual: residual,
                                               filters: filters, outHeight: y[2], outWidth: y[3], geometry: geometry, activation: activation,
                                               scalesSums: scalesSums, target: target)
+            if let readers = pairReaders[nodes[nodes.count - 1].outputs[0]] {
+                kernel.pairsOutput = readers.othersRead ? .alsoFloats : .only
+                kernel.pairsPadding = readers.padding
+                let pairs = newBuffer([y[0], kernel.outputPlanes.imageSize])
+                if readers.othersRead {
+                    kernel.arguments.insert(.buffer(pairs), at: kernel.pairsArgument)
+                } else {
+                    (kernel.arguments[ConvSlot.output.rawValue], kernel.output) = (.buffer(pairs), pairs)
+                }
+                pairPlanesOf[PairPlanes(value: nodes[nodes.count - 1].outputs[0], padding: readers.padding)] = pairs
+            }
             kernel.weights = constant(kernel.pack(w, scale: scale))
             return kernel
         }
@@ -335,10 +351,10 @@ struct Lowering {
             kernel.readsPairPlanes = true
         }
         let result = nodes[nodes.count - 1].outputs[0]
-        if let othersRead = pairReaders[result], kernel.writesPairs {
+        if let readers = pairReaders[result], readers.padding == [0, 0, 0, 0], kernel.writesPairs {
             let pairs = newBuffer([y[0], PairPlaneKernel.imageSize(channels: filters, pixels: y[2] * y[3])])
-            kernel.pairsOutput = othersRead ? .alsoFloats : .only
-            if othersRead {
+            kernel.pairsOutput = readers.othersRead ? .alsoFloats : .only
+            if readers.othersRead {
                 kernel.arguments.insert(.buffer(pairs), at: kernel.pairsArgument)
             } else {
                 (kernel.arguments[ConvSlot.output.rawValue], kernel.output) = (.buffer(pairs), pairs)
@@ -373,24 +389,35 @@ struct Lowering {
                                             geometry: try node.convGeometry(weightShape: w.shape.map(Dim.fixed)), filters: w.shape[0])
     }
 
-    /// Finds the values a bf16 conv will read as pair planes (`pairReaders`), so that the conv
-    /// computing one writes them in its epilogue: a conv (the head of its fusion group) reading it as
-    /// its input, and whose lowering takes the pair planes. Every other read, a residual add's among
-    /// them, needs the floats too; a graph output always does.
+    /// Finds the values bf16 convs will read as pair planes (`pairReaders`), so that the conv computing
+    /// one writes them in its epilogue: convs (each the head of its fusion group) reading it as their
+    /// input, whose lowering takes the pair planes, all with one border. Every other read, a residual
+    /// add's among them, needs the floats too; a graph output always does.
     private mutating func findPairReaders(groups: [[Int]]) {
-        var readers = Set<String>(), others = Set(graph.outputs)
+        var paddings: [String: [Int]] = [:], others = Set(graph.outputs)
         for group in groups {
             let inside = Set(group.flatMap { graph.nodes[$0].outputs })
             for (position, index) in group.enumerated() {
                 let node = graph.nodes[index]
                 for (slot, value) in node.inputs.enumerated() where !inside.contains(value) && weights.tensors[value] == nil && !value.isEmpty {
-                    let reads = position == 0 && slot == 0 && node.op == .conv && node.inputs.dropFirst().allSatisfy { $0 != value }
-                        && ((try? convSchedule(node))??.takesPairPlanes(madeByProducer: true) ?? false) && !((try? runsByFilterLanes(node)) ?? false)
-                    if reads { readers.insert(value) } else { others.insert(value) }
+                    let readsInput = position == 0 && slot == 0 && node.op == .conv && node.inputs.dropFirst().allSatisfy { $0 != value }
+                    if readsInput, let padding = (try? pairPadding(node)) ?? nil, paddings[value, default: padding] == padding {
+                        paddings[value] = padding
+                    } else {
+                        others.insert(value)
+                    }
                 }
             }
         }
-        for value in readers { pairReaders[value] = others.contains(value) }
+        for (value, padding) in paddings { pairReaders[value] = PairReaders(padding: padding, othersRead: others.contains(value)) }
+    }
+
+    /// The border of the pair planes conv `node` reads its input as, if it reads them: its own padding
+    /// with lanes over filters, none for a pixel-lane conv that takes them.
+    private func pairPadding(_ node: Node) throws(NodeError) -> [Int]? {
+        guard let schedule = try convSchedule(node) else { return nil }
+        if try runsByFilterLanes(node) { return schedule.window.geometry.pads }
+        return schedule.takesPairPlanes(madeByProducer: true) ? [0, 0, 0, 0] : nil
     }
 
     /// `value` as bfloat16 pair planes with `padding`, made by a `PairPlaneKernel` the first time a conv

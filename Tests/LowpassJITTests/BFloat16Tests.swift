@@ -218,6 +218,35 @@ struct BFloat16Tests {
         }
     }
 
+    /// Convs with lanes over filters write the pair planes their readers take too: with the border
+    /// of a reader with lanes over filters (`a`, 29 filters: the last pair's high half zero, a block
+    /// partly past the filters), or without one for a 1x1 conv that reads them in place, beside the
+    /// floats a residual add reads (`b`). A pixel-lane conv (`c`) writes no border, so its reader
+    /// makes its planes with a pass.
+    @Test func filterLaneConvsWriteThePairPlanesTheirReadersTake() throws {
+        let (channels, height, width) = (6, 15, 13)
+        func conv(_ name: String, _ input: String, _ weight: String, pad: Int) -> Node {
+            Node(name: name, op: .conv, inputs: [input, weight], outputs: [name], attributes: ["pads": .ints([pad, pad, pad, pad])])
+        }
+        let shapes: [(String, [Int])] = [("w1", [29, channels, 3, 3]), ("w2", [26, 29, 3, 3]), ("w3", [24, 26, 1, 1]), ("w4", [26, 24, 3, 3])]
+        let graph = Graph(
+            name: "filter-lane-chain", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [2, channels, height, width]))], outputs: ["y"],
+            parameters: shapes.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1)) },
+            nodes: [conv("a", "x", "w1", pad: 1), conv("b0", "a", "w2", pad: 1), Node(name: "b", op: .relu, inputs: ["b0"], outputs: ["b"], attributes: [:]),
+                    conv("c", "b", "w3", pad: 0), conv("d", "c", "w4", pad: 1),
+                    Node(name: "y", op: .add, inputs: ["d", "b"], outputs: ["y"], attributes: [:])])
+        let weights = Weights(tensors: Dictionary(uniqueKeysWithValues: shapes.enumerated().map { ($1.0, randomTensor($1.1, seed: 110 + UInt64($0))) }))
+        let inputs = ["x": randomTensor([2, channels, height, width], seed: 109)]
+        for model in try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets)
+        where model.target.lanes == 16 && !model.target.hasAMX {
+            let kinds = model.kernels.map(\.kind)
+            #expect(kinds.filter { $0 == "bf16 pairs padded" }.count == 2, "\(model.target): \(kinds)")
+            #expect(kinds.filter { $0.contains("filter lanes") && $0.hasSuffix(" pairs]") }.count == 1, "\(model.target): \(kinds)")
+            #expect(kinds.filter { $0.contains("filter lanes") && $0.hasSuffix(" +pairs]") }.count == 1, "\(model.target): \(kinds)")
+            #expect(kinds.count == 6, "\(model.target): \(kinds)")
+        }
+    }
+
     /// Conv -> BatchNorm -> residual Add -> Relu in one kernel: bf16 rounds the conv's own weights and
     /// applies BatchNorm's scale to the sums, as the reference does, so they agree to fp32 rounding;
     /// Winograd, asked for, is not used.
