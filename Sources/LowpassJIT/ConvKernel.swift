@@ -106,6 +106,10 @@ struct ConvKernel: PackedWeightsKernel {
     /// its residual add).
     var pairsOutput = PairsOutput.none
     enum PairsOutput: Hashable { case none, only, alsoFloats }
+    /// The border around each pair plane written (top, left, bottom, right): the padding of the
+    /// filter-lane convs that read them (`FilterLaneConvKernel`), zeros written by the vectors at the
+    /// plane's edges.
+    var pairsPadding = [0, 0, 0, 0]
     /// The argument `.alsoFloats` writes the pairs to: after the residual.
     var pairsArgument: Int { ConvSlot.residual.rawValue + (hasResidual ? 1 : 0) }
     /// Whether this conv can write its output as pairs: bf16 `packed` on vectors (no AMX), whose
@@ -586,13 +590,15 @@ struct ConvKernel: PackedWeightsKernel {
         let residual = hasResidual ? e.argument(.residual) : nil
         let pixels = window.pixels, filters = filters(e)
         let pairs = e.argument(pairsOutput == .only ? ConvSlot.output.rawValue : pairsArgument)
-        let imageSize = PairPlaneKernel.imageSize(e, pairs: e.div(e.add(filters, e.int(1)), 2), pixels: pixels)
+        let layout = PairPlaneKernel(nodes: [], arguments: [], output: 0, batch: batch, channels: 0, height: window.outHeight,
+                                     width: window.outWidth, padding: pairsPadding)
+        let imageSize = PairPlaneKernel.imageSize(e, pairs: e.div(e.add(filters, e.int(1)), 2), pixels: layout.planeSize)
         for o in stride(from: 0, to: channelTile, by: 2) {
             let even = e.add(e.mul(channelTileIndex, channelTile), o)
             e.when(e.compare(LLVMIntSLT, even, filters)) {
                 let odd = e.add(even, e.int(1))
                 let oddPresent = e.compare(LLVMIntSLT, odd, filters)
-                let pairPlane = e.address(pairs, e.add(e.mul(n, imageSize), e.mul(e.div(even, 2), pixels)))
+                let pairPlane = e.address(pairs, e.add(e.mul(n, imageSize), e.mul(e.div(even, 2), layout.planeSize)))
                 for j in vectors.indices {
                     let mask = masked ? vectors[j].valid : nil
                     // Past an odd filter count the second filter reads the last one's planes, and is not stored.
@@ -605,10 +611,40 @@ struct ConvKernel: PackedWeightsKernel {
                         return value
                     }
                     let oddValue = e.select(e.splatMask(oddPresent), values[1], e.vector(0))
-                    e.storeVector(e.bfloat16Pairs(even: values[0], odd: oddValue), pairPlane, vectors[j].first, mask: mask)
+                    storePairs(e, e.bfloat16Pairs(even: values[0], odd: oddValue), plane: pairPlane, layout: layout, first: vectors[j].first, valid: mask)
                 }
             }
         }
+    }
+
+    /// A vector of pairs for consecutive output pixels from `first`, into a pair plane of `layout`: as
+    /// they are without a border; with one, split by output row (a row's pixels are consecutive in the
+    /// bordered plane too), each row's border zeros written by the vector holding its first or last pixel,
+    /// the top and bottom rows' by the vectors holding the map's first and last pixels.
+    private func storePairs(_ e: Emitter, _ values: Value, plane: Value, layout: PairPlaneKernel, first: Value, valid: Value?) {
+        guard layout.isPadded else { return e.storeVector(values, plane, first, mask: valid) }
+        let (top, left, bottom, right) = (pairsPadding[0], pairsPadding[1], pairsPadding[2], pairsPadding[3])
+        let (width, height, paddedWidth) = (window.outWidth, window.outHeight, layout.paddedWidth)
+        func zeros(_ offset: Value, _ count: Int) {
+            let base = e.address(plane, offset)
+            e.forEachVector(count) { x, partial in e.storeVector(e.vector(0), base, x, mask: partial) }
+        }
+        func holds(_ pixel: Value) -> Value {
+            e.and(e.compare(LLVMIntSGE, pixel, first), e.compare(LLVMIntSLT, pixel, e.add(first, e.int(lanes))))
+        }
+        let laneRows = e.vdiv(e.add(e.splatInt32(e.toInt32(first)), e.laneIndices), width)
+        let lastRow = e.minimum(e.div(e.add(first, e.int(lanes - 1)), width), e.int(height - 1))
+        e.loop(e.div(first, width), e.add(lastRow, e.int(1)), unroll: .never) { row in
+            var inRow = e.vcompare(LLVMIntEQ, laneRows, e.splatInt32(e.toInt32(row)))
+            if let valid { inRow = e.and(inRow, valid) }
+            let rowStart = e.mul(e.add(row, e.int(top)), paddedWidth)
+            // Pixel p of the row sits at rowStart + left + p, and lane i holds pixel first + i - row * width.
+            e.storeVector(values, e.address(plane, e.add(rowStart, e.sub(e.int(left), e.mul(row, width)))), first, mask: inRow)
+            if left > 0 { e.when(holds(e.mul(row, width))) { zeros(rowStart, left) } }
+            if right > 0 { e.when(holds(e.add(e.mul(row, width), e.int(width - 1)))) { zeros(e.add(rowStart, e.int(left + width)), right) } }
+        }
+        if top > 0 { e.when(e.compare(LLVMIntEQ, first, e.int(0))) { zeros(e.int(0), top * paddedWidth) } }
+        if bottom > 0 { e.when(holds(e.int(height * width - 1))) { zeros(e.int((top + height) * paddedWidth), bottom * paddedWidth) } }
     }
 
     /// The reduction span packed step `step` (`tap * stepsPerTap + channel step`) lies in: the whole

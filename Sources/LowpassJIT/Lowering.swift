@@ -351,15 +351,17 @@ struct Lowering {
             kernel.readsPairPlanes = true
         }
         let result = nodes[nodes.count - 1].outputs[0]
-        if let readers = pairReaders[result], readers.padding == [0, 0, 0, 0], kernel.writesPairs {
-            let pairs = newBuffer([y[0], PairPlaneKernel.imageSize(channels: filters, pixels: y[2] * y[3])])
+        if let readers = pairReaders[result], kernel.writesPairs {
+            kernel.pairsPadding = readers.padding
+            let layout = PairPlaneKernel(nodes: [], arguments: [], output: 0, batch: y[0], channels: filters, height: y[2], width: y[3], padding: readers.padding)
+            let pairs = newBuffer([y[0], layout.imageSize])
             kernel.pairsOutput = readers.othersRead ? .alsoFloats : .only
             if readers.othersRead {
                 kernel.arguments.insert(.buffer(pairs), at: kernel.pairsArgument)
             } else {
                 (kernel.arguments[ConvSlot.output.rawValue], kernel.output) = (.buffer(pairs), pairs)
             }
-            pairPlanesOf[PairPlanes(value: result)] = pairs
+            pairPlanesOf[PairPlanes(value: result, padding: readers.padding)] = pairs
         }
         if kernel.strategy == .wholeMap {
             let patch = newBuffer([x[0], groups * kernel.wholeMapPatch])
