@@ -47,9 +47,11 @@ struct FilterLaneConvKernel: PackedWeightsKernel {
     }
 
     /// Whether a conv of this shape runs with lanes over filters: bf16 with 16 lanes (where the
-    /// transpose and the broadcasts are cheap, and the pixel lanes waste most), no groups, several
-    /// taps (a 1x1 conv's patch is its input, read in place already) but few enough to unroll, filters
-    /// that fill most of two vectors.
+    /// transpose and the broadcasts are cheap, and the pixel lanes waste most), no groups, filters that
+    /// fill most of two vectors, 2 to 9 taps. A 1x1 conv's patch is its input, read in place already,
+    /// and every one of aa-ResNet-50's ran slower with filter lanes (the transpose against a reduction
+    /// of 32-512 steps); the stem (7x7 over 3 channels, 98 channel-pair steps) ran as fast as with its
+    /// column pairs (84 steps) plus a pass (docs/performance.md, "bf16: lanes over filters").
     static func applies(precision: Precision, target: Target, groups: Int, geometry: WindowGeometry, filters: Int) -> Bool {
         let taps = geometry.kernel.reduce(1, *)
         return precision == .bf16 && target.lanes == 16 && !target.hasAMX && groups == 1 && taps > 1 && taps <= 9 && filters >= 24

@@ -189,25 +189,31 @@ struct BFloat16Tests {
         }
     }
 
+    /// x -> a (3x3) -> b0 (3x3) -> b = relu(b0) -> c (1x1) -> d (3x3) -> y = d + b, the convs' filters
+    /// `filters` (c 1x1, the others 3x3 padded by 1); random weights and input from `seed`.
+    func pairChain(channels: Int, height: Int, width: Int, filters: [Int], outputs: [String], seed: UInt64) -> (Graph, Weights, [String: Tensor]) {
+        func conv(_ name: String, _ input: String, _ weight: String, pad: Int) -> Node {
+            Node(name: name, op: .conv, inputs: [input, weight], outputs: [name], attributes: ["pads": .ints([pad, pad, pad, pad])])
+        }
+        let kernels = [3, 3, 1, 3], inputChannels = [channels] + filters.dropLast()
+        let shapes = (0..<4).map { ("w\($0 + 1)", [filters[$0], inputChannels[$0], kernels[$0], kernels[$0]]) }
+        let graph = Graph(
+            name: "pair-chain", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [2, channels, height, width]))], outputs: outputs,
+            parameters: shapes.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1)) },
+            nodes: [conv("a", "x", "w1", pad: 1), conv("b0", "a", "w2", pad: 1), Node(name: "b", op: .relu, inputs: ["b0"], outputs: ["b"], attributes: [:]),
+                    conv("c", "b", "w3", pad: 0), conv("d", "c", "w4", pad: 1),
+                    Node(name: "y", op: .add, inputs: ["d", "b"], outputs: ["y"], attributes: [:])])
+        let weights = Weights(tensors: Dictionary(uniqueKeysWithValues: shapes.enumerated().map { ($1.0, randomTensor($1.1, seed: seed + 1 + UInt64($0))) }))
+        return (graph, weights, ["x": randomTensor([2, channels, height, width], seed: seed)])
+    }
+
     /// Convs whose output only bf16 convs read write it as pair planes in their epilogue (`.only`:
     /// a chain of 3x3 convs, the first with an odd filter count, whose last pair has no high half), beside
     /// the floats where something else reads it too (`.alsoFloats`: a value a 1x1 conv reads in place
     /// and a residual add and the graph's output read as floats). The function is the same: the
     /// readers round it anyway.
     @Test func convsWriteThePairPlanesTheirReadersTake() throws {
-        let (channels, size) = (6, 21)
-        func conv(_ name: String, _ input: String, _ weight: String, pad: Int) -> Node {
-            Node(name: name, op: .conv, inputs: [input, weight], outputs: [name], attributes: ["pads": .ints([pad, pad, pad, pad])])
-        }
-        let shapes: [(String, [Int])] = [("w1", [23, channels, 3, 3]), ("w2", [20, 23, 3, 3]), ("w3", [12, 20, 1, 1]), ("w4", [20, 12, 3, 3])]
-        let graph = Graph(
-            name: "pair-chain", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [2, channels, size, size]))], outputs: ["b", "y"],
-            parameters: shapes.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1)) },
-            nodes: [conv("a", "x", "w1", pad: 1), conv("b0", "a", "w2", pad: 1), Node(name: "b", op: .relu, inputs: ["b0"], outputs: ["b"], attributes: [:]),
-                    conv("c", "b", "w3", pad: 0), conv("d", "c", "w4", pad: 1),
-                    Node(name: "y", op: .add, inputs: ["d", "b"], outputs: ["y"], attributes: [:])])
-        let weights = Weights(tensors: Dictionary(uniqueKeysWithValues: shapes.enumerated().map { ($1.0, randomTensor($1.1, seed: 100 + UInt64($0))) }))
-        let inputs = ["x": randomTensor([2, channels, size, size], seed: 99)]
+        let (graph, weights, inputs) = pairChain(channels: 6, height: 21, width: 21, filters: [23, 20, 12, 20], outputs: ["b", "y"], seed: 99)
         for model in try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets) where !model.target.hasAMX {
             let kinds = model.kernels.map(\.kind)
             // x as pair planes; a and c as pairs only, b as floats and pairs; d and its add as floats.
@@ -224,19 +230,7 @@ struct BFloat16Tests {
     /// floats a residual add reads (`b`). A pixel-lane conv (`c`, on 13-wide rows: its vectors of 16
     /// pixels cross rows) writes them with its filter-lane reader's border too.
     @Test func filterLaneConvsWriteThePairPlanesTheirReadersTake() throws {
-        let (channels, height, width) = (6, 16, 13)
-        func conv(_ name: String, _ input: String, _ weight: String, pad: Int) -> Node {
-            Node(name: name, op: .conv, inputs: [input, weight], outputs: [name], attributes: ["pads": .ints([pad, pad, pad, pad])])
-        }
-        let shapes: [(String, [Int])] = [("w1", [29, channels, 3, 3]), ("w2", [26, 29, 3, 3]), ("w3", [24, 26, 1, 1]), ("w4", [26, 24, 3, 3])]
-        let graph = Graph(
-            name: "filter-lane-chain", inputs: [ValueInfo(name: "x", type: TensorType(fixed: [2, channels, height, width]))], outputs: ["y"],
-            parameters: shapes.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1)) },
-            nodes: [conv("a", "x", "w1", pad: 1), conv("b0", "a", "w2", pad: 1), Node(name: "b", op: .relu, inputs: ["b0"], outputs: ["b"], attributes: [:]),
-                    conv("c", "b", "w3", pad: 0), conv("d", "c", "w4", pad: 1),
-                    Node(name: "y", op: .add, inputs: ["d", "b"], outputs: ["y"], attributes: [:])])
-        let weights = Weights(tensors: Dictionary(uniqueKeysWithValues: shapes.enumerated().map { ($1.0, randomTensor($1.1, seed: 110 + UInt64($0))) }))
-        let inputs = ["x": randomTensor([2, channels, height, width], seed: 109)]
+        let (graph, weights, inputs) = pairChain(channels: 6, height: 16, width: 13, filters: [29, 26, 24, 26], outputs: ["y"], seed: 109)
         for model in try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets)
         where model.target.lanes == 16 && !model.target.hasAMX {
             let kinds = model.kernels.map(\.kind)
