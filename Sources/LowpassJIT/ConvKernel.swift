@@ -45,7 +45,7 @@ extension PackedWeightsKernel {
     }
 }
 
-struct ConvKernel: PackedWeightsKernel {
+struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
     enum Strategy: String { case direct, packed, wholeMap = "whole-map" }
 
     var nodes: [String]
@@ -112,6 +112,10 @@ struct ConvKernel: PackedWeightsKernel {
     var pairsPadding = [0, 0, 0, 0]
     /// The argument `.alsoFloats` writes the pairs to: after the residual.
     var pairsArgument: Int { ConvSlot.residual.rawValue + (hasResidual ? 1 : 0) }
+    var outputPlanes: PairPlaneKernel {
+        PairPlaneKernel(nodes: [], arguments: [], output: 0, batch: batch, channels: filters, height: window.outHeight,
+                        width: window.outWidth, padding: pairsPadding)
+    }
     /// Whether this conv can write its output as pairs: bf16 `packed` on vectors (no AMX), whose
     /// channel tiles hold whole pairs of filters and whose epilogue is all vectors of pixels (no
     /// filter-lane tail, whose stores are single floats).
@@ -590,8 +594,8 @@ struct ConvKernel: PackedWeightsKernel {
         let residual = hasResidual ? e.argument(.residual) : nil
         let pixels = window.pixels, filters = filters(e)
         let pairs = e.argument(pairsOutput == .only ? ConvSlot.output.rawValue : pairsArgument)
-        let layout = PairPlaneKernel(nodes: [], arguments: [], output: 0, batch: batch, channels: 0, height: window.outHeight,
-                                     width: window.outWidth, padding: pairsPadding)
+        // The filter count may be read at run time (`dimensionsAtRunTime`): the image size is computed here.
+        let layout = outputPlanes
         let imageSize = PairPlaneKernel.imageSize(e, pairs: e.div(e.add(filters, e.int(1)), 2), pixels: layout.planeSize)
         for o in stride(from: 0, to: channelTile, by: 2) {
             let even = e.add(e.mul(channelTileIndex, channelTile), o)
@@ -625,10 +629,7 @@ struct ConvKernel: PackedWeightsKernel {
         guard layout.isPadded else { return e.storeVector(values, plane, first, mask: valid) }
         let (top, left, bottom, right) = (pairsPadding[0], pairsPadding[1], pairsPadding[2], pairsPadding[3])
         let (width, height, paddedWidth) = (window.outWidth, window.outHeight, layout.paddedWidth)
-        func zeros(_ offset: Value, _ count: Int) {
-            let base = e.address(plane, offset)
-            e.forEachVector(count) { x, partial in e.storeVector(e.vector(0), base, x, mask: partial) }
-        }
+        func zeros(_ offset: Value, _ count: Int) { e.storeZeros(e.address(plane, offset), count: count) }
         func holds(_ pixel: Value) -> Value {
             e.and(e.compare(LLVMIntSGE, pixel, first), e.compare(LLVMIntSLT, pixel, e.add(first, e.int(lanes))))
         }

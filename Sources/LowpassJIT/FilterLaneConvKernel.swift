@@ -14,7 +14,7 @@ import LowpassTensor
 ///
 /// Work item: (image, block of `filterVectors` x lanes filters, chunk of the map's row tiles).
 /// Weights: [block][pair][tap][filter vector][filter lane], each a bfloat16 pair of channels 2p, 2p + 1.
-struct FilterLaneConvKernel: PackedWeightsKernel {
+struct FilterLaneConvKernel: PackedWeightsKernel, PairsWritingKernel {
     var nodes: [String]
     var arguments: [Operand]
     var output: Int
@@ -41,7 +41,6 @@ struct FilterLaneConvKernel: PackedWeightsKernel {
     var pairsPadding = [0, 0, 0, 0]
     /// The argument `.alsoFloats` writes the pairs to: after the residual.
     var pairsArgument: Int { ConvSlot.residual.rawValue + (hasResidual ? 1 : 0) }
-    /// The layout of the pair planes written.
     var outputPlanes: PairPlaneKernel {
         PairPlaneKernel(nodes: [], arguments: [], output: 0, batch: batch, channels: filters, height: outHeight, width: outWidth, padding: pairsPadding)
     }
@@ -197,9 +196,7 @@ struct FilterLaneConvKernel: PackedWeightsKernel {
         let plane = e.address(pairs, e.add(e.mul(n, layout.imageSize), e.mul(pair, layout.planeSize)))
         let rowStart = e.address(plane, e.mul(e.add(row, e.int(top)), layout.paddedWidth))
         e.storeVector(values, e.address(rowStart, e.int(left)), firstColumn, mask: mask)
-        func zeros(_ base: Value, _ count: Int) {
-            e.forEachVector(count) { x, partial in e.storeVector(e.vector(0), base, x, mask: partial) }
-        }
+        func zeros(_ base: Value, _ count: Int) { e.storeZeros(base, count: count) }
         let firstTile = e.compare(LLVMIntEQ, firstColumn, e.int(0))
         if left > 0 { e.when(firstTile) { zeros(rowStart, left) } }
         if right > 0 {

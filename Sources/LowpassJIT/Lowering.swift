@@ -323,17 +323,7 @@ struct Lowering {
             var kernel = FilterLaneConvKernel(nodes: nodes.map(\.name), planes: planes, output: output, bias: bias, residual: residual,
                                               filters: filters, outHeight: y[2], outWidth: y[3], geometry: geometry, activation: activation,
                                               scalesSums: scalesSums, target: target)
-            if let readers = pairReaders[nodes[nodes.count - 1].outputs[0]] {
-                kernel.pairsOutput = readers.othersRead ? .alsoFloats : .only
-                kernel.pairsPadding = readers.padding
-                let pairs = newBuffer([y[0], kernel.outputPlanes.imageSize])
-                if readers.othersRead {
-                    kernel.arguments.insert(.buffer(pairs), at: kernel.pairsArgument)
-                } else {
-                    (kernel.arguments[ConvSlot.output.rawValue], kernel.output) = (.buffer(pairs), pairs)
-                }
-                pairPlanesOf[PairPlanes(value: nodes[nodes.count - 1].outputs[0], padding: readers.padding)] = pairs
-            }
+            writePairs(of: nodes[nodes.count - 1].outputs[0], from: &kernel)
             kernel.weights = constant(kernel.pack(w, scale: scale))
             return kernel
         }
@@ -350,19 +340,7 @@ struct Lowering {
             kernel.arguments[ConvSlot.input.rawValue] = .buffer(try pairPlanes(of: node.inputs[0], for: node.name).output)
             kernel.readsPairPlanes = true
         }
-        let result = nodes[nodes.count - 1].outputs[0]
-        if let readers = pairReaders[result], kernel.writesPairs {
-            kernel.pairsPadding = readers.padding
-            let layout = PairPlaneKernel(nodes: [], arguments: [], output: 0, batch: y[0], channels: filters, height: y[2], width: y[3], padding: readers.padding)
-            let pairs = newBuffer([y[0], layout.imageSize])
-            kernel.pairsOutput = readers.othersRead ? .alsoFloats : .only
-            if readers.othersRead {
-                kernel.arguments.insert(.buffer(pairs), at: kernel.pairsArgument)
-            } else {
-                (kernel.arguments[ConvSlot.output.rawValue], kernel.output) = (.buffer(pairs), pairs)
-            }
-            pairPlanesOf[PairPlanes(value: result, padding: readers.padding)] = pairs
-        }
+        if kernel.writesPairs { writePairs(of: nodes[nodes.count - 1].outputs[0], from: &kernel) }
         if kernel.strategy == .wholeMap {
             let patch = newBuffer([x[0], groups * kernel.wholeMapPatch])
             model.kernels.append(WholeMapPatchKernel(nodes: [node.name], input: try operand(node.inputs[0]), output: patch, conv: kernel))
@@ -370,6 +348,22 @@ struct Lowering {
         }
         kernel.weights = constant(kernel.pack(w, scale: scale))
         return kernel
+    }
+
+    /// Where bf16 convs read `value` as pair planes (`pairReaders`), has the conv computing it write them
+    /// in its epilogue, with the readers' border: only them, or beside the floats others read.
+    private mutating func writePairs<K: PairsWritingKernel>(of value: String, from kernel: inout K) {
+        guard let readers = pairReaders[value] else { return }
+        kernel.pairsOutput = readers.othersRead ? .alsoFloats : .only
+        kernel.pairsPadding = readers.padding
+        let layout = kernel.outputPlanes
+        let pairs = newBuffer([layout.batch, layout.imageSize])
+        if readers.othersRead {
+            kernel.arguments.insert(.buffer(pairs), at: kernel.pairsArgument)
+        } else {
+            (kernel.arguments[ConvSlot.output.rawValue], kernel.output) = (.buffer(pairs), pairs)
+        }
+        pairPlanesOf[PairPlanes(value: value, padding: readers.padding)] = pairs
     }
 
     /// The conv kernel `node` lowers to, as far as its schedule goes (no operands, epilogue or weights);

@@ -71,3 +71,21 @@ struct PairPlaneKernel: Kernel {
         }
     }
 }
+
+/// A conv kernel whose epilogue can write its output as pair planes for the convs that read it: only
+/// those (`.only`, in the output buffer) or beside the floats (`.alsoFloats`, to `pairsArgument`), with
+/// the border the readers need (`pairsPadding`, zeros the kernel writes around each plane).
+protocol PairsWritingKernel: Kernel {
+    var pairsOutput: ConvKernel.PairsOutput { get set }
+    var pairsPadding: [Int] { get set }
+    var pairsArgument: Int { get }
+    /// The layout of the pair planes written.
+    var outputPlanes: PairPlaneKernel { get }
+}
+
+extension Emitter {
+    /// Zeros in `count` floats from `base`: a plane's border.
+    func storeZeros(_ base: Value, count: Int) {
+        forEachVector(count) { x, partial in storeVector(vector(0), base, x, mask: partial) }
+    }
+}
