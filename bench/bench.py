@@ -357,7 +357,8 @@ def bench_models(args, lowpass):
 def bench_models_bf16(args, lowpass):
     """Lowpass in bf16 against OpenVINO in its default precision and Lowpass's own f32, interleaved."""
     print(f"machine: {machine()}; {args.threads} threads for every engine; 224x224; "
-          f"median of {args.rounds} interleaved rounds of {args.runs} runs\n")
+          f"median of {args.rounds} rounds of {args.runs} runs, each round per batch Lowpass bf16, OpenVINO, "
+          f"Lowpass f32 back to back; ratios: the median of each round's ratio\n")
     header = (f"{'model':<22} {'batch':>5} {'Lowpass bf16 ms':>16} {'OpenVINO default ms':>20} {'Lowpass f32 ms':>15}"
               f" {'bf16/OpenVINO':>14} {'f32/bf16':>9} {'spread bf16':>12} {'OpenVINO':>9}")
     print(header)
@@ -368,29 +369,36 @@ def bench_models_bf16(args, lowpass):
             samples = {batch: {} for batch in args.batches}
             spreads = {batch: {} for batch in args.batches}
             for _ in range(args.rounds):
+                openvino = openvino_default(onnx_path, args.threads)
+                if openvino:
+                    chosen.add(openvino[1])
+                # Per batch, Lowpass bf16, OpenVINO, Lowpass f32 back to back: the ratios compare
+                # measurements seconds apart, not a minute (this machine's speed drifts by the minute).
                 for batch in args.batches:
-                    for engine, extra in [("bf16", ["--precision", "bf16"]), ("f32", [])]:
+                    def lowpass_run(engine, extra):
                         report = lowpass.bench(graph, batch=batch, runs=args.runs, extra=extra)
                         samples[batch].setdefault(engine, []).append(report["median_ms"])
                         spreads[batch].setdefault(engine, []).append(report["p90_ms"] / report["median_ms"])
-                openvino = openvino_default(onnx_path, args.threads)
-                if openvino:
-                    run, precision = openvino
-                    chosen.add(precision)
-                    for batch in args.batches:
+                    lowpass_run("bf16", ["--precision", "bf16"])
+                    if openvino:
                         x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
-                        times = run_times(lambda: run(x), args.runs)
+                        times = run_times(lambda: openvino[0](x), args.runs)
                         samples[batch].setdefault("OpenVINO", []).append(1000 * statistics.median(times))
                         spreads[batch].setdefault("OpenVINO", []).append(p90(times) / statistics.median(times))
-                    del run, openvino
+                    lowpass_run("f32", [])
+                del openvino
             for batch in args.batches:
                 times = {engine: statistics.median(values) for engine, values in samples[batch].items()}
                 spread = {engine: statistics.median(values) for engine, values in spreads[batch].items()}
                 peer = times.get("OpenVINO")
-                cells = [f"{peer:.1f}" if peer else "-", f"{times['bf16'] / peer:.2f}" if peer else "-",
+
+                def ratio(a, b):
+                    """The median over rounds of each round's a / b: engines measured seconds apart."""
+                    return statistics.median(x / y for x, y in zip(samples[batch][a], samples[batch][b]))
+                cells = [f"{peer:.1f}" if peer else "-", f"{ratio('bf16', 'OpenVINO'):.2f}" if peer else "-",
                          f"{spread['OpenVINO']:.2f}" if peer else "-"]
                 line = (f"{label:<22} {batch:>5} {times['bf16']:>16.1f} {cells[0]:>20} {times['f32']:>15.1f}"
-                        f" {cells[1]:>14} {times['f32'] / times['bf16']:>9.2f} {spread['bf16']:>12.2f} {cells[2]:>9}")
+                        f" {cells[1]:>14} {ratio('f32', 'bf16'):>9.2f} {spread['bf16']:>12.2f} {cells[2]:>9}")
                 print(line, flush=True)
                 rows.append({"model": label, "batch": batch, "lowpass_bf16_ms": times["bf16"], "lowpass_f32_ms": times["f32"],
                              "openvino_default_ms": peer, "spread": spread})
