@@ -125,6 +125,8 @@ struct BFloat16Tests {
         }
     }
 
+    /// A border that differs on every side of a 3x2 kernel at strides 1 x 2: the pair planes' border is
+    /// the conv's, not one the kernel size implies.
     @Test func filterLaneConvWithAnUnevenBorder() throws {
         let (graph, weights) = oneNodeGraph(.conv, input: [1, 8, 10, 12], ["pads": .ints([0, 1, 2, 0]), "strides": .ints([1, 2])],
                                             parameters: [("w", randomTensor([30, 8, 3, 2], seed: 60)), ("b", randomTensor([30], seed: 61))])
@@ -211,7 +213,7 @@ struct BFloat16Tests {
     /// a chain of 3x3 convs, the first with an odd filter count, whose last pair has no high half), beside
     /// the floats where something else reads it too (`.alsoFloats`: a value a 1x1 conv reads in place
     /// and a residual add and the graph's output read as floats). The function is the same: the
-    /// readers round it anyway.
+    /// readers round it anyway. Under 24 filters every conv keeps pixel lanes on both widths.
     @Test func convsWriteThePairPlanesTheirReadersTake() throws {
         let (graph, weights, inputs) = pairChain(channels: 6, height: 21, width: 21, filters: [23, 20, 12, 20], outputs: ["b", "y"], seed: 99)
         for model in try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets) where !model.target.hasAMX {
