@@ -291,7 +291,9 @@ struct OpTests {
         try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(transA ? [k, m] : [m, k], seed: 10)])
     }
 
-    @Test(arguments: [([2, 3, 4, 5], [5, 9]), ([3, 1, 6, 4], [2, 4, 7]), ([7, 12], [12, 20])])
+    /// Rows in tiles of up to 8 (16 lanes) or 4 (8 lanes): 13 and 9 rows leave a last tile that repeats
+    /// its last row; 70 columns a partial column tile.
+    @Test(arguments: [([2, 3, 4, 5], [5, 9]), ([3, 1, 6, 4], [2, 4, 7]), ([7, 12], [12, 20]), ([13, 40], [40, 70]), ([2, 9, 33], [33, 18])])
     func matMul(a: [Int], b: [Int]) throws {
         let (graph, weights) = oneNodeGraph(.matMul, input: a, parameters: [("B", randomTensor(b, seed: 11))])
         try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(a, seed: 12)])
