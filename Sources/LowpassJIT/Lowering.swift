@@ -468,32 +468,10 @@ struct Lowering {
         let a = shape(node.inputs[0]), y = shape(node.outputs[0])
         let (m, n) = (y[0], y[1])
         let k = transA ? a[0] : a[1]
-        var bOperand = try operand(node.inputs[1])
-        var bStrides = transB ? MatrixStrides(1, k) : MatrixStrides(n, 1)
-        if transB, let weight = weights.tensors[node.inputs[1]] {
-            // Constant B: transpose once now so every row the kernel reads is contiguous.
-            var transposed = Tensor(zeros: [k, n])
-            transposed.withUnsafeMutableBufferPointer { t in
-                weight.withUnsafeBufferPointer { w in
-                    // In 64 x 64 blocks on every core: a classifier's weights are up to hundreds of
-                    // megabytes (VGG's first, 4096 x 25088), and a row-by-row transpose writing columns
-                    // 16 KiB apart took VGG-19's compile 1.2 s.
-                    let (target, source) = (Shared(t.baseAddress), Shared(w.baseAddress))
-                    let block = 64
-                    concurrentPerform(ceilDiv(n, block)) { rowBlock in
-                        guard let t = target.value, let w = source.value else { return }
-                        let rows = (rowBlock * block)..<min(n, (rowBlock + 1) * block)
-                        for firstColumn in stride(from: 0, to: k, by: block) {
-                            for column in firstColumn..<min(k, firstColumn + block) {
-                                for row in rows { t[column * n + row] = w[row * k + column] }
-                            }
-                        }
-                    }
-                }
-            }
-            bOperand = constant(transposed)
-            bStrides = MatrixStrides(n, 1)
-        }
+        let constantB = weights.tensors[node.inputs[1]]
+        // A constant B is laid out in column tiles below; its operand is a placeholder until then.
+        let bOperand = constantB == nil ? try operand(node.inputs[1]) : .constant(0)
+        let bStrides = transB ? MatrixStrides(1, k) : MatrixStrides(n, 1)
         var arguments = [.buffer(output), try operand(node.inputs[0]), bOperand]
         var cStrides: MatrixStrides?
         if node.inputs.count > 2 {
@@ -501,9 +479,14 @@ struct Lowering {
             let s = broadcastStrides(shape(node.inputs[2]), to: [m, n])
             cStrides = MatrixStrides(s[0], s[1])
         }
-        return MatrixKernel(nodes: [node.name], arguments: arguments, output: output, batchShape: [], aBatchStrides: [],
-                            bBatchStrides: [], m: m, n: n, k: k, aStrides: transA ? MatrixStrides(1, m) : MatrixStrides(k, 1), bStrides: bStrides,
-                            cStrides: cStrides, alpha: try node.float("alpha"), beta: try node.float("beta"), lanes: target.lanes)
+        var kernel = MatrixKernel(nodes: [node.name], arguments: arguments, output: output, batchShape: [], aBatchStrides: [],
+                                  bBatchStrides: [], m: m, n: n, k: k, aStrides: transA ? MatrixStrides(1, m) : MatrixStrides(k, 1), bStrides: bStrides,
+                                  cStrides: cStrides, alpha: try node.float("alpha"), beta: try node.float("beta"), lanes: target.lanes)
+        if let constantB {
+            kernel.arguments[2] = constant(kernel.packColumnTiles(constantB, transposed: transB))
+            kernel.bInColumnTiles = true
+        }
+        return kernel
     }
 
     private func matMul(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {

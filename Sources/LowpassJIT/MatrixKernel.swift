@@ -1,4 +1,5 @@
 import CLLVM
+import LowpassTensor
 
 /// Gemm and MatMul: `out[b, i, j] = alpha * sum_k A[b, i, k] * B[b, k, j] + beta * C[i, j]`.
 /// One work item is a tile of `rowTile` rows of one batch entry by `columnVectors` vectors of columns;
@@ -25,6 +26,10 @@ struct MatrixKernel: Kernel {
     var aStrides: MatrixStrides, bStrides: MatrixStrides, cStrides: MatrixStrides?
     var alpha: Double, beta: Double
     var lanes: Int
+    /// Whether B is a constant laid out by `packColumnTiles`: each work item then reads one contiguous
+    /// run of it instead of a strip of every row (a classifier's rows are 4-16 KB apart, and a strip
+    /// of 128-256 bytes a row left the hardware prefetchers behind).
+    var bInColumnTiles = false
 
     /// Rows a work item computes, and vectors of columns: 16 sums with 16 lanes (8 with 8), which leave
     /// registers for the tile's vectors of B and its rows' broadcasts. At batch 8 with 16 lanes, VGG-16's
@@ -39,6 +44,28 @@ struct MatrixKernel: Kernel {
     var workItems: Int { batches * rowTiles * columnTiles }
     var flops: Double { 2 * Double(batches * m * n * k) }
     var bytes: Double { 4 * Double(batches * (m * k + k * n + m * n)) }
+
+    /// A constant B, [K, N] or with `transposed` [N, K] (a Gemm's `transB`, the layout of PyTorch's
+    /// Linear weights), as [column tile][K][columnVectors x lanes], zeros past column N: one pass, a
+    /// column tile per core at a time, reading [N, K] rows in order.
+    func packColumnTiles(_ b: Tensor, transposed: Bool) -> Tensor {
+        let (width, k, n, columnTiles) = (columnVectors * lanes, k, n, columnTiles)
+        var packed = Tensor(zeros: [columnTiles * k * width])
+        packed.withUnsafeMutableBufferPointer { p in
+            b.withUnsafeBufferPointer { w in
+                let (target, source) = (Shared(p.baseAddress), Shared(w.baseAddress))
+                concurrentPerform(columnTiles) { tile in
+                    guard let p = target.value, let w = source.value else { return }
+                    let run = p + tile * k * width
+                    for lane in 0..<min(width, n - tile * width) {
+                        let column = tile * width + lane
+                        for row in 0..<k { run[row * width + lane] = transposed ? w[column * k + row] : w[row * n + column] }
+                    }
+                }
+            }
+        }
+        return packed
+    }
 
     func emitItem(_ e: Emitter, _ item: Value) {
         let c = split(e, item, [batches, rowTiles, columnTiles])
@@ -63,7 +90,17 @@ struct MatrixKernel: Kernel {
         let aRows = rows.map { e.address(aBase, e.mul($0, aStrides.row)) }
         let accumulators = rows.map { _ in columns.map { _ in e.local(e.vector(0)) } }
         let fullTiles = n % (columnVectors * lanes) == 0
+        let tileWidth = columnVectors * lanes
         e.loop(k) { p in
+            if bInColumnTiles {
+                let bRow = e.address(bBase, e.mul(e.add(e.mul(tile, k), p), tileWidth))
+                let b = (0..<columnVectors).map { t in e.loadVector(bRow, e.int(t * lanes)) }
+                for (i, aRow) in aRows.enumerated() {
+                    let a = e.splat(e.load(aRow, e.mul(p, aStrides.column)))
+                    for t in 0..<columnVectors { e.set(accumulators[i][t], e.fma(a, b[t], e.get(accumulators[i][t]))) }
+                }
+                return
+            }
             let bRow = e.address(bBase, e.mul(p, bStrides.row))
             let b = (0..<columnVectors).map { t in
                 bStrides.column == 1

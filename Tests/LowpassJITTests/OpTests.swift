@@ -280,9 +280,11 @@ struct OpTests {
         try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 7)])
     }
 
-    @Test(arguments: [(false, false, [17]), (true, false, [1, 17]), (false, true, [3, 1]), (true, true, [])])
+    /// A constant B in column tiles, read from either layout: 70 columns are two tiles with 16 lanes (the
+    /// second of 6 columns) and five with 8.
+    @Test(arguments: [(false, false, [70]), (true, false, [1, 70]), (false, true, [3, 1]), (true, true, [])])
     func gemm(transA: Bool, transB: Bool, biasShape: [Int]) throws {
-        let (m, k, n) = (3, 19, 17)
+        let (m, k, n) = (3, 19, 70)
         var parameters = [("B", randomTensor(transB ? [n, k] : [k, n], seed: 8))]
         if !biasShape.isEmpty { parameters.append(("C", randomTensor(biasShape, seed: 9))) }
         let (graph, weights) = oneNodeGraph(.gemm, input: transA ? [k, m] : [m, k], [
