@@ -92,20 +92,17 @@ struct MatrixKernel: Kernel {
         let fullTiles = n % (columnVectors * lanes) == 0
         let tileWidth = columnVectors * lanes
         e.loop(k) { p in
+            let b: [Value]
             if bInColumnTiles {
-                let bRow = e.address(bBase, e.mul(e.add(e.mul(tile, k), p), tileWidth))
-                let b = (0..<columnVectors).map { t in e.loadVector(bRow, e.int(t * lanes)) }
-                for (i, aRow) in aRows.enumerated() {
-                    let a = e.splat(e.load(aRow, e.mul(p, aStrides.column)))
-                    for t in 0..<columnVectors { e.set(accumulators[i][t], e.fma(a, b[t], e.get(accumulators[i][t]))) }
+                let run = e.address(bBase, e.mul(e.add(e.mul(tile, k), p), tileWidth))
+                b = (0..<columnVectors).map { t in e.loadVector(run, e.int(t * lanes)) }
+            } else {
+                let bRow = e.address(bBase, e.mul(p, bStrides.row))
+                b = (0..<columnVectors).map { t in
+                    bStrides.column == 1
+                        ? e.loadVector(bRow, e.add(firstColumn, t * lanes), mask: fullTiles ? nil : masks[t])
+                        : e.gather(bRow, e.vmul(columns[t], bStrides.column), mask: masks[t])
                 }
-                return
-            }
-            let bRow = e.address(bBase, e.mul(p, bStrides.row))
-            let b = (0..<columnVectors).map { t in
-                bStrides.column == 1
-                    ? e.loadVector(bRow, e.add(firstColumn, t * lanes), mask: fullTiles ? nil : masks[t])
-                    : e.gather(bRow, e.vmul(columns[t], bStrides.column), mask: masks[t])
             }
             for (i, aRow) in aRows.enumerated() {
                 let a = e.splat(e.load(aRow, e.mul(p, aStrides.column)))
