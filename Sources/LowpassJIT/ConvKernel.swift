@@ -113,7 +113,7 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
     /// The argument `.alsoFloats` writes the pairs to: after the residual.
     var pairsArgument: Int { ConvSlot.residual.rawValue + (hasResidual ? 1 : 0) }
     var outputPlanes: PairPlaneKernel {
-        PairPlaneKernel(nodes: [], arguments: [], output: 0, batch: batch, channels: filters, height: window.outHeight,
+        PairPlaneKernel(batch: batch, channels: filters, height: window.outHeight,
                         width: window.outWidth, padding: pairsPadding)
     }
     /// Whether this conv can write its output as pairs: bf16 `packed` on vectors (no AMX), whose

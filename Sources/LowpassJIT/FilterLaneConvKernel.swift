@@ -42,7 +42,7 @@ struct FilterLaneConvKernel: PackedWeightsKernel, PairsWritingKernel {
     /// The argument `.alsoFloats` writes the pairs to: after the residual.
     var pairsArgument: Int { ConvSlot.residual.rawValue + (hasResidual ? 1 : 0) }
     var outputPlanes: PairPlaneKernel {
-        PairPlaneKernel(nodes: [], arguments: [], output: 0, batch: batch, channels: filters, height: outHeight, width: outWidth, padding: pairsPadding)
+        PairPlaneKernel(batch: batch, channels: filters, height: outHeight, width: outWidth, padding: pairsPadding)
     }
 
     /// Whether a conv of this shape runs with lanes over filters: bf16 with 16 lanes (where the

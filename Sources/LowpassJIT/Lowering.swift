@@ -420,7 +420,7 @@ struct Lowering {
     /// (`node`) asks, shared by every later one; its `output` is their buffer.
     private mutating func pairPlanes(of value: String, for node: String, padding: [Int] = [0, 0, 0, 0]) throws(NodeError) -> PairPlaneKernel {
         let x = shape(value)
-        var planes = PairPlaneKernel(nodes: [node], arguments: [], output: 0, batch: x[0], channels: x[1], height: x[2], width: x[3], padding: padding)
+        var planes = PairPlaneKernel(nodes: [node], batch: x[0], channels: x[1], height: x[2], width: x[3], padding: padding)
         if let made = pairPlanesOf[PairPlanes(value: value, padding: padding)] {
             planes.output = made
             return planes

@@ -16,6 +16,13 @@ struct PairPlaneKernel: Kernel {
     /// Zero rows and columns around the map: top, left, bottom, right.
     var padding = [0, 0, 0, 0]
 
+    /// The planes of `channels` maps of `height` x `width` with `padding`, before lowering gives them a
+    /// buffer and a source (or as the layout a conv's epilogue writes).
+    init(nodes: [String] = [], batch: Int, channels: Int, height: Int, width: Int, padding: [Int] = [0, 0, 0, 0]) {
+        (self.nodes, arguments, output) = (nodes, [], 0)
+        (self.batch, self.channels, self.height, self.width, self.padding) = (batch, channels, height, width, padding)
+    }
+
     /// Floats after each image's planes, which a 1x1 conv's last pixel tile reads past the map
     /// (`ConvKernel.readsInPlace`): a tile's pixels at most.
     static let slack = 64
