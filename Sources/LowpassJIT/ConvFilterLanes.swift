@@ -25,7 +25,7 @@ extension ConvKernel {
         let accumulators = (0..<(fusedTiles * perTile)).map { _ in e.local(e.vector(0)) }
         func accumulator(_ t: Int, _ v: Int, _ p: Int) -> Value { accumulators[(t * vectorsPerTile + v) * pixels + p] }
         e.loop(tiles.first, tiles.end, step: fusedTiles) { firstTile in
-            // Past the chunk's end a tile repeats the last one: the same values, stored twice.
+            // Past the chunk's end a tile repeats the last one: the same values, not stored again.
             let tileIndices = (0..<fusedTiles).map { e.minimum(e.add(firstTile, $0), e.sub(tiles.end, e.int(1))) }
             for (t, tileIndex) in tileIndices.enumerated() {
                 startSums(e, Array(accumulators[(t * perTile)..<((t + 1) * perTile)]), of: tileIndex, partials)
@@ -44,8 +44,10 @@ extension ConvKernel {
             }
             for (t, tileIndex) in tileIndices.enumerated() {
                 let mine = Array(accumulators[(t * perTile)..<((t + 1) * perTile)])
-                endSums(e, mine, of: tileIndex, partials) {
-                    storeLastPixels(e, n: n, group: group, channelTileIndex: tileIndex, accumulators: mine)
+                unlessRepeat(e, t, of: firstTile, end: tiles.end) {
+                    endSums(e, mine, of: tileIndex, partials) {
+                        storeLastPixels(e, n: n, group: group, channelTileIndex: tileIndex, accumulators: mine)
+                    }
                 }
             }
         }

@@ -54,6 +54,7 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
     var batch: Int, channels: Int, filters: Int, groups: Int
     var window: WindowAddressing
     var hasResidual: Bool
+    var inPlaceArgument: Int? { hasResidual ? ConvSlot.residual.rawValue : nil }
     var activation: Activation?
     var strategy: Strategy
     var channelTile: Int, pixelVectors: Int
@@ -468,7 +469,7 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
         let perTile = channelTile * vectors.count
         let accumulators = (0..<(fusedTiles * perTile)).map { _ in e.local(e.vector(0)) }
         e.loop(tiles.first, tiles.end, step: fusedTiles) { firstTile in
-            // Past the chunk's end a tile repeats the last one: the same values, stored twice.
+            // Past the chunk's end a tile repeats the last one: the same values, not stored again.
             let tileIndices = fusedTiles == 1 ? [firstTile] : (0..<fusedTiles).map { e.minimum(e.add(firstTile, $0), e.sub(tiles.end, e.int(1))) }
             if fusedTiles == 1 && partials == nil { prefetchEpilogue(e, n: n, group: group, channelTileIndex: firstTile, vectors: vectors) }
             for (i, tileIndex) in tileIndices.enumerated() {
@@ -497,11 +498,21 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
             }
             for (i, tileIndex) in tileIndices.enumerated() {
                 let slice = Array(accumulators[(i * perTile)..<((i + 1) * perTile)])
-                endSums(e, slice, of: tileIndex, partials) {
-                    storeTile(e, n: n, group: group, channelTileIndex: tileIndex, vectors: vectors, accumulators: slice, wholeTile: wholeTiles)
+                unlessRepeat(e, i, of: firstTile, end: tiles.end) {
+                    endSums(e, slice, of: tileIndex, partials) {
+                        storeTile(e, n: n, group: group, channelTileIndex: tileIndex, vectors: vectors, accumulators: slice, wholeTile: wholeTiles)
+                    }
                 }
             }
         }
+    }
+
+    /// Runs `body`, the epilogue of fused tile `i` of the group from `firstTile`, unless that tile
+    /// repeats the chunk's last: stored again, the repeat would read as its residual the output the
+    /// first store wrote over it (the output takes the residual's memory, `MemoryPlan`).
+    func unlessRepeat(_ e: Emitter, _ i: Int, of firstTile: Value, end: Value, _ body: () -> Void) {
+        if i == 0 { return body() }
+        e.when(e.compare(LLVMIntSLT, e.add(firstTile, e.int(i)), end), then: body)
     }
 
     /// A tile's accumulators at zero, or at the sums the previous span left in `partials`.

@@ -24,6 +24,7 @@ struct FilterLaneConvKernel: PackedWeightsKernel, PairsWritingKernel {
     var outHeight: Int, outWidth: Int
     var geometry: WindowGeometry
     var hasResidual: Bool
+    var inPlaceArgument: Int? { hasResidual ? ConvSlot.residual.rawValue : nil }
     var activation: Activation?
     /// As `ConvKernel.scalesSums`: BatchNorm's scale in the epilogue, the bias argument holding shifts then scales.
     var scalesSums: Bool

@@ -34,6 +34,11 @@ protocol Kernel: Hashable {
     /// the kernel reads or writes, so the kernel can run image by image (`ImageSchedule`). 1 where
     /// items mix images.
     var images: Int { get }
+    /// An argument whose memory the output may take over when nothing reads it later: each of its
+    /// elements is read only by the work item that writes the output's element at the same index, and
+    /// before that write (a conv's residual). Writing over it spares the cache the lines a fresh output
+    /// would first fetch (`MemoryPlan`). nil for most kernels.
+    var inPlaceArgument: Int? { get }
     /// What the function a kernel shares with others computes, for its name: `kind`, less what the
     /// code reads at run time (a conv's ReLU bound).
     var functionKind: String { get }
@@ -55,6 +60,7 @@ protocol Kernel: Hashable {
 extension Kernel {
     var scratchFloats: Int { 0 }
     var images: Int { 1 }
+    var inPlaceArgument: Int? { nil }
     var functionKind: String { kind }
     var runTimeIntegers: [Int] { [] }
     mutating func eraseRunTimeIntegers() {}

@@ -1,7 +1,8 @@
 /// Places every intermediate buffer in one arena: two buffers share memory only if their lifetimes
 /// (first write to last read, in kernel order) are disjoint. Greedy first fit in order of definition; a
-/// buffer a kernel reads is never the one it writes, because both are live at that kernel. Graph inputs
-/// and outputs are not placed: the caller's tensors are used in place.
+/// buffer a kernel reads is never the one it writes, because both are live at that kernel, except the
+/// argument a kernel may write over (`Kernel.inPlaceArgument`, a conv's residual) where that kernel is
+/// its last reader. Graph inputs and outputs are not placed: the caller's tensors are used in place.
 ///
 /// Under an `ImageSchedule`, a per-image buffer takes one image's room, its kernel-order lifetime holding
 /// within each image's pass; a whole-batch buffer that the image-by-image kernels touch lives through all
@@ -45,10 +46,28 @@ struct MemoryPlan {
         let external = Set(model.inputs.map(\.buffer) + model.outputs.map(\.buffer))
         self.external = external
         unplannedSize = model.buffers.indices.reduce(0) { $0 + (external.contains($1) ? 0 : Self.aligned(model.buffers[$1].elements)) }
+        // The output that takes over an argument's memory, by the argument's buffer.
+        var overwrittenBy: [Int: Int] = [:]
+        for (index, kernel) in model.kernels.enumerated() {
+            guard let slot = kernel.inPlaceArgument, slot < kernel.arguments.count, case .buffer(let argument) = kernel.arguments[slot],
+                  first[kernel.output] == index, last[argument] == index, argument != kernel.output,
+                  !external.contains(argument), !external.contains(kernel.output),
+                  kernel.arguments.filter({ $0 == .buffer(argument) }).count == 1,
+                  schedule.floats(of: argument, in: model) == schedule.floats(of: kernel.output, in: model) else { continue }
+            overwrittenBy[argument] = kernel.output
+        }
+        var takesOver: [Int: Int] = [:]
+        for (argument, output) in overwrittenBy { takesOver[output] = argument }
+
         var live: [(offset: Int, size: Int, last: Int)] = []
         for b in (0..<count).sorted(by: { first[$0] < first[$1] }) where first[b] != Int.max && !external.contains(b) {
             live.removeAll { $0.last < first[b] }
             live.sort { $0.offset < $1.offset }
+            if let argument = takesOver[b], let block = live.firstIndex(where: { $0.offset == offsets[argument] && $0.last == first[b] }) {
+                offsets[b] = offsets[argument]
+                live[block].last = last[b]
+                continue
+            }
             let needed = Self.aligned(max(schedule.floats(of: b, in: model), 1))
             var offset = 0
             for block in live {

@@ -28,6 +28,7 @@ struct WinogradKernel: PackedWeightsKernel {
     var height: Int, width: Int, outHeight: Int, outWidth: Int
     var pads: [Int]
     var hasResidual: Bool
+    var inPlaceArgument: Int? { hasResidual ? ConvSlot.residual.rawValue : nil }
     var activation: Activation?
     var layout: Layout
     var channelTile: Int, tileVectors: Int, channelChunks: Int

@@ -1,0 +1,69 @@
+import LowpassIR
+import LowpassJIT
+import LowpassTensor
+import Testing
+
+/// A conv with a residual writes its output over the residual where nothing reads the residual
+/// afterwards (`Kernel.inPlaceArgument`, `MemoryPlan`): each element must be read before it is written,
+/// by the work item that writes it, once.
+@Suite("JIT outputs written over their residual")
+struct InPlaceOutputTests {
+    static let height = 28, width = 28
+
+    /// The arena bytes of `planes` maps, in whole cache lines.
+    func bytes(_ planes: Int) -> Int { (planes * Self.height * Self.width + 15) / 16 * 64 }
+
+    /// r = conv_r(x), s = conv_s(x), y = relu(conv_y(s) + r), z = globalAveragePool(y): y may take r's
+    /// memory. 40 filters over a 28x28 map: channel tiles that do not divide into the groups a partial
+    /// last pixel tile fuses, so a group's last tiles repeat the chunk's last one.
+    func residualBlock(batch: Int, filters: Int) -> (Graph, Weights, [String: Tensor]) {
+        let parameters = [("wr", randomTensor([filters, 8, 1, 1], seed: 80)), ("ws", randomTensor([24, 8, 3, 3], seed: 81)),
+                          ("wy", randomTensor([filters, 24, 1, 1], seed: 82)), ("by", randomTensor([filters], seed: 83))]
+        let nodes = [
+            Node(name: "conv_r", op: .conv, inputs: ["x", "wr"], outputs: ["r"]),
+            Node(name: "conv_s", op: .conv, inputs: ["x", "ws"], outputs: ["s"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+            Node(name: "conv_y", op: .conv, inputs: ["s", "wy", "by"], outputs: ["t"]),
+            Node(name: "add", op: .add, inputs: ["t", "r"], outputs: ["u"]),
+            Node(name: "relu", op: .relu, inputs: ["u"], outputs: ["y"]),
+            Node(name: "gap", op: .globalAveragePool, inputs: ["y"], outputs: ["z"]),
+        ]
+        let shape = [batch, 8, Self.height, Self.width]
+        let graph = Graph(name: "in-place", inputs: [ValueInfo(name: "x", type: TensorType(fixed: shape))], outputs: ["z"],
+                          parameters: parameters.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1.shape)) }, nodes: nodes)
+        return (graph, Weights(tensors: Dictionary(uniqueKeysWithValues: parameters)), ["x": randomTensor(shape, seed: 84)])
+    }
+
+    @Test(arguments: [(1, 40), (2, 40), (1, 64)])
+    func outputTakesTheResidualsMemory(batch: Int, filters: Int) throws {
+        let (graph, weights, inputs) = residualBlock(batch: batch, filters: filters)
+        for precision in [Precision.f32, .bf16] {
+            let targets = precision == .bf16 ? bfloat16Targets : testedTargets
+            for model in try expectMatchesReference(graph, weights, inputs: inputs, precision: precision, on: targets) where precision == .f32 {
+                #expect(model.kernels.map(\.kind).filter { $0.hasPrefix("conv1x1+add+relu") }.count == 1, "\(model.target)")
+                // r and s, and no room of y's own (z is the caller's). With several images the first
+                // kernels run image by image, their buffers holding one image.
+                if batch == 1 { #expect(model.arenaBytes == bytes(filters) + bytes(24), "\(model.target)") }
+            }
+        }
+    }
+
+    /// relu(conv(r) + r): the residual is the conv's input too, which other work items still read, so
+    /// the output gets memory of its own.
+    @Test func notOverTheConvsOwnInput() throws {
+        let parameters = [("wr", randomTensor([32, 8, 3, 3], seed: 85)), ("wy", randomTensor([32, 32, 1, 1], seed: 86))]
+        let nodes = [
+            Node(name: "conv_r", op: .conv, inputs: ["x", "wr"], outputs: ["r"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+            Node(name: "conv_y", op: .conv, inputs: ["r", "wy"], outputs: ["t"]),
+            Node(name: "add", op: .add, inputs: ["t", "r"], outputs: ["u"]),
+            Node(name: "relu", op: .relu, inputs: ["u"], outputs: ["y"]),
+            Node(name: "gap", op: .globalAveragePool, inputs: ["y"], outputs: ["z"]),
+        ]
+        let shape = [1, 8, Self.height, Self.width]
+        let graph = Graph(name: "own-input", inputs: [ValueInfo(name: "x", type: TensorType(fixed: shape))], outputs: ["z"],
+                          parameters: parameters.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1.shape)) }, nodes: nodes)
+        let weights = Weights(tensors: Dictionary(uniqueKeysWithValues: parameters))
+        for model in try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 87)]) {
+            #expect(model.arenaBytes == 2 * bytes(32), "\(model.target)")
+        }
+    }
+}
