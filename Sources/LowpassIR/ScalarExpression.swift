@@ -14,8 +14,10 @@ public indirect enum ScalarExpression: Hashable, Sendable {
     /// `a < b ? then : otherwise`.
     case ifLess(ScalarExpression, ScalarExpression, then: ScalarExpression, otherwise: ScalarExpression)
 
+    /// `roundToBFloat16` is no op's: the nearest bfloat16 (`Float.roundedToBFloat16`), which the
+    /// JIT's bf16 precision puts where the reference rounds an operand (docs/jit.md, "Precision: bf16").
     public enum UnaryFunction: String, Hashable, Sendable, CaseIterable {
-        case negate, abs, exp, log, sqrt, tanh, erf, floor, ceil, sin, cos
+        case negate, abs, exp, log, sqrt, tanh, erf, floor, ceil, sin, cos, roundToBFloat16
     }
 
     /// `max` and `min` propagate NaN (ONNX Max/Min, PyTorch's clamp): a NaN on either side wins.
@@ -87,6 +89,7 @@ extension ScalarExpression.UnaryFunction {
         case .ceil: return a.rounded(.up)
         case .sin: return Foundation.sin(a)
         case .cos: return Foundation.cos(a)
+        case .roundToBFloat16: return Double(Float(a).roundedToBFloat16)
         }
     }
 }

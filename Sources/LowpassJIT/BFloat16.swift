@@ -10,10 +10,20 @@ import LowpassTensor
 /// packs consecutive input channels as the pair and one instruction does two reduction steps.
 /// The layout travels in float-typed vectors and buffers; only its bits matter.
 extension Emitter {
-    /// Float vector `v` rounded to bfloat16 (ties to even; NaN stays NaN), as the floats they stand
-    /// for: the rounded value's bits in the high 16 bits of each lane, zeros in the low ones.
+    /// Float `v` (a vector or one float) rounded to bfloat16 (ties to even; NaN stays NaN), as the
+    /// floats they stand for: the rounded value's bits in the high 16 bits of each lane, zeros in the low ones.
     func roundedToBFloat16(_ v: Value) -> Value {
-        bitcast(roundedBits(v), to: floatVector)
+        bitcast(roundedBits(v), to: LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind ? floatVector : f32)
+    }
+
+    /// `roundedToBFloat16`, where the target has AVX512_BF16 by `vcvtneps2bf16` (3 instructions
+    /// against a dozen; subnormals become zero, as in the pair planes): for a conv's epilogue.
+    func roundedToBFloat16Natively(_ v: Value) -> Value {
+        guard module.target.hasNativeBFloat16, LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind else { return roundedToBFloat16(v) }
+        let halves = intrinsic("llvm.x86.avx512bf16.cvtneps2bf16.512", [], [v])
+        // Each bfloat16 into the high half of its lane, zeros (the second operand's) into the low one.
+        let widened = shuffle(halves, LLVMConstNull(LLVMTypeOf(halves)), order: (0..<(2 * lanes)).map { $0 % 2 == 0 ? lanes : $0 / 2 })
+        return bitcast(widened, to: floatVector)
     }
 
     /// The lanes of float vectors `even` and `odd`, rounded to bfloat16, as one vector of pairs. Where
@@ -61,16 +71,18 @@ extension Emitter {
         return fma(even(a), even(b), fma(odd(a), odd(b), accumulator))
     }
 
-    /// A float vector rounded to bfloat16, as i32 lanes with the result in the high 16 bits.
+    /// A float vector (or one float) rounded to bfloat16, as i32 lanes with the result in the high 16 bits.
     private func roundedBits(_ v: Value) -> Value {
-        let bits = bitcast(v, to: intVector)
+        let isVector = LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind
+        func constant(_ c: Int) -> Value { isVector ? intVectorConstant(c) : int32(c) }
+        let bits = bitcast(v, to: isVector ? intVector : i32)
         // Adding 0x7FFF rounds halfway cases down; the low bit of the kept part pushes them up to even.
-        let keptLowBit = and(shiftRight(bits, intVectorConstant(16)), intVectorConstant(1))
-        let rounded = add(add(bits, intVectorConstant(0x7FFF)), keptLowBit)
+        let keptLowBit = and(shiftRight(bits, constant(16)), constant(1))
+        let rounded = add(add(bits, constant(0x7FFF)), keptLowBit)
         // NaN would round to infinity or change sign; it stays NaN, made quiet.
-        let quietNaN = or(bits, intVectorConstant(0x0040_0000))
+        let quietNaN = or(bits, constant(0x0040_0000))
         let kept = select(fcompare(LLVMRealUNO, v, v), quietNaN, rounded)
-        return and(kept, intVectorConstant(Int(Int32(bitPattern: 0xFFFF_0000))))
+        return and(kept, constant(Int(Int32(bitPattern: 0xFFFF_0000))))
     }
 }
 

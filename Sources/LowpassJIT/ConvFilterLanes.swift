@@ -74,7 +74,7 @@ extension ConvKernel {
                 e.loop(pixels, unroll: .never) { p in
                     let index = e.add(plane, p)
                     var value = scaledAndShifted(e, e.load(filterSums, e.mul(p, lanes)), filter: filter)
-                    if let residual { value = e.fadd(value, e.load(residual, index)) }
+                    if let residual { value = addingResidual(e, value, e.load(residual, index), bf16: precision == .bf16) }
                     value = activate(e, value)
                     e.store(value, out, index)
                 }

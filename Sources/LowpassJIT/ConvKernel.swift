@@ -585,7 +585,7 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
                     let index = e.add(plane, vectors[j].first)
                     let mask = masked ? vectors[j].valid : nil
                     storeConvOutput(e, scaledAndShifted(e, e.get(accumulators[o * vectors.count + j]), filter: filter), residual: residual,
-                                    activate: { activate(e, $0) }, to: out, at: index, mask: mask)
+                                    bf16: precision == .bf16, activate: { activate(e, $0) }, to: out, at: index, mask: mask)
                 }
             }
             if filtersFillTiles {
@@ -621,7 +621,7 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
                         filter, slot, present -> Value in
                         let index = e.add(e.mul(e.add(e.mul(n, filters), filter), pixels), vectors[j].first)
                         let value = convOutput(e, scaledAndShifted(e, e.get(accumulators[slot * vectors.count + j]), filter: filter),
-                                               residual: residual, activate: { activate(e, $0) }, at: index, mask: mask)
+                                               residual: residual, bf16: precision == .bf16, activate: { activate(e, $0) }, at: index, mask: mask)
                         if pairsOutput == .alsoFloats { e.when(present) { e.storeVector(value, e.argument(.output), index, mask: mask) } }
                         return value
                     }

@@ -41,6 +41,7 @@ extension ScalarExpression.UnaryFunction {
         // Rare in CNNs (position encodings, mostly folded on import): libm's, lane by lane.
         case .sin: return e.intrinsic("llvm.sin", [LLVMTypeOf(a)], [a])
         case .cos: return e.intrinsic("llvm.cos", [LLVMTypeOf(a)], [a])
+        case .roundToBFloat16: return e.roundedToBFloat16(a)
         case .tanh:
             // (1 - t) / (1 + t) with t = e^(-2|a|), which neither overflows nor loses large arguments.
             let t = e.exp(e.fmul(e.constant(-2, like: a), e.fabs(a)))

@@ -9,8 +9,9 @@ struct Activation: Hashable, CustomStringConvertible {
     var expression: ScalarExpression
 
     /// `nodes` in dataflow order compute a function of `value`; their other inputs are one-element
-    /// constants, read by `constant`.
-    init(_ nodes: [Node], of value: String, constant: (String) -> Double?) throws(NodeError) {
+    /// constants, read by `constant`. With `bf16`, an Add of two functions of `value` rounds them
+    /// (`ReferenceInterpreter.addsActivations`).
+    init(_ nodes: [Node], of value: String, bf16: Bool = false, constant: (String) -> Double?) throws(NodeError) {
         var expressions: [String: ScalarExpression] = [value: .x]
         var last = ScalarExpression.x
         for node in nodes {
@@ -19,7 +20,9 @@ struct Activation: Hashable, CustomStringConvertible {
                 guard let c = constant(name) else { throw NodeError(.jitInternal, "activation input '\(name)' is neither \(value) nor a constant") }
                 return .constant(c)
             }
-            last = try node.scalarExpression().substituting { inputs[$0] }
+            let operands = bf16 && node.op == .add && node.inputs.count == 2 && node.inputs.allSatisfy({ expressions[$0] != nil })
+                ? inputs.map { ScalarExpression.unary(.roundToBFloat16, $0) } : inputs
+            last = try node.scalarExpression().substituting { operands[$0] }
             expressions[node.outputs[0]] = last
         }
         expression = last
@@ -53,12 +56,18 @@ func scaledAndShifted(_ e: Emitter, _ sum: Value, bias: Value, filter: Value, fi
 
 /// A conv's finished output for one vector at `index`: the residual (same layout as the output) added,
 /// the activation applied.
-func convOutput(_ e: Emitter, _ value: Value, residual: Value?, activate: (Value) -> Value, at index: Value, mask: Value?) -> Value {
+func convOutput(_ e: Emitter, _ value: Value, residual: Value?, bf16: Bool, activate: (Value) -> Value, at index: Value, mask: Value?) -> Value {
     guard let residual else { return activate(value) }
-    return activate(e.fadd(value, e.loadVector(residual, index, mask: mask)))
+    return activate(addingResidual(e, value, e.loadVector(residual, index, mask: mask), bf16: bf16))
+}
+
+/// A conv's value (a vector or one float) plus its residual `r`: in bf16 both rounded first, as the
+/// reference reads an Add of two activations (`ReferenceInterpreter.addsActivations`).
+func addingResidual(_ e: Emitter, _ value: Value, _ r: Value, bf16: Bool) -> Value {
+    bf16 ? e.fadd(e.roundedToBFloat16Natively(value), e.roundedToBFloat16Natively(r)) : e.fadd(value, r)
 }
 
 /// The end of every conv kernel for one vector of outputs: `convOutput`, one store.
-func storeConvOutput(_ e: Emitter, _ value: Value, residual: Value?, activate: (Value) -> Value, to base: Value, at index: Value, mask: Value?) {
-    e.storeVector(convOutput(e, value, residual: residual, activate: activate, at: index, mask: mask), base, index, mask: mask)
+func storeConvOutput(_ e: Emitter, _ value: Value, residual: Value?, bf16: Bool, activate: (Value) -> Value, to base: Value, at index: Value, mask: Value?) {
+    e.storeVector(convOutput(e, value, residual: residual, bf16: bf16, activate: activate, at: index, mask: mask), base, index, mask: mask)
 }

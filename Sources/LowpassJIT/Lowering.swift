@@ -287,7 +287,7 @@ struct Lowering {
             rest = rest.dropFirst()
         }
         if !rest.isEmpty {
-            activation = try Activation(Array(rest), of: chainValue) { name in weights.tensors[name].map { Double($0[0]) } }
+            activation = try Activation(Array(rest), of: chainValue, bf16: precision == .bf16) { name in weights.tensors[name].map { Double($0[0]) } }
         }
         let geometry = try node.convGeometry(weightShape: w.shape.map(Dim.fixed))
         try checkPlane(x, y)
@@ -572,7 +572,10 @@ struct Lowering {
             } else if node.op == .identity || node.op == .dropout {
                 expression = try input(node.inputs[0])
             } else {
-                let inputs = try node.inputs.map { (name) throws(NodeError) in try input(name) }
+                var inputs = try node.inputs.map { (name) throws(NodeError) in try input(name) }
+                if precision == .bf16 && ReferenceInterpreter.addsActivations(node, parameters: Set(weights.tensors.keys)) {
+                    inputs = inputs.map { .unary(.roundToBFloat16, $0) }
+                }
                 expression = try node.scalarExpression().substituting { inputs[$0] }
             }
             chainValue = node.outputs[0]

@@ -4,7 +4,8 @@ import LowpassIR
 ///
 /// It is written to be obviously right, not fast; every faster engine is tested against it.
 public struct ReferenceInterpreter: Sendable {
-    /// Where the computation rounds (`Precision`): with `bf16`, each Conv's input and weight.
+    /// Where the computation rounds (`Precision`): with `bf16`, each Conv's input and weight, and both
+    /// operands of an Add of two activations (neither a parameter: a residual).
     public var precision: Precision
 
     public init(precision: Precision = .f32) { self.precision = precision }
@@ -27,6 +28,7 @@ public struct ReferenceInterpreter: Sendable {
         for node in graph.nodes { for input in node.inputs { remainingUses[input, default: 0] += 1 } }
         for output in graph.outputs { remainingUses[output, default: 0] += 1 }
 
+        let parameters = Set(graph.parameters.map(\.name))
         for index in verified.order {
             let node = graph.nodes[index]
             let arguments = node.inputs.compactMap { values[$0] }
@@ -35,7 +37,7 @@ public struct ReferenceInterpreter: Sendable {
                 throw Diagnostics([Diagnostic(.unresolvedShape, "an input or output has no concrete shape", at: .node(node.name))])
             }
             do throws(NodeError) {
-                let result = try ReferenceKernels.evaluate(node, rounded(arguments, for: node), outputShape: outputShapes[0])
+                let result = try ReferenceKernels.evaluate(node, rounded(arguments, for: node, parameters: parameters), outputShape: outputShapes[0])
                 values[node.outputs[0]] = result
             } catch {
                 throw Diagnostics([Diagnostic(error.id, error.message, at: .node(node.name))])
@@ -50,9 +52,20 @@ public struct ReferenceInterpreter: Sendable {
         return outputs
     }
 
-    /// A node's operands as `precision` has it read them: a bf16 Conv's input and weight rounded.
-    private func rounded(_ arguments: [Tensor], for node: Node) -> [Tensor] {
-        guard precision == .bf16, node.op == .conv else { return arguments }
-        return arguments.enumerated().map { i, tensor in i < 2 ? tensor.roundedToBFloat16() : tensor }
+    /// A node's operands as `precision` has it read them: in bf16 a Conv's input and weight rounded,
+    /// and an Add's operands where both are activations.
+    private func rounded(_ arguments: [Tensor], for node: Node, parameters: Set<String>) -> [Tensor] {
+        guard precision == .bf16 else { return arguments }
+        switch node.op {
+        case .conv: return arguments.enumerated().map { i, tensor in i < 2 ? tensor.roundedToBFloat16() : tensor }
+        case .add where Self.addsActivations(node, parameters: parameters): return arguments.map { $0.roundedToBFloat16() }
+        default: return arguments
+        }
+    }
+
+    /// Whether `node` is an Add of two activations, whose operands bf16 rounds (a residual connection;
+    /// an Add of a parameter, such as HardSwish's x + 3, computes in fp32).
+    public static func addsActivations(_ node: Node, parameters: Set<String>) -> Bool {
+        node.op == .add && node.inputs.count == 2 && !node.inputs.contains(where: parameters.contains)
     }
 }

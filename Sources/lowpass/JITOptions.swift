@@ -17,7 +17,7 @@ struct JITOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Run stride-1 3x3 convs by Winograd F(4x4, 3x3) or F(2x2, 3x3) where that saves multiplies (maps of about 12x12 and more): 4x or 2.25x fewer, float error about 1e-6 relative on ResNets.")
     var winograd = true
 
-    @Option(help: ArgumentHelp("Where convolutions round: f32 (every value a 32-bit float), bf16 (each conv's input and weights rounded to bfloat16, sums in fp32; faster where the CPU has AMX or AVX512_BF16, about 1e-2 relative error; see docs/jit.md) or auto (bf16 where that is faster on this CPU: AMX, or AVX512_BF16 without AMX, with avx512 code; else f32).", valueName: "PRECISION"))
+    @Option(help: ArgumentHelp("Where convolutions round: f32 (every value a 32-bit float), bf16 (each conv's input and weights and each residual add's operands rounded to bfloat16, sums in fp32; faster where the CPU has AMX or AVX512_BF16, about 1e-2 relative error; see docs/jit.md) or auto (bf16 where that is faster on this CPU: AMX, or AVX512_BF16 without AMX, with avx512 code; else f32).", valueName: "PRECISION"))
     var precision: String = "f32"
 
     @Option(help: ArgumentHelp("The code to generate: host (every vector feature this CPU has), avx2 (8-lane code, also on an AVX-512 CPU) or avx512 (16-lane code).", valueName: "TARGET"))

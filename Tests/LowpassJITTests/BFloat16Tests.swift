@@ -278,6 +278,29 @@ struct BFloat16Tests {
         #expect(difference > 1e-4 && difference < 2e-2, "bf16 against f32: \(difference)")
     }
 
+    /// An Add of two activations reads both rounded to bfloat16, wherever it runs: in an element-wise
+    /// kernel (`a + b`, then ReLU), in a conv's activation (`c + sigmoid(c)`); an Add of a parameter
+    /// (`+ k`) does not round. Unrounded operands would be off by up to 2^-9 of themselves, a hundred
+    /// times the tolerance.
+    @Test func addsOfTwoActivationsRoundTheirOperands() throws {
+        let shape = [2, 16, 9, 11]
+        let graph = Graph(
+            name: "adds", inputs: ["a", "b"].map { ValueInfo(name: $0, type: TensorType(fixed: shape)) }, outputs: ["y", "z"],
+            parameters: [Parameter(name: "w", type: TensorType(fixed: [16, 16, 3, 3])), Parameter(name: "k", type: TensorType(fixed: [1, 16, 1, 1]))],
+            nodes: [Node(name: "sum", op: .add, inputs: ["a", "b"], outputs: ["s"]),
+                    Node(name: "shift", op: .add, inputs: ["s", "k"], outputs: ["t"]),
+                    Node(name: "relu", op: .relu, inputs: ["t"], outputs: ["y"]),
+                    Node(name: "conv", op: .conv, inputs: ["a", "w"], outputs: ["c"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+                    Node(name: "gate", op: .sigmoid, inputs: ["c"], outputs: ["g"]),
+                    Node(name: "gated", op: .add, inputs: ["c", "g"], outputs: ["z"])])
+        let weights = Weights(tensors: ["w": randomTensor([16, 16, 3, 3], seed: 90), "k": randomTensor([1, 16, 1, 1], seed: 91)])
+        let inputs = ["a": randomTensor(shape, seed: 92), "b": randomTensor(shape, seed: 93)]
+        for model in try expectMatchesReference(graph, weights, inputs: inputs, precision: .bf16, on: bfloat16Targets) {
+            let kinds = model.kernels.map(\.kind)
+            #expect(kinds.contains("elementwise add+add+relu") && kinds.contains { $0.hasPrefix("conv3x3+(sigmoid,add)") }, "\(model.target): \(kinds)")
+        }
+    }
+
     /// Whole networks with BatchNorm, blur, depthwise and concatenation. Layer by layer the JIT equals
     /// the bf16 reference to fp32 rounding (above), but through a network a sum that differs from the
     /// reference's (double) one in its last fp32 bit rounds now and then to the neighbouring bfloat16

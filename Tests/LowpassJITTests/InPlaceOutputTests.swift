@@ -37,8 +37,11 @@ struct InPlaceOutputTests {
     func outputTakesTheResidualsMemory(batch: Int, filters: Int) throws {
         let (graph, weights, inputs) = residualBlock(batch: batch, filters: filters)
         for precision in [Precision.f32, .bf16] {
-            let targets = precision == .bf16 ? bfloat16Targets : testedTargets
-            for model in try expectMatchesReference(graph, weights, inputs: inputs, precision: precision, on: targets) where precision == .f32 {
+            // In bf16 a sum that the two engines add in another order may round to the neighbouring
+            // bfloat16 before the residual is added (2^-8 of that value; one or two of 31 360 here).
+            let (targets, tolerance) = precision == .bf16 ? (bfloat16Targets, 1e-4) : (testedTargets, 1e-5)
+            for model in try expectMatchesReference(graph, weights, inputs: inputs, tolerance: tolerance, precision: precision, on: targets)
+            where precision == .f32 {
                 #expect(model.kernels.map(\.kind).filter { $0.hasPrefix("conv1x1+add+relu") }.count == 1, "\(model.target)")
                 // r and s, and no room of y's own (z is the caller's). With several images the first
                 // kernels run image by image, their buffers holding one image.
