@@ -26,6 +26,16 @@ extension Emitter {
         return bitcast(widened, to: floatVector)
     }
 
+    /// One bfloat16 of each pair in `pairs` (a vector of pairs or one pair), as the float it stands
+    /// for: the high half where `odd`, else the low one.
+    func bfloat16Half(of pairs: Value, odd: Value) -> Value {
+        let isVector = LLVMGetTypeKind(LLVMTypeOf(pairs)) == LLVMVectorTypeKind
+        let shift = select(odd, int32(0), int32(16))
+        let kept = and(shiftLeft(bitcast(pairs, to: isVector ? intVector : i32), isVector ? splatInt32(shift) : shift),
+                       isVector ? intVectorConstant(Int(Int32(bitPattern: 0xFFFF_0000))) : int32(Int(Int32(bitPattern: 0xFFFF_0000))))
+        return bitcast(kept, to: isVector ? floatVector : f32)
+    }
+
     /// The lanes of float vectors `even` and `odd`, rounded to bfloat16, as one vector of pairs. Where
     /// the target has AVX512_BF16, `vcvtne2ps2bf16` rounds both (the same rounding, but subnormals
     /// become zero) into 16 + 16 halves that `vpermw` interleaves: 2 instructions where the integer

@@ -58,7 +58,6 @@ extension ConvKernel {
     /// store go lane by lane (a handful of pixels against a reduction of hundreds of steps).
     private func storeLastPixels(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value, accumulators: [Value]) {
         let out = e.argument(.output)
-        let residual = hasResidual ? e.argument(.residual) : nil
         let pixels = lastTilePixels, firstPixel = window.pixels - lastTilePixels
         // Through the stack and loops over filters and pixels, kept loops: unrolled, the tile's
         // channelTile x pixels lanes were the largest part of the function (and of LLVM's time) for a tail.
@@ -74,7 +73,9 @@ extension ConvKernel {
                 e.loop(pixels, unroll: .never) { p in
                     let index = e.add(plane, p)
                     var value = scaledAndShifted(e, e.load(filterSums, e.mul(p, lanes)), filter: filter)
-                    if let residual { value = addingResidual(e, value, e.load(residual, index), bf16: precision == .bf16) }
+                    if let residual = residual(e, n: n, filter: filter, first: e.add(e.int(firstPixel), p), index: index, mask: nil, scalar: true) {
+                        value = addingResidual(e, value, residual, bf16: precision == .bf16)
+                    }
                     value = activate(e, value)
                     e.store(value, out, index)
                 }

@@ -54,6 +54,10 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
     var batch: Int, channels: Int, filters: Int, groups: Int
     var window: WindowAddressing
     var hasResidual: Bool
+    /// The residual comes as the bfloat16 pair planes, without a border, that its producer wrote for
+    /// other convs (bf16 reads a residual rounded, `addingResidual`): half the bytes of its floats, and
+    /// the floats need not be written at all where only convs and residual adds read them.
+    var residualFromPairs = false
     var inPlaceArgument: Int? { hasResidual ? ConvSlot.residual.rawValue : nil }
     var activation: Activation?
     var strategy: Strategy
@@ -257,7 +261,7 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
         if hasResidual { name += "+add" }
         if let activation { name += "+\(activation)" }
         let output = switch pairsOutput { case .none: ""; case .only: " pairs"; case .alsoFloats: " +pairs" }
-        let pairs = (pairsColumns ? " column pairs" : "") + output
+        let pairs = (pairsColumns ? " column pairs" : "") + (residualFromPairs ? " residual-pairs" : "") + output
         return name + " [\(strategy.rawValue) \(channelTile)ch x \(pixelVectors)x\(lanes)px\(precision == .bf16 ? usesAMX ? " bf16 amx" : " bf16" : "")\(pairs)]"
     }
 
@@ -574,7 +578,6 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
             return storeTileAsPairs(e, n: n, channelTileIndex: channelTileIndex, vectors: vectors, accumulators: accumulators, masked: masked)
         }
         let out = e.argument(.output)
-        let residual = hasResidual ? e.argument(.residual) : nil
         let pixels = window.pixels
         for o in 0..<channelTile {
             let filterInGroup = e.add(e.mul(channelTileIndex, channelTile), o)
@@ -584,7 +587,8 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
                 for j in vectors.indices {
                     let index = e.add(plane, vectors[j].first)
                     let mask = masked ? vectors[j].valid : nil
-                    storeConvOutput(e, scaledAndShifted(e, e.get(accumulators[o * vectors.count + j]), filter: filter), residual: residual,
+                    let residual = residual(e, n: n, filter: filter, first: vectors[j].first, index: index, mask: mask)
+                    storeConvOutput(e, scaledAndShifted(e, e.get(accumulators[o * vectors.count + j]), filter: filter), plus: residual,
                                     bf16: precision == .bf16, activate: { activate(e, $0) }, to: out, at: index, mask: mask)
                 }
             }
@@ -596,13 +600,25 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
         }
     }
 
+    /// `filter`'s residual for the pixels of the vector from `first` (or the one pixel `first` with
+    /// `scalar`), `index` being their place in the output: floats there, or with `residualFromPairs`
+    /// that filter's half of the pairs in pair plane filter / 2. nil without a residual.
+    func residual(_ e: Emitter, n: Value, filter: Value, first: Value, index: Value, mask: Value?, scalar: Bool = false) -> Value? {
+        guard hasResidual else { return nil }
+        let base = e.argument(.residual)
+        guard residualFromPairs else { return scalar ? e.load(base, index) : e.loadVector(base, index, mask: mask) }
+        let imageSize = PairPlaneKernel.imageSize(e, pairs: e.div(e.add(filters(e), e.int(1)), 2), pixels: window.pixels)
+        let at = e.add(e.add(e.mul(n, imageSize), e.mul(e.div(filter, 2), window.pixels)), first)
+        let pairs = scalar ? e.load(base, at) : e.loadVector(base, at, mask: mask)
+        return e.bfloat16Half(of: pairs, odd: e.compare(LLVMIntEQ, e.rem(filter, 2), e.int(1)))
+    }
+
     /// The epilogue where the next convs read this one's output as pair planes (`pairsOutput`): per
     /// two filters of the tile and vector, both finished values made one vector of bfloat16 pairs and
     /// stored to the pair plane (the second filter's half zero past an odd filter count), the floats
     /// too where others read them (`.alsoFloats`). The tile's filter count is even (`writesPairs`).
     private func storeTileAsPairs(_ e: Emitter, n: Value, channelTileIndex: Value, vectors: [WindowAddressing.PixelVector],
                                   accumulators: [Value], masked: Bool) {
-        let residual = hasResidual ? e.argument(.residual) : nil
         let pixels = window.pixels, filters = filters(e)
         let pairs = e.argument(pairsOutput == .only ? ConvSlot.output.rawValue : pairsArgument)
         // The filter count may be read at run time (`dimensionsAtRunTime`): the image size is computed here.
@@ -620,8 +636,9 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
                     let values = [(even, o, e.bool(true)), (e.minimum(odd, e.sub(filters, e.int(1))), o + 1, oddPresent)].map {
                         filter, slot, present -> Value in
                         let index = e.add(e.mul(e.add(e.mul(n, filters), filter), pixels), vectors[j].first)
+                        let residual = residual(e, n: n, filter: filter, first: vectors[j].first, index: index, mask: mask)
                         let value = convOutput(e, scaledAndShifted(e, e.get(accumulators[slot * vectors.count + j]), filter: filter),
-                                               residual: residual, bf16: precision == .bf16, activate: { activate(e, $0) }, at: index, mask: mask)
+                                               plus: residual, bf16: precision == .bf16, activate: { activate(e, $0) })
                         if pairsOutput == .alsoFloats { e.when(present) { e.storeVector(value, e.argument(.output), index, mask: mask) } }
                         return value
                     }

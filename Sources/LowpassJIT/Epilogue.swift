@@ -54,11 +54,10 @@ func scaledAndShifted(_ e: Emitter, _ sum: Value, bias: Value, filter: Value, fi
     return e.fma(sum, read(e.add(filters, filter)), read(filter))
 }
 
-/// A conv's finished output for one vector at `index`: the residual (same layout as the output) added,
-/// the activation applied.
-func convOutput(_ e: Emitter, _ value: Value, residual: Value?, bf16: Bool, activate: (Value) -> Value, at index: Value, mask: Value?) -> Value {
+/// A conv's finished output for one vector: `residual`, the loaded residual, added, the activation applied.
+func convOutput(_ e: Emitter, _ value: Value, plus residual: Value?, bf16: Bool, activate: (Value) -> Value) -> Value {
     guard let residual else { return activate(value) }
-    return activate(addingResidual(e, value, e.loadVector(residual, index, mask: mask), bf16: bf16))
+    return activate(addingResidual(e, value, residual, bf16: bf16))
 }
 
 /// A conv's value (a vector or one float) plus its residual `r`: in bf16 both rounded first, as the
@@ -68,6 +67,6 @@ func addingResidual(_ e: Emitter, _ value: Value, _ r: Value, bf16: Bool) -> Val
 }
 
 /// The end of every conv kernel for one vector of outputs: `convOutput`, one store.
-func storeConvOutput(_ e: Emitter, _ value: Value, residual: Value?, bf16: Bool, activate: (Value) -> Value, to base: Value, at index: Value, mask: Value?) {
-    e.storeVector(convOutput(e, value, residual: residual, bf16: bf16, activate: activate, at: index, mask: mask), base, index, mask: mask)
+func storeConvOutput(_ e: Emitter, _ value: Value, plus residual: Value?, bf16: Bool, activate: (Value) -> Value, to base: Value, at index: Value, mask: Value?) {
+    e.storeVector(convOutput(e, value, plus: residual, bf16: bf16, activate: activate), base, index, mask: mask)
 }

@@ -269,7 +269,7 @@ struct Lowering {
         var scale = [Double](repeating: 1, count: filters)
         let biasTensor = node.inputs.count > 2 ? try tensor(node.inputs[2]) : nil
         var shift = (0..<filters).map { i in biasTensor.map { Double($0[i]) } ?? 0 }
-        var residual: Operand?
+        var residual: Operand?, residualValue: String?
         var activation: Activation?
         var chainValue = node.outputs[0]
         var rest = nodes.dropFirst()
@@ -283,6 +283,7 @@ struct Lowering {
         // A residual adds another tensor; an activation's Add (HardSwish's x + 3) adds a constant or x.
         if let next = rest.first, next.op == .add, let other = next.inputs.first(where: { $0 != chainValue && weights.tensors[$0] == nil }) {
             residual = try operand(other)
+            residualValue = other
             chainValue = next.outputs[0]
             rest = rest.dropFirst()
         }
@@ -340,6 +341,11 @@ struct Lowering {
             kernel.arguments[ConvSlot.input.rawValue] = .buffer(try pairPlanes(of: node.inputs[0], for: node.name).output)
             kernel.readsPairPlanes = true
         }
+        // bf16 reads a residual rounded: from the pair planes without a border where they were made.
+        if precision == .bf16, let value = residualValue, let planes = pairPlanesOf[PairPlanes(value: value)] {
+            kernel.arguments[ConvSlot.residual.rawValue] = .buffer(planes)
+            kernel.residualFromPairs = true
+        }
         if kernel.writesPairs { writePairs(of: nodes[nodes.count - 1].outputs[0], from: &kernel) }
         if kernel.strategy == .wholeMap {
             let patch = newBuffer([x[0], groups * kernel.wholeMapPatch])
@@ -387,17 +393,23 @@ struct Lowering {
 
     /// Finds the values bf16 convs will read as pair planes (`pairReaders`), so that the conv computing
     /// one writes them in its epilogue: convs (each the head of its fusion group) reading it as their
-    /// input, whose lowering takes the pair planes, all with one border. Every other read, a residual
-    /// add's among them, needs the floats too; a graph output always does.
+    /// input, whose lowering takes the pair planes, and 1x1 convs adding it as their residual (without
+    /// a border, `ConvKernel.residualFromPairs`), all with one border. Every other read needs the floats
+    /// too; a graph output always does.
     private mutating func findPairReaders(groups: [[Int]]) {
         var paddings: [String: [Int]] = [:], others = Set(graph.outputs)
         for group in groups {
             let inside = Set(group.flatMap { graph.nodes[$0].outputs })
+            let head = graph.nodes[group[0]]
+            let isPointwiseConv = head.op == .conv && weights.tensors[head.inputs.count > 1 ? head.inputs[1] : ""]?.shape.suffix(2) == [1, 1]
             for (position, index) in group.enumerated() {
                 let node = graph.nodes[index]
                 for (slot, value) in node.inputs.enumerated() where !inside.contains(value) && weights.tensors[value] == nil && !value.isEmpty {
                     let readsInput = position == 0 && slot == 0 && node.op == .conv && node.inputs.dropFirst().allSatisfy { $0 != value }
-                    if readsInput, let padding = (try? pairPadding(node)) ?? nil, paddings[value, default: padding] == padding {
+                    let readsResidual = position > 0 && node.op == .add && isPointwiseConv && head.inputs[0] != value
+                    if readsResidual, paddings[value, default: [0, 0, 0, 0]] == [0, 0, 0, 0] {
+                        paddings[value] = [0, 0, 0, 0]
+                    } else if readsInput, let padding = (try? pairPadding(node)) ?? nil, paddings[value, default: padding] == padding {
                         paddings[value] = padding
                     } else {
                         others.insert(value)
