@@ -589,7 +589,7 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
                     let mask = masked ? vectors[j].valid : nil
                     let residual = residual(e, n: n, filter: filter, first: vectors[j].first, index: index, mask: mask)
                     storeConvOutput(e, scaledAndShifted(e, e.get(accumulators[o * vectors.count + j]), filter: filter), plus: residual,
-                                    bf16: precision == .bf16, activate: { activate(e, $0) }, to: out, at: index, mask: mask)
+                                    bf16: precision == .bf16, residualRounded: residualFromPairs, activate: { activate(e, $0) }, to: out, at: index, mask: mask)
                 }
             }
             if filtersFillTiles {
@@ -638,7 +638,7 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
                         let index = e.add(e.mul(e.add(e.mul(n, filters), filter), pixels), vectors[j].first)
                         let residual = residual(e, n: n, filter: filter, first: vectors[j].first, index: index, mask: mask)
                         let value = convOutput(e, scaledAndShifted(e, e.get(accumulators[slot * vectors.count + j]), filter: filter),
-                                               plus: residual, bf16: precision == .bf16, activate: { activate(e, $0) })
+                                               plus: residual, bf16: precision == .bf16, residualRounded: residualFromPairs, activate: { activate(e, $0) })
                         if pairsOutput == .alsoFloats { e.when(present) { e.storeVector(value, e.argument(.output), index, mask: mask) } }
                         return value
                     }

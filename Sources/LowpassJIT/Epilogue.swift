@@ -55,18 +55,21 @@ func scaledAndShifted(_ e: Emitter, _ sum: Value, bias: Value, filter: Value, fi
 }
 
 /// A conv's finished output for one vector: `residual`, the loaded residual, added, the activation applied.
-func convOutput(_ e: Emitter, _ value: Value, plus residual: Value?, bf16: Bool, activate: (Value) -> Value) -> Value {
+func convOutput(_ e: Emitter, _ value: Value, plus residual: Value?, bf16: Bool, residualRounded: Bool = false, activate: (Value) -> Value) -> Value {
     guard let residual else { return activate(value) }
-    return activate(addingResidual(e, value, residual, bf16: bf16))
+    return activate(addingResidual(e, value, residual, bf16: bf16, residualRounded: residualRounded))
 }
 
 /// A conv's value (a vector or one float) plus its residual `r`: in bf16 both rounded first, as the
-/// reference reads an Add of two activations (`ReferenceInterpreter.addsActivations`).
-func addingResidual(_ e: Emitter, _ value: Value, _ r: Value, bf16: Bool) -> Value {
-    bf16 ? e.fadd(e.roundedToBFloat16Natively(value), e.roundedToBFloat16Natively(r)) : e.fadd(value, r)
+/// reference reads an Add of two activations (`ReferenceInterpreter.addsActivations`); `r` as it is
+/// where it is `residualRounded` (read from pair planes).
+func addingResidual(_ e: Emitter, _ value: Value, _ r: Value, bf16: Bool, residualRounded: Bool = false) -> Value {
+    guard bf16 else { return e.fadd(value, r) }
+    return e.fadd(e.roundedToBFloat16Natively(value), residualRounded ? r : e.roundedToBFloat16Natively(r))
 }
 
 /// The end of every conv kernel for one vector of outputs: `convOutput`, one store.
-func storeConvOutput(_ e: Emitter, _ value: Value, plus residual: Value?, bf16: Bool, activate: (Value) -> Value, to base: Value, at index: Value, mask: Value?) {
-    e.storeVector(convOutput(e, value, plus: residual, bf16: bf16, activate: activate), base, index, mask: mask)
+func storeConvOutput(_ e: Emitter, _ value: Value, plus residual: Value?, bf16: Bool, residualRounded: Bool = false, activate: (Value) -> Value,
+                     to base: Value, at index: Value, mask: Value?) {
+    e.storeVector(convOutput(e, value, plus: residual, bf16: bf16, residualRounded: residualRounded, activate: activate), base, index, mask: mask)
 }
