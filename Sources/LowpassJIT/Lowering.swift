@@ -26,6 +26,8 @@ struct Lowering {
     let target: Target
     let winograd: Bool
     let precision: Precision
+    /// The graph's parameters (its inline constants among them): what an Add of two activations is not.
+    private let parameters: Set<String>
 
     private var types: [String: [Int]] = [:]
     private var model: LoweredModel
@@ -53,6 +55,7 @@ struct Lowering {
         var weights = weights
         weights.addInlineData(of: graph)
         self.weights = weights
+        parameters = Set(graph.parameters.map(\.name))
         model = LoweredModel(weights: weights, kernels: [], buffers: [], constants: [], inputs: [], outputs: [])
     }
 
@@ -585,7 +588,7 @@ struct Lowering {
                 expression = try input(node.inputs[0])
             } else {
                 var inputs = try node.inputs.map { (name) throws(NodeError) in try input(name) }
-                if precision == .bf16 && ReferenceInterpreter.addsActivations(node, parameters: Set(weights.tensors.keys)) {
+                if precision == .bf16 && ReferenceInterpreter.addsActivations(node, parameters: parameters) {
                     inputs = inputs.map { .unary(.roundToBFloat16, $0) }
                 }
                 expression = try node.scalarExpression().substituting { inputs[$0] }

@@ -46,18 +46,16 @@ struct MemoryPlan {
         let external = Set(model.inputs.map(\.buffer) + model.outputs.map(\.buffer))
         self.external = external
         unplannedSize = model.buffers.indices.reduce(0) { $0 + (external.contains($1) ? 0 : Self.aligned(model.buffers[$1].elements)) }
-        // The output that takes over an argument's memory, by the argument's buffer.
-        var overwrittenBy: [Int: Int] = [:]
+        // The argument whose memory an output takes over, by the output's buffer.
+        var takesOver: [Int: Int] = [:]
         for (index, kernel) in model.kernels.enumerated() {
             guard let slot = kernel.inPlaceArgument, slot < kernel.arguments.count, case .buffer(let argument) = kernel.arguments[slot],
                   first[kernel.output] == index, last[argument] == index, argument != kernel.output,
                   !external.contains(argument), !external.contains(kernel.output),
                   kernel.arguments.filter({ $0 == .buffer(argument) }).count == 1,
                   schedule.floats(of: argument, in: model) == schedule.floats(of: kernel.output, in: model) else { continue }
-            overwrittenBy[argument] = kernel.output
+            takesOver[kernel.output] = argument
         }
-        var takesOver: [Int: Int] = [:]
-        for (argument, output) in overwrittenBy { takesOver[output] = argument }
 
         var live: [(offset: Int, size: Int, last: Int)] = []
         for b in (0..<count).sorted(by: { first[$0] < first[$1] }) where first[b] != Int.max && !external.contains(b) {
