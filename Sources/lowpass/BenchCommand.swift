@@ -146,10 +146,11 @@ struct BenchReport {
         let medians = kernelMedians, total = medians.reduce(0, +)
         lines.append("")
         lines.append("profile (median per kernel; kernels sum to \(ms(total)) ms)")
-        lines.append("  " + "kernel".padding(toLength: 34, withPad: " ", startingAt: 0) + " " + "kind".padding(toLength: 44, withPad: " ", startingAt: 0)
+        let kindWidth = kindColumnWidth(compiled.kernels)
+        lines.append("  " + "kernel".padding(toLength: 34, withPad: " ", startingAt: 0) + " " + "kind".padding(toLength: kindWidth, withPad: " ", startingAt: 0)
                      + "      ms      %  GFLOP/s   GB/s")
         for (kernel, seconds) in zip(compiled.kernels, medians) {
-            lines.append("  " + kernel.name.padding(toLength: 34, withPad: " ", startingAt: 0) + " " + kernel.kind.padding(toLength: 44, withPad: " ", startingAt: 0)
+            lines.append("  " + kernel.name.padding(toLength: 34, withPad: " ", startingAt: 0) + " " + kernel.kind.padding(toLength: kindWidth, withPad: " ", startingAt: 0)
                          + String(format: " %8.3f %6.2f %8.1f %6.1f", seconds * 1000, 100 * seconds / max(total, 1e-12),
                                   kernel.flops / max(seconds, 1e-12) / 1e9, kernel.bytes / max(seconds, 1e-12) / 1e9))
         }

@@ -77,6 +77,10 @@ final class CompileProgress: Sendable {
     }
 }
 
+/// The width of a table's kind column: the longest kind, whole (its bracket says how the kernel runs,
+/// the part worth reading), and at least 44.
+func kindColumnWidth(_ kernels: [KernelSummary]) -> Int { max(44, kernels.map(\.kind.count).max() ?? 0) }
+
 /// One line per kernel: its function, family and fusion, parallel work items, and the nodes it computes.
 func printKernels(_ model: CompiledModel) {
     let target = model.target
@@ -88,10 +92,11 @@ func printKernels(_ model: CompiledModel) {
     if !imageByImage.isEmpty {
         print("kernels \(imageByImage.lowerBound)-\(imageByImage.upperBound - 1) (marked *) run image by image over the \(images) images, the rest over the whole batch")
     }
+    let kindWidth = kindColumnWidth(model.kernels)
     for (index, kernel) in model.kernels.enumerated() {
         let mark = imageByImage.contains(index) ? "*" : " "
         let nodes = kernel.nodes.count > 4 ? kernel.nodes.prefix(3).joined(separator: ", ") + ", ... (\(kernel.nodes.count))" : kernel.nodes.joined(separator: ", ")
         let llvm = kernel.compileSeconds > 0 ? String(format: "%5.0f ms", kernel.compileSeconds * 1000) : "        "
-        print(" \(mark)\(kernel.name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(kernel.kind.padding(toLength: 44, withPad: " ", startingAt: 0)) items \(String(kernel.workItems).padding(toLength: 7, withPad: " ", startingAt: 0)) \(llvm) \(nodes)")
+        print(" \(mark)\(kernel.name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(kernel.kind.padding(toLength: kindWidth, withPad: " ", startingAt: 0)) items \(String(kernel.workItems).padding(toLength: 7, withPad: " ", startingAt: 0)) \(llvm) \(nodes)")
     }
 }

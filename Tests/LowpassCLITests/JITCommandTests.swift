@@ -78,6 +78,16 @@ struct JITCommandTests {
         #expect(text.stdout.contains("maxblurpool"))
     }
 
+    /// The kernel tables print each kind whole, however long: its bracket (how the kernel runs) ends
+    /// in what a reader looks for, here that the residual add reads its residual as bfloat16 pairs.
+    @Test func kernelTablesPrintWholeKinds() throws {
+        let convnet = CLI.fixture("small-convnet/graph.json")
+        let result = try CLI.run(["bench", convnet, "--runs", "1", "--profile", "--print-kernels", "--precision", "bf16", "--target", "avx2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let kinds = result.stdout.split(separator: "\n").filter { $0.contains("conv3x3+add+relu [") }
+        #expect(kinds.count == 2 && kinds.allSatisfy { $0.contains(" bf16 residual-pairs] ") }, "\(result.stdout)")
+    }
+
     /// `--target avx2` gives 8-lane code on any AVX2 CPU (an AVX-512 one too); `--target avx512` 16-lane
     /// code where the CPU has AVX-512F and a clear refusal where it does not.
     @Test func benchCompilesForTheTargetAsked() throws {
