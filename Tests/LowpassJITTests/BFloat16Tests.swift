@@ -364,7 +364,7 @@ struct BFloat16Tests {
     /// (`vdpbf16ps` and the fallback alike), so their results agree far more closely than either does
     /// with the reference. AMX sums in its own order, and so do 16 lanes over filters against 8 over
     /// pixels.
-    @Test(arguments: [("resnet18", "antialias{max-pool-kernel=2}"), ("mobilenet_v2", "antialias"), ("densenet121", "")])
+    @Test(arguments: [("resnet18", "antialias{max-pool-kernel=2}"), ("resnet50", ""), ("mobilenet_v2", "antialias"), ("densenet121", "")])
     func network(name: String, pipeline: String) throws {
         let model = try #require(Zoo.model(named: name))
         var graph = model.graph(height: 64, width: 64)
