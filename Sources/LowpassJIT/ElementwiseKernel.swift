@@ -112,6 +112,15 @@ struct ElementwiseKernel: Kernel {
     }
 
     var kind: String { "elementwise " + (opNames.isEmpty ? "copy" : opNames.joined(separator: "+")) }
+    /// The first arena operand read element for element where the output is written (not broadcast):
+    /// each item loads every operand's vector before it stores the output's.
+    var inPlaceArgument: Int? {
+        let contiguous = broadcastStrides(shape, to: shape)
+        return operandStrides.indices.first { i in
+            guard i + 1 < arguments.count, case .buffer = arguments[i + 1] else { return false }
+            return operandStrides[i].indices.allSatisfy { shape[$0] == 1 || operandStrides[i][$0] == contiguous[$0] }
+        }.map { $0 + 1 }
+    }
     var elementCount: Int { shape.reduce(1, *) }
     var flops: Double { Double(elementCount * max(expression.operationCount, 1)) }
     var bytes: Double { 4 * Double(elementCount * (operandStrides.count + 1)) }

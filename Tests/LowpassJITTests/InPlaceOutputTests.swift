@@ -69,4 +69,24 @@ struct InPlaceOutputTests {
             #expect(model.arenaBytes == 2 * bytes(32), "\(model.target)")
         }
     }
+
+    /// relu(a * b) as an element-wise kernel over two convs' outputs: its output takes a's memory.
+    @Test func elementwiseOutputTakesAnOperandsMemory() throws {
+        let parameters = [("wa", randomTensor([24, 8, 3, 3], seed: 88)), ("wb", randomTensor([24, 8, 1, 1], seed: 89))]
+        let nodes = [
+            Node(name: "conv_a", op: .conv, inputs: ["x", "wa"], outputs: ["a"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+            Node(name: "conv_b", op: .conv, inputs: ["x", "wb"], outputs: ["b"]),
+            Node(name: "product", op: .mul, inputs: ["a", "b"], outputs: ["p"]),
+            Node(name: "relu", op: .relu, inputs: ["p"], outputs: ["y"]),
+            Node(name: "gap", op: .globalAveragePool, inputs: ["y"], outputs: ["z"]),
+        ]
+        let shape = [1, 8, Self.height, Self.width]
+        let graph = Graph(name: "elementwise", inputs: [ValueInfo(name: "x", type: TensorType(fixed: shape))], outputs: ["z"],
+                          parameters: parameters.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1.shape)) }, nodes: nodes)
+        let weights = Weights(tensors: Dictionary(uniqueKeysWithValues: parameters))
+        for model in try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 90)]) {
+            #expect(model.kernels.map(\.kind).contains("elementwise mul+relu"), "\(model.target)")
+            #expect(model.arenaBytes == 2 * bytes(24), "\(model.target)")
+        }
+    }
 }
