@@ -13,7 +13,17 @@ struct InPlaceOutputTests {
     /// The arena bytes of `planes` maps, in whole cache lines.
     func bytes(_ planes: Int) -> Int { (planes * Self.height * Self.width + 15) / 16 * 64 }
 
-    /// r = conv_r(x), s = conv_s(x), y = relu(conv_y(s) + r), z = globalAveragePool(y): y may take r's
+    /// `nodes` over input x (`batch` images of 8 channels) ending in z = globalAveragePool(y), their
+    /// parameters and weights from `parameters`, and x, random from `seed`.
+    func graph(_ nodes: [Node], parameters: [(String, Tensor)], batch: Int = 1, seed: UInt64) -> (Graph, Weights, [String: Tensor]) {
+        let shape = [batch, 8, Self.height, Self.width]
+        let graph = Graph(name: "in-place", inputs: [ValueInfo(name: "x", type: TensorType(fixed: shape))], outputs: ["z"],
+                          parameters: parameters.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1.shape)) },
+                          nodes: nodes + [Node(name: "gap", op: .globalAveragePool, inputs: ["y"], outputs: ["z"])])
+        return (graph, Weights(tensors: Dictionary(uniqueKeysWithValues: parameters)), ["x": randomTensor(shape, seed: seed)])
+    }
+
+    /// r = conv_r(x), s = conv_s(x), y = relu(conv_y(s) + r) (then z): y may take r's
     /// memory. 40 filters over a 28x28 map: channel tiles that do not divide into the groups a partial
     /// last pixel tile fuses, so a group's last tiles repeat the chunk's last one.
     func residualBlock(batch: Int, filters: Int) -> (Graph, Weights, [String: Tensor]) {
@@ -25,12 +35,8 @@ struct InPlaceOutputTests {
             Node(name: "conv_y", op: .conv, inputs: ["s", "wy", "by"], outputs: ["t"]),
             Node(name: "add", op: .add, inputs: ["t", "r"], outputs: ["u"]),
             Node(name: "relu", op: .relu, inputs: ["u"], outputs: ["y"]),
-            Node(name: "gap", op: .globalAveragePool, inputs: ["y"], outputs: ["z"]),
         ]
-        let shape = [batch, 8, Self.height, Self.width]
-        let graph = Graph(name: "in-place", inputs: [ValueInfo(name: "x", type: TensorType(fixed: shape))], outputs: ["z"],
-                          parameters: parameters.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1.shape)) }, nodes: nodes)
-        return (graph, Weights(tensors: Dictionary(uniqueKeysWithValues: parameters)), ["x": randomTensor(shape, seed: 84)])
+        return graph(nodes, parameters: parameters, batch: batch, seed: 84)
     }
 
     @Test(arguments: [(1, 40), (2, 40), (1, 64)])
@@ -59,13 +65,9 @@ struct InPlaceOutputTests {
             Node(name: "conv_y", op: .conv, inputs: ["r", "wy"], outputs: ["t"]),
             Node(name: "add", op: .add, inputs: ["t", "r"], outputs: ["u"]),
             Node(name: "relu", op: .relu, inputs: ["u"], outputs: ["y"]),
-            Node(name: "gap", op: .globalAveragePool, inputs: ["y"], outputs: ["z"]),
         ]
-        let shape = [1, 8, Self.height, Self.width]
-        let graph = Graph(name: "own-input", inputs: [ValueInfo(name: "x", type: TensorType(fixed: shape))], outputs: ["z"],
-                          parameters: parameters.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1.shape)) }, nodes: nodes)
-        let weights = Weights(tensors: Dictionary(uniqueKeysWithValues: parameters))
-        for model in try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 87)]) {
+        let (graph, weights, inputs) = graph(nodes, parameters: parameters, seed: 87)
+        for model in try expectMatchesReference(graph, weights, inputs: inputs) {
             #expect(model.arenaBytes == 2 * bytes(32), "\(model.target)")
         }
     }
@@ -78,13 +80,9 @@ struct InPlaceOutputTests {
             Node(name: "conv_b", op: .conv, inputs: ["x", "wb"], outputs: ["b"]),
             Node(name: "product", op: .mul, inputs: ["a", "b"], outputs: ["p"]),
             Node(name: "relu", op: .relu, inputs: ["p"], outputs: ["y"]),
-            Node(name: "gap", op: .globalAveragePool, inputs: ["y"], outputs: ["z"]),
         ]
-        let shape = [1, 8, Self.height, Self.width]
-        let graph = Graph(name: "elementwise", inputs: [ValueInfo(name: "x", type: TensorType(fixed: shape))], outputs: ["z"],
-                          parameters: parameters.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1.shape)) }, nodes: nodes)
-        let weights = Weights(tensors: Dictionary(uniqueKeysWithValues: parameters))
-        for model in try expectMatchesReference(graph, weights, inputs: ["x": randomTensor(shape, seed: 90)]) {
+        let (graph, weights, inputs) = graph(nodes, parameters: parameters, seed: 90)
+        for model in try expectMatchesReference(graph, weights, inputs: inputs) {
             #expect(model.kernels.map(\.kind).contains("elementwise mul+relu"), "\(model.target)")
             #expect(model.arenaBytes == 2 * bytes(24), "\(model.target)")
         }
