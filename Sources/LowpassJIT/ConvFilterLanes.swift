@@ -74,7 +74,7 @@ extension ConvKernel {
                     let index = e.add(plane, p)
                     var value = scaledAndShifted(e, e.load(filterSums, e.mul(p, lanes)), filter: filter)
                     if let residual = residual(e, n: n, filter: filter, first: e.add(e.int(firstPixel), p), index: index, mask: nil, scalar: true) {
-                        value = addingResidual(e, value, residual, bf16: precision == .bf16, residualRounded: residualFromPairs)
+                        value = addingResidual(e, value, residual, bf16: precision == .bf16)
                     }
                     value = activate(e, value)
                     e.store(value, out, index)

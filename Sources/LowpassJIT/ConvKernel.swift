@@ -589,7 +589,7 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
                     let mask = masked ? vectors[j].valid : nil
                     let residual = residual(e, n: n, filter: filter, first: vectors[j].first, index: index, mask: mask)
                     storeConvOutput(e, scaledAndShifted(e, e.get(accumulators[o * vectors.count + j]), filter: filter), plus: residual,
-                                    bf16: precision == .bf16, residualRounded: residualFromPairs, activate: { activate(e, $0) }, to: out, at: index, mask: mask)
+                                    bf16: precision == .bf16, activate: { activate(e, $0) }, to: out, at: index, mask: mask)
                 }
             }
             if filtersFillTiles {
@@ -601,12 +601,13 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
     }
 
     /// `filter`'s residual for the pixels of the vector from `first` (or the one pixel `first` with
-    /// `scalar`), `index` being their place in the output: floats there, or with `residualFromPairs`
-    /// that filter's half of the pairs in pair plane filter / 2. nil without a residual.
+    /// `scalar`), `index` being their place in the output, as bf16 reads it: floats there
+    /// (`readResidual`), or with `residualFromPairs` that filter's half of the pairs in pair plane
+    /// filter / 2, a bfloat16 already. nil without a residual.
     func residual(_ e: Emitter, n: Value, filter: Value, first: Value, index: Value, mask: Value?, scalar: Bool = false) -> Value? {
         guard hasResidual else { return nil }
         let base = e.argument(.residual)
-        guard residualFromPairs else { return scalar ? e.load(base, index) : e.loadVector(base, index, mask: mask) }
+        guard residualFromPairs else { return readResidual(e, base, at: index, mask: mask, bf16: precision == .bf16, scalar: scalar) }
         let imageSize = PairPlaneKernel.imageSize(e, pairs: e.div(e.add(filters(e), e.int(1)), 2), pixels: window.pixels)
         let at = e.add(e.add(e.mul(n, imageSize), e.mul(e.div(filter, 2), window.pixels)), first)
         let pairs = scalar ? e.load(base, at) : e.loadVector(base, at, mask: mask)
@@ -638,7 +639,7 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
                         let index = e.add(e.mul(e.add(e.mul(n, filters), filter), pixels), vectors[j].first)
                         let residual = residual(e, n: n, filter: filter, first: vectors[j].first, index: index, mask: mask)
                         let value = convOutput(e, scaledAndShifted(e, e.get(accumulators[slot * vectors.count + j]), filter: filter),
-                                               plus: residual, bf16: precision == .bf16, residualRounded: residualFromPairs, activate: { activate(e, $0) })
+                                               plus: residual, bf16: precision == .bf16, activate: { activate(e, $0) })
                         if pairsOutput == .alsoFloats { e.when(present) { e.storeVector(value, e.argument(.output), index, mask: mask) } }
                         return value
                     }

@@ -9,9 +9,9 @@ struct Activation: Hashable, CustomStringConvertible {
     var expression: ScalarExpression
 
     /// `nodes` in dataflow order compute a function of `value`; their other inputs are one-element
-    /// constants, read by `constant`. With `bf16`, an Add of two functions of `value` rounds them
-    /// (`ReferenceInterpreter.addsActivations`).
-    init(_ nodes: [Node], of value: String, bf16: Bool = false, constant: (String) -> Double?) throws(NodeError) {
+    /// constants, read by `constant`. A node for which `roundsOperands` holds reads its operands rounded
+    /// to bfloat16 (`Lowering.roundsOperands`).
+    init(_ nodes: [Node], of value: String, roundsOperands: (Node) -> Bool = { _ in false }, constant: (String) -> Double?) throws(NodeError) {
         var expressions: [String: ScalarExpression] = [value: .x]
         var last = ScalarExpression.x
         for node in nodes {
@@ -20,8 +20,7 @@ struct Activation: Hashable, CustomStringConvertible {
                 guard let c = constant(name) else { throw NodeError(.jitInternal, "activation input '\(name)' is neither \(value) nor a constant") }
                 return .constant(c)
             }
-            let operands = bf16 && node.op == .add && node.inputs.count == 2 && node.inputs.allSatisfy({ expressions[$0] != nil })
-                ? inputs.map { ScalarExpression.unary(.roundToBFloat16, $0) } : inputs
+            let operands = roundsOperands(node) ? inputs.map { ScalarExpression.unary(.roundToBFloat16, $0) } : inputs
             last = try node.scalarExpression().substituting { operands[$0] }
             expressions[node.outputs[0]] = last
         }
@@ -54,22 +53,28 @@ func scaledAndShifted(_ e: Emitter, _ sum: Value, bias: Value, filter: Value, fi
     return e.fma(sum, read(e.add(filters, filter)), read(filter))
 }
 
-/// A conv's finished output for one vector: `residual`, the loaded residual, added, the activation applied.
-func convOutput(_ e: Emitter, _ value: Value, plus residual: Value?, bf16: Bool, residualRounded: Bool = false, activate: (Value) -> Value) -> Value {
+/// A conv's finished output for one vector: `residual`, as `readResidual` gives it, added, the
+/// activation applied.
+func convOutput(_ e: Emitter, _ value: Value, plus residual: Value?, bf16: Bool, activate: (Value) -> Value) -> Value {
     guard let residual else { return activate(value) }
-    return activate(addingResidual(e, value, residual, bf16: bf16, residualRounded: residualRounded))
+    return activate(addingResidual(e, value, residual, bf16: bf16))
 }
 
-/// A conv's value (a vector or one float) plus its residual `r`: in bf16 both rounded first, as the
-/// reference reads an Add of two activations (`ReferenceInterpreter.addsActivations`); `r` as it is
-/// where it is `residualRounded` (read from pair planes).
-func addingResidual(_ e: Emitter, _ value: Value, _ r: Value, bf16: Bool, residualRounded: Bool = false) -> Value {
-    guard bf16 else { return e.fadd(value, r) }
-    return e.fadd(e.roundedToBFloat16Natively(value), residualRounded ? r : e.roundedToBFloat16Natively(r))
+/// The residual a conv reads from floats `base` at `index` (a vector, or one float with `scalar`): in
+/// bf16 rounded, as the reference reads an Add of two activations (`ReferenceInterpreter.addsActivations`).
+func readResidual(_ e: Emitter, _ base: Value, at index: Value, mask: Value?, bf16: Bool, scalar: Bool = false) -> Value {
+    let r = scalar ? e.load(base, index) : e.loadVector(base, index, mask: mask)
+    return bf16 ? e.roundedToBFloat16Natively(r) : r
+}
+
+/// A conv's value (a vector or one float) plus its residual `r` (`readResidual`): in bf16 the value
+/// rounded first, as the reference reads an Add of two activations.
+func addingResidual(_ e: Emitter, _ value: Value, _ r: Value, bf16: Bool) -> Value {
+    e.fadd(bf16 ? e.roundedToBFloat16Natively(value) : value, r)
 }
 
 /// The end of every conv kernel for one vector of outputs: `convOutput`, one store.
-func storeConvOutput(_ e: Emitter, _ value: Value, plus residual: Value?, bf16: Bool, residualRounded: Bool = false, activate: (Value) -> Value,
+func storeConvOutput(_ e: Emitter, _ value: Value, plus residual: Value?, bf16: Bool, activate: (Value) -> Value,
                      to base: Value, at index: Value, mask: Value?) {
-    e.storeVector(convOutput(e, value, plus: residual, bf16: bf16, residualRounded: residualRounded, activate: activate), base, index, mask: mask)
+    e.storeVector(convOutput(e, value, plus: residual, bf16: bf16, activate: activate), base, index, mask: mask)
 }

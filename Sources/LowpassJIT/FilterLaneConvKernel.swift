@@ -170,7 +170,7 @@ struct FilterLaneConvKernel: PackedWeightsKernel, PairsWritingKernel {
                 let readable = whole ? filter : e.minimum(filter, e.int(filters - 1))
                 let index = e.add(e.mul(e.add(e.mul(e.add(e.mul(n, filters), readable), outHeight), row), outWidth), firstColumn)
                 let value = convOutput(e, scaledAndShifted(e, sums, bias: e.argument(.bias), filter: readable, filters: e.int(filters), scales: scalesSums),
-                                       plus: residual.map { e.loadVector($0, index, mask: valid) }, bf16: true, activate: { activation?.apply(e, $0) ?? $0 })
+                                       plus: residual.map { readResidual(e, $0, at: index, mask: valid, bf16: true) }, bf16: true, activate: { activation?.apply(e, $0) ?? $0 })
                 if pairsOutput != .only {
                     let store = { e.storeVector(value, e.argument(.output), index, mask: valid) }
                     if let present { e.when(present, then: store) } else { store() }

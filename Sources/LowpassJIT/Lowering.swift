@@ -291,7 +291,7 @@ struct Lowering {
             rest = rest.dropFirst()
         }
         if !rest.isEmpty {
-            activation = try Activation(Array(rest), of: chainValue, bf16: precision == .bf16) { name in weights.tensors[name].map { Double($0[0]) } }
+            activation = try Activation(Array(rest), of: chainValue, roundsOperands: { roundsOperands(of: $0) }) { name in weights.tensors[name].map { Double($0[0]) } }
         }
         let geometry = try node.convGeometry(weightShape: w.shape.map(Dim.fixed))
         try checkPlane(x, y)
@@ -557,6 +557,12 @@ struct Lowering {
     /// An element-wise chain as one expression over the last node's output shape: each node's scalar
     /// expression with its inputs replaced by the chain so far or by kernel operands. An operand read
     /// twice (SiLU's x) is loaded once; a one-element constant (a scale, an exponent) becomes a literal.
+    /// Whether `node` reads its operands rounded to bfloat16 where it is computed in an expression: in
+    /// bf16, an Add of two activations, as the reference reads it (`ReferenceInterpreter.addsActivations`).
+    private func roundsOperands(of node: Node) -> Bool {
+        precision == .bf16 && ReferenceInterpreter.addsActivations(node, parameters: parameters)
+    }
+
     private mutating func elementwise(_ nodes: [Node], _ output: Int) throws(NodeError) -> any Kernel {
         let outShape = shape(nodes[nodes.count - 1].outputs[0])
         var arguments: [Operand] = [.buffer(output)]
@@ -588,9 +594,7 @@ struct Lowering {
                 expression = try input(node.inputs[0])
             } else {
                 var inputs = try node.inputs.map { (name) throws(NodeError) in try input(name) }
-                if precision == .bf16 && ReferenceInterpreter.addsActivations(node, parameters: parameters) {
-                    inputs = inputs.map { .unary(.roundToBFloat16, $0) }
-                }
+                if roundsOperands(of: node) { inputs = inputs.map { .unary(.roundToBFloat16, $0) } }
                 expression = try node.scalarExpression().substituting { inputs[$0] }
             }
             chainValue = node.outputs[0]

@@ -253,7 +253,7 @@ struct WinogradKernel: PackedWeightsKernel {
                                 let x = e.add(firstColumn, (k % vectorsPerPiece) * lanes)
                                 let mask = e.and(e.firstLanes(e.sub(e.int(outWidth), x)), e.splatMask(e.compare(LLVMIntSLT, oy, e.int(outHeight))))
                                 let index = e.add(e.mul(oy, outWidth), x)
-                                storeConvOutput(e, outputs, plus: residualPlane.map { e.loadVector($0, index, mask: mask) }, bf16: false, activate: { activation?.apply(e, $0) ?? $0 }, to: plane, at: index, mask: mask)
+                                storeConvOutput(e, outputs, plus: residualPlane.map { readResidual(e, $0, at: index, mask: mask, bf16: false) }, bf16: false, activate: { activation?.apply(e, $0) ?? $0 }, to: plane, at: index, mask: mask)
                             }
                         }
                     }
