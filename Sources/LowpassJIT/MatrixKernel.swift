@@ -84,13 +84,13 @@ struct MatrixKernel: Kernel {
             aBase = e.address(aBase, aOffset)
             bBase = e.address(bBase, bOffset)
         }
-        let firstColumn = e.mul(tile, columnVectors * lanes)
+        let tileWidth = columnVectors * lanes
+        let firstColumn = e.mul(tile, tileWidth)
         let columns = (0..<columnVectors).map { t in e.add(e.splatInt32(e.toInt32(firstColumn)), e.vadd(e.laneIndices, t * lanes)) }
         let masks = columns.map { e.vcompare(LLVMIntSLT, $0, e.intVectorConstant(n)) }
         let aRows = rows.map { e.address(aBase, e.mul($0, aStrides.row)) }
         let accumulators = rows.map { _ in columns.map { _ in e.local(e.vector(0)) } }
-        let fullTiles = n % (columnVectors * lanes) == 0
-        let tileWidth = columnVectors * lanes
+        let fullTiles = n % tileWidth == 0
         e.loop(k) { p in
             let b: [Value]
             if bInColumnTiles {
