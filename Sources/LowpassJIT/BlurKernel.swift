@@ -25,9 +25,13 @@ struct BlurKernel: Kernel {
     var outHeight: Int, outWidth: Int
     var spec: BlurPoolSpec
     var maxPool: MaxPool?
+    /// bf16: the blur (and max pool) read the input rounded to bfloat16.
+    var roundsInput: Bool
     var lanes: Int
 
-    var kind: String { (maxPool == nil ? "blurpool" : "maxblurpool") + " M=\(spec.filterSize) s=\(spec.strides[0]) \(spec.padMode.rawValue)" }
+    var kind: String {
+        (maxPool == nil ? "blurpool" : "maxblurpool") + " M=\(spec.filterSize) s=\(spec.strides[0]) \(spec.padMode.rawValue)" + (roundsInput ? " bf16" : "")
+    }
     var flops: Double {
         let window = Double((maxPool?.kernel.reduce(1, *) ?? 0))
         return Double(planes * outHeight * outWidth) * Double(spec.filterSize * spec.filterSize) * (2 + window)
@@ -153,7 +157,7 @@ struct BlurKernel: Kernel {
 
     /// The blur's source at (y, x): the input, or the max over the pool window's part inside it.
     private func source(_ e: Emitter, _ input: Value, y: Value, x: Value) -> Value {
-        guard maxPool != nil else { return e.load(input, e.add(e.mul(y, width), x)) }
+        guard maxPool != nil else { return e.asStored(e.load(input, e.add(e.mul(y, width), x)), bf16: roundsInput) }
         let top = e.add(y, -poolPads[0]), left = e.add(x, -poolPads[1])
         let best = e.local(e.float(-.infinity))
         e.loop(e.clamp(top, 0, height), e.clamp(e.add(top, poolKernel[0]), 0, height)) { iy in
@@ -161,7 +165,7 @@ struct BlurKernel: Kernel {
                 e.set(best, e.fmax(e.get(best), e.load(input, e.add(e.mul(iy, width), ix))))
             }
         }
-        return e.get(best)
+        return e.asStored(e.get(best), bf16: roundsInput)
     }
 
     /// Length of the padded source row: every column the taps read, plus the slack the last vector's
@@ -173,7 +177,8 @@ struct BlurKernel: Kernel {
     }
 
     /// Lays out one source row (the max over the pool window when fused) in `row`, an L1-resident
-    /// buffer, with its border columns resolved, so the filter loop has no edge cases.
+    /// buffer, with its border columns resolved, so the filter loop has no edge cases. bf16 rounds it
+    /// here (after the max: rounding commutes with it), once per element and band.
     private func layOut(_ e: Emitter, _ rows: [(pointer: Value, valid: Value)], into row: Value) {
         let pad = spec.pads[1]
         // Chunks [low, high) read only inside the input and the source row: no masks there.
@@ -192,7 +197,7 @@ struct BlurKernel: Kernel {
                     best = best.map { e.fmax($0, v) } ?? v
                 }
             }
-            e.storeVector(best!, row, e.add(x, pad))
+            e.storeVector(e.asStored(best!, bf16: roundsInput), row, e.add(x, pad))
         }
         e.loop(e.int(0), e.int(low), step: lanes) { chunk($0, true) }
         e.loop(e.int(low), e.int(high), step: lanes) { chunk($0, false) }

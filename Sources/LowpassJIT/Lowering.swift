@@ -179,11 +179,12 @@ struct Lowering {
         case .globalAveragePool:
             let s = shape(first.inputs[0])
             kernel = GlobalAveragePoolKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
-                                             planes: s[0] * s[1], area: s[2...].reduce(1, *), lanes: target.lanes)
+                                             planes: s[0] * s[1], area: s[2...].reduce(1, *), roundsInput: precision == .bf16, lanes: target.lanes)
         case .adaptiveAveragePool:
             let s = shape(first.inputs[0]), o = shape(first.outputs[0])
             kernel = AdaptiveAveragePoolKernel(nodes: names, arguments: [.buffer(output), try operand(first.inputs[0])], output: output,
-                                               planes: s[0] * s[1], height: s[2], width: s[3], outHeight: o[2], outWidth: o[3])
+                                               planes: s[0] * s[1], height: s[2], width: s[3], outHeight: o[2], outWidth: o[3],
+                                               roundsInput: precision == .bf16)
         case .gemm: kernel = try gemm(first, output)
         case .matMul: kernel = try matMul(first, output)
         case .concat: kernel = try concat(first, output)
@@ -465,7 +466,7 @@ struct Lowering {
         }
         return BlurKernel(nodes: [maxPool?.name, node.name].compactMap { $0 }, arguments: [.buffer(output), try operand(input)], output: output,
                           images: x[0], planes: x[0] * x[1], height: x[2], width: x[3], sourceHeight: source[2], sourceWidth: source[3],
-                          outHeight: y[2], outWidth: y[3], spec: spec, maxPool: pool, lanes: target.lanes)
+                          outHeight: y[2], outWidth: y[3], spec: spec, maxPool: pool, roundsInput: precision == .bf16, lanes: target.lanes)
     }
 
     private mutating func pool(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {
@@ -475,7 +476,7 @@ struct Lowering {
         let includePad = node.op == .averagePool ? try node.int("count_include_pad") != 0 : false
         return PoolKernel(nodes: [node.name], arguments: [.buffer(output), try operand(node.inputs[0])], output: output,
                           images: x[0], planes: x[0] * x[1], window: window, isMax: node.op == .maxPool, countIncludePad: includePad,
-                          lanes: target.lanes)
+                          roundsInput: precision == .bf16, lanes: target.lanes)
     }
 
     private mutating func gemm(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {

@@ -3,7 +3,8 @@ import LowpassIR
 
 /// MaxPool and AveragePool over vectors of output pixels (see `WindowAddressing`). Padding never wins
 /// a max; an average divides by the window's cells inside the input, or with `countIncludePad` by its
-/// cells inside the padded input, as ONNX and PyTorch do.
+/// cells inside the padded input, as ONNX and PyTorch do. In bf16 (`roundsInput`) an average rounds
+/// each input it reads, a max only its result (rounding commutes with a max).
 ///
 /// Arguments: output, input.
 struct PoolKernel: Kernel {
@@ -15,10 +16,17 @@ struct PoolKernel: Kernel {
     var window: WindowAddressing
     var isMax: Bool
     var countIncludePad: Bool
+    var roundsInput: Bool
     var lanes: Int
 
     var vectorsPerItem: Int { 2 }
-    var kind: String { (isMax ? "maxpool" : "avgpool") + "\(window.geometry.kernel[0])x\(window.geometry.kernel[1])/s\(window.geometry.strides[0])" }
+    var kind: String {
+        (isMax ? "maxpool" : "avgpool") + "\(window.geometry.kernel[0])x\(window.geometry.kernel[1])/s\(window.geometry.strides[0])" + (roundsInput ? " bf16" : "")
+    }
+    /// An input as the pool reads it: rounded where bf16 averages it.
+    private func read(_ e: Emitter, _ v: Value) -> Value { e.asStored(v, bf16: roundsInput && !isMax) }
+    /// A result as the pool stores it: a max of bf16 inputs is their rounded max.
+    private func result(_ e: Emitter, _ v: Value) -> Value { e.asStored(v, bf16: roundsInput && isMax) }
     var tiles: Int { ceilDiv(window.pixels, vectorsPerItem * lanes) }
     var workItems: Int { direct ? planes * window.outHeight : planes * tiles }
 
@@ -48,7 +56,7 @@ struct PoolKernel: Kernel {
                 let tap = window.tap(e, vectors, ky: ky, kx: kx)
                 window.withTap(e, tap) { masked in
                     for j in vectors.indices {
-                        let v = window.load(e, input, tap, j, masked: masked, padding: padding)
+                        let v = read(e, window.load(e, input, tap, j, masked: masked, padding: padding))
                         e.set(results[j], isMax ? e.fmax(e.get(results[j]), v) : e.fadd(e.get(results[j]), v))
                         if !isMax && !countIncludePad {
                             e.set(counts[j], e.fadd(e.get(counts[j]), e.select(tap.masks[j], e.vector(1), e.vector(0))))
@@ -58,7 +66,7 @@ struct PoolKernel: Kernel {
             }
         }
         for (j, v) in vectors.enumerated() {
-            var result = e.get(results[j])
+            var result = self.result(e, e.get(results[j]))
             if !isMax {
                 let divisor: Value
                 if countIncludePad {
@@ -94,11 +102,11 @@ extension PoolKernel {
             let result = e.local(e.float(isMax ? -.infinity : 0))
             e.loop(rowStart, rowEnd) { y in
                 e.loop(columnStart, columnEnd) { x in
-                    let v = e.load(input, e.add(e.mul(y, width), x))
+                    let v = read(e, e.load(input, e.add(e.mul(y, width), x)))
                     e.set(result, isMax ? e.fmax(e.get(result), v) : e.fadd(e.get(result), v))
                 }
             }
-            var value = e.get(result)
+            var value = self.result(e, e.get(result))
             if !isMax {
                 // Cells inside the input, or with `countIncludePad` inside the padded input.
                 let cells = countIncludePad
@@ -112,15 +120,17 @@ extension PoolKernel {
     }
 }
 
-/// GlobalAveragePool: one plane per work item, summed in vectors. Arguments: output, input.
+/// GlobalAveragePool: one plane per work item, summed in vectors, in bf16 (`roundsInput`) of its
+/// rounded inputs. Arguments: output, input.
 struct GlobalAveragePoolKernel: Kernel {
     var nodes: [String]
     var arguments: [Operand]
     var output: Int
     var planes: Int, area: Int
+    var roundsInput: Bool
     var lanes: Int
 
-    var kind: String { "globalavgpool" }
+    var kind: String { "globalavgpool" + (roundsInput ? " bf16" : "") }
     var workItems: Int { planes }
     var flops: Double { Double(planes * area) }
     var bytes: Double { 4 * Double(planes * (area + 1)) }
@@ -129,24 +139,26 @@ struct GlobalAveragePoolKernel: Kernel {
         let input = e.address(e.operandArgument(0), e.mul(item, area))
         let sum = e.local(e.vector(0))
         let whole = area / lanes * lanes
-        e.loop(e.int(0), e.int(whole), step: lanes) { i in e.set(sum, e.fadd(e.get(sum), e.loadVector(input, i))) }
+        e.loop(e.int(0), e.int(whole), step: lanes) { i in e.set(sum, e.fadd(e.get(sum), e.asStored(e.loadVector(input, i), bf16: roundsInput))) }
         if whole < area {
             let tail = e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(area - whole))
-            e.set(sum, e.fadd(e.get(sum), e.loadVector(input, e.int(whole), mask: tail)))
+            e.set(sum, e.fadd(e.get(sum), e.asStored(e.loadVector(input, e.int(whole), mask: tail), bf16: roundsInput)))
         }
         e.store(e.fdiv(e.horizontalSum(e.get(sum)), e.float(Double(area))), e.outputArgument, item)
     }
 }
 
 /// AdaptiveAveragePool (PyTorch's bins: start floor(i*H/out), end ceil((i+1)*H/out)). The bins are
-/// constants, so each output cell is a loop with fixed bounds. Arguments: output, input.
+/// constants, so each output cell is a loop with fixed bounds. In bf16 (`roundsInput`) of rounded
+/// inputs. Arguments: output, input.
 struct AdaptiveAveragePoolKernel: Kernel {
     var nodes: [String]
     var arguments: [Operand]
     var output: Int
     var planes: Int, height: Int, width: Int, outHeight: Int, outWidth: Int
+    var roundsInput: Bool
 
-    var kind: String { "adaptiveavgpool \(outHeight)x\(outWidth)" }
+    var kind: String { "adaptiveavgpool \(outHeight)x\(outWidth)" + (roundsInput ? " bf16" : "") }
     var workItems: Int { planes }
     var flops: Double { Double(planes * height * width) }
     var bytes: Double { 4 * Double(planes * (height * width + outHeight * outWidth)) }
@@ -161,7 +173,7 @@ struct AdaptiveAveragePoolKernel: Kernel {
                 let sum = e.local(e.float(0))
                 e.loop(e.int(y0), e.int(y1)) { y in
                     e.loop(e.int(x0), e.int(x1)) { x in
-                        e.set(sum, e.fadd(e.get(sum), e.load(input, e.add(e.mul(y, width), x))))
+                        e.set(sum, e.fadd(e.get(sum), e.asStored(e.load(input, e.add(e.mul(y, width), x)), bf16: roundsInput)))
                     }
                 }
                 e.store(e.fdiv(e.get(sum), e.float(Double((y1 - y0) * (x1 - x0)))), out, e.int(oy * outWidth + ox))

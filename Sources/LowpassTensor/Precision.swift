@@ -2,8 +2,10 @@
 ///
 /// - `f32`: every value a 32-bit float.
 /// - `bf16`: each Conv node's input and weight rounded to bfloat16 (round to nearest, ties to even),
-///   their products summed in fp32, and both operands of an Add of two activations (a residual) rounded;
-///   everything else, the conv's bias among it, in fp32. BatchNorm
+///   their products summed in fp32, the input of every pool and blur (MaxPool, AveragePool,
+///   GlobalAveragePool, AdaptiveAveragePool, BlurPool) rounded and its arithmetic in fp32, and both
+///   operands of an Add of two activations (a residual) rounded; everything else, the conv's bias
+///   among it, in fp32. BatchNorm
 ///   after a conv is applied to the conv's fp32 sums, not folded into the rounded weights. A bfloat16
 ///   keeps a float's exponent and the top 8 bits of its significand, so a rounded value is off by at
 ///   most 2^-9 of itself, and the product of two is exact in fp32: the engines differ from each other

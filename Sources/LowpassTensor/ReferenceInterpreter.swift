@@ -53,14 +53,21 @@ public struct ReferenceInterpreter: Sendable {
     }
 
     /// A node's operands as `precision` has it read them: in bf16 a Conv's input and weight rounded,
-    /// and an Add's operands where both are activations.
+    /// a pool's or blur's input, and an Add's operands where both are activations.
     private func rounded(_ arguments: [Tensor], for node: Node, parameters: Set<String>) -> [Tensor] {
         guard precision == .bf16 else { return arguments }
         switch node.op {
         case .conv: return arguments.enumerated().map { i, tensor in i < 2 ? tensor.roundedToBFloat16() : tensor }
+        case let op where Self.isPoolOrBlur(op): return arguments.enumerated().map { i, tensor in i == 0 ? tensor.roundedToBFloat16() : tensor }
         case .add where Self.addsActivations(node, parameters: parameters): return arguments.map { $0.roundedToBFloat16() }
         default: return arguments
         }
+    }
+
+    /// Whether `op` is a pool or blur: bf16 reads its input as stored in bfloat16 and computes in fp32.
+    /// Rounding commutes with a max, so a max pool's output is bfloat16 too.
+    public static func isPoolOrBlur(_ op: OpKind) -> Bool {
+        [.maxPool, .averagePool, .globalAveragePool, .adaptiveAveragePool, .blurPool].contains(op)
     }
 
     /// Whether `node` is an Add of two activations, whose operands bf16 rounds (a residual connection;

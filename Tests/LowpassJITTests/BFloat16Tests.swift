@@ -354,6 +354,39 @@ struct BFloat16Tests {
         }
     }
 
+    /// bf16 pools and blurs read their input as stored in bfloat16: on the interior (vectors) and at
+    /// the borders, fused as max-blur, and output by output (`BlurKernel.direct`). Each result must
+    /// match the bf16 reference to fp32 rounding and differ from the f32 one by about bf16's step,
+    /// so a kernel that did not round its input fails.
+    @Test func poolsAndBlursReadTheirInputRounded() throws {
+        let shape = [2, 3, 13, 21]
+        let pools: [(OpKind, Attributes)] = [
+            (.blurPool, ["filter_size": .int(4), "strides": .ints([2, 2])]),
+            (.blurPool, ["filter_size": .int(3), "strides": .ints([2, 2]), "pad_mode": .string("zero")]),
+            (.blurPool, ["filter_size": .int(3), "strides": .ints([7, 5]), "pads": .ints([9, 1, 2, 8]), "pad_mode": .string("replicate")]),
+            (.maxPool, ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])]),
+            (.averagePool, ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])]),
+            (.averagePool, ["kernel_shape": .ints([40, 40]), "strides": .ints([1, 1]), "pads": .ints([39, 39, 39, 39])]),
+            (.globalAveragePool, [:]),
+            (.adaptiveAveragePool, ["output_size": .ints([3, 4])]),
+        ]
+        var nodes = pools.enumerated().map { i, pool in Node(name: "pool\(i)", op: pool.0, inputs: ["x"], outputs: ["y\(i)"], attributes: pool.1) }
+        nodes += [Node(name: "max", op: .maxPool, inputs: ["x"], outputs: ["m"], attributes: ["kernel_shape": .ints([2, 2]), "strides": .ints([1, 1])]),
+                  Node(name: "blur", op: .blurPool, inputs: ["m"], outputs: ["maxblur"], attributes: ["filter_size": .int(4), "strides": .ints([2, 2])])]
+        let graph = Graph(name: "pools", inputs: [ValueInfo(name: "x", type: TensorType(fixed: shape))],
+                          outputs: pools.indices.map { "y\($0)" } + ["maxblur"], nodes: nodes)
+        let inputs = ["x": randomTensor(shape, seed: 94)]
+        let f32 = try ReferenceInterpreter().run(graph, weights: Weights(), inputs: inputs)
+        for model in try expectMatchesReference(graph, Weights(), inputs: inputs, precision: .bf16, on: bfloat16Targets) {
+            #expect(model.kernels.filter { $0.kind.hasSuffix(" bf16") }.count == pools.count + 1, "\(model.target): \(model.kernels.map(\.kind))")
+            let results = try model.run(inputs)
+            for name in graph.outputs {
+                let (bf16, exact) = (try #require(results[name]), try #require(f32[name]))
+                #expect(bf16.difference(to: exact).relative > 2e-4, "\(model.target): \(name) is the f32 result")
+            }
+        }
+    }
+
     /// Whole networks with BatchNorm, blur, depthwise and concatenation. Layer by layer the JIT equals
     /// the bf16 reference to fp32 rounding (above), but through a network a sum that differs from the
     /// reference's (double) one in its last fp32 bit rounds now and then to the neighbouring bfloat16
