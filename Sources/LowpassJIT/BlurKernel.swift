@@ -11,6 +11,9 @@ import LowpassIR
 /// replicate, or a zero weight) as they are read, so no padded copy exists. Columns are vectors in the
 /// interior, where the subsampling is a shuffle of two loads, and scalars at the borders.
 ///
+/// In bf16 the input may be the bfloat16 pair planes its producer wrote (`pairs`): each plane reads
+/// its channel's half of them, half the bytes of floats and already rounded.
+///
 /// Arguments: output, input.
 struct BlurKernel: Kernel {
     struct MaxPool: Hashable { var kernel: [Int]; var pads: [Int] }
@@ -27,16 +30,18 @@ struct BlurKernel: Kernel {
     var maxPool: MaxPool?
     /// bf16: the blur (and max pool) read the input rounded to bfloat16.
     var roundsInput: Bool
+    /// The layout of the pair planes the input is read from, border included; nil where it is floats.
+    var pairs: PairPlaneKernel?
     var lanes: Int
 
     var kind: String {
-        (maxPool == nil ? "blurpool" : "maxblurpool") + " M=\(spec.filterSize) s=\(spec.strides[0]) \(spec.padMode.rawValue)" + (roundsInput ? " bf16" : "")
+        (maxPool == nil ? "blurpool" : "maxblurpool") + " M=\(spec.filterSize) s=\(spec.strides[0]) \(spec.padMode.rawValue)" + (roundsInput ? " bf16" : "") + (pairs == nil ? "" : " pairs")
     }
     var flops: Double {
         let window = Double((maxPool?.kernel.reduce(1, *) ?? 0))
         return Double(planes * outHeight * outWidth) * Double(spec.filterSize * spec.filterSize) * (2 + window)
     }
-    var bytes: Double { 4 * Double(planes * (height * width + outHeight * outWidth)) }
+    var bytes: Double { Double(planes) * Double((pairs == nil ? 4 : 2) * height * width + 4 * outHeight * outWidth) }
 
     private var taps: [Double] { spec.taps }
     private var size: Int { spec.filterSize }
@@ -70,6 +75,31 @@ struct BlurKernel: Kernel {
         return (source, spec.padMode == .zero ? e.select(inside, e.float(tap), e.float(0)) : e.float(tap))
     }
 
+    /// Input rows are this many elements apart: a pair plane's rows span its border too.
+    private var rowStride: Int { pairs?.paddedWidth ?? width }
+
+    /// Where input plane `plane` (image by image, then channel) starts, its first pixel's row and
+    /// column, and for pair planes whether its channel is a pair's odd one (the high halves).
+    private func inputPlane(_ e: Emitter, _ plane: Value) -> (start: Value, odd: Value?) {
+        guard let pairs else { return (e.address(e.operandArgument(0), e.mul(plane, height * width)), nil) }
+        let c = split(e, plane, [images, planes / images])
+        let (image, channel) = (c[0], c[1])
+        let start = e.add(e.add(e.mul(image, pairs.imageSize), e.mul(e.div(channel, 2), pairs.planeSize)),
+                          e.int(pairs.padding[0] * pairs.paddedWidth + pairs.padding[1]))
+        return (e.address(e.operandArgument(0), start), e.compare(LLVMIntEQ, e.rem(channel, 2), e.int(1)))
+    }
+
+    /// The input element (or `lanes` of them from `index` on, outside `mask` -infinity) at `index` of
+    /// `row`, as a float.
+    private func read(_ e: Emitter, _ row: Value, _ index: Value, odd: Value?, vector: Bool, mask: Value? = nil) -> Value {
+        guard let odd else { return vector ? e.loadVector(row, index, mask: mask, passthrough: -.infinity) : e.load(row, index) }
+        let value = e.bfloat16Half(of: vector ? e.loadVector(row, index, mask: mask) : e.load(row, index), odd: odd)
+        return mask.map { e.select($0, value, e.vector(-.infinity)) } ?? value
+    }
+
+    /// An input value as the blur takes it: rounded in bf16, unless read from bfloat16 pairs.
+    private func stored(_ e: Emitter, _ v: Value) -> Value { e.asStored(v, bf16: roundsInput && pairs == nil) }
+
     /// `lanes` values of `row` at columns `x + offset + lane * strideX`.
     private func loadStrided(_ e: Emitter, _ row: Value, _ x: Value, _ offset: Int) -> Value {
         switch strideX {
@@ -90,7 +120,7 @@ struct BlurKernel: Kernel {
         guard !direct else { return emitDirectItem(e, item) }
         let c = split(e, item, [planes, bands])
         let (plane, bandIndex) = (c[0], c[1])
-        let input = e.address(e.operandArgument(0), e.mul(plane, height * width))
+        let (input, odd) = inputPlane(e, plane)
         let out = e.address(e.outputArgument, e.mul(plane, outHeight * outWidth))
         let filtered = e.scratch!, staged = e.address(e.scratch!, e.int(rowsPerBand * filteredStride))
         let firstOutputRow = e.mul(bandIndex, band)
@@ -102,9 +132,9 @@ struct BlurKernel: Kernel {
             let rows = (0..<poolKernel[0]).map { dy in
                 let y = e.add(resolved.index, dy - poolPads[0])
                 let valid = e.and(e.compare(LLVMIntSGE, y, e.int(0)), e.compare(LLVMIntSLT, y, e.int(height)))
-                return (pointer: e.address(input, e.mul(e.clamp(y, 0, height - 1), width)), valid: valid)
+                return (pointer: e.address(input, e.mul(e.clamp(y, 0, height - 1), rowStride)), valid: valid)
             }
-            layOut(e, rows, into: e.address(staged, e.mul(r, paddedRow)))
+            layOut(e, rows, odd: odd, into: e.address(staged, e.mul(r, paddedRow)))
         }
         // Filtering only after every row is laid out: a load right after the unaligned stores that
         // wrote its row would wait for them (failed store forwarding).
@@ -139,7 +169,7 @@ struct BlurKernel: Kernel {
     private func emitDirectItem(_ e: Emitter, _ item: Value) {
         let c = split(e, item, [planes, outHeight])
         let (plane, oy) = (c[0], c[1])
-        let input = e.address(e.operandArgument(0), e.mul(plane, height * width))
+        let (input, odd) = inputPlane(e, plane)
         let outRow = e.address(e.outputArgument, e.add(e.mul(plane, outHeight * outWidth), e.mul(oy, outWidth)))
         let rows = (0..<size).map { ky in resolve(e, e.add(e.mul(oy, strideY), ky - spec.pads[0]), extent: sourceHeight, tap: taps[ky]) }
         e.loop(e.int(0), e.int(outWidth)) { ox in
@@ -147,7 +177,7 @@ struct BlurKernel: Kernel {
             for kx in 0..<size {
                 let column = resolve(e, e.add(e.mul(ox, strideX), kx - spec.pads[1]), extent: sourceWidth, tap: taps[kx])
                 for row in rows {
-                    let value = source(e, input, y: row.index, x: column.index)
+                    let value = source(e, input, odd: odd, y: row.index, x: column.index)
                     e.set(sum, e.fadd(e.get(sum), e.fmul(e.fmul(row.weight, column.weight), value)))
                 }
             }
@@ -156,16 +186,16 @@ struct BlurKernel: Kernel {
     }
 
     /// The blur's source at (y, x): the input, or the max over the pool window's part inside it.
-    private func source(_ e: Emitter, _ input: Value, y: Value, x: Value) -> Value {
-        guard maxPool != nil else { return e.asStored(e.load(input, e.add(e.mul(y, width), x)), bf16: roundsInput) }
+    private func source(_ e: Emitter, _ input: Value, odd: Value?, y: Value, x: Value) -> Value {
+        guard maxPool != nil else { return stored(e, read(e, input, e.add(e.mul(y, rowStride), x), odd: odd, vector: false)) }
         let top = e.add(y, -poolPads[0]), left = e.add(x, -poolPads[1])
         let best = e.local(e.float(-.infinity))
         e.loop(e.clamp(top, 0, height), e.clamp(e.add(top, poolKernel[0]), 0, height)) { iy in
             e.loop(e.clamp(left, 0, width), e.clamp(e.add(left, poolKernel[1]), 0, width)) { ix in
-                e.set(best, e.fmax(e.get(best), e.load(input, e.add(e.mul(iy, width), ix))))
+                e.set(best, e.fmax(e.get(best), read(e, input, e.add(e.mul(iy, rowStride), ix), odd: odd, vector: false)))
             }
         }
-        return e.asStored(e.get(best), bf16: roundsInput)
+        return stored(e, e.get(best))
     }
 
     /// Length of the padded source row: every column the taps read, plus the slack the last vector's
@@ -179,7 +209,7 @@ struct BlurKernel: Kernel {
     /// Lays out one source row (the max over the pool window when fused) in `row`, an L1-resident
     /// buffer, with its border columns resolved, so the filter loop has no edge cases. bf16 rounds it
     /// here (after the max: rounding commutes with it), once per element and band.
-    private func layOut(_ e: Emitter, _ rows: [(pointer: Value, valid: Value)], into row: Value) {
+    private func layOut(_ e: Emitter, _ rows: [(pointer: Value, valid: Value)], odd: Value?, into row: Value) {
         let pad = spec.pads[1]
         // Chunks [low, high) read only inside the input and the source row: no masks there.
         let low = ceilDiv(poolPads[1], lanes) * lanes
@@ -192,12 +222,12 @@ struct BlurKernel: Kernel {
                 let column = e.vadd(lane, dx - poolPads[1])
                 let inside = masked ? e.and(e.vinside(column, 0, width), e.vcompare(LLVMIntSLT, lane, e.intVectorConstant(sourceWidth))) : nil
                 for source in rows {
-                    var v = e.loadVector(source.pointer, e.add(x, dx - poolPads[1]), mask: inside, passthrough: -.infinity)
+                    var v = read(e, source.pointer, e.add(x, dx - poolPads[1]), odd: odd, vector: true, mask: inside)
                     if maxPool != nil { v = e.select(source.valid, v, e.vector(-.infinity)) }
                     best = best.map { e.fmax($0, v) } ?? v
                 }
             }
-            e.storeVector(e.asStored(best!, bf16: roundsInput), row, e.add(x, pad))
+            e.storeVector(stored(e, best!), row, e.add(x, pad))
         }
         e.loop(e.int(0), e.int(low), step: lanes) { chunk($0, true) }
         e.loop(e.int(low), e.int(high), step: lanes) { chunk($0, false) }

@@ -398,10 +398,11 @@ struct Lowering {
     /// Finds the values bf16 convs will read as pair planes (`pairReaders`), so that the conv computing
     /// one writes them in its epilogue: convs (each the head of its fusion group) reading it as their
     /// input, whose lowering takes the pair planes, and 1x1 convs adding it as their residual (without
-    /// a border, `ConvKernel.residualFromPairs`), all with one border. Every other read needs the floats
-    /// too; a graph output always does.
+    /// a border, `ConvKernel.residualFromPairs`), all with one border; blurs and max-blurs read them
+    /// with any border (none if only they read them). Every other read needs the floats too; a graph
+    /// output always does.
     private mutating func findPairReaders(groups: [[Int]]) {
-        var paddings: [String: [Int]] = [:], others = Set(graph.outputs)
+        var paddings: [String: [Int]] = [:], others = Set(graph.outputs), blurred = Set<String>()
         for group in groups {
             let inside = Set(group.flatMap { graph.nodes[$0].outputs })
             let head = graph.nodes[group[0]]
@@ -411,7 +412,10 @@ struct Lowering {
                 for (slot, value) in node.inputs.enumerated() where !inside.contains(value) && weights.tensors[value] == nil && !value.isEmpty {
                     let readsInput = position == 0 && slot == 0 && node.op == .conv && node.inputs.dropFirst().allSatisfy { $0 != value }
                     let readsResidual = position > 0 && node.op == .add && isPointwiseConv && head.inputs[0] != value
-                    if readsResidual, paddings[value, default: [0, 0, 0, 0]] == [0, 0, 0, 0] {
+                    let readsAsBlur = position == 0 && slot == 0 && (node.op == .blurPool || (node.op == .maxPool && group.count == 2))
+                    if readsAsBlur {
+                        blurred.insert(value)
+                    } else if readsResidual, paddings[value, default: [0, 0, 0, 0]] == [0, 0, 0, 0] {
                         paddings[value] = [0, 0, 0, 0]
                     } else if readsInput, let padding = (try? pairPadding(node)) ?? nil, paddings[value, default: padding] == padding {
                         paddings[value] = padding
@@ -421,6 +425,7 @@ struct Lowering {
                 }
             }
         }
+        for value in blurred where paddings[value] == nil { paddings[value] = [0, 0, 0, 0] }
         for (value, padding) in paddings { pairReaders[value] = PairReaders(padding: padding, othersRead: others.contains(value)) }
     }
 
@@ -464,9 +469,15 @@ struct Lowering {
             let g = try m.poolGeometry()
             return BlurKernel.MaxPool(kernel: g.kernel, pads: g.pads)
         }
-        return BlurKernel(nodes: [maxPool?.name, node.name].compactMap { $0 }, arguments: [.buffer(output), try operand(input)], output: output,
-                          images: x[0], planes: x[0] * x[1], height: x[2], width: x[3], sourceHeight: source[2], sourceWidth: source[3],
-                          outHeight: y[2], outWidth: y[3], spec: spec, maxPool: pool, roundsInput: precision == .bf16, lanes: target.lanes)
+        var kernel = BlurKernel(nodes: [maxPool?.name, node.name].compactMap { $0 }, arguments: [.buffer(output), try operand(input)], output: output,
+                                images: x[0], planes: x[0] * x[1], height: x[2], width: x[3], sourceHeight: source[2], sourceWidth: source[3],
+                                outHeight: y[2], outWidth: y[3], spec: spec, maxPool: pool, roundsInput: precision == .bf16, lanes: target.lanes)
+        // bf16 reads the pair planes the producer wrote, whatever their border.
+        if let padding = pairReaders[input]?.padding, let planes = pairPlanesOf[PairPlanes(value: input, padding: padding)] {
+            kernel.arguments[1] = .buffer(planes)
+            kernel.pairs = PairPlaneKernel(batch: x[0], channels: x[1], height: x[2], width: x[3], padding: padding)
+        }
+        return kernel
     }
 
     private mutating func pool(_ node: Node, _ output: Int) throws(NodeError) -> any Kernel {

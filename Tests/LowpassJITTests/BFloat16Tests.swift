@@ -387,6 +387,37 @@ struct BFloat16Tests {
         }
     }
 
+    /// A blur or max-blur whose input a bf16 conv writes as pair planes reads its channel's half of
+    /// them: planes of only blurs' readers without a border (the conv writes no floats), planes that
+    /// a conv with lanes over filters also reads with its border; odd filter counts, two images, and
+    /// the output-by-output path (`BlurKernel.direct`).
+    @Test func blursReadPairPlanes() throws {
+        let shape = [2, 5, 20, 22]
+        func conv(_ name: String, _ input: String) -> Node {
+            Node(name: name, op: .conv, inputs: [input, name + ".w"], outputs: [name], attributes: ["pads": .ints([1, 1, 1, 1])])
+        }
+        let blur: Attributes = ["filter_size": .int(4), "strides": .ints([2, 2])]
+        let graph = Graph(
+            name: "blurred", inputs: [ValueInfo(name: "x", type: TensorType(fixed: shape))], outputs: ["b1", "b2", "maxblur", "c3"],
+            parameters: [("c1.w", [9, 5, 3, 3]), ("c2.w", [33, 5, 3, 3]), ("c3.w", [32, 33, 3, 3])].map { Parameter(name: $0.0, type: TensorType(fixed: $0.1)) },
+            nodes: [conv("c1", "x"),
+                    Node(name: "relu", op: .relu, inputs: ["c1"], outputs: ["r1"]),
+                    Node(name: "blur1", op: .blurPool, inputs: ["r1"], outputs: ["b1"], attributes: blur),
+                    Node(name: "blur2", op: .blurPool, inputs: ["r1"], outputs: ["b2"],
+                         attributes: ["filter_size": .int(3), "strides": .ints([7, 5]), "pads": .ints([9, 1, 2, 8]), "pad_mode": .string("replicate")]),
+                    conv("c2", "x"),
+                    Node(name: "max", op: .maxPool, inputs: ["c2"], outputs: ["m"], attributes: ["kernel_shape": .ints([2, 2]), "strides": .ints([1, 1])]),
+                    Node(name: "blur3", op: .blurPool, inputs: ["m"], outputs: ["maxblur"], attributes: blur),
+                    conv("c3", "c2")])
+        let weights = Weights(tensors: ["c1.w": randomTensor([9, 5, 3, 3], seed: 95), "c2.w": randomTensor([33, 5, 3, 3], seed: 96),
+                                        "c3.w": randomTensor([32, 33, 3, 3], seed: 97)])
+        for model in try expectMatchesBFloat16Reference(graph, weights, inputs: ["x": randomTensor(shape, seed: 98)]) {
+            let kinds = model.kernels.map(\.kind)
+            #expect(kinds.filter { $0.hasSuffix("blurpool M=4 s=2 reflect bf16 pairs") }.count == 2, "\(model.target): \(kinds)")
+            #expect(kinds.contains("blurpool M=3 s=7 replicate bf16 pairs"), "\(model.target): \(kinds)")
+        }
+    }
+
     /// Whole networks with BatchNorm, blur, depthwise and concatenation. Layer by layer the JIT equals
     /// the bf16 reference to fp32 rounding (above), but through a network a sum that differs from the
     /// reference's (double) one in its last fp32 bit rounds now and then to the neighbouring bfloat16
