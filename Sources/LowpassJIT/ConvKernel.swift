@@ -58,7 +58,14 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
     /// other convs (bf16 reads a residual rounded, `addingResidual`): half the bytes of its floats, and
     /// the floats need not be written at all where only convs and residual adds read them.
     var residualFromPairs = false
-    var inPlaceArgument: Int? { hasResidual ? ConvSlot.residual.rawValue : nil }
+    /// Over the residual only where the output has its layout: floats over floats, or pair planes
+    /// without a border over the ones the residual is read from. Sizes alone agree by chance (32
+    /// channels of 5x6 take as many floats as their pair planes with a 1-pixel border).
+    var inPlaceArgument: Int? {
+        let writesPairsOnly = pairsOutput == .only
+        guard hasResidual, writesPairsOnly == residualFromPairs, !writesPairsOnly || pairsPadding == [0, 0, 0, 0] else { return nil }
+        return ConvSlot.residual.rawValue
+    }
     var activation: Activation?
     var strategy: Strategy
     var channelTile: Int, pixelVectors: Int

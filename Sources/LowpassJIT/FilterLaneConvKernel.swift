@@ -24,7 +24,8 @@ struct FilterLaneConvKernel: PackedWeightsKernel, PairsWritingKernel {
     var outHeight: Int, outWidth: Int
     var geometry: WindowGeometry
     var hasResidual: Bool
-    var inPlaceArgument: Int? { hasResidual ? ConvSlot.residual.rawValue : nil }
+    /// Over the residual, which it reads as floats, only where it writes floats (`ConvKernel.inPlaceArgument`).
+    var inPlaceArgument: Int? { hasResidual && pairsOutput != .only ? ConvSlot.residual.rawValue : nil }
     var activation: Activation?
     /// As `ConvKernel.scalesSums`: BatchNorm's scale in the epilogue, the bias argument holding shifts then scales.
     var scalesSums: Bool

@@ -72,6 +72,26 @@ struct InPlaceOutputTests {
         }
     }
 
+    /// In bf16, a conv adding a float residual whose output only convs read, as bordered bfloat16 pair
+    /// planes, writes a layout other than its residual's: it must not write over it even where the two
+    /// are the same size. 32 channels of 5x6 are 960 floats per image, and so are 16 pair planes of
+    /// 7x8 (the border of a 3x3 conv's padding) and their 64 floats of slack.
+    @Test func notOverAResidualOfAnotherLayout() throws {
+        let shape = [2, 32, 5, 6]
+        func conv(_ name: String, _ input: String) -> Node {
+            Node(name: name, op: .conv, inputs: [input, name + ".w"], outputs: [name], attributes: ["pads": .ints([1, 1, 1, 1])])
+        }
+        let graph = Graph(
+            name: "layouts", inputs: [ValueInfo(name: "x", type: TensorType(fixed: shape))], outputs: ["y"],
+            parameters: ["a.w", "b.w", "c.w"].map { Parameter(name: $0, type: TensorType(fixed: [32, 32, 3, 3])) },
+            nodes: [conv("a", "x"), Node(name: "relu", op: .relu, inputs: ["a"], outputs: ["r"]),
+                    conv("b", "r"), Node(name: "add", op: .add, inputs: ["b", "r"], outputs: ["s"]),
+                    conv("c", "s"), Node(name: "gap", op: .globalAveragePool, inputs: ["c"], outputs: ["y"])])
+        let weights = Weights(tensors: ["a.w": randomTensor([32, 32, 3, 3], seed: 91), "b.w": randomTensor([32, 32, 3, 3], seed: 92),
+                                        "c.w": randomTensor([32, 32, 3, 3], seed: 93)])
+        try expectMatchesBFloat16Reference(graph, weights, inputs: ["x": randomTensor(shape, seed: 94)])
+    }
+
     /// relu(a * b) as an element-wise kernel over two convs' outputs: its output takes a's memory.
     @Test func elementwiseOutputTakesAnOperandsMemory() throws {
         let parameters = [("wa", randomTensor([24, 8, 3, 3], seed: 88)), ("wb", randomTensor([24, 8, 1, 1], seed: 89))]
