@@ -24,9 +24,9 @@ struct PoolKernel: Kernel {
         (isMax ? "maxpool" : "avgpool") + "\(window.geometry.kernel[0])x\(window.geometry.kernel[1])/s\(window.geometry.strides[0])" + (roundsInput ? " bf16" : "")
     }
     /// An input as the pool reads it: rounded where bf16 averages it.
-    private func read(_ e: Emitter, _ v: Value) -> Value { e.asStored(v, bf16: roundsInput && !isMax) }
+    private func roundedInput(_ e: Emitter, _ v: Value) -> Value { e.asStored(v, bf16: roundsInput && !isMax) }
     /// A result as the pool stores it: a max of bf16 inputs is their rounded max.
-    private func result(_ e: Emitter, _ v: Value) -> Value { e.asStored(v, bf16: roundsInput && isMax) }
+    private func roundedResult(_ e: Emitter, _ v: Value) -> Value { e.asStored(v, bf16: roundsInput && isMax) }
     var tiles: Int { ceilDiv(window.pixels, vectorsPerItem * lanes) }
     var workItems: Int { direct ? planes * window.outHeight : planes * tiles }
 
@@ -56,7 +56,7 @@ struct PoolKernel: Kernel {
                 let tap = window.tap(e, vectors, ky: ky, kx: kx)
                 window.withTap(e, tap) { masked in
                     for j in vectors.indices {
-                        let v = read(e, window.load(e, input, tap, j, masked: masked, padding: padding))
+                        let v = roundedInput(e, window.load(e, input, tap, j, masked: masked, padding: padding))
                         e.set(results[j], isMax ? e.fmax(e.get(results[j]), v) : e.fadd(e.get(results[j]), v))
                         if !isMax && !countIncludePad {
                             e.set(counts[j], e.fadd(e.get(counts[j]), e.select(tap.masks[j], e.vector(1), e.vector(0))))
@@ -66,7 +66,7 @@ struct PoolKernel: Kernel {
             }
         }
         for (j, v) in vectors.enumerated() {
-            var result = self.result(e, e.get(results[j]))
+            var result = roundedResult(e, e.get(results[j]))
             if !isMax {
                 let divisor: Value
                 if countIncludePad {
@@ -102,11 +102,11 @@ extension PoolKernel {
             let result = e.local(e.float(isMax ? -.infinity : 0))
             e.loop(rowStart, rowEnd) { y in
                 e.loop(columnStart, columnEnd) { x in
-                    let v = read(e, e.load(input, e.add(e.mul(y, width), x)))
+                    let v = roundedInput(e, e.load(input, e.add(e.mul(y, width), x)))
                     e.set(result, isMax ? e.fmax(e.get(result), v) : e.fadd(e.get(result), v))
                 }
             }
-            var value = self.result(e, e.get(result))
+            var value = roundedResult(e, e.get(result))
             if !isMax {
                 // Cells inside the input, or with `countIncludePad` inside the padded input.
                 let cells = countIncludePad
