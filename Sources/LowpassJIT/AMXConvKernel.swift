@@ -214,7 +214,7 @@ struct AMXConvKernel: PackedWeightsKernel {
                     e.when(e.compare(LLVMIntSLT, filter, e.int(self.filters))) {
                         var value = scaledAndShifted(e, sum, bias: bias, filter: filter, filters: e.int(self.filters), scales: scalesSums)
                         let index = e.add(e.mul(e.add(e.mul(n, self.filters), filter), outPixels), firstPixel)
-                        if let residual { value = addingResidual(e, value, e.roundedToBFloat16Natively(e.expand(e.loadVector(residual, index, mask: stored), mask: real)), bf16: true) }
+                        if let residual { value = addingResidual(e, value, e.asStored(e.expand(e.loadVector(residual, index, mask: stored), mask: real), bf16: true), bf16: true) }
                         if let activation { value = activation.apply(e, value) }
                         e.storeVector(e.compress(value, mask: real), out, index, mask: stored)
                     }

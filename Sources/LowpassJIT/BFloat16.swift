@@ -26,8 +26,8 @@ extension Emitter {
         return bitcast(widened, to: floatVector)
     }
 
-    /// `v` as bf16 stores it (`roundedToBFloat16Natively`) where `bf16`, else `v`: what a pool or blur
-    /// reads (`ReferenceInterpreter.isPoolOrBlur`).
+    /// `v` as bf16 stores an activation (`roundedToBFloat16Natively`) where `bf16`, else `v`: what a
+    /// residual add, a pool or a blur reads (`ReferenceInterpreter.addsActivations`, `isPoolOrBlur`).
     func asStored(_ v: Value, bf16: Bool) -> Value { bf16 ? roundedToBFloat16Natively(v) : v }
 
     /// One bfloat16 of each pair in `pairs` (a vector of pairs or one pair), as the float it stands

@@ -63,14 +63,13 @@ func convOutput(_ e: Emitter, _ value: Value, plus residual: Value?, bf16: Bool,
 /// The residual a conv reads from floats `base` at `index` (a vector, or one float with `scalar`): in
 /// bf16 rounded, as the reference reads an Add of two activations (`ReferenceInterpreter.addsActivations`).
 func readResidual(_ e: Emitter, _ base: Value, at index: Value, mask: Value?, bf16: Bool, scalar: Bool = false) -> Value {
-    let r = scalar ? e.load(base, index) : e.loadVector(base, index, mask: mask)
-    return bf16 ? e.roundedToBFloat16Natively(r) : r
+    e.asStored(scalar ? e.load(base, index) : e.loadVector(base, index, mask: mask), bf16: bf16)
 }
 
 /// A conv's value (a vector or one float) plus its residual `r` (`readResidual`): in bf16 the value
 /// rounded first, as the reference reads an Add of two activations.
 func addingResidual(_ e: Emitter, _ value: Value, _ r: Value, bf16: Bool) -> Value {
-    e.fadd(bf16 ? e.roundedToBFloat16Natively(value) : value, r)
+    e.fadd(e.asStored(value, bf16: bf16), r)
 }
 
 /// The end of every conv kernel for one vector of outputs: `convOutput`, one store.
