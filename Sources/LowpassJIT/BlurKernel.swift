@@ -12,10 +12,12 @@ import LowpassIR
 /// interior, where the subsampling is a shuffle of two loads, and scalars at the borders.
 ///
 /// In bf16 the input may be the bfloat16 pair planes its producer wrote (`pairs`): each plane reads
-/// its channel's half of them, half the bytes of floats and already rounded.
+/// its channel's half of them, half the bytes of floats and already rounded. Where bf16 convs read the
+/// output as pair planes (`PairsWritingKernel`), a work item blurs a pair of channels and writes them
+/// as one plane of pairs, so those convs neither pack floats nor wait for a pass of their own.
 ///
-/// Arguments: output, input.
-struct BlurKernel: Kernel {
+/// Arguments: output, input, then the pair planes where `pairsOutput` is `.alsoFloats`.
+struct BlurKernel: Kernel, PairsWritingKernel {
     struct MaxPool: Hashable { var kernel: [Int]; var pads: [Int] }
 
     var nodes: [String]
@@ -33,15 +35,32 @@ struct BlurKernel: Kernel {
     /// The layout of the pair planes the input is read from, border included; nil where it is floats.
     var pairs: PairPlaneKernel?
     var lanes: Int
+    var pairsOutput = ConvKernel.PairsOutput.none
+    var pairsPadding = [0, 0, 0, 0]
+    var pairsArgument: Int { 2 }
+    var outputPlanes: PairPlaneKernel {
+        PairPlaneKernel(batch: images, channels: channels, height: outHeight, width: outWidth, padding: pairsPadding)
+    }
+    /// Whether the output can be written as pair planes: band by band, not output by output.
+    var writesPairs: Bool { !direct }
+    private var channels: Int { planes / images }
+    /// Channels a work item blurs: both of a pair where it writes pairs.
+    private var channelsPerItem: Int { pairsOutput == .none ? 1 : 2 }
+    /// The planes items are counted over: pairs of channels where they write pairs.
+    private var itemPlanes: Int { images * ceilDiv(channels, channelsPerItem) }
 
     var kind: String {
         (maxPool == nil ? "blurpool" : "maxblurpool") + " M=\(spec.filterSize) s=\(spec.strides[0]) \(spec.padMode.rawValue)" + (roundsInput ? " bf16" : "") + (pairs == nil ? "" : " pairs")
+            + (pairsOutput == .none ? "" : " to pairs")
     }
     var flops: Double {
         let window = Double((maxPool?.kernel.reduce(1, *) ?? 0))
         return Double(planes * outHeight * outWidth) * Double(spec.filterSize * spec.filterSize) * (2 + window)
     }
-    var bytes: Double { Double(planes) * Double((pairs == nil ? 4 : 2) * height * width + 4 * outHeight * outWidth) }
+    var bytes: Double {
+        let written = [ConvKernel.PairsOutput.none: 4, .only: 2, .alsoFloats: 6][pairsOutput] ?? 4
+        return Double(planes) * Double((pairs == nil ? 4 : 2) * height * width + written * outHeight * outWidth)
+    }
 
     private var taps: [Double] { spec.taps }
     private var size: Int { spec.filterSize }
@@ -52,15 +71,15 @@ struct BlurKernel: Kernel {
 
     /// Row stride of the filtered rows: whole vectors, so the vertical pass never reads past a row.
     private var filteredStride: Int { ceilDiv(outWidth, lanes) * lanes }
-    /// Output rows per band: as many as keep the filtered rows within 48 KiB.
+    /// Output rows per band: as many as keep the filtered rows (each channel's) within 48 KiB.
     var band: Int {
-        let rows = max(12 * 1024 / (filteredStride + paddedRow), size)
+        let rows = max(12 * 1024 / (channelsPerItem * filteredStride + paddedRow), size)
         return max(1, min(outHeight, (rows - size) / strideY + 1))
     }
     private var rowsPerBand: Int { (band - 1) * strideY + size }
     var bands: Int { ceilDiv(outHeight, band) }
-    var workItems: Int { direct ? planes * outHeight : planes * bands }
-    var scratchFloats: Int { direct ? 0 : rowsPerBand * (filteredStride + paddedRow) }
+    var workItems: Int { direct ? planes * outHeight : itemPlanes * bands }
+    var scratchFloats: Int { direct ? 0 : rowsPerBand * (channelsPerItem * filteredStride + paddedRow) }
 
     /// Geometry far from any antialiasing layer's (strides past 4, padding past the filter, a max pool
     /// window past 8) runs output by output (`emitDirectItem`): the laid-out rows grow with stride x
@@ -118,48 +137,105 @@ struct BlurKernel: Kernel {
 
     func emitItem(_ e: Emitter, _ item: Value) {
         guard !direct else { return emitDirectItem(e, item) }
-        let c = split(e, item, [planes, bands])
-        let (plane, bandIndex) = (c[0], c[1])
-        let (input, odd) = inputPlane(e, plane)
-        let out = e.address(e.outputArgument, e.mul(plane, outHeight * outWidth))
-        let filtered = e.scratch!, staged = e.address(e.scratch!, e.int(rowsPerBand * filteredStride))
+        let c = split(e, item, [itemPlanes, bands])
+        let (itemPlane, bandIndex) = (c[0], c[1])
         let firstOutputRow = e.mul(bandIndex, band)
         let firstSourceRow = e.add(e.mul(firstOutputRow, strideY), -spec.pads[0])
+        let staged = e.address(e.scratch!, e.int(channelsPerItem * rowsPerBand * filteredStride))
+        let planes = sourcePlanes(e, itemPlane)
+        let filtered = planes.indices.map { e.address(e.scratch!, e.int($0 * rowsPerBand * filteredStride)) }
 
-        // Horizontal pass: source row firstSourceRow + r (resolved at the border) into filtered row r.
-        e.loop(rowsPerBand) { r in
-            let resolved = resolve(e, e.add(firstSourceRow, r), extent: sourceHeight, tap: 1)
-            let rows = (0..<poolKernel[0]).map { dy in
-                let y = e.add(resolved.index, dy - poolPads[0])
-                let valid = e.and(e.compare(LLVMIntSGE, y, e.int(0)), e.compare(LLVMIntSLT, y, e.int(height)))
-                return (pointer: e.address(input, e.mul(e.clamp(y, 0, height - 1), rowStride)), valid: valid)
+        for (plane, filtered) in zip(planes, filtered) {
+            let (input, odd) = inputPlane(e, plane)
+            // Horizontal pass: source row firstSourceRow + r (resolved at the border) into filtered row r.
+            e.loop(rowsPerBand) { r in
+                let resolved = resolve(e, e.add(firstSourceRow, r), extent: sourceHeight, tap: 1)
+                let rows = (0..<poolKernel[0]).map { dy in
+                    let y = e.add(resolved.index, dy - poolPads[0])
+                    let valid = e.and(e.compare(LLVMIntSGE, y, e.int(0)), e.compare(LLVMIntSLT, y, e.int(height)))
+                    return (pointer: e.address(input, e.mul(e.clamp(y, 0, height - 1), rowStride)), valid: valid)
+                }
+                layOut(e, rows, odd: odd, into: e.address(staged, e.mul(r, paddedRow)))
             }
-            layOut(e, rows, odd: odd, into: e.address(staged, e.mul(r, paddedRow)))
-        }
-        // Filtering only after every row is laid out: a load right after the unaligned stores that
-        // wrote its row would wait for them (failed store forwarding).
-        e.loop(rowsPerBand) { r in
-            filter(e, e.address(staged, e.mul(r, paddedRow)), into: e.address(filtered, e.mul(r, filteredStride)))
+            // Filtering only after every row is laid out: a load right after the unaligned stores that
+            // wrote its row would wait for them (failed store forwarding).
+            e.loop(rowsPerBand) { r in
+                filter(e, e.address(staged, e.mul(r, paddedRow)), into: e.address(filtered, e.mul(r, filteredStride)))
+            }
         }
 
         // Vertical pass: each output row of the band from `size` filtered rows.
         let rowsHere = e.minimum(e.int(band), e.sub(e.int(outHeight), firstOutputRow))
+        let store = outputRows(e, itemPlane: itemPlane, planes: planes, bandIndex: bandIndex)
         e.loop(e.int(0), rowsHere) { i in
             let oy = e.add(firstOutputRow, i)
             let weights = (0..<size).map { ky in
                 e.splat(resolve(e, e.add(e.mul(oy, strideY), ky - spec.pads[0]), extent: sourceHeight, tap: taps[ky]).weight)
             }
-            let rows = (0..<size).map { ky in e.address(filtered, e.mul(e.add(e.mul(i, strideY), ky), filteredStride)) }
-            let outRow = e.address(out, e.mul(oy, outWidth))
             let whole = outWidth / lanes * lanes
             let combine = { (x: Value, mask: Value?) in
-                var sum = e.vector(0)
-                for ky in 0..<size { sum = e.fma(weights[ky], e.loadVector(rows[ky], x), sum) }
-                e.storeVector(sum, outRow, x, mask: mask)
+                let sums = filtered.map { filtered in
+                    var sum = e.vector(0)
+                    for ky in 0..<size {
+                        let row = e.address(filtered, e.mul(e.add(e.mul(i, strideY), ky), filteredStride))
+                        sum = e.fma(weights[ky], e.loadVector(row, x), sum)
+                    }
+                    return sum
+                }
+                store(oy, x, sums, mask)
             }
             e.loop(e.int(0), e.int(whole), step: lanes) { x in combine(x, nil) }
             if whole < outWidth {
                 combine(e.int(whole), e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(outWidth - whole)))
+            }
+        }
+    }
+
+    /// The input planes (image by image, then channel) item plane `itemPlane` blurs: itself, or where
+    /// the output is pairs its pair's two channels, the odd one the even one again past an odd channel
+    /// count (blurred, not stored).
+    private func sourcePlanes(_ e: Emitter, _ itemPlane: Value) -> [Value] {
+        guard channelsPerItem == 2 else { return [itemPlane] }
+        let c = split(e, itemPlane, [images, ceilDiv(channels, 2)])
+        let first = e.add(e.mul(c[0], channels), e.mul(c[1], 2))
+        return [first, e.minimum(e.add(first, e.int(1)), e.add(e.mul(c[0], channels), e.int(channels - 1)))]
+    }
+
+    /// Stores output row `oy`'s vector at column `x` of each plane's sums: as floats, or as one vector of
+    /// pairs (beside the floats with `.alsoFloats`) in the pair plane of `outputPlanes`, whose border
+    /// zeros the band writes around its rows (the first and last bands the top and bottom rows too).
+    private func outputRows(_ e: Emitter, itemPlane: Value, planes: [Value], bandIndex: Value) -> (Value, Value, [Value], Value?) -> Void {
+        let floats = e.outputArgument
+        func storeFloats(_ oy: Value, _ x: Value, _ sum: Value, plane: Value, mask: Value?) {
+            e.storeVector(sum, e.address(floats, e.add(e.mul(plane, outHeight * outWidth), e.mul(oy, outWidth))), x, mask: mask)
+        }
+        guard pairsOutput != .none else {
+            return { oy, x, sums, mask in storeFloats(oy, x, sums[0], plane: planes[0], mask: mask) }
+        }
+        let layout = outputPlanes
+        let (top, left, bottom, right) = (pairsPadding[0], pairsPadding[1], pairsPadding[2], pairsPadding[3])
+        let c = split(e, itemPlane, [images, layout.pairs])
+        let plane = e.address(e.argument(pairsOutput == .only ? 0 : pairsArgument), e.add(e.mul(c[0], layout.imageSize), e.mul(c[1], layout.planeSize)))
+        let oddPresent = e.compare(LLVMIntSLT, e.add(e.mul(c[1], 2), e.int(1)), e.int(channels))
+        func zeros(_ offset: Value, _ count: Int) { e.storeZeros(e.address(plane, offset), count: count) }
+        if top > 0 { e.when(e.compare(LLVMIntEQ, bandIndex, e.int(0))) { zeros(e.int(0), top * layout.paddedWidth) } }
+        if bottom > 0 {
+            e.when(e.compare(LLVMIntEQ, bandIndex, e.int(bands - 1))) { zeros(e.int((top + outHeight) * layout.paddedWidth), bottom * layout.paddedWidth) }
+        }
+        return { oy, x, sums, mask in
+            if pairsOutput == .alsoFloats {
+                storeFloats(oy, x, sums[0], plane: planes[0], mask: mask)
+                e.when(oddPresent) { storeFloats(oy, x, sums[1], plane: planes[1], mask: mask) }
+            }
+            let rowStart = e.mul(e.add(oy, e.int(top)), layout.paddedWidth)
+            let odd = e.select(e.splatMask(oddPresent), sums[1], e.vector(0))
+            e.storeVector(e.bfloat16Pairs(even: sums[0], odd: odd), e.address(plane, e.add(rowStart, e.int(left))), x, mask: mask)
+            // Each row's border columns, once per row: by its first vector.
+            if left > 0 || right > 0 {
+                e.when(e.compare(LLVMIntEQ, x, e.int(0))) {
+                    if left > 0 { zeros(rowStart, left) }
+                    if right > 0 { zeros(e.add(rowStart, e.int(left + outWidth)), right) }
+                }
             }
         }
     }

@@ -477,6 +477,7 @@ struct Lowering {
             kernel.arguments[1] = .buffer(planes)
             kernel.pairs = PairPlaneKernel(batch: x[0], channels: x[1], height: x[2], width: x[3], padding: padding)
         }
+        if kernel.writesPairs { writePairs(of: node.outputs[0], from: &kernel) }
         return kernel
     }
 

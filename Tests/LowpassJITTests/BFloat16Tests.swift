@@ -418,6 +418,44 @@ struct BFloat16Tests {
         }
     }
 
+    /// A blur or max-blur whose output bf16 convs read writes it as pair planes, a pair of channels per
+    /// work item: only those (1x1 convs reading them in place, one of them adding them as its
+    /// residual), or beside the floats a graph output reads, with the border a conv with lanes over
+    /// filters reads (16 lanes) or none (8 lanes); an odd channel count, two images, two bands of rows.
+    /// No pair-plane pass is left, and an output-by-output blur (`BlurKernel.direct`) keeps writing
+    /// floats, its reader's pass made for it.
+    @Test func blursWritePairPlanes() throws {
+        let shape = [2, 5, 40, 130]
+        let blur: Attributes = ["filter_size": .int(4), "strides": .ints([2, 2])]
+        let graph = Graph(
+            name: "blurs", inputs: [ValueInfo(name: "x", type: TensorType(fixed: shape))], outputs: ["c2", "sum", "maxblur", "c3", "c5"],
+            parameters: [("c1.w", [9, 5, 3, 3]), ("c2.w", [24, 9, 1, 1]), ("c3.w", [33, 9, 3, 3]), ("c4.w", [9, 9, 1, 1]), ("c5.w", [8, 9, 1, 1])]
+                .map { Parameter(name: $0.0, type: TensorType(fixed: $0.1)) },
+            nodes: [Node(name: "c1", op: .conv, inputs: ["x", "c1.w"], outputs: ["c1"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+                    Node(name: "relu", op: .relu, inputs: ["c1"], outputs: ["r1"]),
+                    Node(name: "blur", op: .blurPool, inputs: ["r1"], outputs: ["b"], attributes: blur),
+                    Node(name: "c2", op: .conv, inputs: ["b", "c2.w"], outputs: ["c2"]),
+                    Node(name: "c4", op: .conv, inputs: ["b", "c4.w"], outputs: ["c4"]),
+                    Node(name: "add", op: .add, inputs: ["c4", "b"], outputs: ["sum"]),
+                    Node(name: "max", op: .maxPool, inputs: ["r1"], outputs: ["m"], attributes: ["kernel_shape": .ints([2, 2]), "strides": .ints([1, 1])]),
+                    Node(name: "maxblur", op: .blurPool, inputs: ["m"], outputs: ["maxblur"],
+                         attributes: ["filter_size": .int(3), "strides": .ints([2, 2]), "pad_mode": .string("replicate")]),
+                    Node(name: "c3", op: .conv, inputs: ["maxblur", "c3.w"], outputs: ["c3"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+                    Node(name: "sparse", op: .blurPool, inputs: ["r1"], outputs: ["s"],
+                         attributes: ["filter_size": .int(3), "strides": .ints([7, 5]), "pads": .ints([9, 1, 2, 8])]),
+                    Node(name: "c5", op: .conv, inputs: ["s", "c5.w"], outputs: ["c5"])])
+        let weights = Weights(tensors: ["c1.w": randomTensor([9, 5, 3, 3], seed: 101), "c2.w": randomTensor([24, 9, 1, 1], seed: 102),
+                                        "c3.w": randomTensor([33, 9, 3, 3], seed: 103), "c4.w": randomTensor([9, 9, 1, 1], seed: 104),
+                                        "c5.w": randomTensor([8, 9, 1, 1], seed: 105)])
+        for model in try expectMatchesBFloat16Reference(graph, weights, inputs: ["x": randomTensor(shape, seed: 106)]) {
+            let kinds = model.kernels.map(\.kind)
+            #expect(kinds.contains("blurpool M=4 s=2 reflect bf16 pairs to pairs"), "\(model.target): \(kinds)")
+            #expect(kinds.contains("maxblurpool M=3 s=2 replicate bf16 pairs to pairs"), "\(model.target): \(kinds)")
+            #expect(kinds.contains("blurpool M=3 s=7 reflect bf16 pairs"), "\(model.target): \(kinds)")
+            #expect(kinds.filter { $0.hasPrefix("bf16 pairs") }.count == 1, "\(model.target): \(kinds)")
+        }
+    }
+
     /// Whole networks with BatchNorm, blur, depthwise and concatenation. Layer by layer the JIT equals
     /// the bf16 reference to fp32 rounding (above), but through a network a sum that differs from the
     /// reference's (double) one in its last fp32 bit rounds now and then to the neighbouring bfloat16
