@@ -40,11 +40,14 @@ extension Emitter {
         return bitcast(kept, to: isVector ? floatVector : f32)
     }
 
-    /// The lanes of float vectors `even` and `odd`, rounded to bfloat16, as one vector of pairs. Where
+    /// The lanes of float vectors `even` and `odd` (or two floats), rounded to bfloat16, as one vector
+    /// of pairs (or one pair). Where
     /// the target has AVX512_BF16, `vcvtne2ps2bf16` rounds both (the same rounding, but subnormals
     /// become zero) into 16 + 16 halves that `vpermw` interleaves: 2 instructions where the integer
     /// rounding takes a dozen, on the path that fills every conv's patch.
     func bfloat16Pairs(even: Value, odd: Value) -> Value {
+        let isVector = LLVMGetTypeKind(LLVMTypeOf(even)) == LLVMVectorTypeKind
+        guard isVector else { return bitcast(or(shiftRight(roundedBits(even), int32(16)), roundedBits(odd)), to: f32) }
         if module.target.hasNativeBFloat16 {
             let i16 = LLVMInt16TypeInContext(module.context)!, halves = LLVMVectorType(i16, UInt32(2 * lanes))!
             // Lanes 0..<16 of the result are `even`'s, 16..<32 `odd`'s.

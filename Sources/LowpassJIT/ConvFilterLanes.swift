@@ -55,28 +55,33 @@ extension ConvKernel {
 
     /// The filter-lane epilogue: accumulator `v * pixels + p` holds pixel `p`'s filters `v * lanes...`
     /// of the tile; each filter's value is a plane apart from the next, so bias, residual, activation and
-    /// store go lane by lane (a handful of pixels against a reduction of hundreds of steps).
+    /// store go lane by lane (a handful of pixels against a reduction of hundreds of steps). Where the
+    /// output is pair planes (`pairsOutput`), filter by filter pair, one pair per pixel.
     private func storeLastPixels(_ e: Emitter, n: Value, group: Value, channelTileIndex: Value, accumulators: [Value]) {
-        let out = e.argument(.output)
         let pixels = lastTilePixels, firstPixel = window.pixels - lastTilePixels
         // Through the stack and loops over filters and pixels, kept loops: unrolled, the tile's
         // channelTile x pixels lanes were the largest part of the function (and of LLVM's time) for a tail.
         let sums = e.localFloats(accumulators.count * lanes)
         for (i, accumulator) in accumulators.enumerated() { e.storeVector(e.get(accumulator), sums, e.int(i * lanes)) }
+        /// Filter `filter` (in the group; tile slot `o`) at the tail's pixel `p`, finished, and its index in the floats.
+        func value(filter: Value, o: Value, p: Value) -> (value: Value, index: Value) {
+            let index = e.add(e.mul(e.add(e.mul(n, filters(e)), filter), window.pixels), e.add(e.int(firstPixel), p))
+            // Accumulator (o / lanes) * pixels + p holds filter o in lane o % lanes.
+            let filterSums = e.address(sums, e.add(e.mul(e.div(o, lanes), pixels * lanes), e.rem(o, lanes)))
+            var value = scaledAndShifted(e, e.load(filterSums, e.mul(p, lanes)), filter: filter)
+            if let residual = residual(e, n: n, filter: filter, first: e.add(e.int(firstPixel), p), index: index, mask: nil, scalar: true) {
+                value = addingResidual(e, value, residual, bf16: precision == .bf16)
+            }
+            return (activate(e, value), index)
+        }
+        guard pairsOutput == .none else { return storeLastPixelsAsPairs(e, n: n, channelTileIndex: channelTileIndex, value: value) }
+        let out = e.argument(.output)
         e.loop(channelTile, unroll: .never) { o in
             let filterInGroup = e.add(e.mul(channelTileIndex, channelTile), o)
             let store = {
                 let filter = e.add(e.mul(group, filtersPerGroup(e)), filterInGroup)
-                let plane = e.add(e.mul(e.add(e.mul(n, filters(e)), filter), window.pixels), firstPixel)
-                // Accumulator (o / lanes) * pixels + p holds filter o in lane o % lanes.
-                let filterSums = e.address(sums, e.add(e.mul(e.div(o, lanes), pixels * lanes), e.rem(o, lanes)))
                 e.loop(pixels, unroll: .never) { p in
-                    let index = e.add(plane, p)
-                    var value = scaledAndShifted(e, e.load(filterSums, e.mul(p, lanes)), filter: filter)
-                    if let residual = residual(e, n: n, filter: filter, first: e.add(e.int(firstPixel), p), index: index, mask: nil, scalar: true) {
-                        value = addingResidual(e, value, residual, bf16: precision == .bf16)
-                    }
-                    value = activate(e, value)
+                    let (value, index) = value(filter: filter, o: o, p: p)
                     e.store(value, out, index)
                 }
             }
@@ -84,6 +89,48 @@ extension ConvKernel {
                 store()
             } else {
                 e.when(e.compare(LLVMIntSLT, filterInGroup, filtersPerGroup(e)), then: store)
+            }
+        }
+    }
+
+    /// The tail's values as pairs of filters (the odd one's half zero past an odd filter count), one
+    /// per pixel, at its place in the pair plane, the floats too with `.alsoFloats`; and the border
+    /// zeros of the rows the tail ends (the right columns, the left ones where a row starts in it, the
+    /// top rows where it starts the map, the bottom rows), which the pixel tiles before it leave.
+    private func storeLastPixelsAsPairs(_ e: Emitter, n: Value, channelTileIndex: Value,
+                                        value: (_ filter: Value, _ o: Value, _ p: Value) -> (value: Value, index: Value)) {
+        let pixels = lastTilePixels, firstPixel = window.pixels - lastTilePixels
+        let (width, height) = (window.outWidth, window.outHeight)
+        let layout = outputPlanes, filters = filters(e)
+        let (top, left, bottom, right) = (pairsPadding[0], pairsPadding[1], pairsPadding[2], pairsPadding[3])
+        let pairs = e.argument(pairsOutput == .only ? ConvSlot.output.rawValue : pairsArgument)
+        let imageSize = PairPlaneKernel.imageSize(e, pairs: e.div(e.add(filters, e.int(1)), 2), pixels: layout.planeSize)
+        e.loop(channelTile / 2, unroll: .never) { pair in
+            let (o, even) = (e.mul(pair, 2), e.add(e.mul(channelTileIndex, channelTile), e.mul(pair, 2)))
+            e.when(e.compare(LLVMIntSLT, even, filters)) {
+                let odd = e.add(even, e.int(1))
+                let oddPresent = e.compare(LLVMIntSLT, odd, filters)
+                let plane = e.address(pairs, e.add(e.mul(n, imageSize), e.mul(e.div(even, 2), layout.planeSize)))
+                e.loop(pixels, unroll: .never) { p in
+                    // Past an odd filter count the second filter is the last one again, not stored.
+                    let first = value(even, o, p), second = value(e.minimum(odd, e.sub(filters, e.int(1))), e.add(o, e.int(1)), p)
+                    if pairsOutput == .alsoFloats {
+                        e.store(first.value, e.argument(.output), first.index)
+                        e.when(oddPresent) { e.store(second.value, e.argument(.output), second.index) }
+                    }
+                    let pixel = e.add(e.int(firstPixel), p)
+                    let at = e.add(e.mul(e.add(e.div(pixel, width), e.int(top)), layout.paddedWidth), e.add(e.rem(pixel, width), e.int(left)))
+                    e.store(e.bfloat16Pairs(even: first.value, odd: e.select(oddPresent, second.value, e.float(0))), plane, at)
+                }
+                guard layout.isPadded else { return }
+                func zeros(_ offset: Int, _ count: Int) { if count > 0 { e.storeZeros(e.address(plane, e.int(offset)), count: count) } }
+                for row in (firstPixel / width)..<height {
+                    let rowStart = (row + top) * layout.paddedWidth
+                    if row * width >= firstPixel { zeros(rowStart, left) }
+                    zeros(rowStart + left + width, right)
+                }
+                if firstPixel == 0 { zeros(0, top * layout.paddedWidth) }
+                zeros((top + height) * layout.paddedWidth, bottom * layout.paddedWidth)
             }
         }
     }

@@ -129,9 +129,8 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
                         width: window.outWidth, padding: pairsPadding)
     }
     /// Whether this conv can write its output as pairs: bf16 `packed` on vectors (no AMX), whose
-    /// channel tiles hold whole pairs of filters and whose epilogue is all vectors of pixels (no
-    /// filter-lane tail, whose stores are single floats).
-    var writesPairs: Bool { packsPairsOnVectors && channelTile % 2 == 0 && !lastTileByFilterLanes }
+    /// channel tiles hold whole pairs of filters (the filter-lane tail's too).
+    var writesPairs: Bool { packsPairsOnVectors && channelTile % 2 == 0 }
     /// bf16 `packed` on vectors (no AMX) without groups: where pairs may be laid out other than as the
     /// patch of channel pairs (pair planes, column pairs).
     private var packsPairsOnVectors: Bool { precision == .bf16 && strategy == .packed && !usesAMX && groups == 1 }

@@ -456,6 +456,32 @@ struct BFloat16Tests {
         }
     }
 
+    /// 1x1 convs on a 14x14 map, whose last 4 pixels (196 = 4 x 48 or 8 x 24 + 4) a filter-lane tail
+    /// computes, write their readers' pair planes there too, pixel by pixel: with the border of a 3x3
+    /// reader (odd filter count), without one for a 1x1 conv that reads them as input and as residual
+    /// (the tail adding that residual from the pairs), and beside the floats a graph output reads. No
+    /// pair-plane pass is left.
+    @Test func filterLaneTailsWritePairPlanes() throws {
+        let shape = [2, 24, 14, 14]
+        func conv(_ name: String, _ input: String, pads: Int = 0) -> Node {
+            Node(name: name, op: .conv, inputs: [input, name + ".w"], outputs: [name], attributes: ["pads": .ints(Array(repeating: pads, count: 4))])
+        }
+        let shapes = [("c1.w", [33, 24, 1, 1]), ("c2.w", [32, 33, 3, 3]), ("c3.w", [24, 24, 1, 1]), ("c4.w", [24, 24, 1, 1]), ("c5.w", [16, 24, 1, 1])]
+        let graph = Graph(
+            name: "tails", inputs: [ValueInfo(name: "x", type: TensorType(fixed: shape))], outputs: ["c2", "y", "c5"],
+            parameters: shapes.map { Parameter(name: $0.0, type: TensorType(fixed: $0.1)) },
+            nodes: [conv("c1", "x"), Node(name: "relu", op: .relu, inputs: ["c1"], outputs: ["r1"]), conv("c2", "r1", pads: 1),
+                    conv("c3", "x"), conv("c4", "c3"), Node(name: "add", op: .add, inputs: ["c4", "c3"], outputs: ["y"]), conv("c5", "y")])
+        let weights = Weights(tensors: Dictionary(uniqueKeysWithValues: shapes.enumerated().map { ($1.0, randomTensor($1.1, seed: UInt64(110 + $0))) }))
+        for model in try expectMatchesBFloat16Reference(graph, weights, inputs: ["x": randomTensor(shape, seed: 120)]) {
+            let kinds = model.kernels.map(\.kind)
+            #expect(!kinds.contains { $0.hasPrefix("bf16 pairs") }, "\(model.target): \(kinds)")
+            guard !model.target.hasAMX else { continue }
+            #expect(kinds.contains { $0.hasPrefix("conv1x1+relu [packed") && $0.hasSuffix(" pairs]") }, "\(model.target): \(kinds)")
+            #expect(kinds.contains { $0.hasPrefix("conv1x1+add [packed") && $0.hasSuffix("residual-pairs +pairs]") }, "\(model.target): \(kinds)")
+        }
+    }
+
     /// Whole networks with BatchNorm, blur, depthwise and concatenation. Layer by layer the JIT equals
     /// the bf16 reference to fp32 rounding (above), but through a network a sum that differs from the
     /// reference's (double) one in its last fp32 bit rounds now and then to the neighbouring bfloat16
