@@ -58,7 +58,7 @@ struct BlurKernel: Kernel, PairsWritingKernel {
         return Double(planes * outHeight * outWidth) * Double(spec.filterSize * spec.filterSize) * (2 + window)
     }
     var bytes: Double {
-        let written = [ConvKernel.PairsOutput.none: 4, .only: 2, .alsoFloats: 6][pairsOutput] ?? 4
+        let written = switch pairsOutput { case .none: 4; case .only: 2; case .alsoFloats: 6 }
         return Double(planes) * Double((pairs == nil ? 4 : 2) * height * width + written * outHeight * outWidth)
     }
 
@@ -142,10 +142,10 @@ struct BlurKernel: Kernel, PairsWritingKernel {
         let firstOutputRow = e.mul(bandIndex, band)
         let firstSourceRow = e.add(e.mul(firstOutputRow, strideY), -spec.pads[0])
         let staged = e.address(e.scratch!, e.int(channelsPerItem * rowsPerBand * filteredStride))
-        let planes = sourcePlanes(e, itemPlane)
-        let filtered = planes.indices.map { e.address(e.scratch!, e.int($0 * rowsPerBand * filteredStride)) }
+        let sources = sourcePlanes(e, itemPlane)
+        let filtered = sources.indices.map { e.address(e.scratch!, e.int($0 * rowsPerBand * filteredStride)) }
 
-        for (plane, filtered) in zip(planes, filtered) {
+        for (plane, filtered) in zip(sources, filtered) {
             let (input, odd) = inputPlane(e, plane)
             // Horizontal pass: source row firstSourceRow + r (resolved at the border) into filtered row r.
             e.loop(rowsPerBand) { r in
@@ -166,7 +166,7 @@ struct BlurKernel: Kernel, PairsWritingKernel {
 
         // Vertical pass: each output row of the band from `size` filtered rows.
         let rowsHere = e.minimum(e.int(band), e.sub(e.int(outHeight), firstOutputRow))
-        let store = outputRows(e, itemPlane: itemPlane, planes: planes, bandIndex: bandIndex)
+        let store = outputRows(e, itemPlane: itemPlane, sources: sources, bandIndex: bandIndex)
         e.loop(e.int(0), rowsHere) { i in
             let oy = e.add(firstOutputRow, i)
             let weights = (0..<size).map { ky in
@@ -201,16 +201,18 @@ struct BlurKernel: Kernel, PairsWritingKernel {
         return [first, e.minimum(e.add(first, e.int(1)), e.add(e.mul(c[0], channels), e.int(channels - 1)))]
     }
 
-    /// Stores output row `oy`'s vector at column `x` of each plane's sums: as floats, or as one vector of
-    /// pairs (beside the floats with `.alsoFloats`) in the pair plane of `outputPlanes`, whose border
-    /// zeros the band writes around its rows (the first and last bands the top and bottom rows too).
-    private func outputRows(_ e: Emitter, itemPlane: Value, planes: [Value], bandIndex: Value) -> (Value, Value, [Value], Value?) -> Void {
+    /// The store of output row `oy`'s vector at column `x`, given each source plane's sums (and the
+    /// mask of a partial vector): as floats, or as one vector of pairs (beside the floats with
+    /// `.alsoFloats`) in the pair plane of `outputPlanes`, whose border zeros the band writes around its
+    /// rows (the first and last bands the top and bottom rows too).
+    private func outputRows(_ e: Emitter, itemPlane: Value, sources: [Value], bandIndex: Value)
+        -> (_ oy: Value, _ x: Value, _ sums: [Value], _ mask: Value?) -> Void {
         let floats = e.outputArgument
         func storeFloats(_ oy: Value, _ x: Value, _ sum: Value, plane: Value, mask: Value?) {
             e.storeVector(sum, e.address(floats, e.add(e.mul(plane, outHeight * outWidth), e.mul(oy, outWidth))), x, mask: mask)
         }
         guard pairsOutput != .none else {
-            return { oy, x, sums, mask in storeFloats(oy, x, sums[0], plane: planes[0], mask: mask) }
+            return { oy, x, sums, mask in storeFloats(oy, x, sums[0], plane: sources[0], mask: mask) }
         }
         let layout = outputPlanes
         let (top, left, bottom, right) = (pairsPadding[0], pairsPadding[1], pairsPadding[2], pairsPadding[3])
@@ -224,8 +226,8 @@ struct BlurKernel: Kernel, PairsWritingKernel {
         }
         return { oy, x, sums, mask in
             if pairsOutput == .alsoFloats {
-                storeFloats(oy, x, sums[0], plane: planes[0], mask: mask)
-                e.when(oddPresent) { storeFloats(oy, x, sums[1], plane: planes[1], mask: mask) }
+                storeFloats(oy, x, sums[0], plane: sources[0], mask: mask)
+                e.when(oddPresent) { storeFloats(oy, x, sums[1], plane: sources[1], mask: mask) }
             }
             let rowStart = e.mul(e.add(oy, e.int(top)), layout.paddedWidth)
             let odd = e.select(e.splatMask(oddPresent), sums[1], e.vector(0))

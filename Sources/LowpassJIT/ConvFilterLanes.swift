@@ -64,7 +64,7 @@ extension ConvKernel {
         let sums = e.localFloats(accumulators.count * lanes)
         for (i, accumulator) in accumulators.enumerated() { e.storeVector(e.get(accumulator), sums, e.int(i * lanes)) }
         /// Filter `filter` (in the group; tile slot `o`) at the tail's pixel `p`, finished, and its index in the floats.
-        func value(filter: Value, o: Value, p: Value) -> (value: Value, index: Value) {
+        func finished(filter: Value, o: Value, p: Value) -> (value: Value, index: Value) {
             let index = e.add(e.mul(e.add(e.mul(n, filters(e)), filter), window.pixels), e.add(e.int(firstPixel), p))
             // Accumulator (o / lanes) * pixels + p holds filter o in lane o % lanes.
             let filterSums = e.address(sums, e.add(e.mul(e.div(o, lanes), pixels * lanes), e.rem(o, lanes)))
@@ -74,14 +74,14 @@ extension ConvKernel {
             }
             return (activate(e, value), index)
         }
-        guard pairsOutput == .none else { return storeLastPixelsAsPairs(e, n: n, channelTileIndex: channelTileIndex, value: value) }
+        guard pairsOutput == .none else { return storeLastPixelsAsPairs(e, n: n, channelTileIndex: channelTileIndex, finished: finished) }
         let out = e.argument(.output)
         e.loop(channelTile, unroll: .never) { o in
             let filterInGroup = e.add(e.mul(channelTileIndex, channelTile), o)
             let store = {
                 let filter = e.add(e.mul(group, filtersPerGroup(e)), filterInGroup)
                 e.loop(pixels, unroll: .never) { p in
-                    let (value, index) = value(filter: filter, o: o, p: p)
+                    let (value, index) = finished(filter: filter, o: o, p: p)
                     e.store(value, out, index)
                 }
             }
@@ -98,7 +98,7 @@ extension ConvKernel {
     /// zeros of the rows the tail ends (the right columns, the left ones where a row starts in it, the
     /// top rows where it starts the map, the bottom rows), which the pixel tiles before it leave.
     private func storeLastPixelsAsPairs(_ e: Emitter, n: Value, channelTileIndex: Value,
-                                        value: (_ filter: Value, _ o: Value, _ p: Value) -> (value: Value, index: Value)) {
+                                        finished: (_ filter: Value, _ o: Value, _ p: Value) -> (value: Value, index: Value)) {
         let pixels = lastTilePixels, firstPixel = window.pixels - lastTilePixels
         let (width, height) = (window.outWidth, window.outHeight)
         let layout = outputPlanes, filters = filters(e)
@@ -113,7 +113,7 @@ extension ConvKernel {
                 let plane = e.address(pairs, e.add(e.mul(n, imageSize), e.mul(e.div(even, 2), layout.planeSize)))
                 e.loop(pixels, unroll: .never) { p in
                     // Past an odd filter count the second filter is the last one again, not stored.
-                    let first = value(even, o, p), second = value(e.minimum(odd, e.sub(filters, e.int(1))), e.add(o, e.int(1)), p)
+                    let first = finished(even, o, p), second = finished(e.minimum(odd, e.sub(filters, e.int(1))), e.add(o, e.int(1)), p)
                     if pairsOutput == .alsoFloats {
                         e.store(first.value, e.argument(.output), first.index)
                         e.when(oddPresent) { e.store(second.value, e.argument(.output), second.index) }
