@@ -47,15 +47,14 @@ extension Emitter {
     /// rounding takes a dozen, on the path that fills every conv's patch.
     func bfloat16Pairs(even: Value, odd: Value) -> Value {
         let isVector = LLVMGetTypeKind(LLVMTypeOf(even)) == LLVMVectorTypeKind
-        guard isVector else { return bitcast(or(shiftRight(roundedBits(even), int32(16)), roundedBits(odd)), to: f32) }
-        if module.target.hasNativeBFloat16 {
+        if isVector && module.target.hasNativeBFloat16 {
             let i16 = LLVMInt16TypeInContext(module.context)!, halves = LLVMVectorType(i16, UInt32(2 * lanes))!
             // Lanes 0..<16 of the result are `even`'s, 16..<32 `odd`'s.
             let both = intrinsic("llvm.x86.avx512bf16.cvtne2ps2bf16.512", [], [odd, even])
             return bitcast(shuffle(both, LLVMGetUndef(halves)!, order: (0..<(2 * lanes)).map { $0 / 2 + ($0 % 2) * lanes }), to: floatVector)
         }
-        let low = shiftRight(roundedBits(even), intVectorConstant(16))
-        return bitcast(or(low, roundedBits(odd)), to: floatVector)
+        let low = shiftRight(roundedBits(even), isVector ? intVectorConstant(16) : int32(16))
+        return bitcast(or(low, roundedBits(odd)), to: isVector ? floatVector : f32)
     }
 
     /// 2 x lanes consecutive floats, `low`'s lanes then `high`'s, rounded to bfloat16, as pairs: lane i

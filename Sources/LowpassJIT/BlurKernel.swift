@@ -101,11 +101,10 @@ struct BlurKernel: Kernel, PairsWritingKernel {
     /// column, and for pair planes whether its channel is a pair's odd one (the high halves).
     private func inputPlane(_ e: Emitter, _ plane: Value) -> (start: Value, odd: Value?) {
         guard let pairs else { return (e.address(e.operandArgument(0), e.mul(plane, height * width)), nil) }
-        let c = split(e, plane, [images, planes / images])
+        let c = split(e, plane, [images, channels])
         let (image, channel) = (c[0], c[1])
-        let start = e.add(e.add(e.mul(image, pairs.imageSize), e.mul(e.div(channel, 2), pairs.planeSize)),
-                          e.int(pairs.padding[0] * pairs.paddedWidth + pairs.padding[1]))
-        return (e.address(e.operandArgument(0), start), e.compare(LLVMIntEQ, e.rem(channel, 2), e.int(1)))
+        let start = e.address(pairs.plane(e, in: e.operandArgument(0), image: image, pair: e.div(channel, 2)), pairs.offset(e, row: e.int(0), column: e.int(0)))
+        return (start, e.compare(LLVMIntEQ, e.rem(channel, 2), e.int(1)))
     }
 
     /// The input element (or `lanes` of them from `index` on, outside `mask` -infinity) at `index` of
@@ -166,7 +165,12 @@ struct BlurKernel: Kernel, PairsWritingKernel {
 
         // Vertical pass: each output row of the band from `size` filtered rows.
         let rowsHere = e.minimum(e.int(band), e.sub(e.int(outHeight), firstOutputRow))
-        let store = outputRows(e, itemPlane: itemPlane, sources: sources, bandIndex: bandIndex)
+        let pairPlane = outputPairPlane(e, itemPlane)
+        if let pairPlane {
+            // The border rows by the first and last bands, each row's border columns with the row.
+            e.when(e.compare(LLVMIntEQ, bandIndex, e.int(0))) { outputPlanes.zeroTopBorder(e, of: pairPlane.plane) }
+            e.when(e.compare(LLVMIntEQ, bandIndex, e.int(bands - 1))) { outputPlanes.zeroBottomBorder(e, of: pairPlane.plane) }
+        }
         e.loop(e.int(0), rowsHere) { i in
             let oy = e.add(firstOutputRow, i)
             let weights = (0..<size).map { ky in
@@ -182,11 +186,15 @@ struct BlurKernel: Kernel, PairsWritingKernel {
                     }
                     return sum
                 }
-                store(oy, x, sums, mask)
+                storeOutput(e, row: oy, x, sums, mask: mask, sources: sources, pairPlane: pairPlane)
             }
             e.loop(e.int(0), e.int(whole), step: lanes) { x in combine(x, nil) }
             if whole < outWidth {
                 combine(e.int(whole), e.vcompare(LLVMIntSLT, e.laneIndices, e.intVectorConstant(outWidth - whole)))
+            }
+            if let pairPlane {
+                outputPlanes.zeroLeftBorder(e, of: pairPlane.plane, row: oy)
+                outputPlanes.zeroRightBorder(e, of: pairPlane.plane, row: oy)
             }
         }
     }
@@ -201,45 +209,30 @@ struct BlurKernel: Kernel, PairsWritingKernel {
         return [first, e.minimum(e.add(first, e.int(1)), e.add(e.mul(c[0], channels), e.int(channels - 1)))]
     }
 
-    /// The store of output row `oy`'s vector at column `x`, given each source plane's sums (and the
-    /// mask of a partial vector): as floats, or as one vector of pairs (beside the floats with
-    /// `.alsoFloats`) in the pair plane of `outputPlanes`, whose border zeros the band writes around its
-    /// rows (the first and last bands the top and bottom rows too).
-    private func outputRows(_ e: Emitter, itemPlane: Value, sources: [Value], bandIndex: Value)
-        -> (_ oy: Value, _ x: Value, _ sums: [Value], _ mask: Value?) -> Void {
-        let floats = e.outputArgument
-        func storeFloats(_ oy: Value, _ x: Value, _ sum: Value, plane: Value, mask: Value?) {
-            e.storeVector(sum, e.address(floats, e.add(e.mul(plane, outHeight * outWidth), e.mul(oy, outWidth))), x, mask: mask)
-        }
-        guard pairsOutput != .none else {
-            return { oy, x, sums, mask in storeFloats(oy, x, sums[0], plane: sources[0], mask: mask) }
-        }
+    /// Where the output is pair planes, the one item plane `itemPlane` writes, and whether its odd
+    /// channel is one of the map's; nil where the output is floats.
+    private func outputPairPlane(_ e: Emitter, _ itemPlane: Value) -> (plane: Value, oddPresent: Value)? {
+        guard pairsOutput != .none else { return nil }
         let layout = outputPlanes
-        let (top, left, bottom, right) = (pairsPadding[0], pairsPadding[1], pairsPadding[2], pairsPadding[3])
         let c = split(e, itemPlane, [images, layout.pairs])
-        let plane = e.address(e.argument(pairsOutput == .only ? 0 : pairsArgument), e.add(e.mul(c[0], layout.imageSize), e.mul(c[1], layout.planeSize)))
-        let oddPresent = e.compare(LLVMIntSLT, e.add(e.mul(c[1], 2), e.int(1)), e.int(channels))
-        func zeros(_ offset: Value, _ count: Int) { e.storeZeros(e.address(plane, offset), count: count) }
-        if top > 0 { e.when(e.compare(LLVMIntEQ, bandIndex, e.int(0))) { zeros(e.int(0), top * layout.paddedWidth) } }
-        if bottom > 0 {
-            e.when(e.compare(LLVMIntEQ, bandIndex, e.int(bands - 1))) { zeros(e.int((top + outHeight) * layout.paddedWidth), bottom * layout.paddedWidth) }
+        let plane = layout.plane(e, in: e.argument(pairsOutput == .only ? 0 : pairsArgument), image: c[0], pair: c[1])
+        return (plane, e.compare(LLVMIntSLT, e.add(e.mul(c[1], 2), e.int(1)), e.int(channels)))
+    }
+
+    /// Output row `row`'s vector at column `x` of each source plane's sums (`mask` for a partial one):
+    /// as floats, or as one vector of pairs in `pairPlane`, beside the floats with `.alsoFloats`.
+    private func storeOutput(_ e: Emitter, row: Value, _ x: Value, _ sums: [Value], mask: Value?, sources: [Value],
+                             pairPlane: (plane: Value, oddPresent: Value)?) {
+        func storeFloats(_ sum: Value, plane: Value) {
+            e.storeVector(sum, e.address(e.outputArgument, e.add(e.mul(plane, outHeight * outWidth), e.mul(row, outWidth))), x, mask: mask)
         }
-        return { oy, x, sums, mask in
-            if pairsOutput == .alsoFloats {
-                storeFloats(oy, x, sums[0], plane: sources[0], mask: mask)
-                e.when(oddPresent) { storeFloats(oy, x, sums[1], plane: sources[1], mask: mask) }
-            }
-            let rowStart = e.mul(e.add(oy, e.int(top)), layout.paddedWidth)
-            let odd = e.select(e.splatMask(oddPresent), sums[1], e.vector(0))
-            e.storeVector(e.bfloat16Pairs(even: sums[0], odd: odd), e.address(plane, e.add(rowStart, e.int(left))), x, mask: mask)
-            // Each row's border columns, once per row: by its first vector.
-            if left > 0 || right > 0 {
-                e.when(e.compare(LLVMIntEQ, x, e.int(0))) {
-                    if left > 0 { zeros(rowStart, left) }
-                    if right > 0 { zeros(e.add(rowStart, e.int(left + outWidth)), right) }
-                }
-            }
+        guard let pairPlane else { return storeFloats(sums[0], plane: sources[0]) }
+        if pairsOutput == .alsoFloats {
+            storeFloats(sums[0], plane: sources[0])
+            e.when(pairPlane.oddPresent) { storeFloats(sums[1], plane: sources[1]) }
         }
+        let odd = e.select(e.splatMask(pairPlane.oddPresent), sums[1], e.vector(0))
+        e.storeVector(e.bfloat16Pairs(even: sums[0], odd: odd), e.address(pairPlane.plane, outputPlanes.offset(e, row: row, column: e.int(0))), x, mask: mask)
     }
 
     /// One output row of one plane, output by output: each tap's source row and column resolved at the

@@ -102,7 +102,6 @@ extension ConvKernel {
         let pixels = lastTilePixels, firstPixel = window.pixels - lastTilePixels
         let (width, height) = (window.outWidth, window.outHeight)
         let layout = outputPlanes, filters = filters(e)
-        let (top, left, bottom, right) = (pairsPadding[0], pairsPadding[1], pairsPadding[2], pairsPadding[3])
         let pairs = e.argument(pairsOutput == .only ? ConvSlot.output.rawValue : pairsArgument)
         let imageSize = PairPlaneKernel.imageSize(e, pairs: e.div(e.add(filters, e.int(1)), 2), pixels: layout.planeSize)
         e.loop(channelTile / 2, unroll: .never) { pair in
@@ -110,7 +109,7 @@ extension ConvKernel {
             e.when(e.compare(LLVMIntSLT, even, filters)) {
                 let odd = e.add(even, e.int(1))
                 let oddPresent = e.compare(LLVMIntSLT, odd, filters)
-                let plane = e.address(pairs, e.add(e.mul(n, imageSize), e.mul(e.div(even, 2), layout.planeSize)))
+                let plane = layout.plane(e, in: pairs, image: n, pair: e.div(even, 2), imageSize: imageSize)
                 e.loop(pixels, unroll: .never) { p in
                     // Past an odd filter count the second filter is the last one again, not stored.
                     let first = finished(even, o, p), second = finished(e.minimum(odd, e.sub(filters, e.int(1))), e.add(o, e.int(1)), p)
@@ -119,18 +118,15 @@ extension ConvKernel {
                         e.when(oddPresent) { e.store(second.value, e.argument(.output), second.index) }
                     }
                     let pixel = e.add(e.int(firstPixel), p)
-                    let at = e.add(e.mul(e.add(e.div(pixel, width), e.int(top)), layout.paddedWidth), e.add(e.rem(pixel, width), e.int(left)))
+                    let at = layout.offset(e, row: e.div(pixel, width), column: e.rem(pixel, width))
                     e.store(e.bfloat16Pairs(even: first.value, odd: e.select(oddPresent, second.value, e.float(0))), plane, at)
                 }
-                guard layout.isPadded else { return }
-                func zeros(_ offset: Int, _ count: Int) { if count > 0 { e.storeZeros(e.address(plane, e.int(offset)), count: count) } }
                 for row in (firstPixel / width)..<height {
-                    let rowStart = (row + top) * layout.paddedWidth
-                    if row * width >= firstPixel { zeros(rowStart, left) }
-                    zeros(rowStart + left + width, right)
+                    if row * width >= firstPixel { layout.zeroLeftBorder(e, of: plane, row: e.int(row)) }
+                    layout.zeroRightBorder(e, of: plane, row: e.int(row))
                 }
-                if firstPixel == 0 { zeros(0, top * layout.paddedWidth) }
-                zeros((top + height) * layout.paddedWidth, bottom * layout.paddedWidth)
+                if firstPixel == 0 { layout.zeroTopBorder(e, of: plane) }
+                layout.zeroBottomBorder(e, of: plane)
             }
         }
     }

@@ -636,7 +636,7 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
             e.when(e.compare(LLVMIntSLT, even, filters)) {
                 let odd = e.add(even, e.int(1))
                 let oddPresent = e.compare(LLVMIntSLT, odd, filters)
-                let pairPlane = e.address(pairs, e.add(e.mul(n, imageSize), e.mul(e.div(even, 2), layout.planeSize)))
+                let pairPlane = layout.plane(e, in: pairs, image: n, pair: e.div(even, 2), imageSize: imageSize)
                 for j in vectors.indices {
                     let mask = masked ? vectors[j].valid : nil
                     // Past an odd filter count the second filter reads the last one's planes, and is not stored.
@@ -662,9 +662,7 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
     /// the top and bottom rows' by the vectors holding the map's first and last pixels.
     private func storePairs(_ e: Emitter, _ values: Value, plane: Value, layout: PairPlaneKernel, first: Value, valid: Value?) {
         guard layout.isPadded else { return e.storeVector(values, plane, first, mask: valid) }
-        let (top, left, bottom, right) = (pairsPadding[0], pairsPadding[1], pairsPadding[2], pairsPadding[3])
-        let (width, height, paddedWidth) = (window.outWidth, window.outHeight, layout.paddedWidth)
-        func zeros(_ offset: Value, _ count: Int) { e.storeZeros(e.address(plane, offset), count: count) }
+        let (width, height) = (window.outWidth, window.outHeight)
         func holds(_ pixel: Value) -> Value {
             e.and(e.compare(LLVMIntSGE, pixel, first), e.compare(LLVMIntSLT, pixel, e.add(first, e.int(lanes))))
         }
@@ -673,14 +671,13 @@ struct ConvKernel: PackedWeightsKernel, PairsWritingKernel {
         e.loop(e.div(first, width), e.add(lastRow, e.int(1)), unroll: .never) { row in
             var inRow = e.vcompare(LLVMIntEQ, laneRows, e.splatInt32(e.toInt32(row)))
             if let valid { inRow = e.and(inRow, valid) }
-            let rowStart = e.mul(e.add(row, e.int(top)), paddedWidth)
-            // Pixel p of the row sits at rowStart + left + p, and lane i holds pixel first + i - row * width.
-            e.storeVector(values, e.address(plane, e.add(rowStart, e.sub(e.int(left), e.mul(row, width)))), first, mask: inRow)
-            if left > 0 { e.when(holds(e.mul(row, width))) { zeros(rowStart, left) } }
-            if right > 0 { e.when(holds(e.add(e.mul(row, width), e.int(width - 1)))) { zeros(e.add(rowStart, e.int(left + width)), right) } }
+            // Lane i holds pixel first + i, column first + i - row * width of the row.
+            e.storeVector(values, e.address(plane, layout.offset(e, row: row, column: e.mul(row, -width))), first, mask: inRow)
+            e.when(holds(e.mul(row, width))) { layout.zeroLeftBorder(e, of: plane, row: row) }
+            e.when(holds(e.add(e.mul(row, width), e.int(width - 1)))) { layout.zeroRightBorder(e, of: plane, row: row) }
         }
-        if top > 0 { e.when(e.compare(LLVMIntEQ, first, e.int(0))) { zeros(e.int(0), top * paddedWidth) } }
-        if bottom > 0 { e.when(holds(e.int(height * width - 1))) { zeros(e.int((top + height) * paddedWidth), bottom * paddedWidth) } }
+        e.when(e.compare(LLVMIntEQ, first, e.int(0))) { layout.zeroTopBorder(e, of: plane) }
+        e.when(holds(e.int(height * width - 1))) { layout.zeroBottomBorder(e, of: plane) }
     }
 
     /// The reduction span packed step `step` (`tap * stepsPerTap + channel step`) lies in: the whole

@@ -193,23 +193,14 @@ struct FilterLaneConvKernel: PackedWeightsKernel, PairsWritingKernel {
 
     /// One tile's pairs of one plane, and where the tile is at the plane's edge, the border beside it.
     private func storePairs(_ e: Emitter, _ values: Value, n: Value, pair: Value, row: Value, firstColumn: Value, mask: Value?) {
-        let layout = outputPlanes, (top, left, bottom, right) = (pairsPadding[0], pairsPadding[1], pairsPadding[2], pairsPadding[3])
-        let pairs = e.argument(pairsOutput == .only ? ConvSlot.output.rawValue : pairsArgument)
-        let plane = e.address(pairs, e.add(e.mul(n, layout.imageSize), e.mul(pair, layout.planeSize)))
-        let rowStart = e.address(plane, e.mul(e.add(row, e.int(top)), layout.paddedWidth))
-        e.storeVector(values, e.address(rowStart, e.int(left)), firstColumn, mask: mask)
-        func zeros(_ base: Value, _ count: Int) { e.storeZeros(base, count: count) }
+        let layout = outputPlanes
+        let plane = layout.plane(e, in: e.argument(pairsOutput == .only ? ConvSlot.output.rawValue : pairsArgument), image: n, pair: pair)
+        e.storeVector(values, e.address(plane, layout.offset(e, row: row, column: e.int(0))), firstColumn, mask: mask)
         let firstTile = e.compare(LLVMIntEQ, firstColumn, e.int(0))
-        if left > 0 { e.when(firstTile) { zeros(rowStart, left) } }
-        if right > 0 {
-            e.when(e.compare(LLVMIntSGE, e.add(firstColumn, e.int(pixels)), e.int(outWidth))) { zeros(e.address(rowStart, e.int(left + outWidth)), right) }
-        }
-        if top > 0 { e.when(e.and(firstTile, e.compare(LLVMIntEQ, row, e.int(0)))) { zeros(plane, top * layout.paddedWidth) } }
-        if bottom > 0 {
-            e.when(e.and(firstTile, e.compare(LLVMIntEQ, row, e.int(outHeight - 1)))) {
-                zeros(e.address(plane, e.int((top + outHeight) * layout.paddedWidth)), bottom * layout.paddedWidth)
-            }
-        }
+        e.when(firstTile) { layout.zeroLeftBorder(e, of: plane, row: row) }
+        e.when(e.compare(LLVMIntSGE, e.add(firstColumn, e.int(pixels)), e.int(outWidth))) { layout.zeroRightBorder(e, of: plane, row: row) }
+        e.when(e.and(firstTile, e.compare(LLVMIntEQ, row, e.int(0)))) { layout.zeroTopBorder(e, of: plane) }
+        e.when(e.and(firstTile, e.compare(LLVMIntEQ, row, e.int(outHeight - 1)))) { layout.zeroBottomBorder(e, of: plane) }
     }
 
     /// Weights [M, C, kh, kw], scaled per filter unless the epilogue scales, rounded to bfloat16, as

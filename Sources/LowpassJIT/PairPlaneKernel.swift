@@ -90,6 +90,44 @@ protocol PairsWritingKernel: Kernel {
     var outputPlanes: PairPlaneKernel { get }
 }
 
+/// Where things sit in the planes of this layout, and the border's zeros, for every kernel that writes
+/// or reads them.
+extension PairPlaneKernel {
+    /// Plane `pair` of image `image` in buffer `base`; `imageSize` where the channel count is read at
+    /// run time (`ConvKernel.dimensionsAtRunTime`).
+    func plane(_ e: Emitter, in base: Value, image: Value, pair: Value, imageSize: Value? = nil) -> Value {
+        e.address(base, e.add(e.mul(image, imageSize ?? e.int(self.imageSize)), e.mul(pair, planeSize)))
+    }
+
+    /// Where the map's pixel (`row`, `column`) sits in a plane: past the top border's rows and the
+    /// left border's columns.
+    func offset(_ e: Emitter, row: Value, column: Value) -> Value {
+        e.add(e.mul(e.add(row, e.int(padding[0])), paddedWidth), e.add(column, e.int(padding[1])))
+    }
+
+    /// Zeros in the border columns left of map row `row`.
+    func zeroLeftBorder(_ e: Emitter, of plane: Value, row: Value) {
+        zeros(e, plane, at: offset(e, row: row, column: e.int(-padding[1])), count: padding[1])
+    }
+
+    /// Zeros in the border columns right of map row `row`.
+    func zeroRightBorder(_ e: Emitter, of plane: Value, row: Value) {
+        zeros(e, plane, at: offset(e, row: row, column: e.int(width)), count: padding[3])
+    }
+
+    /// Zeros in the border rows above the map.
+    func zeroTopBorder(_ e: Emitter, of plane: Value) { zeros(e, plane, at: e.int(0), count: padding[0] * paddedWidth) }
+
+    /// Zeros in the border rows below the map.
+    func zeroBottomBorder(_ e: Emitter, of plane: Value) {
+        zeros(e, plane, at: e.int((padding[0] + height) * paddedWidth), count: padding[2] * paddedWidth)
+    }
+
+    private func zeros(_ e: Emitter, _ plane: Value, at offset: Value, count: Int) {
+        if count > 0 { e.storeZeros(e.address(plane, offset), count: count) }
+    }
+}
+
 extension Emitter {
     /// Zeros in `count` floats from `base`: a plane's border.
     func storeZeros(_ base: Value, count: Int) {
